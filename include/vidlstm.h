@@ -1,0 +1,205 @@
+/* vidlstm: recurrent networks (LSTM, BiLSTM, GRU) for video sequences.
+ *
+ * The public C API. A quick tour:
+ *
+ *   vl_net_config cfg = {.input = 512, .outputs = 2,
+ *                        .mode = VL_OUT_LAST, .task = VL_TASK_CLASSIFY};
+ *   vl_net_add_layer(&cfg, VL_LAYER_LSTM, 128, 1);   // a BiLSTM with 128 units
+ *   vl_net *net;
+ *   if (vl_net_create(&cfg, 42, &net) != VL_OK) puts(vl_errmsg());
+ *
+ *   vl_batch b = {.batch = 16, .tmax = 60, .dim = 512, .x = x, .lengths = len, .labels = y};
+ *   float loss;
+ *   vl_net_forward_backward(net, &b, &loss);          // fills the gradients
+ *   vl_optim *opt;  vl_optim_create(net, &(vl_optim_config){.kind = VL_OPT_ADAM, .lr = 1e-3}, &opt);
+ *   vl_optim_step(opt);
+ *
+ * Conventions
+ * - Every fallible call returns vl_status; on failure vl_errmsg() holds one line
+ *   naming the file or argument and the problem (thread-local). The library never
+ *   prints and never exits.
+ * - Tensors are plain row-major float arrays with shapes in the comments.
+ * - Parameter names and gate order follow PyTorch nn.LSTM / nn.GRU:
+ *   weight_ih_l{k}[_reverse] [G*H, in], weight_hh_l{k} [G*H, H], bias_ih_l{k}, bias_hh_l{k}
+ *   with gates i,f,g,o (LSTM, G=4) or r,z,n (GRU, G=3); the head is fc.weight [C, in], fc.bias [C].
+ */
+#ifndef VIDLSTM_H
+#define VIDLSTM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VIDLSTM_VERSION "0.1.0"
+
+/* ---- errors ---------------------------------------------------------------- */
+
+typedef enum {
+    VL_OK = 0,
+    VL_ERR_ARG,         /* invalid argument or configuration */
+    VL_ERR_NOMEM,       /* allocation failed */
+    VL_ERR_IO,          /* file could not be opened, read or written */
+    VL_ERR_FORMAT,      /* file exists but is malformed */
+    VL_ERR_SHAPE,       /* sizes disagree */
+    VL_ERR_NUMERIC,     /* NaN or Inf where finite numbers are required */
+    VL_ERR_UNSUPPORTED, /* valid request this build cannot serve */
+} vl_status;
+
+const char *vl_errmsg(void);            /* message of the last failure on this thread */
+const char *vl_status_str(vl_status s); /* short name of a status code */
+const char *vl_version(void);
+
+/* ---- threads --------------------------------------------------------------- */
+
+/* Threads used by the numerics (BLAS and element-wise kernels); <= 0 keeps the
+ * default (all cores). Results are bit-identical for a given seed and thread count. */
+void vl_set_threads(int n);
+int vl_get_threads(void);
+const char *vl_blas_name(void); /* BLAS library and kernel family in use */
+
+/* ---- the network ------------------------------------------------------------ */
+
+#define VL_MAX_LAYERS 16
+
+typedef enum {
+    VL_LAYER_LSTM,
+    VL_LAYER_GRU,
+    VL_LAYER_DROPOUT, /* inverted dropout on the previous layer's output; `size` unused */
+} vl_layer_kind;
+
+typedef struct {
+    vl_layer_kind kind;
+    int hidden;        /* units per direction (recurrent layers) */
+    int bidirectional; /* 0 or 1 (recurrent layers) */
+    float p;           /* drop probability (dropout layers) */
+} vl_layer_spec;
+
+typedef enum {
+    VL_OUT_LAST,     /* many-to-one: each sequence's last valid step (h_n for BiLSTM) */
+    VL_OUT_SEQUENCE, /* many-to-many: every valid step */
+} vl_out_mode;
+
+typedef enum { VL_TASK_CLASSIFY, VL_TASK_REGRESS } vl_task;
+
+typedef struct {
+    int input;   /* feature width D */
+    int outputs; /* classes (classify) or regression targets per step/clip */
+    vl_out_mode mode;
+    vl_task task;
+    int nlayers;
+    vl_layer_spec layer[VL_MAX_LAYERS];
+    const float *class_weights; /* [outputs] or NULL; copied at creation */
+} vl_net_config;
+
+/* Appends a recurrent layer (LSTM/GRU) or a dropout layer (pass p as `size`
+ * via vl_net_add_dropout instead). Returns VL_ERR_ARG when full. */
+vl_status vl_net_add_layer(vl_net_config *cfg, vl_layer_kind kind, int hidden, int bidirectional);
+vl_status vl_net_add_dropout(vl_net_config *cfg, float p);
+
+typedef struct vl_net vl_net;
+
+/* Creates a network with PyTorch's default initialisation
+ * (U(-1/sqrt(H), 1/sqrt(H)) for recurrent layers, nn.Linear's for the head),
+ * drawn from `seed`. */
+vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out);
+void vl_net_free(vl_net *net);
+const vl_net_config *vl_net_get_config(const vl_net *net);
+
+/* Parameters, in PyTorch's named_parameters() order. */
+typedef struct {
+    const char *name; /* e.g. "weight_ih_l0_reverse", "fc.weight" */
+    int ndim;         /* 1 or 2 */
+    int shape[2];
+    size_t count;
+    float *data; /* live weights: writable */
+    float *grad; /* gradient of the last vl_net_forward_backward */
+} vl_param;
+
+int vl_net_num_params(const vl_net *net);
+vl_status vl_net_param(vl_net *net, int i, vl_param *out);
+vl_status vl_net_find_param(vl_net *net, const char *name, vl_param *out);
+size_t vl_net_param_count(const vl_net *net); /* total scalars */
+
+/* One mini-batch of padded sequences. */
+typedef struct {
+    int batch, tmax, dim;
+    const float *x;       /* [batch, tmax, dim], batch-first; padded steps ignored */
+    const int32_t *lengths; /* [batch], 1 <= length <= tmax, any order */
+    /* Targets (only for forward_backward):
+     *   classify+last: labels [batch]; classify+sequence: labels [batch, tmax]
+     *   regress+last: targets [batch, outputs]; regress+sequence: targets [batch, tmax, outputs] */
+    const int32_t *labels;
+    const float *targets;
+    /* Optional initial states, PyTorch layout per recurrent layer k and direction d,
+     * concatenated: [sum_k dirs_k, batch, H_k] (h0 for all cells, c0 for LSTM layers
+     * only — GRU layers take no c0 slot). NULL = zeros. */
+    const float *h0;
+    const float *c0;
+} vl_batch;
+
+/* Output size in floats for a batch: last -> batch*outputs, sequence -> batch*tmax*outputs. */
+size_t vl_net_output_size(const vl_net *net, const vl_batch *b);
+
+/* Inference: out = head outputs (logits for classify, values for regress),
+ * [batch, outputs] or [batch, tmax, outputs] with zeros at padded steps.
+ * Dropout is off. */
+vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out);
+
+/* Training forward + backward: returns the mean loss and overwrites every
+ * parameter's gradient. Dropout is on. `out` may be NULL or receive the outputs
+ * as vl_net_forward lays them out. Optional input gradients: see vl_net_input_grads. */
+vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, float *out);
+
+/* After vl_net_forward_backward with `want_input_grads` enabled: gradients for
+ * the input x [batch, tmax, dim] and, when given, h0/c0 (layouts as vl_batch). */
+void vl_net_want_input_grads(vl_net *net, int on);
+vl_status vl_net_input_grads(vl_net *net, float *dx, float *dh0, float *dc0);
+
+/* ---- optimisation ------------------------------------------------------------ */
+
+typedef enum { VL_OPT_SGDM, VL_OPT_ADAM, VL_OPT_RMSPROP } vl_opt_kind;
+
+typedef enum {
+    VL_CLIP_NONE,
+    VL_CLIP_GLOBAL_L2NORM, /* all gradients scaled together (PyTorch clip_grad_norm_) */
+    VL_CLIP_L2NORM,        /* each parameter tensor on its own (MATLAB's default) */
+    VL_CLIP_ABSVALUE,      /* element-wise clamp (PyTorch clip_grad_value_) */
+} vl_clip_method;
+
+typedef enum { VL_SCHED_NONE, VL_SCHED_PIECEWISE, VL_SCHED_COSINE } vl_sched_kind;
+
+typedef struct {
+    vl_opt_kind kind;
+    float lr;
+    float weight_decay;  /* L2 added to the gradient, as PyTorch's weight_decay */
+    float momentum;      /* sgdm; default 0.9 when 0 and kind is SGDM */
+    float beta1, beta2;  /* adam; defaults 0.9, 0.999 when 0 */
+    float alpha;         /* rmsprop squared-gradient decay; default 0.99 when 0 */
+    float eps;           /* adam/rmsprop; default 1e-8 when 0 */
+    vl_clip_method clip;
+    float clip_threshold;
+    /* Learning-rate schedule, evaluated per epoch by vl_optim_set_epoch. */
+    vl_sched_kind sched;
+    int drop_period;     /* piecewise: multiply by drop_factor every drop_period epochs */
+    float drop_factor;
+    int total_epochs;    /* cosine: lr * 0.5 * (1 + cos(pi * epoch / total_epochs)) */
+    float min_lr;        /* cosine floor */
+} vl_optim_config;
+
+typedef struct vl_optim vl_optim;
+
+vl_status vl_optim_create(vl_net *net, const vl_optim_config *cfg, vl_optim **out);
+void vl_optim_free(vl_optim *opt);
+/* Clips the gradients (per cfg), adds weight decay and updates the weights.
+ * Returns the global L2 norm of the gradients before clipping in *gnorm if not NULL. */
+vl_status vl_optim_step(vl_optim *opt, float *gnorm);
+void vl_optim_set_epoch(vl_optim *opt, int epoch); /* 0-based; applies the schedule */
+float vl_optim_lr(const vl_optim *opt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

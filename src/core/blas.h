@@ -1,0 +1,21 @@
+/* The one place that talks to the BLAS. Row-major single-precision GEMM:
+ *   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C
+ * with op(X) = X or X^T, and leading dimensions in elements. Everything above
+ * this header is BLAS-agnostic, so the backend can change in one file. */
+#ifndef VL_CORE_BLAS_H
+#define VL_CORE_BLAS_H
+
+#include <stdbool.h>
+
+void vl_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Threads the BLAS may use (<= 0: leave the library default). */
+void vl_blas_set_threads(int n);
+int vl_blas_threads(void);
+
+/* Human-readable name of the BLAS and of the kernel family it selected
+ * (e.g. "OpenBLAS 0.3.21 SkylakeX"); for benchmark reports. */
+const char *vl_blas_info(void);
+
+#endif

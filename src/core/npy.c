@@ -1,0 +1,190 @@
+#include "core/npy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+
+/* Finds `'key':` in the header dict and returns a pointer just past the colon. */
+static const char *dict_value(const char *hdr, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "'%s'", key);
+    const char *p = strstr(hdr, pat);
+    if (!p)
+        return NULL;
+    p = strchr(p + strlen(pat), ':');
+    return p ? p + 1 : NULL;
+}
+
+vl_status vl_npy_read(const char *path, vl_npy *out)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return vl_seterr(VL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    vl_status st = VL_OK;
+    char *hdr = NULL;
+    unsigned char pre[10];
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: not a .npy file (bad magic)", path);
+        goto done;
+    }
+    size_t hlen;
+    if (pre[6] == 1) {
+        hlen = (size_t)pre[8] | ((size_t)pre[9] << 8);
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        unsigned char b[2];
+        if (fread(b, 1, 2, f) != 2) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: truncated header", path);
+            goto done;
+        }
+        hlen = (size_t)pre[8] | ((size_t)pre[9] << 8) | ((size_t)b[0] << 16) | ((size_t)b[1] << 24);
+    } else {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: unsupported .npy version %d", path, pre[6]);
+        goto done;
+    }
+    if (hlen > (1u << 20)) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: header too large", path);
+        goto done;
+    }
+    hdr = malloc(hlen + 1);
+    if (!hdr) {
+        st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    if (fread(hdr, 1, hlen, f) != hlen) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: truncated header", path);
+        goto done;
+    }
+    hdr[hlen] = 0;
+
+    const char *v = dict_value(hdr, "descr");
+    char descr[8] = {0};
+    if (!v || sscanf(v, " '%7[^']'", descr) != 1) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: header has no dtype", path);
+        goto done;
+    }
+    int esize;
+    int isfloat;
+    if (!strcmp(descr, "<f4")) esize = 4, isfloat = 1;
+    else if (!strcmp(descr, "<f8")) esize = 8, isfloat = 1;
+    else if (!strcmp(descr, "<i4")) esize = 4, isfloat = 0;
+    else if (!strcmp(descr, "<i8")) esize = 8, isfloat = 0;
+    else {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: unsupported dtype '%s' (want float32, float64, int32 or int64)", path, descr);
+        goto done;
+    }
+    v = dict_value(hdr, "fortran_order");
+    if (!v || strncmp(v + strspn(v, " "), "False", 5) != 0) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: Fortran-ordered arrays are not supported", path);
+        goto done;
+    }
+    v = dict_value(hdr, "shape");
+    if (!v || !(v = strchr(v, '('))) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: header has no shape", path);
+        goto done;
+    }
+    v++;
+    out->count = 1;
+    while (1) {
+        v += strspn(v, " ,");
+        if (*v == ')')
+            break;
+        char *end;
+        long long d = strtoll(v, &end, 10);
+        if (end == v || d < 0 || out->ndim == VL_NPY_MAXDIM) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: malformed shape", path);
+            goto done;
+        }
+        out->shape[out->ndim++] = d;
+        out->count *= d;
+        if (out->count > ((int64_t)1 << 34)) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: array too large", path);
+            goto done;
+        }
+        v = end;
+    }
+    size_t nbytes = (size_t)out->count * (size_t)esize;
+    void *raw = vl_alloc(nbytes);
+    if (!raw) {
+        st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory for %zu bytes", path, nbytes);
+        goto done;
+    }
+    if (fread(raw, 1, nbytes, f) != nbytes) {
+        vl_free(raw);
+        st = vl_seterr(VL_ERR_FORMAT, "%s: truncated data (expected %zu bytes)", path, nbytes);
+        goto done;
+    }
+    out->dtype = isfloat ? VL_NPY_F32 : VL_NPY_I32;
+    if (esize == 8) { /* narrow in place: the 4-byte result fits in the front half */
+        for (int64_t i = 0; i < out->count; i++) {
+            if (isfloat) {
+                double d;
+                memcpy(&d, (char *)raw + 8 * i, 8);
+                ((float *)raw)[i] = (float)d;
+            } else {
+                int64_t d;
+                memcpy(&d, (char *)raw + 8 * i, 8);
+                if (d < INT32_MIN || d > INT32_MAX) {
+                    vl_free(raw);
+                    st = vl_seterr(VL_ERR_FORMAT, "%s: int64 value %lld out of int32 range", path, (long long)d);
+                    goto done;
+                }
+                ((int32_t *)raw)[i] = (int32_t)d;
+            }
+        }
+    }
+    out->data = raw;
+done:
+    free(hdr);
+    fclose(f);
+    return st;
+}
+
+void vl_npy_free(vl_npy *a)
+{
+    vl_free(a->data);
+    a->data = NULL;
+}
+
+vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int64_t *shape, const void *data)
+{
+    char hdr[256];
+    int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                     dtype == VL_NPY_F32 ? "<f4" : "<i4");
+    int64_t count = 1;
+    for (int i = 0; i < ndim; i++) {
+        n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%lld,%s", (long long)shape[i], (i + 1 < ndim) ? " " : "");
+        count *= shape[i];
+    }
+    if (ndim > 1) /* numpy writes (3,) for 1-D but (3, 4) without trailing comma */
+        n--;
+    n += snprintf(hdr + n, sizeof hdr - (size_t)n, "), }");
+    int total = 10 + n + 1;
+    int pad = (64 - total % 64) % 64;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+        return vl_seterr(VL_ERR_ARG, "%s: path too long", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return vl_seterr(VL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    unsigned hl = (unsigned)(n + pad + 1);
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 255), (unsigned char)(hl >> 8)};
+    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n;
+    for (int i = 0; i < pad && ok; i++)
+        ok = fputc(' ', f) != EOF;
+    ok = ok && fputc('\n', f) != EOF;
+    ok = ok && fwrite(data, 4, (size_t)count, f) == (size_t)count;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return vl_seterr(VL_ERR_IO, "%s: write failed: %s", path, strerror(e));
+    }
+    return VL_OK;
+}

@@ -1,0 +1,585 @@
+/* The sequence network: a stack of recurrent and dropout layers, a summary
+ * (last valid step or every step), a fully connected head and a loss.
+ *
+ * Data flow for one batch (N = valid steps, B = sequences, W = layer width):
+ *   x [B,T,D] --pack--> xin [N,D] --layer 0--> act0 [N,W0] --...--> top [N,W]
+ *   top --summary--> S [B,W] (last) or top itself (sequence)
+ *   S --fc--> logits [M,C] --loss--> scalar       (M = B or N)
+ * Backward walks the same buffers in reverse. All buffers live in one
+ * workspace sized for the largest (N, B) seen so far: allocated once, reused
+ * every step. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/blas.h"
+#include "core/error.h"
+#include "core/mem.h"
+#include "core/rng.h"
+#include "model/net_internal.h"
+#include "nn/layers.h"
+#include "nn/rnn.h"
+
+vl_status vl_net_add_layer(vl_net_config *cfg, vl_layer_kind kind, int hidden, int bidirectional)
+{
+    if (cfg->nlayers >= VL_MAX_LAYERS)
+        return vl_seterr(VL_ERR_ARG, "too many layers (at most %d)", VL_MAX_LAYERS);
+    cfg->layer[cfg->nlayers++] = (vl_layer_spec){.kind = kind, .hidden = hidden, .bidirectional = bidirectional};
+    return VL_OK;
+}
+
+vl_status vl_net_add_dropout(vl_net_config *cfg, float p)
+{
+    if (cfg->nlayers >= VL_MAX_LAYERS)
+        return vl_seterr(VL_ERR_ARG, "too many layers (at most %d)", VL_MAX_LAYERS);
+    cfg->layer[cfg->nlayers++] = (vl_layer_spec){.kind = VL_LAYER_DROPOUT, .p = p};
+    return VL_OK;
+}
+
+static void add_param(vl_net *net, const char *name, int rows, int cols, size_t *offset)
+{
+    net_param *p = &net->P[net->nparams++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = cols ? 2 : 1;
+    p->shape[0] = rows;
+    p->shape[1] = cols;
+    p->count = (size_t)rows * (cols ? (size_t)cols : 1);
+    p->offset = *offset;
+    *offset += vl_pad16(p->count);
+}
+
+vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
+{
+    *out = NULL;
+    if (cfg->input <= 0)
+        return vl_seterr(VL_ERR_ARG, "input width must be positive (got %d)", cfg->input);
+    if (cfg->outputs <= 0)
+        return vl_seterr(VL_ERR_ARG, "number of outputs must be positive (got %d)", cfg->outputs);
+    if (cfg->task == VL_TASK_CLASSIFY && cfg->outputs < 2)
+        return vl_seterr(VL_ERR_ARG, "classification needs at least 2 classes (got %d)", cfg->outputs);
+    if (cfg->nlayers < 1 || cfg->nlayers > VL_MAX_LAYERS)
+        return vl_seterr(VL_ERR_ARG, "a network needs 1..%d layers (got %d)", VL_MAX_LAYERS, cfg->nlayers);
+    if (cfg->outputs > VL_MAX_CLASSES)
+        return vl_seterr(VL_ERR_ARG, "at most %d outputs supported (got %d)", VL_MAX_CLASSES, cfg->outputs);
+    vl_net *net = calloc(1, sizeof *net);
+    if (!net)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory creating the network");
+    net->cfg = *cfg;
+    if (cfg->class_weights) {
+        if (cfg->task != VL_TASK_CLASSIFY) {
+            free(net);
+            return vl_seterr(VL_ERR_ARG, "class weights only apply to classification");
+        }
+        memcpy(net->class_weights, cfg->class_weights, sizeof(float) * (size_t)cfg->outputs);
+        for (int c = 0; c < cfg->outputs; c++)
+            if (!(cfg->class_weights[c] >= 0.0f) || !isfinite(cfg->class_weights[c])) {
+                free(net);
+                return vl_seterr(VL_ERR_ARG, "class weight %d is %g: must be finite and >= 0", c,
+                                 (double)cfg->class_weights[c]);
+            }
+        net->cfg.class_weights = net->class_weights;
+    }
+
+    size_t off = 0;
+    int width = cfg->input, nrec = 0, slots = 0;
+    char name[64];
+    for (int l = 0; l < cfg->nlayers; l++) {
+        const vl_layer_spec *s = &cfg->layer[l];
+        net_layer *L = &net->L[l];
+        L->kind = s->kind;
+        L->din = width;
+        if (s->kind == VL_LAYER_DROPOUT) {
+            if (!(s->p >= 0.0f && s->p < 1.0f)) {
+                free(net);
+                return vl_seterr(VL_ERR_ARG, "layer %d: dropout probability %g must be in [0, 1)", l + 1, (double)s->p);
+            }
+            L->p = s->p;
+            L->width = width;
+            continue;
+        }
+        if (s->kind != VL_LAYER_LSTM && s->kind != VL_LAYER_GRU) {
+            free(net);
+            return vl_seterr(VL_ERR_ARG, "layer %d: unknown layer kind %d", l + 1, (int)s->kind);
+        }
+        if (s->hidden <= 0) {
+            free(net);
+            return vl_seterr(VL_ERR_ARG, "layer %d: hidden size must be positive (got %d)", l + 1, s->hidden);
+        }
+        L->H = s->hidden;
+        L->dirs = s->bidirectional ? 2 : 1;
+        L->G = (s->kind == VL_LAYER_LSTM ? 4 : 3) * L->H;
+        L->width = L->dirs * L->H;
+        L->rec_index = nrec;
+        L->state_slot = slots;
+        L->first_param = net->nparams;
+        for (int d = 0; d < L->dirs; d++) {
+            const char *sfx = d ? "_reverse" : "";
+            snprintf(name, sizeof name, "weight_ih_l%d%s", nrec, sfx);
+            add_param(net, name, L->G, width, &off);
+            snprintf(name, sizeof name, "weight_hh_l%d%s", nrec, sfx);
+            add_param(net, name, L->G, L->H, &off);
+            snprintf(name, sizeof name, "bias_ih_l%d%s", nrec, sfx);
+            add_param(net, name, L->G, 0, &off);
+            snprintf(name, sizeof name, "bias_hh_l%d%s", nrec, sfx);
+            add_param(net, name, L->G, 0, &off);
+        }
+        slots += L->dirs;
+        nrec++;
+        width = L->width;
+        net->last_rec = l;
+    }
+    if (nrec == 0) {
+        free(net);
+        return vl_seterr(VL_ERR_ARG, "the network needs at least one recurrent layer");
+    }
+    net->nl = cfg->nlayers;
+    net->width = width;
+    net->state_slots = slots;
+    net->fc_param = net->nparams;
+    add_param(net, "fc.weight", cfg->outputs, width, &off);
+    add_param(net, "fc.bias", cfg->outputs, 0, &off);
+    net->nscalars = off;
+    net->params = vl_calloc(sizeof(float) * off);
+    net->grads = vl_calloc(sizeof(float) * off);
+    if (!net->params || !net->grads) {
+        vl_net_free(net);
+        return vl_seterr(VL_ERR_NOMEM, "out of memory for %zu parameters", off);
+    }
+    /* PyTorch's defaults: recurrent U(-1/sqrt(H), 1/sqrt(H)); nn.Linear
+     * kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ...) for weight and bias. */
+    vl_rng_seed(&net->rng, seed);
+    for (int i = 0; i < net->nparams; i++) {
+        net_param *p = &net->P[i];
+        float k;
+        if (i >= net->fc_param)
+            k = 1.0f / sqrtf((float)width);
+        else {
+            int l = 0;
+            while (!(net->L[l].kind != VL_LAYER_DROPOUT && i >= net->L[l].first_param &&
+                     i < net->L[l].first_param + 4 * net->L[l].dirs))
+                l++;
+            k = 1.0f / sqrtf((float)net->L[l].H);
+        }
+        float *w = net->params + p->offset;
+        for (size_t j = 0; j < p->count; j++)
+            w[j] = vl_rng_uniform_range(&net->rng, -k, k);
+    }
+    *out = net;
+    return VL_OK;
+}
+
+void vl_net_free(vl_net *net)
+{
+    if (!net)
+        return;
+    vl_free(net->params);
+    vl_free(net->grads);
+    vl_free(net->ws);
+    free(net->ilabels);
+    vl_pack_free(&net->pack);
+    free(net);
+}
+
+const vl_net_config *vl_net_get_config(const vl_net *net) { return &net->cfg; }
+int vl_net_num_params(const vl_net *net) { return net->nparams; }
+size_t vl_net_param_count(const vl_net *net)
+{
+    size_t n = 0;
+    for (int i = 0; i < net->nparams; i++)
+        n += net->P[i].count;
+    return n;
+}
+
+vl_status vl_net_param(vl_net *net, int i, vl_param *out)
+{
+    if (i < 0 || i >= net->nparams)
+        return vl_seterr(VL_ERR_ARG, "parameter index %d outside 0..%d", i, net->nparams - 1);
+    const net_param *p = &net->P[i];
+    *out = (vl_param){.name = p->name, .ndim = p->ndim, .shape = {p->shape[0], p->shape[1]},
+                      .count = p->count, .data = net->params + p->offset, .grad = net->grads + p->offset};
+    return VL_OK;
+}
+
+vl_status vl_net_find_param(vl_net *net, const char *name, vl_param *out)
+{
+    for (int i = 0; i < net->nparams; i++)
+        if (!strcmp(net->P[i].name, name))
+            return vl_net_param(net, i, out);
+    return vl_seterr(VL_ERR_ARG, "no parameter named '%s'", name);
+}
+
+size_t vl_net_output_size(const vl_net *net, const vl_batch *b)
+{
+    size_t per = (size_t)net->cfg.outputs * (size_t)b->batch;
+    return net->cfg.mode == VL_OUT_LAST ? per : per * (size_t)b->tmax;
+}
+
+void vl_net_want_input_grads(vl_net *net, int on) { net->want_input_grads = on; }
+
+/* ---- workspace ---------------------------------------------------------------- */
+
+/* Walks the buffer plan for (N, B): with base == NULL it only sizes it. */
+static size_t plan_workspace(vl_net *net, size_t N, size_t B, float *base)
+{
+    size_t off = 0;
+#define TAKE(ptr, n)                        \
+    do {                                    \
+        if (base) (ptr) = base + off;       \
+        off += vl_pad16((size_t)(n));       \
+    } while (0)
+    const int D = net->cfg.input, C = net->cfg.outputs;
+    size_t maxw = (size_t)D, maxg = 0, maxh = 0;
+    TAKE(net->xin, N * D);
+    for (int l = 0; l < net->nl; l++) {
+        net_layer *L = &net->L[l];
+        TAKE(L->out, N * (size_t)L->width);
+        maxw = L->width > (int)maxw ? (size_t)L->width : maxw;
+        if (L->kind == VL_LAYER_DROPOUT) {
+            TAKE(L->mask, N * (size_t)L->width);
+            continue;
+        }
+        size_t H = (size_t)L->H;
+        maxh = H > maxh ? H : maxh;
+        size_t g = L->kind == VL_LAYER_LSTM ? 4 * H : 6 * H; /* GRU: dgx + dgh */
+        maxg = g > maxg ? g : maxg;
+        for (int d = 0; d < L->dirs; d++) {
+            vl_rnn_cache *c = &L->cache[d];
+            TAKE(c->gates, N * (size_t)L->G);
+            TAKE(c->hprev, N * H);
+            if (L->kind == VL_LAYER_LSTM) {
+                TAKE(c->c, N * H);
+                TAKE(c->cprev, N * H);
+            } else {
+                TAKE(c->ghn, N * H);
+            }
+        }
+    }
+    size_t M = net->cfg.mode == VL_OUT_LAST ? B : N;
+    TAKE(net->summary, B * (size_t)net->width);
+    TAKE(net->dsummary, B * (size_t)net->width);
+    TAKE(net->logits, M * C);
+    TAKE(net->dlogits, M * C);
+    TAKE(net->targets, M * C);
+    TAKE(net->gbuf[0], N * maxw);
+    TAKE(net->gbuf[1], N * maxw);
+    TAKE(net->scratch, N * maxg > 3 * B * maxh ? N * maxg : 3 * B * maxh);
+    TAKE(net->run_h, B * maxh);
+    TAKE(net->run_c, B * maxh);
+    size_t states = 0;
+    for (int l = 0; l < net->nl; l++)
+        if (net->L[l].kind != VL_LAYER_DROPOUT)
+            states += (size_t)net->L[l].dirs * B * (size_t)net->L[l].H;
+    TAKE(net->h0s, states);
+    TAKE(net->c0s, states);
+    TAKE(net->dh0s, states);
+    TAKE(net->dc0s, states);
+#undef TAKE
+    return off;
+}
+
+static vl_status ensure_workspace(vl_net *net, int N, int B)
+{
+    if (N <= net->cap_N && B <= net->cap_B)
+        return VL_OK;
+    size_t n = (size_t)(N > net->cap_N ? N : net->cap_N);
+    size_t b = (size_t)(B > net->cap_B ? B : net->cap_B);
+    size_t total = plan_workspace(net, n, b, NULL);
+    float *ws = vl_alloc(sizeof(float) * total);
+    int32_t *lab = malloc(sizeof(int) * (n > b ? n : b));
+    if (!ws || !lab) {
+        vl_free(ws);
+        free(lab);
+        return vl_seterr(VL_ERR_NOMEM, "out of memory for a workspace of %zu floats (%zu steps)", total, n);
+    }
+    vl_free(net->ws);
+    free(net->ilabels);
+    net->ws = ws;
+    net->ilabels = lab;
+    plan_workspace(net, n, b, ws);
+    net->cap_N = (int)n;
+    net->cap_B = (int)b;
+    return VL_OK;
+}
+
+/* ---- forward -------------------------------------------------------------------- */
+
+/* Copies user initial states (original batch order) into sorted slots. */
+static void sort_states(const vl_net *net, const float *src, float *dst, int lstm_only)
+{
+    const vl_pack *p = &net->pack;
+    size_t so = 0, doff = 0;
+    for (int l = 0; l < net->nl; l++) {
+        const net_layer *L = &net->L[l];
+        if (L->kind == VL_LAYER_DROPOUT)
+            continue;
+        size_t blk = (size_t)p->B * L->H;
+        for (int d = 0; d < L->dirs; d++) {
+            if (!lstm_only || L->kind == VL_LAYER_LSTM) {
+                for (int j = 0; j < p->B; j++)
+                    memcpy(dst + doff + (size_t)j * L->H, src + so + (size_t)p->perm[j] * L->H,
+                           sizeof(float) * (size_t)L->H);
+                so += blk;
+            }
+            doff += blk;
+        }
+    }
+}
+
+static vl_status check_batch(const vl_net *net, const vl_batch *b)
+{
+    if (!b->x || !b->lengths)
+        return vl_seterr(VL_ERR_ARG, "batch needs x and lengths");
+    if (b->dim != net->cfg.input)
+        return vl_seterr(VL_ERR_SHAPE, "feature width %d does not match the network's input width %d", b->dim,
+                         net->cfg.input);
+    return VL_OK;
+}
+
+static vl_status forward(vl_net *net, const vl_batch *b, int train)
+{
+    vl_status st = check_batch(net, b);
+    if (st) return st;
+    vl_pack *p = &net->pack;
+    if ((st = vl_pack_plan(p, b->batch, b->tmax, b->lengths)))
+        return st;
+    if ((st = ensure_workspace(net, p->N, p->B)))
+        return st;
+    const int D = net->cfg.input;
+    net->tmax_last = b->tmax;
+    vl_pack_rows(p, b->tmax, D, b->x, net->xin);
+    if (b->h0)
+        sort_states(net, b->h0, net->h0s, 0);
+    if (b->c0)
+        sort_states(net, b->c0, net->c0s, 1);
+
+    const float *in = net->xin;
+    int ldin = D;
+    size_t soff = 0;
+    for (int l = 0; l < net->nl; l++) {
+        net_layer *L = &net->L[l];
+        if (L->kind == VL_LAYER_DROPOUT) {
+            if (train && L->p > 0.0f) {
+                vl_dropout_forward((size_t)p->N * L->width, L->p, &net->rng, in, L->out, L->mask);
+                L->input_alias = 0;
+                in = L->out;
+            } else {
+                L->input_alias = 1; /* identity: pass the input through */
+            }
+            continue;
+        }
+        for (int d = 0; d < L->dirs; d++) {
+            const float *w = net->params + net->P[L->first_param + 4 * d].offset;
+            const float *u = net->params + net->P[L->first_param + 4 * d + 1].offset;
+            const float *bi = net->params + net->P[L->first_param + 4 * d + 2].offset;
+            const float *bh = net->params + net->P[L->first_param + 4 * d + 3].offset;
+            const float *h0 = b->h0 ? net->h0s + soff : NULL;
+            const float *c0 = (b->c0 && L->kind == VL_LAYER_LSTM) ? net->c0s + soff : NULL;
+            float *y = L->out + (size_t)d * L->H;
+            if (L->kind == VL_LAYER_LSTM)
+                vl_lstm_forward(p, d, L->din, L->H, in, ldin, w, u, bi, bh, h0, c0, y, L->width, &L->cache[d]);
+            else
+                vl_gru_forward(p, d, L->din, L->H, in, ldin, w, u, bi, bh, h0, y, L->width, &L->cache[d],
+                               net->scratch);
+            soff += (size_t)p->B * L->H;
+        }
+        L->in = in;
+        L->ldin = ldin;
+        in = L->out;
+        ldin = L->width;
+    }
+    net->top = in;
+
+    /* Summary and head. */
+    const int W = net->width, C = net->cfg.outputs;
+    const float *fw = net->params + net->P[net->fc_param].offset;
+    const float *fb = net->params + net->P[net->fc_param + 1].offset;
+    if (net->cfg.mode == VL_OUT_LAST) {
+        const net_layer *R = &net->L[net->last_rec];
+        for (int j = 0; j < p->B; j++) {
+            float *s = net->summary + (size_t)j * W;
+            const float *last = in + (size_t)vl_pack_row(p, p->len[j] - 1, j) * W;
+            memcpy(s, last, sizeof(float) * (size_t)R->H);
+            if (R->dirs == 2) /* backward direction: its final state is at step 0 */
+                memcpy(s + R->H, in + (size_t)j * W + R->H, sizeof(float) * (size_t)R->H);
+        }
+        vl_linear_forward(p->B, W, C, net->summary, W, fw, fb, net->logits);
+    } else {
+        vl_linear_forward(p->N, W, C, in, W, fw, fb, net->logits);
+    }
+    return VL_OK;
+}
+
+static void write_outputs(const vl_net *net, const vl_batch *b, float *out)
+{
+    const vl_pack *p = &net->pack;
+    const int C = net->cfg.outputs;
+    if (net->cfg.mode == VL_OUT_LAST) {
+        for (int j = 0; j < p->B; j++)
+            memcpy(out + (size_t)p->perm[j] * C, net->logits + (size_t)j * C, sizeof(float) * (size_t)C);
+    } else {
+        vl_unpack_rows(p, b->tmax, C, net->logits, out);
+    }
+}
+
+vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out)
+{
+    vl_status st = forward(net, b, 0);
+    if (st)
+        return st;
+    write_outputs(net, b, out);
+    return VL_OK;
+}
+
+/* ---- loss and backward ------------------------------------------------------------ */
+
+static vl_status gather_targets(vl_net *net, const vl_batch *b, int *M)
+{
+    const vl_pack *p = &net->pack;
+    const int C = net->cfg.outputs;
+    int seq = net->cfg.mode == VL_OUT_SEQUENCE;
+    *M = seq ? p->N : p->B;
+    if (net->cfg.task == VL_TASK_CLASSIFY) {
+        if (!b->labels)
+            return vl_seterr(VL_ERR_ARG, "classification batch has no labels");
+        for (int t = 0; t < (seq ? p->T : 1); t++)
+            for (int j = 0; j < (seq ? p->bs[t] : p->B); j++) {
+                int orig = p->perm[j];
+                int y = seq ? b->labels[(size_t)orig * b->tmax + t] : b->labels[orig];
+                if (y < 0 || y >= C) {
+                    if (seq)
+                        return vl_seterr(VL_ERR_ARG, "label %d of sequence %d at step %d is outside 0..%d", y, orig,
+                                         t, C - 1);
+                    return vl_seterr(VL_ERR_ARG, "label %d of sequence %d is outside 0..%d", y, orig, C - 1);
+                }
+                net->ilabels[seq ? p->off[t] + j : j] = y;
+            }
+    } else {
+        if (!b->targets)
+            return vl_seterr(VL_ERR_ARG, "regression batch has no targets");
+        if (seq)
+            vl_pack_rows(p, b->tmax, C, b->targets, net->targets);
+        else
+            for (int j = 0; j < p->B; j++)
+                memcpy(net->targets + (size_t)j * C, b->targets + (size_t)p->perm[j] * C, sizeof(float) * (size_t)C);
+    }
+    return VL_OK;
+}
+
+vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, float *out)
+{
+    vl_status st = forward(net, b, 1);
+    if (st)
+        return st;
+    int M;
+    if ((st = gather_targets(net, b, &M)))
+        return st;
+    const vl_pack *p = &net->pack;
+    const int W = net->width, C = net->cfg.outputs;
+    float L;
+    if (net->cfg.task == VL_TASK_CLASSIFY)
+        L = vl_softmax_xent(M, C, net->logits, net->ilabels, net->cfg.class_weights, net->dlogits);
+    else
+        L = vl_mse(M, C, net->logits, net->targets, net->dlogits);
+    if (!isfinite(L))
+        return vl_seterr(VL_ERR_NUMERIC, "loss is %s (diverged or non-finite inputs)", isnan(L) ? "NaN" : "Inf");
+    *loss = L;
+    if (out)
+        write_outputs(net, b, out);
+
+    memset(net->grads, 0, sizeof(float) * net->nscalars);
+    float *dfw = net->grads + net->P[net->fc_param].offset;
+    float *dfb = net->grads + net->P[net->fc_param + 1].offset;
+    const float *fw = net->params + net->P[net->fc_param].offset;
+    float *dtop = net->gbuf[0], *dnext = net->gbuf[1];
+    if (net->cfg.mode == VL_OUT_LAST) {
+        vl_linear_backward(p->B, W, C, net->summary, W, fw, net->dlogits, net->dsummary, W, dfw, dfb);
+        memset(dtop, 0, sizeof(float) * (size_t)p->N * W);
+        const net_layer *R = &net->L[net->last_rec];
+        for (int j = 0; j < p->B; j++) {
+            const float *ds = net->dsummary + (size_t)j * W;
+            memcpy(dtop + (size_t)vl_pack_row(p, p->len[j] - 1, j) * W, ds, sizeof(float) * (size_t)R->H);
+            if (R->dirs == 2)
+                memcpy(dtop + (size_t)j * W + R->H, ds + R->H, sizeof(float) * (size_t)R->H);
+        }
+    } else {
+        vl_linear_backward(p->N, W, C, net->top, W, fw, net->dlogits, dtop, W, dfw, dfb);
+    }
+
+    size_t soff = 0;
+    for (int l = 0; l < net->nl; l++)
+        if (net->L[l].kind != VL_LAYER_DROPOUT)
+            soff += (size_t)net->L[l].dirs * p->B * net->L[l].H;
+    for (int l = net->nl - 1; l >= 0; l--) {
+        net_layer *L = &net->L[l];
+        int first = 1;
+        for (int k = 0; k < l; k++)
+            if (net->L[k].kind != VL_LAYER_DROPOUT) first = 0;
+        int need_dx = !first || net->want_input_grads;
+        if (L->kind == VL_LAYER_DROPOUT) {
+            if (!L->input_alias)
+                vl_dropout_backward((size_t)p->N * L->width, dtop, L->mask, dtop);
+            continue; /* gradient passes through in place */
+        }
+        for (int d = L->dirs - 1; d >= 0; d--) {
+            soff -= (size_t)p->B * L->H;
+            const float *w = net->params + net->P[L->first_param + 4 * d].offset;
+            const float *u = net->params + net->P[L->first_param + 4 * d + 1].offset;
+            float *dw = net->grads + net->P[L->first_param + 4 * d].offset;
+            float *du = net->grads + net->P[L->first_param + 4 * d + 1].offset;
+            float *dbi = net->grads + net->P[L->first_param + 4 * d + 2].offset;
+            float *dbh = net->grads + net->P[L->first_param + 4 * d + 3].offset;
+            float *dx = need_dx ? dnext : NULL;
+            float beta = (d == L->dirs - 1) ? 0.0f : 1.0f;
+            const float *dy = dtop + (size_t)d * L->H;
+            if (L->kind == VL_LAYER_LSTM)
+                vl_lstm_backward(p, d, L->din, L->H, L->in, L->ldin, w, u, &L->cache[d], dy, L->width, dx, L->din,
+                                 beta, dw, du, dbi, dbh, net->dh0s + soff, net->dc0s + soff, net->scratch,
+                                 net->run_h, net->run_c);
+            else
+                vl_gru_backward(p, d, L->din, L->H, L->in, L->ldin, w, u, &L->cache[d], dy, L->width, dx, L->din,
+                                beta, dw, du, dbi, dbh, net->dh0s + soff, net->scratch,
+                                net->scratch + (size_t)p->N * L->G, net->run_h);
+        }
+        float *tmp = dtop;
+        dtop = dnext;
+        dnext = tmp;
+    }
+    net->dx_packed = net->want_input_grads ? dtop : NULL;
+    net->grads_valid = 1;
+    return VL_OK;
+}
+
+static void unsort_states(const vl_net *net, const float *src, float *dst, int lstm_only)
+{
+    const vl_pack *p = &net->pack;
+    size_t so = 0, doff = 0;
+    for (int l = 0; l < net->nl; l++) {
+        const net_layer *L = &net->L[l];
+        if (L->kind == VL_LAYER_DROPOUT)
+            continue;
+        size_t blk = (size_t)p->B * L->H;
+        for (int d = 0; d < L->dirs; d++) {
+            if (!lstm_only || L->kind == VL_LAYER_LSTM) {
+                for (int j = 0; j < p->B; j++)
+                    memcpy(dst + doff + (size_t)p->perm[j] * L->H, src + so + (size_t)j * L->H,
+                           sizeof(float) * (size_t)L->H);
+                doff += blk;
+            }
+            so += blk;
+        }
+    }
+}
+
+vl_status vl_net_input_grads(vl_net *net, float *dx, float *dh0, float *dc0)
+{
+    if (!net->grads_valid || !net->dx_packed)
+        return vl_seterr(VL_ERR_ARG, "input gradients need vl_net_want_input_grads(net, 1) before forward_backward");
+    if (dx)
+        vl_unpack_rows(&net->pack, net->tmax_last, net->cfg.input, net->dx_packed, dx);
+    if (dh0)
+        unsort_states(net, net->dh0s, dh0, 0);
+    if (dc0)
+        unsort_states(net, net->dc0s, dc0, 1);
+    return VL_OK;
+}

@@ -1,0 +1,67 @@
+/* One direction of one recurrent layer (LSTM or GRU) over a packed batch.
+ *
+ * Shapes (N packed rows, B sequences, H hidden, G gates: 4 for LSTM, 3 for GRU):
+ *   x      [N, Din] packed input, row stride ldx
+ *   w_ih   [G*H, Din]   w_hh [G*H, H]   b_ih, b_hh [G*H]
+ *          gates in PyTorch order: LSTM i,f,g,o; GRU r,z,n
+ *   h0, c0 [B, H] initial states in SORTED slot order, or NULL for zeros
+ *   y      [N, H] output h per row, row stride ldy (a bidirectional layer passes
+ *          ldy = 2H and y + H for the reverse direction, so no copies are needed)
+ *
+ * The reverse direction walks each sequence from its own last valid step down
+ * to step 0, starting from h0 (PyTorch's packed semantics): at step t, slots
+ * below bs[t+1] continue from step t+1 and the rest start fresh.
+ *
+ * Forward saves what backward needs in a vl_rnn_cache; backward ACCUMULATES
+ * into the weight gradients (+=) so callers zero them once per batch. */
+#ifndef VL_NN_RNN_H
+#define VL_NN_RNN_H
+
+#include "nn/pack.h"
+
+typedef struct {
+    float *gates; /* [N, G*H] activated gates (GRU: r, z, n) */
+    float *hprev; /* [N, H] state entering each row's step */
+    float *c;     /* LSTM [N, H] cell state after the step */
+    float *cprev; /* LSTM [N, H] cell state entering the step */
+    float *ghn;   /* GRU [N, H] W_hn h + b_hn (inside the reset gate) */
+} vl_rnn_cache;
+
+/* Scratch floats each kernel needs beyond the cache. */
+#define VL_GRU_FWD_SCRATCH(B, H) ((size_t)(B) * 3 * (H)) /* [B, 3H] recurrent projections */
+
+void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float *x, int ldx,
+                     const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                     const float *h0, const float *c0, float *y, int ldy, const vl_rnn_cache *cache);
+
+/* dy [N, H] (stride lddy) is the gradient of the loss w.r.t. y; dx (stride
+ * lddx, may be NULL) receives beta_dx*dx + dL/dx. dh0/dc0 [B, H] sorted slots
+ * (may be NULL). Scratch: dgates [N, 4H], dh_run and dc_run [B, H]. */
+void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float *x, int ldx,
+                      const float *w_ih, const float *w_hh, const vl_rnn_cache *cache,
+                      const float *dy, int lddy, float *dx, int lddx, float beta_dx,
+                      float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dh0, float *dc0,
+                      float *dgates, float *dh_run, float *dc_run);
+
+/* scratch: VL_GRU_FWD_SCRATCH(B, H) floats. */
+void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *x, int ldx,
+                    const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                    const float *h0, float *y, int ldy, const vl_rnn_cache *cache, float *scratch);
+
+/* Scratch: dgx and dgh [N, 3H], dh_run [B, H]. */
+void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float *x, int ldx,
+                     const float *w_ih, const float *w_hh, const vl_rnn_cache *cache,
+                     const float *dy, int lddy, float *dx, int lddx, float beta_dx,
+                     float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dh0,
+                     float *dgx, float *dgh, float *dh_run);
+
+/* Shared by both cells: gather the state entering step t into a contiguous
+ * [bs[t], H] block. `src` is the per-row state array (stride lds) the previous
+ * step wrote; `init` the [B, H] initial state or NULL for zeros. */
+void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float *src, int lds,
+                        const float *init, float *dst);
+
+/* Column sums of a [rows, cols] block added into acc[cols]. */
+void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc);
+
+#endif
