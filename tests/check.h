@@ -38,7 +38,7 @@ static inline double rel_err(const float *a, const float *b, size_t n)
     double mx = 0.0, worst = 0.0;
     for (size_t i = 0; i < n; i++)
         mx = fabs(b[i]) > mx ? fabs(b[i]) : mx;
-    double floor = mx * 1.0 + 1e-30;
+    double floor = mx * 0.1 + 1e-30;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - b[i]);
         double r = d / (fabs(b[i]) > floor ? fabs(b[i]) : floor);
