@@ -14,6 +14,22 @@
 #include <omp.h>
 #endif
 
+void vl_transpose(int rows, int cols, const float *src, int lds, float *dst, int ldd)
+{
+    enum { TB = 32 };
+    int nbr = (rows + TB - 1) / TB;
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > 65536)
+    for (int bi = 0; bi < nbr; bi++) {
+        int r0 = bi * TB, r1 = r0 + TB < rows ? r0 + TB : rows;
+        for (int c0 = 0; c0 < cols; c0 += TB) {
+            int c1 = c0 + TB < cols ? c0 + TB : cols;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c++)
+                    dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+        }
+    }
+}
+
 #if defined(VL_BLAS_OPENBLAS)
 #include <cblas.h>
 

@@ -10,6 +10,10 @@
 void vl_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
+/* dst[cols, rows] = src[rows, cols]^T (leading dimensions lds, ldd), cache
+ * blocked and threaded. */
+void vl_transpose(int rows, int cols, const float *src, int lds, float *dst, int ldd);
+
 /* Threads the BLAS may use (<= 0: leave the library default). */
 void vl_blas_set_threads(int n);
 int vl_blas_threads(void);

@@ -142,7 +142,15 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
     net->nscalars = off;
     net->params = vl_calloc(sizeof(float) * off);
     net->grads = vl_calloc(sizeof(float) * off);
-    if (!net->params || !net->grads) {
+    size_t toff = 0;
+    for (int i = 0; i < net->fc_param; i++)
+        if (strstr(net->P[i].name, "weight_hh")) {
+            net->whh_t_off[i] = toff;
+            toff += vl_pad16(net->P[i].count);
+        }
+    net->whh_t = vl_alloc(sizeof(float) * (toff ? toff : 1));
+    net->weights_version = 1;
+    if (!net->params || !net->grads || !net->whh_t) {
         vl_net_free(net);
         return vl_seterr(VL_ERR_NOMEM, "out of memory for %zu parameters", off);
     }
@@ -175,6 +183,7 @@ void vl_net_free(vl_net *net)
         return;
     vl_free(net->params);
     vl_free(net->grads);
+    vl_free(net->whh_t);
     vl_free(net->ws);
     free(net->ilabels);
     vl_pack_free(&net->pack);
@@ -196,6 +205,7 @@ vl_status vl_net_param(vl_net *net, int i, vl_param *out)
     if (i < 0 || i >= net->nparams)
         return vl_seterr(VL_ERR_ARG, "parameter index %d outside 0..%d", i, net->nparams - 1);
     const net_param *p = &net->P[i];
+    net->weights_version++; /* the caller may write through out->data */
     *out = (vl_param){.name = p->name, .ndim = p->ndim, .shape = {p->shape[0], p->shape[1]},
                       .count = p->count, .data = net->params + p->offset, .grad = net->grads + p->offset};
     return VL_OK;
@@ -353,6 +363,13 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
     if (b->c0)
         sort_states(net, b->c0, net->c0s, 1);
 
+    if (net->whh_t_version != net->weights_version) {
+        for (int i = 0; i < net->fc_param; i++)
+            if (strstr(net->P[i].name, "weight_hh"))
+                vl_transpose(net->P[i].shape[0], net->P[i].shape[1], net->params + net->P[i].offset,
+                             net->P[i].shape[1], net->whh_t + net->whh_t_off[i], net->P[i].shape[0]);
+        net->whh_t_version = net->weights_version;
+    }
     const float *in = net->xin;
     int ldin = D;
     size_t soff = 0;
@@ -370,7 +387,7 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
         }
         for (int d = 0; d < L->dirs; d++) {
             const float *w = net->params + net->P[L->first_param + 4 * d].offset;
-            const float *u = net->params + net->P[L->first_param + 4 * d + 1].offset;
+            const float *u = net->whh_t + net->whh_t_off[L->first_param + 4 * d + 1];
             const float *bi = net->params + net->P[L->first_param + 4 * d + 2].offset;
             const float *bh = net->params + net->P[L->first_param + 4 * d + 3].offset;
             const float *h0 = b->h0 ? net->h0s + soff : NULL;

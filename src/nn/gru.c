@@ -11,7 +11,7 @@
 #include "nn/rnn.h"
 
 void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *x, int ldx,
-                    const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                    const float *w_ih, const float *w_hh_t, const float *b_ih, const float *b_hh,
                     const float *h0, float *y, int ldy, const vl_rnn_cache *cache, float *scratch)
 {
     const int G = 3 * H;
@@ -27,7 +27,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
         if (s == 0 && !h0)
             memset(gh, 0, sizeof(float) * (size_t)bt * G);
         else
-            vl_sgemm(false, true, bt, G, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, G);
+            vl_sgemm(false, false, bt, G, H, 1.0f, hp, H, w_hh_t, G, 0.0f, gh, G);
         for (int j = 0; j < bt; j++) {
             float *restrict a = gates + (r0 + j) * G;
             const float *restrict hj = gh + (size_t)j * G;

@@ -11,7 +11,7 @@
 #include "nn/rnn.h"
 
 void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float *x, int ldx,
-                     const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                     const float *w_ih, const float *w_hh_t, const float *b_ih, const float *b_hh,
                      const float *h0, const float *c0, float *y, int ldy, const vl_rnn_cache *cache)
 {
     const int G = 4 * H;
@@ -28,7 +28,7 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
         float *gt = gates + r0 * G;
         /* The first step from a zero state has no recurrent term. */
         if (!(s == 0 && !h0))
-            vl_sgemm(false, true, bt, G, H, 1.0f, hp, H, w_hh, H, 1.0f, gt, G);
+            vl_sgemm(false, false, bt, G, H, 1.0f, hp, H, w_hh_t, G, 1.0f, gt, G);
         for (int j = 0; j < bt; j++) {
             float *restrict a = gt + (size_t)j * G;
             const float *restrict cpj = cp + (size_t)j * H;

@@ -3,6 +3,9 @@
  * Shapes (N packed rows, B sequences, H hidden, G gates: 4 for LSTM, 3 for GRU):
  *   x      [N, Din] packed input, row stride ldx
  *   w_ih   [G*H, Din]   w_hh [G*H, H]   b_ih, b_hh [G*H]
+ *   w_hh_t [H, G*H] = w_hh transposed: the forward pass multiplies by it so
+ *          its per-step GEMM is in the NN layout, several times faster than
+ *          NT for a skinny [bs[t], H] left operand (BENCHMARKS.md)
  *          gates in PyTorch order: LSTM i,f,g,o; GRU r,z,n
  *   h0, c0 [B, H] initial states in SORTED slot order, or NULL for zeros
  *   y      [N, H] output h per row, row stride ldy (a bidirectional layer passes
@@ -31,7 +34,7 @@ typedef struct {
 #define VL_GRU_FWD_SCRATCH(B, H) ((size_t)(B) * 3 * (H)) /* [B, 3H] recurrent projections */
 
 void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float *x, int ldx,
-                     const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                     const float *w_ih, const float *w_hh_t, const float *b_ih, const float *b_hh,
                      const float *h0, const float *c0, float *y, int ldy, const vl_rnn_cache *cache);
 
 /* dy [N, H] (stride lddy) is the gradient of the loss w.r.t. y; dx (stride
@@ -45,7 +48,7 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
 
 /* scratch: VL_GRU_FWD_SCRATCH(B, H) floats. */
 void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *x, int ldx,
-                    const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                    const float *w_ih, const float *w_hh_t, const float *b_ih, const float *b_hh,
                     const float *h0, float *y, int ldy, const vl_rnn_cache *cache, float *scratch);
 
 /* Scratch: dgx and dgh [N, 3H], dh_run [B, H]. */
