@@ -28,6 +28,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
             memset(gh, 0, sizeof(float) * (size_t)bt * G);
         else
             vl_sgemm(false, false, bt, G, H, 1.0f, hp, H, w_hh_t, G, 0.0f, gh, G);
+#pragma omp parallel for schedule(static) if ((long)bt * H >= 8192)
         for (int j = 0; j < bt; j++) {
             float *restrict a = gates + (r0 + j) * G;
             const float *restrict hj = gh + (size_t)j * G;
@@ -61,6 +62,7 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
         int t = reverse ? s : p->T - 1 - s;
         int bt = p->bs[t];
         size_t r0 = (size_t)p->off[t];
+#pragma omp parallel for schedule(static) if ((long)bt * H >= 8192)
         for (int j = 0; j < bt; j++) {
             const float *restrict a = cache->gates + (r0 + j) * G;
             const float *restrict hpj = cache->hprev + (r0 + j) * H;

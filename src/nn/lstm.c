@@ -29,6 +29,7 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
         /* The first step from a zero state has no recurrent term. */
         if (!(s == 0 && !h0))
             vl_sgemm(false, false, bt, G, H, 1.0f, hp, H, w_hh_t, G, 1.0f, gt, G);
+#pragma omp parallel for schedule(static) if ((long)bt * H >= 8192)
         for (int j = 0; j < bt; j++) {
             float *restrict a = gt + (size_t)j * G;
             const float *restrict cpj = cp + (size_t)j * H;
@@ -66,6 +67,7 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
         int t = reverse ? s : p->T - 1 - s;
         int bt = p->bs[t];
         size_t r0 = (size_t)p->off[t];
+#pragma omp parallel for schedule(static) if ((long)bt * H >= 8192)
         for (int j = 0; j < bt; j++) {
             const float *restrict a = cache->gates + (r0 + j) * G;
             const float *restrict cj = cache->c + (r0 + j) * H;

@@ -16,8 +16,28 @@ struct vl_optim {
     float *m, *v; /* moments mirroring net->params (v unused by SGD) */
 };
 
+/* Sum of squares in double. Partial sums over fixed 4096-element chunks are
+ * added in chunk order, so the result is the same for any thread count. */
 static double tensor_sumsq(const float *g, size_t n)
 {
+    enum { CH = 4096 };
+    size_t nch = (n + CH - 1) / CH;
+    double part[256];
+    if (nch > 256) { /* big tensors: split into 256 fixed pieces */
+        size_t per = (n + 255) / 256;
+        double tot = 0.0;
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < 256; c++) {
+            size_t a = (size_t)c * per, b = a + per < n ? a + per : n;
+            double s = 0.0;
+            for (size_t i = a; i < b; i++)
+                s += (double)g[i] * g[i];
+            part[c] = s;
+        }
+        for (int c = 0; c < 256; c++)
+            tot += part[c];
+        return tot;
+    }
     double s = 0.0;
     for (size_t i = 0; i < n; i++)
         s += (double)g[i] * g[i];
@@ -41,12 +61,13 @@ double vl_clip_grads(vl_net *net, vl_clip_method method, float thr)
     case VL_CLIP_GLOBAL_L2NORM: {
         /* torch.nn.utils.clip_grad_norm_: coefficient thr / (norm + 1e-6), capped at 1. */
         float coef = (float)((double)thr / (total + 1e-6));
-        if (coef < 1.0f)
-            for (int i = 0; i < net->nparams; i++) {
-                float *g = net->grads + net->P[i].offset;
-                for (size_t j = 0; j < net->P[i].count; j++)
-                    g[j] *= coef;
-            }
+        if (coef < 1.0f) {
+            float *g = net->grads;
+            const size_t n = net->nscalars; /* padding is zero: scaling it is harmless */
+#pragma omp parallel for simd schedule(static)
+            for (size_t j = 0; j < n; j++)
+                g[j] *= coef;
+        }
         break;
     }
     case VL_CLIP_L2NORM:
@@ -156,6 +177,7 @@ vl_status vl_optim_step(vl_optim *o, float *gnorm)
         const float b1 = o->cfg.beta1, b2 = o->cfg.beta2, eps = o->cfg.eps;
         double bc1 = 1.0 - pow(b1, (double)o->step), bc2 = 1.0 - pow(b2, (double)o->step);
         const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             float gi = g[i] + wd * p[i];
             m[i] = b1 * m[i] + (1.0f - b1) * gi;
@@ -167,15 +189,18 @@ vl_status vl_optim_step(vl_optim *o, float *gnorm)
     }
     case VL_OPT_SGDM: {
         const float mu = o->cfg.momentum;
+        const int first = o->step == 1;
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             float gi = g[i] + wd * p[i];
-            m[i] = o->step == 1 ? gi : mu * m[i] + gi;
+            m[i] = first ? gi : mu * m[i] + gi;
             p[i] -= lr * m[i];
         }
         break;
     }
     case VL_OPT_RMSPROP: {
         const float a = o->cfg.alpha, eps = o->cfg.eps;
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             float gi = g[i] + wd * p[i];
             v[i] = a * v[i] + (1.0f - a) * gi * gi;
