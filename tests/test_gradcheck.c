@@ -233,7 +233,7 @@ static double check_values(gc_ctx *c, const char *what, float *vals, const float
     CHECK(na > 0.0, "%s: %s: the numeric gradient is zero: the check would be vacuous", c->s->name, what);
     CHECK(e <= TOL, "%s: %s: normwise error %.3g over %zu values (tolerance %.3g)", c->s->name, what, e, k, TOL);
     if (verbose)
-        printf("    %-24s %4zu values  |a| %.3e  err %.3e\n", what, k, sqrt(na), e);
+        printf("    %-24s %4zu values  ||n|| %.3e  rms %.2e  err %.3e\n", what, k, sqrt(na), sqrt(na / (double)k), e);
     if (e > worst_err) {
         worst_err = e;
         snprintf(worst_what, sizeof worst_what, "%s: %s", c->s->name, what);

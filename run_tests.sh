@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command (README): sets up, builds, and runs the whole suite twice:
+# a Release build, then an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# Ends with ctest's summary of the sanitizer run and a combined line
+# `N passed, N failed`.
+set -uo pipefail
+cd "$(dirname "$0")"
+./setup.sh --no-build || exit 1
+
+jobs=$(nproc)
+fail=0
+pass=0
+run_suite() { # dir, cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" "$@" > /dev/null || return 1
+  cmake --build "$dir" -j"$jobs" > "$dir.log" 2>&1 || { cat "$dir.log"; return 1; }
+  (cd "$dir" && ctest --output-on-failure -j1) | tee "$dir.ctest"
+  local rc=${PIPESTATUS[0]}
+  local p f
+  p=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$dir.ctest" | tail -1)
+  f=$(echo "$p" | sed -E 's/.*passed, ([0-9]+) tests failed out of ([0-9]+)/\1/')
+  local total
+  total=$(echo "$p" | sed -E 's/.*out of ([0-9]+)/\1/')
+  if [ -z "$p" ]; then fail=$((fail + 1)); return 1; fi
+  pass=$((pass + total - f)); fail=$((fail + f))
+  return "$rc"
+}
+echo "== Release build =="
+run_suite build -DCMAKE_BUILD_TYPE=Release || true
+echo "== ASan + UBSan build =="
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DVIDLSTM_SANITIZE=ON -DVIDLSTM_NATIVE=ON -DVIDLSTM_BENCH=OFF || true
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

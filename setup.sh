@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vidlstm needs (as root, skipping what is
+# already there) and builds it, so the command ends up at build/vidlstm.
+#   ./setup.sh            install + build (Release)
+#   ./setup.sh --no-build install only
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Build: compiler, CMake, pkg-config. Numerics: oneDNN (GEMM backend, OpenMP)
+# and OpenBLAS (optional backend, also what Debian's PyTorch uses).
+PKGS=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+[ "${1:-}" = "--no-build" ] && exit 0
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build build -j"$(nproc)"
+echo "setup.sh: built build/vidlstm"
