@@ -155,13 +155,13 @@ static int run(const bench_cfg *bc, int iters, int warmup, int infer, int json, 
                "\"gflops\": %.1f, \"peak_gflops\": %.1f, \"frac_peak\": %.3f, \"peak_rss_mb\": %.1f}\n",
                bc->name, bc->gru ? "gru" : "lstm", bc->input, bc->hidden, bc->layers, bc->bidir, bc->batch, bc->steps,
                bc->classes, bc->len_hi ? "uniform" : "fixed", vl_get_threads(), infer ? "infer" : "train", med * 1e3,
-               bc->batch / med, gf, peak, gf / peak, peak_rss_mb());
+               bc->batch / med, gf, peak, peak > 0 ? gf / peak : 0.0, peak_rss_mb());
     else
         printf("(%s) %s in=%d hid=%d L=%d bi=%d B=%d T=%d C=%d%s %s: median %.2f ms  %.0f seq/s  %.1f GFLOP/s  "
                "(%.0f%% of sgemm peak)  peak RSS %.0f MB\n",
                bc->name, bc->gru ? "GRU" : "LSTM", bc->input, bc->hidden, bc->layers, bc->bidir, bc->batch, bc->steps,
                bc->classes, bc->len_hi ? " lengths U[lo,hi]" : "", infer ? "infer" : "train", med * 1e3,
-               bc->batch / med, gf, 100.0 * gf / peak, peak_rss_mb());
+               bc->batch / med, gf, peak > 0 ? 100.0 * gf / peak : 0.0, peak_rss_mb());
     fflush(stdout);
     free(t);
     free(x);
@@ -224,7 +224,7 @@ int main(int argc, char **argv)
     }
     vl_set_threads(threads);
     const char *ct = getenv("OPENBLAS_CORETYPE");
-    double peak = want_peak ? sgemm_peak_gflops() : NAN;
+    double peak = want_peak ? sgemm_peak_gflops() : 0.0; /* 0 = not measured (JSON has no NaN) */
     if (!json)
         printf("# vidlstm %s  BLAS: %s  threads: %d  OPENBLAS_CORETYPE=%s  sgemm peak (2048^3): %.1f GFLOP/s\n"
                "# median over %d iterations after %d warm-up\n",

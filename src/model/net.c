@@ -83,7 +83,7 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
 
     size_t off = 0;
     int width = cfg->input, nrec = 0, slots = 0;
-    char name[64];
+    char name[40];
     for (int l = 0; l < cfg->nlayers; l++) {
         const vl_layer_spec *s = &cfg->layer[l];
         net_layer *L = &net->L[l];
@@ -149,7 +149,6 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
             toff += vl_pad16(net->P[i].count);
         }
     net->whh_t = vl_alloc(sizeof(float) * (toff ? toff : 1));
-    net->weights_version = 1;
     if (!net->params || !net->grads || !net->whh_t) {
         vl_net_free(net);
         return vl_seterr(VL_ERR_NOMEM, "out of memory for %zu parameters", off);
@@ -205,7 +204,6 @@ vl_status vl_net_param(vl_net *net, int i, vl_param *out)
     if (i < 0 || i >= net->nparams)
         return vl_seterr(VL_ERR_ARG, "parameter index %d outside 0..%d", i, net->nparams - 1);
     const net_param *p = &net->P[i];
-    net->weights_version++; /* the caller may write through out->data */
     *out = (vl_param){.name = p->name, .ndim = p->ndim, .shape = {p->shape[0], p->shape[1]},
                       .count = p->count, .data = net->params + p->offset, .grad = net->grads + p->offset};
     return VL_OK;
@@ -363,13 +361,13 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
     if (b->c0)
         sort_states(net, b->c0, net->c0s, 1);
 
-    if (net->whh_t_version != net->weights_version) {
-        for (int i = 0; i < net->fc_param; i++)
-            if (strstr(net->P[i].name, "weight_hh"))
-                vl_transpose(net->P[i].shape[0], net->P[i].shape[1], net->params + net->P[i].offset,
-                             net->P[i].shape[1], net->whh_t + net->whh_t_off[i], net->P[i].shape[0]);
-        net->whh_t_version = net->weights_version;
-    }
+    /* Refresh the transposed W_hh on every pass: weights are writable through
+     * any vl_param the caller holds, so no cheaper test can prove them unchanged.
+     * It costs one read of W_hh, against 2*T reads by the recurrent GEMMs. */
+    for (int i = 0; i < net->fc_param; i++)
+        if (net->P[i].ndim == 2 && strstr(net->P[i].name, "weight_hh"))
+            vl_transpose(net->P[i].shape[0], net->P[i].shape[1], net->params + net->P[i].offset,
+                         net->P[i].shape[1], net->whh_t + net->whh_t_off[i], net->P[i].shape[0]);
     const float *in = net->xin;
     int ldin = D;
     size_t soff = 0;
@@ -493,14 +491,14 @@ vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, f
         return st;
     const vl_pack *p = &net->pack;
     const int W = net->width, C = net->cfg.outputs;
-    float L;
+    float lossv;
     if (net->cfg.task == VL_TASK_CLASSIFY)
-        L = vl_softmax_xent(M, C, net->logits, net->ilabels, net->cfg.class_weights, net->dlogits);
+        lossv = vl_softmax_xent(M, C, net->logits, net->ilabels, net->cfg.class_weights, net->dlogits);
     else
-        L = vl_mse(M, C, net->logits, net->targets, net->dlogits);
-    if (!isfinite(L))
-        return vl_seterr(VL_ERR_NUMERIC, "loss is %s (diverged or non-finite inputs)", isnan(L) ? "NaN" : "Inf");
-    *loss = L;
+        lossv = vl_mse(M, C, net->logits, net->targets, net->dlogits);
+    if (!isfinite(lossv))
+        return vl_seterr(VL_ERR_NUMERIC, "loss is %s (diverged or non-finite inputs)", isnan(lossv) ? "NaN" : "Inf");
+    *loss = lossv;
     if (out)
         write_outputs(net, b, out);
 

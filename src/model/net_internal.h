@@ -45,9 +45,6 @@ struct vl_net {
     float *params, *grads;
     float *whh_t;          /* transposed copies of every weight_hh, [H, G] each */
     size_t whh_t_off[VL_MAX_PARAMS];
-    /* Bumped whenever weights may have changed (optimiser step, vl_net_param
-     * handing out a writable pointer); forward re-transposes when stale. */
-    unsigned weights_version, whh_t_version;
     vl_rng rng;
 
     /* workspace, sized for (cap_N, cap_B) */

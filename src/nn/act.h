@@ -14,6 +14,7 @@ static inline float vl_expf(float x)
 {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     float n = rintf(x * 1.44269504088896341f);
+    n = n == n ? n : 0.0f; /* NaN: keep the int conversion defined; p stays NaN */
     float r = fmaf(n, -0.693359375f, x);
     r = fmaf(n, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;

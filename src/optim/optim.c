@@ -166,7 +166,6 @@ vl_status vl_optim_step(vl_optim *o, float *gnorm)
     if (!isfinite(norm))
         return vl_seterr(VL_ERR_NUMERIC, "gradient norm is not finite: training diverged");
     o->step++;
-    net->weights_version++;
     const float lr = o->lr, wd = o->cfg.weight_decay;
     float *restrict p = net->params, *restrict g = net->grads, *restrict m = o->m, *restrict v = o->v;
     /* Padding between tensors is zero in params and grads, so one flat loop

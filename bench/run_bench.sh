@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Ours and PyTorch side by side, each configuration in its own process (so
+# peak RSS is per configuration), all in one session on the same machine.
+#   bench/run_bench.sh [configs...]      default: a b c d e
+# PyTorch runs twice: as installed (torch.set_num_threads(2) only) and tuned
+# (OPENBLAS_NUM_THREADS=1, jemalloc preloaded), both under the caller's
+# OPENBLAS_CORETYPE, then tuned with OPENBLAS_CORETYPE=SkylakeX (AVX-512), so
+# the headline ratio compares like with like. Prints one JSON line per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=build/bench/bench_rnn
+ITERS=${ITERS:-20}
+configs=("${@:-a b c d e}")
+[ $# -gt 0 ] || configs=(a b c d e)
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}"
+$BIN --config none --iters 1 | head -1 || true  # settings line + sgemm peak
+JEMALLOC=$(ls /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 2>/dev/null || true)
+for c in "${configs[@]}"; do
+  for mode in train infer; do
+    [ "$mode" = infer ] && [ "$c" != a ] && continue
+    $BIN --config "$c" --mode "$mode" --iters "$ITERS" --json --no-peak
+    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+      VIDLSTM_REF_VARIANT=as-installed /usr/bin/python3 bench/torch_ref.py --config "$c" --mode "$mode" --iters "$ITERS" --json
+      VIDLSTM_REF_VARIANT=tuned OPENBLAS_NUM_THREADS=1 LD_PRELOAD="$JEMALLOC" \
+        /usr/bin/python3 bench/torch_ref.py --config "$c" --mode "$mode" --iters "$ITERS" --json
+      # PyTorch's best here: tuned, and OpenBLAS forced to its AVX-512 kernels
+      # (our GEMMs use AVX-512 whatever OPENBLAS_CORETYPE says).
+      VIDLSTM_REF_VARIANT=tuned-avx512 OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS=1 LD_PRELOAD="$JEMALLOC" \
+        /usr/bin/python3 bench/torch_ref.py --config "$c" --mode "$mode" --iters "$ITERS" --json
+    fi
+  done
+done
