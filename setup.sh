@@ -8,7 +8,9 @@ cd "$(dirname "$0")"
 
 # Build: compiler, CMake, pkg-config. Numerics: oneDNN (GEMM backend, OpenMP)
 # and OpenBLAS (optional backend, also what Debian's PyTorch uses).
-PKGS=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev)
+# Video: FFmpeg's libraries; the ffmpeg command for benchmarks and test set-up.
+PKGS=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev
+      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg)
 
 missing=()
 for p in "${PKGS[@]}"; do

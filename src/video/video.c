@@ -1,0 +1,599 @@
+/* FFmpeg-based decoding and sampling (see video.h for the semantics).
+ *
+ * Pipeline: a producer thread demuxes, decodes (FFmpeg's own frame/slice
+ * threads), selects frames by timestamp, converts the selected ones with
+ * swscale straight from the decoder's pixel format to RGB at the target
+ * scale, then rotates, crops and normalises through per-channel lookup
+ * tables into one of two batch slots. The calling thread hands full slots to
+ * the sink. Only selected frames are converted; memory is two slots plus
+ * FFmpeg's decoder state. */
+#include "video/video.h"
+
+#include <errno.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+
+void vl_preproc_imagenet(vl_preproc *p)
+{
+    *p = (vl_preproc){.width = 224, .height = 224, .resize = VL_RESIZE_SHORTER, .resize_to = 256, .bgr = 0,
+                      .scale = 1.0f / 255.0f, .mean = {0.485f, 0.456f, 0.406f}, .std = {0.229f, 0.224f, 0.225f},
+                      .nhwc = 0};
+}
+
+/* ---- opening ---------------------------------------------------------------- */
+
+typedef struct {
+    const char *path;
+    AVFormatContext *fmt;
+    AVCodecContext *dec;
+    AVStream *st;
+    int si;
+    double tb;       /* seconds per stream tick */
+    int64_t t0;      /* stream start in ticks */
+    vl_video_info info;
+} vdec;
+
+static vl_status av_fail(const char *path, const char *what, int err)
+{
+    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+    av_strerror(err, buf, sizeof buf);
+    return vl_seterr(VL_ERR_FORMAT, "%s: %s: %s", path, what, buf);
+}
+
+static void vdec_close(vdec *v)
+{
+    avcodec_free_context(&v->dec);
+    avformat_close_input(&v->fmt);
+}
+
+static int rotation_of(AVStream *st)
+{
+    const uint8_t *dm = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (!dm)
+        return 0;
+    /* av_display_rotation_get gives the counter-clockwise angle the matrix
+     * applies; display needs the opposite, i.e. that many degrees clockwise. */
+    double theta = -round(av_display_rotation_get((const int32_t *)dm));
+    theta -= 360.0 * floor(theta / 360.0 + 0.9 / 360.0);
+    int r = (int)lround(theta);
+    return (r == 90 || r == 180 || r == 270) ? r : 0;
+}
+
+static vl_status vdec_open(vdec *v, const char *path, int threads)
+{
+    memset(v, 0, sizeof *v);
+    v->path = path;
+    const char *url = path;
+    if (!strcmp(path, "-"))
+        url = "pipe:0";
+    else if (!strstr(path, "://")) {
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            return vl_seterr(VL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        if (S_ISDIR(sb.st_mode))
+            return vl_seterr(VL_ERR_IO, "%s: is a directory, not a video file", path);
+        if (sb.st_size == 0)
+            return vl_seterr(VL_ERR_FORMAT, "%s: empty file (0 bytes)", path);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return vl_seterr(VL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        fclose(f);
+    }
+    av_log_set_level(AV_LOG_QUIET); /* the library never prints */
+    int err = avformat_open_input(&v->fmt, url, NULL, NULL);
+    if (err < 0) {
+        v->fmt = NULL;
+        return av_fail(path, "not a readable video (unknown or corrupt container)", err);
+    }
+    if ((err = avformat_find_stream_info(v->fmt, NULL)) < 0) {
+        vdec_close(v);
+        return av_fail(path, "cannot read stream information", err);
+    }
+    const AVCodec *codec = NULL;
+    v->si = av_find_best_stream(v->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (v->si < 0) {
+        vdec_close(v);
+        if (v->si == AVERROR_DECODER_NOT_FOUND)
+            return vl_seterr(VL_ERR_UNSUPPORTED, "%s: no decoder for its video codec", path);
+        return vl_seterr(VL_ERR_FORMAT, "%s: no video stream (audio-only or not a video file)", path);
+    }
+    v->st = v->fmt->streams[v->si];
+    AVCodecParameters *par = v->st->codecpar;
+    if (par->width <= 0 || par->height <= 0) {
+        vdec_close(v);
+        return vl_seterr(VL_ERR_FORMAT, "%s: video stream has no frame size (corrupt header?)", path);
+    }
+    v->dec = avcodec_alloc_context3(codec);
+    if (!v->dec) {
+        vdec_close(v);
+        return vl_seterr(VL_ERR_NOMEM, "%s: out of memory for the decoder", path);
+    }
+    avcodec_parameters_to_context(v->dec, par);
+    v->dec->thread_count = threads > 0 ? threads : 0;
+    v->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    if ((err = avcodec_open2(v->dec, codec, NULL)) < 0) {
+        vdec_close(v);
+        return av_fail(path, "cannot open the video decoder", err);
+    }
+    v->tb = av_q2d(v->st->time_base);
+    v->t0 = v->st->start_time != AV_NOPTS_VALUE ? v->st->start_time : 0;
+
+    vl_video_info *in = &v->info;
+    in->width = par->width;
+    in->height = par->height;
+    in->rotation = rotation_of(v->st);
+    int swap = in->rotation == 90 || in->rotation == 270;
+    in->display_width = swap ? par->height : par->width;
+    in->display_height = swap ? par->width : par->height;
+    AVRational fr = v->st->avg_frame_rate.num ? v->st->avg_frame_rate : v->st->r_frame_rate;
+    in->fps = fr.num && fr.den ? av_q2d(fr) : 0.0;
+    if (v->st->duration != AV_NOPTS_VALUE && v->st->duration > 0)
+        in->duration = (double)v->st->duration * v->tb;
+    else if (v->fmt->duration != AV_NOPTS_VALUE && v->fmt->duration > 0)
+        in->duration = (double)v->fmt->duration / AV_TIME_BASE;
+    in->frames = v->st->nb_frames > 0 ? v->st->nb_frames : (int64_t)llround(in->duration * in->fps);
+    snprintf(in->codec, sizeof in->codec, "%s", codec->name);
+    snprintf(in->container, sizeof in->container, "%s", v->fmt->iformat->name);
+    return VL_OK;
+}
+
+vl_status vl_video_probe(const char *path, vl_video_info *info)
+{
+    vdec v;
+    vl_status st = vdec_open(&v, path, 1);
+    if (st)
+        return st;
+    *info = v.info;
+    vdec_close(&v);
+    return VL_OK;
+}
+
+/* ---- conversion ---------------------------------------------------------------- */
+
+typedef struct {
+    const vl_preproc *pre;
+    int rot;
+    int sw, sh;          /* scaled size in coded orientation */
+    int dw, dh;          /* scaled size in display orientation */
+    int ox, oy;          /* crop offset in display orientation */
+    struct SwsContext *sws;
+    uint8_t *rgb;        /* [sh, sw, 3] */
+    int rgb_stride;
+    float lut[3][256];   /* output channel c from an 8-bit value */
+    int src_chan[3];     /* output channel c reads RGB channel src_chan[c] */
+} converter;
+
+static vl_status conv_init(converter *c, const vl_preproc *pre, const vl_video_info *in, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    c->pre = pre;
+    c->rot = in->rotation;
+    int W = pre->width, H = pre->height;
+    if (W <= 0 || H <= 0 || W > 8192 || H > 8192)
+        return vl_seterr(VL_ERR_ARG, "output size %dx%d out of range", W, H);
+    if (pre->resize == VL_RESIZE_EXACT) {
+        c->dw = W;
+        c->dh = H;
+    } else {
+        int target = pre->resize_to > 0 ? pre->resize_to : (W > H ? W : H);
+        double s = (double)target / (in->display_width < in->display_height ? in->display_width : in->display_height);
+        c->dw = (int)lround(in->display_width * s);
+        c->dh = (int)lround(in->display_height * s);
+        if (c->dw < W) c->dw = W;
+        if (c->dh < H) c->dh = H;
+    }
+    c->ox = (c->dw - W) / 2;
+    c->oy = (c->dh - H) / 2;
+    int swap = c->rot == 90 || c->rot == 270;
+    c->sw = swap ? c->dh : c->dw;
+    c->sh = swap ? c->dw : c->dh;
+    c->rgb_stride = (c->sw * 3 + 63) & ~63;
+    c->rgb = vl_alloc((size_t)c->rgb_stride * c->sh);
+    if (!c->rgb)
+        return vl_seterr(VL_ERR_NOMEM, "%s: out of memory for frame conversion", path);
+    for (int ch = 0; ch < 3; ch++) {
+        float sd = pre->std[ch] != 0.0f ? pre->std[ch] : 1.0f;
+        for (int v = 0; v < 256; v++)
+            c->lut[ch][v] = ((float)v * pre->scale - pre->mean[ch]) / sd;
+        c->src_chan[ch] = pre->bgr ? 2 - ch : ch;
+    }
+    return VL_OK;
+}
+
+static void conv_free(converter *c)
+{
+    sws_freeContext(c->sws);
+    vl_free(c->rgb);
+}
+
+static vl_status conv_frame(converter *c, const AVFrame *f, float *out, const char *path)
+{
+    c->sws = sws_getCachedContext(c->sws, f->width, f->height, f->format, c->sw, c->sh, AV_PIX_FMT_RGB24,
+                                  SWS_BILINEAR, NULL, NULL, NULL);
+    if (!c->sws)
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: cannot convert pixel format %d", path, f->format);
+    uint8_t *dst[4] = {c->rgb, NULL, NULL, NULL};
+    int dstride[4] = {c->rgb_stride, 0, 0, 0};
+    sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, dstride);
+
+    const int W = c->pre->width, H = c->pre->height;
+    const size_t plane = (size_t)W * H;
+    for (int y = 0; y < H; y++) {
+        int Y = y + c->oy;
+        for (int x = 0; x < W; x++) {
+            int X = x + c->ox, cx, cy;
+            switch (c->rot) {
+            case 90: cx = Y; cy = c->sh - 1 - X; break;
+            case 180: cx = c->sw - 1 - X; cy = c->sh - 1 - Y; break;
+            case 270: cx = c->sw - 1 - Y; cy = X; break;
+            default: cx = X; cy = Y; break;
+            }
+            const uint8_t *px = c->rgb + (size_t)cy * c->rgb_stride + (size_t)cx * 3;
+            if (c->pre->nhwc) {
+                float *o = out + ((size_t)y * W + x) * 3;
+                o[0] = c->lut[0][px[c->src_chan[0]]];
+                o[1] = c->lut[1][px[c->src_chan[1]]];
+                o[2] = c->lut[2][px[c->src_chan[2]]];
+            } else {
+                size_t i = (size_t)y * W + x;
+                out[i] = c->lut[0][px[c->src_chan[0]]];
+                out[plane + i] = c->lut[1][px[c->src_chan[1]]];
+                out[2 * plane + i] = c->lut[2][px[c->src_chan[2]]];
+            }
+        }
+    }
+    return VL_OK;
+}
+
+/* ---- the producer/consumer pipeline ------------------------------------------------ */
+
+typedef struct {
+    float *pixels;
+    double *time, *pts;
+    int64_t *index;
+    int n;
+    int full;
+} slot;
+
+typedef struct {
+    vdec v;
+    converter conv;
+    vl_sample_opts o;
+    const vl_preproc *pre;
+    int64_t fsize; /* floats per frame */
+    slot s[2];
+    int fill; /* slot the producer writes */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;      /* consumer asks the producer to stop */
+    int done;      /* producer finished (after its last slot) */
+    vl_status err; /* producer's error */
+    char errmsg[1024];
+    int64_t nsampled;
+} pipeline;
+
+static void producer_fail(pipeline *P, vl_status st)
+{
+    P->err = st;
+    snprintf(P->errmsg, sizeof P->errmsg, "%s", vl_errmsg());
+}
+
+/* Hands the current slot to the consumer and waits for the other one to be free.
+ * Returns non-zero when the consumer asked to stop. */
+static int publish(pipeline *P)
+{
+    pthread_mutex_lock(&P->mu);
+    P->s[P->fill].full = 1;
+    pthread_cond_broadcast(&P->cv);
+    P->fill ^= 1;
+    while (P->s[P->fill].full && !P->stop)
+        pthread_cond_wait(&P->cv, &P->mu);
+    int stop = P->stop;
+    pthread_mutex_unlock(&P->mu);
+    P->s[P->fill].n = 0;
+    return stop;
+}
+
+/* Converts `f` (or copies the previous output when it is the same frame) into
+ * the current slot. Returns <0 on error, 1 to stop, 0 to go on. */
+static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx, int64_t *last_conv_idx,
+                const float **last_conv)
+{
+    slot *s = &P->s[P->fill];
+    float *dst = s->pixels + (size_t)s->n * P->fsize;
+    if (*last_conv && *last_conv_idx == idx) {
+        memcpy(dst, *last_conv, sizeof(float) * (size_t)P->fsize);
+    } else {
+        vl_status st = conv_frame(&P->conv, f, dst, P->v.path);
+        if (st) {
+            producer_fail(P, st);
+            return -1;
+        }
+    }
+    *last_conv = dst;
+    *last_conv_idx = idx;
+    s->time[s->n] = t;
+    s->pts[s->n] = pts;
+    s->index[s->n] = idx;
+    s->n++;
+    P->nsampled++;
+    if (P->o.max_frames > 0 && P->nsampled >= P->o.max_frames)
+        return 1;
+    if (s->n == P->o.batch) {
+        *last_conv = NULL; /* the copy source moves to the other slot */
+        return publish(P) ? 1 : 0;
+    }
+    return 0;
+}
+
+static void *producer(void *arg)
+{
+    pipeline *P = arg;
+    vdec *v = &P->v;
+    const vl_sample_opts *o = &P->o;
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *frame = av_frame_alloc(), *prev = av_frame_alloc();
+    if (!pkt || !frame || !prev) {
+        producer_fail(P, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", v->path));
+        goto out;
+    }
+    double fdur = v->info.fps > 0 ? 1.0 / v->info.fps : 0.04;
+    int64_t counter = 0;      /* decoded frames, for index when no seek happened */
+    int seeked = 0;
+    if (o->start > 0) {
+        int64_t ts = v->t0 + (int64_t)floor(o->start / v->tb);
+        if (av_seek_frame(v->fmt, v->si, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
+            avcodec_flush_buffers(v->dec);
+            seeked = 1;
+        }
+    }
+    const double end = o->end > 0 ? o->end : INFINITY;
+    double next_t = o->start; /* rate mode: next target time */
+    int64_t k = 0;            /* rate mode: targets emitted; every-k mode: frames seen since start */
+    int have_prev = 0;
+    double prev_pts = 0.0, last_pts = -INFINITY;
+    int64_t prev_idx = 0;
+    int64_t last_conv_idx = -1;
+    const float *last_conv = NULL;
+    int bad = 0, eof = 0, finished = 0, decoded_any = 0;
+
+    while (!finished) {
+        int ret;
+        if (!eof) {
+            ret = av_read_frame(v->fmt, pkt);
+            if (ret == AVERROR_EOF || (ret == AVERROR(EIO) && avio_feof(v->fmt->pb))) {
+                eof = 1;
+                avcodec_send_packet(v->dec, NULL); /* drain */
+            } else if (ret < 0) {
+                if (++bad > o->max_bad_packets) {
+                    producer_fail(P, av_fail(v->path, "unreadable data (too many errors in a row)", ret));
+                    goto out;
+                }
+                continue;
+            } else {
+                if (pkt->stream_index != v->si) {
+                    av_packet_unref(pkt);
+                    continue;
+                }
+                ret = avcodec_send_packet(v->dec, pkt);
+                av_packet_unref(pkt);
+                if (ret < 0 && ret != AVERROR(EAGAIN)) {
+                    if (++bad > o->max_bad_packets) {
+                        producer_fail(P, av_fail(v->path, "corrupt video data (too many decode errors in a row)", ret));
+                        goto out;
+                    }
+                    continue;
+                }
+            }
+        }
+        while (!finished) {
+            ret = avcodec_receive_frame(v->dec, frame);
+            if (ret == AVERROR(EAGAIN))
+                break;
+            if (ret == AVERROR_EOF) {
+                finished = 1;
+                break;
+            }
+            if (ret < 0) {
+                if (++bad > o->max_bad_packets) {
+                    producer_fail(P, av_fail(v->path, "corrupt video data (too many decode errors in a row)", ret));
+                    goto out;
+                }
+                continue;
+            }
+            bad = 0;
+            decoded_any = 1;
+            int64_t ts = frame->best_effort_timestamp;
+            double pts = ts != AV_NOPTS_VALUE ? (double)(ts - v->t0) * v->tb : last_pts + fdur;
+            if (pts <= last_pts) /* broken or repeated timestamps: keep time moving */
+                pts = last_pts + fdur * 1e-3;
+            if (last_pts > -INFINITY && pts - last_pts > 0 && pts - last_pts < 10.0)
+                fdur = pts - last_pts; /* duration of the frame on screen before this one */
+            last_pts = pts;
+            int64_t idx = seeked ? (v->info.fps > 0 ? llround(pts * v->info.fps) : counter) : counter;
+            counter++;
+            int stop = 0;
+            if (o->fps > 0) {
+                if (have_prev)
+                    while (next_t < pts && next_t < end && !stop) {
+                        stop = emit(P, prev, next_t, prev_pts, prev_idx, &last_conv_idx, &last_conv);
+                        k++;
+                        next_t = o->start + (double)k / o->fps;
+                    }
+                av_frame_unref(prev);
+                av_frame_move_ref(prev, frame);
+                have_prev = 1;
+                prev_pts = pts;
+                prev_idx = idx;
+                if (next_t >= end)
+                    stop = 1;
+            } else {
+                if (pts >= o->start - 1e-6 && pts < end) {
+                    if (k % (o->every_k > 0 ? o->every_k : 1) == 0)
+                        stop = emit(P, frame, pts, pts, idx, &last_conv_idx, &last_conv);
+                    k++;
+                } else if (pts >= end) {
+                    stop = 1;
+                }
+                av_frame_unref(frame);
+            }
+            if (stop < 0)
+                goto out;
+            if (stop) {
+                finished = 2; /* stopped on purpose: no end-of-video checks */
+                break;
+            }
+        }
+    }
+    if (!decoded_any) {
+        producer_fail(P, vl_seterr(VL_ERR_FORMAT, "%s: no decodable video frames (truncated or corrupt)", v->path));
+        goto out;
+    }
+    if (finished == 1) {
+        /* End of the video: the last frame stays on screen for one frame duration. */
+        double video_end = last_pts + fdur;
+        if (o->end > 0 && video_end < o->end - 0.5 * fdur) {
+            producer_fail(P, vl_seterr(VL_ERR_SHAPE, "%s: video is %.3f s long, shorter than the requested clip end %.3f s",
+                                       v->path, video_end, o->end));
+            goto out;
+        }
+        if (o->fps > 0 && have_prev) {
+            int stop = 0;
+            while (next_t < end && next_t < video_end - 1e-9 && !stop) {
+                stop = emit(P, prev, next_t, prev_pts, prev_idx, &last_conv_idx, &last_conv);
+                k++;
+                next_t = o->start + (double)k / o->fps;
+            }
+            if (stop < 0)
+                goto out;
+        }
+        if (P->nsampled == 0 && o->start >= video_end) {
+            producer_fail(P, vl_seterr(VL_ERR_SHAPE, "%s: start %.3f s is beyond the end of the video (%.3f s)",
+                                       v->path, o->start, video_end));
+            goto out;
+        }
+    }
+    if (P->s[P->fill].n > 0)
+        publish(P);
+out:
+    av_packet_free(&pkt);
+    av_frame_free(&frame);
+    av_frame_free(&prev);
+    pthread_mutex_lock(&P->mu);
+    P->done = 1;
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+    return NULL;
+}
+
+vl_status vl_video_stream(const char *path, const vl_sample_opts *opts, const vl_preproc *pre, vl_frame_sink sink,
+                          void *user, int64_t *nsampled)
+{
+    if (nsampled)
+        *nsampled = 0;
+    vl_sample_opts o = *opts;
+    if (o.batch <= 0) o.batch = 16;
+    if (o.max_bad_packets <= 0) o.max_bad_packets = 32;
+    if (o.fps < 0 || o.every_k < 0 || o.start < 0 || (o.end > 0 && o.end <= o.start))
+        return vl_seterr(VL_ERR_ARG, "%s: invalid sampling (fps %g, every %d, start %g, end %g)", path, o.fps, o.every_k,
+                         o.start, o.end);
+    pipeline *P = calloc(1, sizeof *P);
+    if (!P)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    vl_status st = vdec_open(&P->v, path, o.threads);
+    if (st) {
+        free(P);
+        return st;
+    }
+    const vl_video_info info = P->v.info, *in = &info; /* survives P on the error paths */
+    if (in->duration > 0 && o.start >= in->duration) {
+        vdec_close(&P->v);
+        free(P);
+        return vl_seterr(VL_ERR_SHAPE, "%s: start %.3f s is beyond the end of the video (%.3f s)", path, o.start,
+                         in->duration);
+    }
+    double fd = in->fps > 0 ? 1.0 / in->fps : 0.0;
+    if (in->duration > 0 && o.end > 0 && o.end > in->duration + fd + 1e-3) {
+        vdec_close(&P->v);
+        free(P);
+        return vl_seterr(VL_ERR_SHAPE, "%s: video is %.3f s long, shorter than the requested clip end %.3f s", path,
+                         in->duration, o.end);
+    }
+    if ((st = conv_init(&P->conv, pre, in, path))) {
+        vdec_close(&P->v);
+        free(P);
+        return st;
+    }
+    P->o = o;
+    P->pre = pre;
+    P->fsize = vl_preproc_frame_size(pre);
+    for (int i = 0; i < 2; i++) {
+        P->s[i].pixels = vl_alloc(sizeof(float) * (size_t)P->fsize * o.batch);
+        P->s[i].time = malloc(sizeof(double) * o.batch);
+        P->s[i].pts = malloc(sizeof(double) * o.batch);
+        P->s[i].index = malloc(sizeof(int64_t) * o.batch);
+        if (!P->s[i].pixels || !P->s[i].time || !P->s[i].pts || !P->s[i].index)
+            st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory for frame batches", path);
+    }
+    pthread_mutex_init(&P->mu, NULL);
+    pthread_cond_init(&P->cv, NULL);
+    pthread_t th;
+    if (!st && pthread_create(&th, NULL, producer, P) != 0)
+        st = vl_seterr(VL_ERR_NOMEM, "%s: cannot start the decoding thread", path);
+    if (!st) {
+        int take = 0;
+        int64_t first = 0;
+        for (;;) {
+            pthread_mutex_lock(&P->mu);
+            while (!P->s[take].full && !P->done)
+                pthread_cond_wait(&P->cv, &P->mu);
+            int have = P->s[take].full;
+            pthread_mutex_unlock(&P->mu);
+            if (!have)
+                break;
+            slot *s = &P->s[take];
+            vl_frame_batch b = {.n = s->n, .pixels = s->pixels, .time = s->time, .pts = s->pts, .index = s->index,
+                                .first = first};
+            first += s->n;
+            int stop = sink(user, &b);
+            pthread_mutex_lock(&P->mu);
+            s->full = 0;
+            if (stop)
+                P->stop = 1;
+            pthread_cond_broadcast(&P->cv);
+            pthread_mutex_unlock(&P->mu);
+            if (stop)
+                break;
+            take ^= 1;
+        }
+        pthread_join(th, NULL);
+        if (P->err && !P->stop)
+            st = vl_seterr(P->err, "%s", P->errmsg);
+        if (nsampled)
+            *nsampled = first;
+    }
+    pthread_mutex_destroy(&P->mu);
+    pthread_cond_destroy(&P->cv);
+    for (int i = 0; i < 2; i++) {
+        vl_free(P->s[i].pixels);
+        free(P->s[i].time);
+        free(P->s[i].pts);
+        free(P->s[i].index);
+    }
+    conv_free(&P->conv);
+    vdec_close(&P->v);
+    free(P);
+    return st;
+}
