@@ -3,8 +3,9 @@
 # peak RSS is per configuration), all in one session on the same machine.
 #   bench/run_bench.sh [configs...]      default: a b c d e
 #   SKIP_AS_INSTALLED=1 skips the (very slow: ~15 s/step on (a)) as-installed run.
-# PyTorch runs twice: as installed (torch.set_num_threads(2) only) and tuned
-# (OPENBLAS_NUM_THREADS=1, jemalloc preloaded), both under the caller's
+# PyTorch runs three times: as installed (torch.set_num_threads(2) only) and
+# tuned (OPENBLAS_NUM_THREADS=1, jemalloc preloaded, not returning memory to
+# the kernel), both under the caller's
 # OPENBLAS_CORETYPE, then tuned with OPENBLAS_CORETYPE=SkylakeX (AVX-512), so
 # the headline ratio compares like with like. Prints one JSON line per run.
 set -euo pipefail
@@ -17,6 +18,10 @@ echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 $BIN --config none --iters 1 | head -1 || true  # settings line + sgemm peak
 # The GEMMs alone: our backend and OpenBLAS under the caller's OPENBLAS_CORETYPE.
 JEMALLOC=$(ls /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 2>/dev/null || true)
+# jemalloc's default decay hands freed pages back to the kernel, and PyTorch's
+# step then page-faults them in again (~4x the faults, ~2x slower than no
+# jemalloc at all). Keeping them is what "memory is reused" means.
+JEMALLOC_CONF="dirty_decay_ms:-1,muzzy_decay_ms:-1"
 for c in "${configs[@]}"; do
   # (e) has unequal lengths: PyTorch would pack them, which is ~10x slower in
   # its backward; its fastest correct form for this unidirectional net is a
@@ -28,11 +33,12 @@ for c in "${configs[@]}"; do
     $BIN --config "$c" --mode "$mode" --iters "$ITERS" --json --no-peak
     if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
       [ -n "${SKIP_AS_INSTALLED:-}" ] || VIDLSTM_REF_VARIANT=as-installed /usr/bin/python3 bench/torch_ref.py --config "$c" --mode "$mode" --iters "$ITERS" --pack "$tpack" --json
-      VIDLSTM_REF_VARIANT=tuned OPENBLAS_NUM_THREADS=1 LD_PRELOAD="$JEMALLOC" \
+      VIDLSTM_REF_VARIANT=tuned OPENBLAS_NUM_THREADS=1 LD_PRELOAD="$JEMALLOC" MALLOC_CONF="$JEMALLOC_CONF" \
         /usr/bin/python3 bench/torch_ref.py --config "$c" --mode "$mode" --iters "$ITERS" --pack "$tpack" --json
       # PyTorch's best here: tuned, and OpenBLAS forced to its AVX-512 kernels
       # (our GEMMs use AVX-512 whatever OPENBLAS_CORETYPE says).
       VIDLSTM_REF_VARIANT=tuned-avx512 OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS=1 LD_PRELOAD="$JEMALLOC" \
+        MALLOC_CONF="$JEMALLOC_CONF" \
         /usr/bin/python3 bench/torch_ref.py --config "$c" --mode "$mode" --iters "$ITERS" --pack "$tpack" --json
     fi
   done
