@@ -118,7 +118,7 @@ vl_status vl_video_writer_open(const char *path, const vl_writer_opts *o, vl_vid
     if (o->rotation) {
         int32_t *m = (int32_t *)av_stream_new_side_data(w->st, AV_PKT_DATA_DISPLAYMATRIX, sizeof(int32_t) * 9);
         if (m)
-            av_display_rotation_set(m, -(double)o->rotation); /* counter-clockwise angle */
+            av_display_rotation_set(m, (double)o->rotation); /* FFmpeg 5.1: a clockwise angle (get returns -angle) */
     }
     if ((err = avio_open(&w->fmt->pb, w->tmp, AVIO_FLAG_WRITE)) < 0) {
         vl_status st = fail(w, "cannot create", err);

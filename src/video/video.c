@@ -338,6 +338,10 @@ static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx
     return 0;
 }
 
+/* Times closer than this are equal: stream ticks are rationals, targets
+ * start + k / fps are not, and their doubles differ in the last bits. */
+#define TEPS 1e-6
+
 static void *producer(void *arg)
 {
     pipeline *P = arg;
@@ -352,7 +356,18 @@ static void *producer(void *arg)
     double fdur = v->info.fps > 0 ? 1.0 / v->info.fps : 0.04;
     int64_t counter = 0;      /* decoded frames, for index when no seek happened */
     int seeked = 0;
-    if (o->start > 0) {
+    /* After a seek, `index` (the source frame number) must be recovered:
+     * - exactly from the container's index when it lists every frame and
+     *   frames are not reordered (MP4, MOV, AVI without B-frames);
+     * - as round(pts * fps) when the stream looks constant-rate (exact then);
+     * - otherwise (variable rate, no full index: e.g. phone MKV) we do not
+     *   seek but decode from the start and count; frames before `start` are
+     *   decoded, never converted. */
+    const int full_index = v->info.frames > 0 && avformat_index_get_entries_count(v->st) >= v->info.frames &&
+                           !v->dec->has_b_frames;
+    AVRational afr = v->st->avg_frame_rate, rfr = v->st->r_frame_rate;
+    const int looks_cfr = afr.num > 0 && afr.den > 0 && rfr.num > 0 && av_cmp_q(afr, rfr) == 0;
+    if (o->start > 0 && (full_index || looks_cfr)) {
         int64_t ts = v->t0 + (int64_t)floor(o->start / v->tb);
         if (av_seek_frame(v->fmt, v->si, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
             avcodec_flush_buffers(v->dec);
@@ -422,12 +437,18 @@ static void *producer(void *arg)
             if (last_pts > -INFINITY && pts - last_pts > 0 && pts - last_pts < 10.0)
                 fdur = pts - last_pts; /* duration of the frame on screen before this one */
             last_pts = pts;
-            int64_t idx = seeked ? (v->info.fps > 0 ? llround(pts * v->info.fps) : counter) : counter;
+            int64_t idx = counter;
+            if (seeked) {
+                int e = full_index && ts != AV_NOPTS_VALUE
+                            ? av_index_search_timestamp(v->st, ts, AVSEEK_FLAG_ANY | AVSEEK_FLAG_BACKWARD)
+                            : -1;
+                idx = e >= 0 ? e : llround(pts * v->info.fps);
+            }
             counter++;
             int stop = 0;
             if (o->fps > 0) {
                 if (have_prev)
-                    while (next_t < pts && next_t < end && !stop) {
+                    while (next_t < pts - TEPS && next_t < end - TEPS && !stop) {
                         stop = emit(P, prev, next_t, prev_pts, prev_idx, &last_conv_idx, &last_conv);
                         k++;
                         next_t = o->start + (double)k / o->fps;
@@ -437,14 +458,14 @@ static void *producer(void *arg)
                 have_prev = 1;
                 prev_pts = pts;
                 prev_idx = idx;
-                if (next_t >= end)
+                if (next_t >= end - TEPS)
                     stop = 1;
             } else {
-                if (pts >= o->start - 1e-6 && pts < end) {
+                if (pts >= o->start - TEPS && pts < end - TEPS) {
                     if (k % (o->every_k > 0 ? o->every_k : 1) == 0)
                         stop = emit(P, frame, pts, pts, idx, &last_conv_idx, &last_conv);
                     k++;
-                } else if (pts >= end) {
+                } else if (pts >= end - TEPS) {
                     stop = 1;
                 }
                 av_frame_unref(frame);
@@ -471,7 +492,7 @@ static void *producer(void *arg)
         }
         if (o->fps > 0 && have_prev) {
             int stop = 0;
-            while (next_t < end && next_t < video_end - 1e-9 && !stop) {
+            while (next_t < end - TEPS && next_t < video_end - TEPS && !stop) {
                 stop = emit(P, prev, next_t, prev_pts, prev_idx, &last_conv_idx, &last_conv);
                 k++;
                 next_t = o->start + (double)k / o->fps;

@@ -75,7 +75,11 @@ typedef struct {
     const float *pixels; /* n * vl_preproc_frame_size floats */
     const double *time;  /* [n] target time (rate sampling) or presentation time (every k-th) */
     const double *pts;   /* [n] presentation time of the source frame delivered */
-    const int64_t *index;/* [n] source frame number counted from the start of the stream */
+    const int64_t *index;/* [n] source frame number counted from the start of the stream. Exact
+                          * when the clip starts at 0, and after a seek in files with a full frame
+                          * index (MP4, MOV, AVI) or a constant frame rate; for variable-rate files
+                          * without one (some MKV/WebM) it is estimated from time after a seek, so
+                          * label such clips by time (start,end,label segments). */
     int64_t first;       /* sampled-frame number of pixels[0] within this call */
 } vl_frame_batch;
 
