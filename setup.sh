@@ -9,8 +9,10 @@ cd "$(dirname "$0")"
 # Build: compiler, CMake, pkg-config. Numerics: oneDNN (GEMM backend, OpenMP)
 # and OpenBLAS (optional backend, also what Debian's PyTorch uses).
 # Video: FFmpeg's libraries; the ffmpeg command for benchmarks and test set-up.
+# ONNX: protobuf-c and its compiler (onnx.proto is compiled at build time).
 PKGS=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev
-      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg)
+      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
+      libprotobuf-c-dev protobuf-c-compiler)
 
 missing=()
 for p in "${PKGS[@]}"; do

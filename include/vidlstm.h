@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -198,6 +199,53 @@ void vl_optim_free(vl_optim *opt);
 vl_status vl_optim_step(vl_optim *opt, float *gnorm);
 void vl_optim_set_epoch(vl_optim *opt, int epoch); /* 0-based; applies the schedule */
 float vl_optim_lr(const vl_optim *opt);
+
+
+/* ---- .npy files ----------------------------------------------------------------- */
+
+#define VL_NPY_MAXDIM 8
+
+typedef enum { VL_NPY_F32, VL_NPY_I32 } vl_npy_dtype;
+
+typedef struct {
+    vl_npy_dtype dtype; /* after conversion: f4/f8 load as F32, i4/i8 as I32 */
+    int ndim;
+    int64_t shape[VL_NPY_MAXDIM];
+    int64_t count; /* product of shape */
+    void *data;    /* float* or int32_t*; free with vl_npy_free */
+} vl_npy;
+
+/* Reads a NumPy .npy file (C order, little-endian; float64 narrows to float32,
+ * int64 to int32). Errors name the file. */
+vl_status vl_npy_read(const char *path, vl_npy *out);
+void vl_npy_free(vl_npy *a);
+/* Writes float32 or int32 data atomically (temp file, then rename). */
+vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int64_t *shape, const void *data);
+
+/* ---- ONNX models ------------------------------------------------------------------ */
+
+#define VL_ONNX_MAXDIM 8
+
+typedef struct vl_onnx vl_onnx;
+
+/* Loads an ONNX model (initializers may be external data files). Every
+ * operator is checked at load time; an unsupported one is an error that names
+ * all of them. NaN/Inf weights are an error. */
+vl_status vl_onnx_load(const char *path, vl_onnx **out);
+void vl_onnx_free(vl_onnx *m);
+/* The graph's input: name and declared shape (-1 = dynamic). */
+const char *vl_onnx_input_name(const vl_onnx *m, int *ndim, int64_t *shape);
+const char *vl_onnx_output_name(const vl_onnx *m);
+/* Default feature tensor: the input of the final classifier (last Gemm/MatMul). */
+const char *vl_onnx_default_tap(const vl_onnx *m);
+/* Runs the graph on `input` up to tensor `tap` (NULL = graph output); only the
+ * nodes it depends on run. *out points into the model (valid until the next
+ * run or free), its shape in out_ndim/out_shape. */
+vl_status vl_onnx_run(vl_onnx *m, const float *input, int ndim, const int64_t *shape, const char *tap,
+                      const float **out, int *out_ndim, int64_t *out_shape);
+/* Writes inputs, outputs, operator counts and every tensor with its shape
+ * (for a batch of one) to f. */
+vl_status vl_onnx_describe(vl_onnx *m, FILE *f);
 
 #ifdef __cplusplus
 }

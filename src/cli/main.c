@@ -2,6 +2,8 @@
  *
  * Commands so far:
  *   vidlstm demo [--seed N] [--threads K] [--json]
+ *   vidlstm info MODEL.onnx
+ *   vidlstm infer MODEL.onnx --input X.npy [--tap NAME] --out Y.npy
  *   vidlstm --version | --help
  * The video pipeline (extract/train/eval/predict on video files) arrives
  * with the video and backbone modules; until then `demo` trains on
@@ -24,6 +26,12 @@ static void usage(FILE *f)
           "           classes differ only in their dynamics (gait-like oscillation\n"
           "           frequency); prints validation accuracy and a confusion matrix\n"
           "           options: --seed N (default 1)  --threads K (default: all cores)  --json\n"
+          "\n"
+          "  info MODEL.onnx\n"
+          "           inputs, outputs, operators and every tappable tensor with its shape\n"
+          "  infer MODEL.onnx --input X.npy [--tap NAME] --out Y.npy\n"
+          "           run an ONNX model on a raw float32 tensor up to tensor NAME (default:\n"
+          "           the graph output), to compare with your own framework\n"
           "\n"
           "  --version  print the version and the GEMM backend\n"
           "  --help     this text\n",
@@ -154,6 +162,68 @@ static int cmd_demo(int argc, char **argv)
     return 0;
 }
 
+static int cmd_info(int argc, char **argv)
+{
+    if (argc != 1) {
+        fputs("usage: vidlstm info MODEL.onnx\n", stderr);
+        return 2;
+    }
+    vl_onnx *m;
+    if (vl_onnx_load(argv[0], &m) || vl_onnx_describe(m, stdout)) {
+        fprintf(stderr, "vidlstm info: %s\n", vl_errmsg());
+        return 1;
+    }
+    vl_onnx_free(m);
+    return 0;
+}
+
+static int cmd_infer(int argc, char **argv)
+{
+    const char *model = NULL, *in = NULL, *out = NULL, *tap = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--input") && i + 1 < argc) in = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--tap") && i + 1 < argc) tap = argv[++i];
+        else if (argv[i][0] != '-' && !model) model = argv[i];
+        else {
+            fprintf(stderr, "vidlstm infer: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!model || !in || !out) {
+        fputs("usage: vidlstm infer MODEL.onnx --input X.npy [--tap NAME] --out Y.npy\n", stderr);
+        return 2;
+    }
+    vl_npy x;
+    vl_onnx *m;
+    if (vl_npy_read(in, &x)) {
+        fprintf(stderr, "vidlstm infer: %s\n", vl_errmsg());
+        return 1;
+    }
+    if (x.dtype != VL_NPY_F32) {
+        fprintf(stderr, "vidlstm infer: %s: input must be float32 or float64\n", in);
+        vl_npy_free(&x);
+        return 1;
+    }
+    const float *y;
+    int nd;
+    int64_t shape[VL_ONNX_MAXDIM];
+    int rc = 0;
+    if (vl_onnx_load(model, &m)) {
+        fprintf(stderr, "vidlstm infer: %s\n", vl_errmsg());
+        rc = 1;
+    } else {
+        if (vl_onnx_run(m, x.data, x.ndim, x.shape, tap, &y, &nd, shape) ||
+            vl_npy_write(out, VL_NPY_F32, nd, shape, y)) {
+            fprintf(stderr, "vidlstm infer: %s\n", vl_errmsg());
+            rc = 1;
+        }
+        vl_onnx_free(m);
+    }
+    vl_npy_free(&x);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -166,6 +236,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "demo"))
         return cmd_demo(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "info"))
+        return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "infer"))
+        return cmd_infer(argc - 2, argv + 2);
     fprintf(stderr, "vidlstm: unknown command '%s' (see vidlstm --help)\n", argv[1]);
     return 2;
 }

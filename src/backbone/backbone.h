@@ -1,0 +1,35 @@
+/* Backbones: turn preprocessed frames into per-frame feature vectors.
+ *
+ * A backbone is either an ONNX image model tapped at a named tensor (like
+ * MATLAB's activations(net, X, 'pool5')) or a built-in, weight-free frame
+ * descriptor that needs no file. Each declares the preprocessing its frames
+ * need (vl_preproc, applied by the video module) and its feature width.
+ *
+ * Frames go in batches: [n, 3, H, W] (or [n, H, W, 3] when pre.nhwc) floats,
+ * consecutive sampled frames of one video. Backbones that look at motion
+ * keep the previous frame between calls; `new_sequence` = 1 on a video's
+ * first batch resets that state. Features come out as [n, feature_dim]. */
+#ifndef VL_BACKBONE_BACKBONE_H
+#define VL_BACKBONE_BACKBONE_H
+
+#include "video/video.h"
+#include "vidlstm.h"
+
+typedef struct {
+    char name[256];      /* "builtin:<name>" or the ONNX file path */
+    char tap[256];       /* tapped tensor (ONNX) or "" */
+    vl_preproc pre;      /* frames must be prepared like this */
+    int feature_dim;
+} vl_backbone_desc;
+
+typedef struct vl_backbone vl_backbone;
+
+/* spec: a path to an .onnx file, or "builtin:NAME" / a bare built-in name.
+ * tap: ONNX tensor to read features from (NULL: the input of the final
+ * classifier). */
+vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out);
+const vl_backbone_desc *vl_backbone_describe(const vl_backbone *b);
+vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features);
+void vl_backbone_close(vl_backbone *b);
+
+#endif

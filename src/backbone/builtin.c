@@ -1,0 +1,591 @@
+/* The built-in "motion-grid" frame descriptor (builtin.h, docs/builtin-backbone.md).
+ *
+ * Per frame, from the 128x128 RGB input:
+ *   Y128  luminance (Rec. 601 weights)            -> sharpness, colour grid
+ *   Y64   2x2 box average of Y128                  -> luminance grid, orientation
+ *                                                     histograms, phase correlation
+ * Motion is measured by phase correlation of Y64 against the previous frame:
+ * once over the whole 64x64 image (global shift) and once per 32x32 quadrant
+ * (four local shifts, fitted with an affine motion field -> zoom, roll,
+ * shear). Each frame's Hann-windowed spectra are computed once and kept for
+ * the next frame, so a frame costs one forward and one inverse transform per
+ * window.
+ *
+ * Phase correlation: R = A conj(B) / (|A conj(B)| + eps) is the normalised
+ * cross-power spectrum of the current (A) and previous (B) window. It is
+ * multiplied by a Gaussian G(k) before the inverse transform, which turns the
+ * ideal delta peak into a sampled Gaussian of sigma ~1.2 px (and damps the
+ * noisy high frequencies), so a 3-point log-parabola fit per axis recovers
+ * the sub-pixel peak position essentially exactly for a pure shift. The peak
+ * height divided by its value for identical windows is the match strength.
+ *
+ * FFTs: radix-2, split real/imaginary arrays. A 2-D transform is "transform
+ * every column at once" (butterflies between whole rows, so the inner loop is
+ * contiguous and vectorises), transpose, and the same again. The forward
+ * spectrum therefore comes out transposed; that is harmless because spectra
+ * are only multiplied elementwise with each other and with a symmetric
+ * Gaussian, and the inverse (same three steps) comes back in image layout.
+ *
+ * Reductions use fixed 16-lane partial sums, so results do not depend on the
+ * compiler's vectorisation choices beyond this file's own code, and every
+ * frame goes through exactly the same arithmetic whether it arrives first in
+ * a batch or last: batch splitting cannot change a bit. */
+#include "backbone/builtin.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+
+#define IN 128 /* input side */
+#define LO 64  /* phase-correlation / orientation resolution */
+#define QN 32  /* quadrant window side */
+#define PI_F 3.14159265358979f
+
+#define PC_SIGMA 1.2f      /* spatial sigma of the correlation peak after Gaussian weighting, pixels */
+#define PC_EPS_REL 0.0f   /* cross-power regulariser relative to its mean magnitude */
+#define HOG_EPS 0.5f       /* per-bin floor of the orientation histograms (a flat cell -> uniform) */
+#define SHARP_EPS 1e-5f    /* floor of the gradient energies in the sharpness ratios */
+
+static const char *const k_names[] = {"motion-grid", NULL};
+
+typedef struct {
+    _Alignas(64) float gre[LO * LO];
+    _Alignas(64) float gim[LO * LO];          /* global window spectrum (transposed layout) */
+    _Alignas(64) float qre[4][QN * QN];
+    _Alignas(64) float qim[4][QN * QN];       /* quadrant window spectra */
+    _Alignas(64) float y64[LO * LO];          /* luminance, 64x64 */
+} frame_state;
+
+struct vl_builtin {
+    frame_state fs[2]; /* fs[cur] is filled for the frame being described; fs[cur ^ 1] is the previous one */
+    int cur;
+    int has_prev;
+    _Alignas(64) float y128[IN * IN];
+    _Alignas(64) float wre[LO * LO]; /* correlation scratch */
+    _Alignas(64) float wim[LO * LO];
+    _Alignas(64) float tmp[LO * LO];
+    _Alignas(64) float mag[LO * LO]; /* orientation histogram scratch */
+    _Alignas(64) float pos[LO * LO];
+    _Alignas(64) float gauss64[LO * LO];
+    _Alignas(64) float gauss32[QN * QN];
+    _Alignas(64) float hann64[LO * LO]; /* 2-D windows */
+    _Alignas(64) float hann32[QN * QN];
+    float gsum64, gsum32;                 /* sum of the Gaussian weights without DC: a perfect match's peak */
+    float hsum64, hsum32;                 /* sum of the window weights */
+    float cost[LO / 2], sint[LO / 2];     /* twiddles cos/sin(2 pi m / 64) */
+    int rev64[LO], rev32[QN];             /* bit reversal */
+};
+
+/* ---- small numeric helpers -------------------------------------------------- */
+
+/* Sum of n floats (n a multiple of 16) in a fixed order: 16 partial sums. */
+static float vsum(const float *restrict x, int n)
+{
+    float acc[16] = {0};
+    for (int i = 0; i < n; i += 16)
+        for (int j = 0; j < 16; j++)
+            acc[j] += x[i + j];
+    for (int w = 8; w >= 1; w >>= 1)
+        for (int j = 0; j < w; j++)
+            acc[j] += acc[j + w];
+    return acc[0];
+}
+
+static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* ---- FFT -------------------------------------------------------------------- */
+
+static void make_rev(int *rev, int n)
+{
+    int bits = 0;
+    while ((1 << bits) < n)
+        bits++;
+    for (int i = 0; i < n; i++) {
+        int r = 0;
+        for (int b = 0; b < bits; b++)
+            r |= ((i >> b) & 1) << (bits - 1 - b);
+        rev[i] = r;
+    }
+}
+
+/* Unnormalised DFT along axis 0 of an n x n array (every column at once):
+ * X[k][x] = sum_j x[j][x] exp(sign * 2 pi i j k / n). */
+static void fft_cols(const vl_builtin *b, float *re, float *im, int n, const int *rev, float sign)
+{
+    for (int i = 0; i < n; i++) {
+        int j = rev[i];
+        if (j > i) {
+            float *a = re + (size_t)i * n, *c = re + (size_t)j * n;
+            float *d = im + (size_t)i * n, *e = im + (size_t)j * n;
+            for (int x = 0; x < n; x++) {
+                float t = a[x];
+                a[x] = c[x];
+                c[x] = t;
+                t = d[x];
+                d[x] = e[x];
+                e[x] = t;
+            }
+        }
+    }
+    for (int len = 2; len <= n; len <<= 1) {
+        int half = len >> 1, step = LO / len;
+        for (int i = 0; i < n; i += len)
+            for (int k = 0; k < half; k++) {
+                float wr = b->cost[k * step], wi = sign * b->sint[k * step];
+                float *restrict ar = re + (size_t)(i + k) * n, *restrict ai = im + (size_t)(i + k) * n;
+                float *restrict br = re + (size_t)(i + k + half) * n, *restrict bi = im + (size_t)(i + k + half) * n;
+                for (int x = 0; x < n; x++) {
+                    float tr = br[x] * wr - bi[x] * wi;
+                    float ti = br[x] * wi + bi[x] * wr;
+                    br[x] = ar[x] - tr;
+                    bi[x] = ai[x] - ti;
+                    ar[x] = ar[x] + tr;
+                    ai[x] = ai[x] + ti;
+                }
+            }
+    }
+}
+
+static void transpose(float *a, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            float t = a[i * n + j];
+            a[i * n + j] = a[j * n + i];
+            a[j * n + i] = t;
+        }
+}
+
+/* 2-D DFT; the forward result is transposed ([kx][ky]); the inverse of such a
+ * spectrum comes back as [y][x]. */
+static void fft2(const vl_builtin *b, float *re, float *im, int n, float sign)
+{
+    const int *rev = n == LO ? b->rev64 : b->rev32;
+    fft_cols(b, re, im, n, rev, sign);
+    transpose(re, n);
+    transpose(im, n);
+    fft_cols(b, re, im, n, rev, sign);
+}
+
+/* ---- phase correlation -------------------------------------------------------- */
+
+/* Hann-windowed, weighted-mean-removed copy of an n x n patch of Y64 at (ox, oy),
+ * transformed into (re, im). */
+static void window_spectrum(vl_builtin *b, const float *y64, int ox, int oy, int n, float *re, float *im)
+{
+    const float *w = n == LO ? b->hann64 : b->hann32;
+    float *t = b->tmp;
+    for (int i = 0; i < n; i++) {
+        const float *src = y64 + (size_t)(oy + i) * LO + ox;
+        for (int j = 0; j < n; j++)
+            t[i * n + j] = src[j] * w[i * n + j];
+    }
+    float mean = vsum(t, n * n) / (n == LO ? b->hsum64 : b->hsum32);
+    for (int i = 0; i < n; i++) {
+        const float *src = y64 + (size_t)(oy + i) * LO + ox;
+        for (int j = 0; j < n; j++) {
+            re[i * n + j] = (src[j] - mean) * w[i * n + j];
+            im[i * n + j] = 0.0f;
+        }
+    }
+    fft2(b, re, im, n, -1.0f);
+}
+
+/* Sub-pixel offset of a peak from its samples at -1, 0, +1 (c0 the largest):
+ * log-parabola (exact for a Gaussian peak), else parabola. *gain: height of
+ * the fitted peak relative to c0. */
+static float refine(float cm, float c0, float cp, float *gain)
+{
+    *gain = 1.0f;
+    if (!(c0 > 0.0f))
+        return 0.0f;
+    if (cm > 0.0f && cp > 0.0f) {
+        float lm = logf(cm / c0), lp = logf(cp / c0);
+        float den = lm + lp;
+        if (den < 0.0f) {
+            *gain = expf(-(lp - lm) * (lp - lm) / (8.0f * den));
+            return clampf(0.5f * (lm - lp) / den, -0.5f, 0.5f);
+        }
+        return 0.0f;
+    }
+    float den = cm - 2.0f * c0 + cp;
+    if (den < 0.0f) {
+        *gain = 1.0f - (cp - cm) * (cp - cm) / (8.0f * den * c0);
+        return clampf(0.5f * (cm - cp) / den, -0.5f, 0.5f);
+    }
+    return 0.0f;
+}
+
+typedef struct {
+    float dx, dy, peak; /* in window pixels; content moved by (+dx, +dy) from B to A */
+} pc_result;
+
+static pc_result phase_corr(vl_builtin *b, const float *are, const float *aim, const float *bre, const float *bim, int n)
+{
+    pc_result r = {0.0f, 0.0f, 0.0f};
+    int nn = n * n;
+    const float *g = n == LO ? b->gauss64 : b->gauss32;
+    float *restrict xr = b->wre, *restrict xi = b->wim, *restrict m = b->tmp;
+    for (int k = 0; k < nn; k++) {
+        float pr = are[k] * bre[k] + aim[k] * bim[k];
+        float pi = aim[k] * bre[k] - are[k] * bim[k];
+        xr[k] = pr;
+        xi[k] = pi;
+        m[k] = sqrtf(pr * pr + pi * pi);
+    }
+    float eps = PC_EPS_REL * vsum(m, nn) / (float)nn + 1e-30f;
+    for (int k = 0; k < nn; k++) {
+        float s = g[k] / (m[k] + eps);
+        xr[k] *= s;
+        xi[k] *= s;
+    }
+    xr[0] = xi[0] = 0.0f;
+    fft2(b, xr, xi, n, 1.0f);
+
+    int best = 0;
+    for (int k = 1; k < nn; k++)
+        if (xr[k] > xr[best])
+            best = k;
+    int py = best / n, px = best % n;
+    float c0 = xr[best];
+    if (!(c0 > 0.0f) || !isfinite(c0))
+        return r;
+    float gx, gy;
+    float fx = refine(xr[py * n + (px + n - 1) % n], c0, xr[py * n + (px + 1) % n], &gx);
+    float fy = refine(xr[((py + n - 1) % n) * n + px], c0, xr[((py + 1) % n) * n + px], &gy);
+    r.dx = (float)(px >= n / 2 ? px - n : px) + fx;
+    r.dy = (float)(py >= n / 2 ? py - n : py) + fy;
+    r.peak = clampf(c0 * gx * gy / (n == LO ? b->gsum64 : b->gsum32), 0.0f, 1.0f);
+    return r;
+}
+
+/* ---- opening ------------------------------------------------------------------ */
+
+const char *const *vl_builtin_names(void) { return k_names; }
+
+static void make_tables(int n, float *hann, float *gauss, float *hsum, float *gsum)
+{
+    float h1[LO];
+    for (int i = 0; i < n; i++)
+        h1[i] = 0.5f - 0.5f * cosf(2.0f * PI_F * ((float)i + 0.5f) / (float)n);
+    double hs = 0.0, gs = 0.0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            hann[i * n + j] = h1[i] * h1[j];
+            hs += (double)hann[i * n + j];
+            float ki = (float)(i < n / 2 ? i : i - n) / (float)n, kj = (float)(j < n / 2 ? j : j - n) / (float)n;
+            gauss[i * n + j] = expf(-2.0f * PI_F * PI_F * PC_SIGMA * PC_SIGMA * (ki * ki + kj * kj));
+            if (i || j)
+                gs += (double)gauss[i * n + j];
+        }
+    *hsum = (float)hs;
+    *gsum = (float)gs;
+}
+
+vl_status vl_builtin_open(const char *name, vl_builtin **out)
+{
+    if (!out)
+        return vl_seterr(VL_ERR_ARG, "vl_builtin_open: out is NULL");
+    *out = NULL;
+    if (!name)
+        return vl_seterr(VL_ERR_ARG, "built-in backbone: no name given (known: motion-grid)");
+    const char *bare = strncmp(name, "builtin:", 8) ? name : name + 8;
+    if (strcmp(bare, "motion-grid")) {
+        char known[256] = "";
+        for (int i = 0; k_names[i]; i++) {
+            if (i)
+                strncat(known, ", ", sizeof known - strlen(known) - 1);
+            strncat(known, k_names[i], sizeof known - strlen(known) - 1);
+        }
+        return vl_seterr(VL_ERR_ARG, "unknown built-in backbone '%s' (known: %s)", name, known);
+    }
+    vl_builtin *b = vl_calloc(sizeof *b);
+    if (!b)
+        return vl_seterr(VL_ERR_NOMEM, "built-in backbone '%s': out of memory", bare);
+    for (int m = 0; m < LO / 2; m++) {
+        b->cost[m] = (float)cos(2.0 * 3.14159265358979323846 * m / LO);
+        b->sint[m] = (float)sin(2.0 * 3.14159265358979323846 * m / LO);
+    }
+    make_rev(b->rev64, LO);
+    make_rev(b->rev32, QN);
+    make_tables(LO, b->hann64, b->gauss64, &b->hsum64, &b->gsum64);
+    make_tables(QN, b->hann32, b->gauss32, &b->hsum32, &b->gsum32);
+    *out = b;
+    return VL_OK;
+}
+
+void vl_builtin_describe(const vl_builtin *b, vl_preproc *pre, int *feature_dim)
+{
+    (void)b;
+    if (pre)
+        *pre = (vl_preproc){.width = IN, .height = IN, .resize = VL_RESIZE_EXACT, .resize_to = IN, .bgr = 0,
+                            .scale = 1.0f / 255.0f, .mean = {0.0f, 0.0f, 0.0f}, .std = {1.0f, 1.0f, 1.0f},
+                            .nhwc = 0};
+    if (feature_dim)
+        *feature_dim = VL_MG_DIM;
+}
+
+void vl_builtin_free(vl_builtin *b) { vl_free(b); }
+
+/* ---- per-frame description ------------------------------------------------------ */
+
+/* Unsigned gradient orientation in [0, 8) bins of 22.5 degrees, measured from
+ * +x towards +y (image rows, i.e. clockwise on screen). Branch-free so the
+ * loop vectorises; max error ~1e-5 rad. */
+static inline float orient_bins(float gx, float gy)
+{
+    float sx = gy < 0.0f ? -gx : gx, sy = fabsf(gy); /* fold to the upper half plane */
+    float ax = fabsf(sx);
+    float mx = ax > sy ? ax : sy, mn = ax > sy ? sy : ax;
+    float a = mn / (mx + 1e-30f), s = a * a;
+    float t = ((((0.0208351f * s - 0.085133f) * s + 0.180141f) * s - 0.3302995f) * s + 0.999866f) * a;
+    t = sy > ax ? 0.5f * PI_F - t : t;
+    t = sx < 0.0f ? PI_F - t : t;
+    return t * (8.0f / PI_F);
+}
+
+static void appearance(vl_builtin *b, const float *img, float *f)
+{
+    const float *R = img, *G = img + IN * IN, *B = img + 2 * IN * IN;
+    float *restrict y = b->y128;
+    float *restrict y64 = b->fs[b->cur].y64;
+
+    /* luminance; colour cell sums via per-column accumulators over 32-row bands */
+    _Alignas(64) float cr[IN], cg[IN], cb[IN];
+    for (int band = 0; band < 4; band++) {
+        memset(cr, 0, sizeof cr);
+        memset(cg, 0, sizeof cg);
+        memset(cb, 0, sizeof cb);
+        for (int i = band * 32; i < band * 32 + 32; i++) {
+            const float *restrict r = R + i * IN, *restrict g = G + i * IN, *restrict bl = B + i * IN;
+            float *restrict yr = y + i * IN;
+            for (int j = 0; j < IN; j++) {
+                yr[j] = 0.299f * r[j] + 0.587f * g[j] + 0.114f * bl[j];
+                cr[j] += r[j];
+                cg[j] += g[j];
+                cb[j] += bl[j];
+            }
+        }
+        for (int c = 0; c < 4; c++) {
+            float sr = vsum(cr + c * 32, 32) / 1024.0f, sg = vsum(cg + c * 32, 32) / 1024.0f,
+                  sb = vsum(cb + c * 32, 32) / 1024.0f;
+            float *o = f + VL_MG_CHROMA + (band * 4 + c) * 2;
+            o[0] = 2.0f * (sr - sg);
+            o[1] = 2.0f * (sb - 0.5f * (sr + sg));
+        }
+    }
+
+    /* 2x2 box average -> Y64 */
+    for (int i = 0; i < LO; i++) {
+        const float *restrict a = y + 2 * i * IN, *restrict c = a + IN;
+        float *restrict o = y64 + i * LO;
+        for (int j = 0; j < LO; j++)
+            o[j] = 0.25f * ((a[2 * j] + a[2 * j + 1]) + (c[2 * j] + c[2 * j + 1]));
+    }
+
+    /* sharpness: forward-difference energies at 128 and 64 */
+    _Alignas(64) float ax[IN], ay[IN];
+    memset(ax, 0, sizeof ax);
+    memset(ay, 0, sizeof ay);
+    for (int i = 0; i < IN; i++) {
+        const float *restrict r = y + i * IN;
+        for (int j = 0; j < IN - 1; j++) {
+            float d = r[j + 1] - r[j];
+            ax[j] += d * d;
+        }
+        if (i + 1 < IN) {
+            const float *restrict s = r + IN;
+            for (int j = 0; j < IN; j++) {
+                float d = s[j] - r[j];
+                ay[j] += d * d;
+            }
+        }
+    }
+    float ex1 = vsum(ax, IN) / (float)(IN * (IN - 1)), ey1 = vsum(ay, IN) / (float)(IN * (IN - 1));
+    memset(ax, 0, sizeof ax);
+    memset(ay, 0, sizeof ay);
+    for (int i = 0; i < LO; i++) {
+        const float *restrict r = y64 + i * LO;
+        for (int j = 0; j < LO - 1; j++) {
+            float d = r[j + 1] - r[j];
+            ax[j] += d * d;
+        }
+        if (i + 1 < LO) {
+            const float *restrict s = r + LO;
+            for (int j = 0; j < LO; j++) {
+                float d = s[j] - r[j];
+                ay[j] += d * d;
+            }
+        }
+    }
+    float ex2 = vsum(ax, LO) / (float)(LO * (LO - 1)), ey2 = vsum(ay, LO) / (float)(LO * (LO - 1));
+    f[VL_MG_GRAD] = 4.0f * sqrtf(ex1 + ey1);
+    f[VL_MG_SHARP_X] = logf((ex1 + SHARP_EPS) / (0.25f * ex2 + SHARP_EPS));
+    f[VL_MG_SHARP_Y] = logf((ey1 + SHARP_EPS) / (0.25f * ey2 + SHARP_EPS));
+
+    /* luminance grid: 8x8 cells of 8x8 Y64 pixels */
+    for (int band = 0; band < 8; band++) {
+        _Alignas(64) float acc[LO];
+        memset(acc, 0, sizeof acc);
+        for (int i = band * 8; i < band * 8 + 8; i++)
+            for (int j = 0; j < LO; j++)
+                acc[j] += y64[i * LO + j];
+        for (int c = 0; c < 8; c++) {
+            float s = 0.0f;
+            for (int j = 0; j < 8; j++)
+                s += acc[c * 8 + j];
+            f[VL_MG_LUMA + band * 8 + c] = 2.0f * (s / 64.0f - 0.5f);
+        }
+    }
+
+    /* gradient orientation histograms on Y64: central differences (one-sided at
+     * the border), magnitude-weighted, linear interpolation between the two
+     * nearest of 8 orientation bins, 4x4 cells of 16x16 pixels */
+    float *restrict mag = b->mag, *restrict pos = b->pos;
+    for (int i = 0; i < LO; i++) {
+        const float *up = y64 + (i > 0 ? i - 1 : i) * LO, *dn = y64 + (i < LO - 1 ? i + 1 : i) * LO;
+        const float *r = y64 + i * LO;
+        float vs = (i > 0 && i < LO - 1) ? 0.5f : 1.0f;
+        for (int j = 0; j < LO; j++) {
+            int jl = j > 0 ? j - 1 : j, jr = j < LO - 1 ? j + 1 : j;
+            float gx = (r[jr] - r[jl]) * ((j > 0 && j < LO - 1) ? 0.5f : 1.0f);
+            float gy = (dn[j] - up[j]) * vs;
+            mag[i * LO + j] = sqrtf(gx * gx + gy * gy);
+            pos[i * LO + j] = orient_bins(gx, gy);
+        }
+    }
+    for (int cy = 0; cy < 4; cy++)
+        for (int cx = 0; cx < 4; cx++) {
+            float h[8] = {0};
+            for (int i = cy * 16; i < cy * 16 + 16; i++)
+                for (int j = cx * 16; j < cx * 16 + 16; j++) {
+                    float p = pos[i * LO + j], m = mag[i * LO + j];
+                    int b0 = (int)p;
+                    float fr = p - (float)b0;
+                    b0 &= 7;
+                    h[b0] += m * (1.0f - fr);
+                    h[(b0 + 1) & 7] += m * fr;
+                }
+            float tot = 8.0f * HOG_EPS;
+            for (int k = 0; k < 8; k++)
+                tot += h[k];
+            float *o = f + VL_MG_HOG + (cy * 4 + cx) * 8;
+            for (int k = 0; k < 8; k++)
+                o[k] = sqrtf((h[k] + HOG_EPS) / tot);
+        }
+}
+
+/* RMS of cur - prev over the overlap after moving prev by (sx, sy) Y64 pixels. */
+static float diff_rms(const float *cur, const float *prev, int sx, int sy)
+{
+    int x0 = sx > 0 ? sx : 0, x1 = sx < 0 ? LO + sx : LO;
+    int y0 = sy > 0 ? sy : 0, y1 = sy < 0 ? LO + sy : LO;
+    if (x1 - x0 < 8 || y1 - y0 < 8)
+        return -1.0f;
+    _Alignas(64) float acc[LO];
+    memset(acc, 0, sizeof acc);
+    for (int i = y0; i < y1; i++) {
+        const float *restrict c = cur + i * LO, *restrict p = prev + (i - sy) * LO - sx;
+        for (int j = x0; j < x1; j++) {
+            float d = c[j] - p[j];
+            acc[j] += d * d;
+        }
+    }
+    return sqrtf(vsum(acc, LO) / (float)((x1 - x0) * (y1 - y0)));
+}
+
+static void motion(vl_builtin *b, float *f)
+{
+    frame_state *cur = &b->fs[b->cur], *prev = &b->fs[b->cur ^ 1];
+    window_spectrum(b, cur->y64, 0, 0, LO, cur->gre, cur->gim);
+    for (int q = 0; q < 4; q++)
+        window_spectrum(b, cur->y64, (q & 1) * QN, (q >> 1) * QN, QN, cur->qre[q], cur->qim[q]);
+    memset(f, 0, sizeof(float) * VL_MG_MOTION_DIM);
+    if (!b->has_prev)
+        return;
+
+    /* Y64 pixels are 2 input pixels */
+    const float to_feat = 2.0f / VL_MG_SHIFT_SCALE;
+    pc_result g = phase_corr(b, cur->gre, cur->gim, prev->gre, prev->gim, LO);
+    f[VL_MG_DX] = g.dx * to_feat;
+    f[VL_MG_DY] = g.dy * to_feat;
+    f[VL_MG_SPEED] = sqrtf(g.dx * g.dx + g.dy * g.dy) * to_feat;
+    f[VL_MG_PEAK] = g.peak;
+
+    /* affine fit u = tx + a x + b y, v = ty + c x + d y to the quadrant shifts at
+     * their centres (+-16, +-16) Y64 pixels from the image centre */
+    float u[4], v[4], pk = 0.0f;
+    for (int q = 0; q < 4; q++) {
+        pc_result r = phase_corr(b, cur->qre[q], cur->qim[q], prev->qre[q], prev->qim[q], QN);
+        u[q] = r.dx;
+        v[q] = r.dy;
+        pk += r.peak;
+    }
+    static const float sx[4] = {-1, 1, -1, 1}, sy[4] = {-1, -1, 1, 1};
+    float tx = 0, ty = 0, a = 0, bb = 0, c = 0, d = 0;
+    for (int q = 0; q < 4; q++) {
+        tx += u[q] * 0.25f;
+        ty += v[q] * 0.25f;
+        a += u[q] * sx[q];
+        bb += u[q] * sy[q];
+        c += v[q] * sx[q];
+        d += v[q] * sy[q];
+    }
+    const float r0 = (float)(QN / 2), inv = 1.0f / (4.0f * r0);
+    a *= inv;
+    bb *= inv;
+    c *= inv;
+    d *= inv;
+    float res = 0.0f;
+    for (int q = 0; q < 4; q++) {
+        float eu = u[q] - (tx + a * sx[q] * r0 + bb * sy[q] * r0);
+        float ev = v[q] - (ty + c * sx[q] * r0 + d * sy[q] * r0);
+        res += eu * eu + ev * ev;
+    }
+    f[VL_MG_ZOOM] = 0.5f * (a + d) * VL_MG_AFFINE_SCALE;
+    f[VL_MG_ROT] = 0.5f * (c - bb) * VL_MG_AFFINE_SCALE;
+    f[VL_MG_SHEAR1] = 0.5f * (a - d) * VL_MG_AFFINE_SCALE;
+    f[VL_MG_SHEAR2] = 0.5f * (bb + c) * VL_MG_AFFINE_SCALE;
+    f[VL_MG_QPEAK] = 0.25f * pk;
+    f[VL_MG_QRESID] = sqrtf(res / 8.0f) * to_feat;
+
+    float raw = diff_rms(cur->y64, prev->y64, 0, 0);
+    float comp = diff_rms(cur->y64, prev->y64, (int)lrintf(g.dx), (int)lrintf(g.dy));
+    f[VL_MG_DIFF] = 4.0f * raw;
+    f[VL_MG_DIFF_COMP] = 4.0f * (comp >= 0.0f ? comp : raw);
+}
+
+vl_status vl_builtin_run(vl_builtin *b, const float *frames, int n, int new_sequence, float *features)
+{
+    if (!b)
+        return vl_seterr(VL_ERR_ARG, "built-in backbone: handle is NULL");
+    if (n < 0)
+        return vl_seterr(VL_ERR_ARG, "built-in backbone: negative frame count %d", n);
+    if (new_sequence)
+        b->has_prev = 0;
+    if (n == 0)
+        return VL_OK;
+    if (!frames || !features)
+        return vl_seterr(VL_ERR_ARG, "built-in backbone: NULL %s buffer", frames ? "feature" : "frame");
+    const int64_t fsz = 3 * IN * IN;
+    for (int i = 0; i < n; i++) {
+        float *f = features + (size_t)i * VL_MG_DIM;
+        appearance(b, frames + (size_t)i * fsz, f);
+        /* colour cell sums cover every pixel of every channel: a NaN or Inf
+         * anywhere makes one of them non-finite */
+        int ok = 1;
+        for (int k = VL_MG_CHROMA; k < VL_MG_CHROMA + 32; k++)
+            ok &= isfinite(f[k]) != 0;
+        if (!ok) {
+            b->has_prev = 0;
+            return vl_seterr(VL_ERR_NUMERIC, "built-in backbone: frame %d of the batch has non-finite pixels", i);
+        }
+        motion(b, f);
+        b->cur ^= 1;
+        b->has_prev = 1;
+    }
+    return VL_OK;
+}

@@ -1,0 +1,78 @@
+/* Built-in, weight-free backbones: frame descriptors computed in plain C that
+ * need no file, so a first run works with nothing downloaded.
+ *
+ * They are NOT pretrained CNNs and do not pretend to be. The one built-in,
+ * "motion-grid", describes each frame by
+ *   - how the whole image moved since the previous sampled frame of the same
+ *     video (global shift, zoom, roll, shear from phase correlation; frame
+ *     difference energy), and
+ *   - what it looks like at a coarse scale (luminance and colour grids,
+ *     gradient-orientation histograms, sharpness / blur),
+ * so that an LSTM on top can learn ego-motion and gait dynamics (step rate,
+ * bob and sway, forward speed, motion blur) and coarse scene appearance.
+ * docs/builtin-backbone.md documents every feature, its scale and sign.
+ *
+ * Frames follow the backbone convention (backbone.h): [n, 3, H, W] floats
+ * prepared as vl_builtin_describe says (RGB in [0, 1]); the motion block of
+ * frame i compares it with frame i-1 of the same batch, or with the last frame
+ * of the previous call unless new_sequence = 1. The first frame of a sequence
+ * gets an all-zero motion block. Output is deterministic and does not depend
+ * on how a sequence is split into batches (bit-identical). */
+#ifndef VL_BACKBONE_BUILTIN_H
+#define VL_BACKBONE_BUILTIN_H
+
+#include "video/video.h"
+#include "vidlstm.h"
+
+/* ---- motion-grid feature layout (offsets into one frame's feature vector) ---- */
+enum {
+    /* motion block: vs the previous frame of the sequence; all 0 on its first frame */
+    VL_MG_DX = 0,        /* global horizontal shift, input pixels / 8 (+ = content moved right) */
+    VL_MG_DY = 1,        /* global vertical shift, input pixels / 8 (+ = content moved down) */
+    VL_MG_SPEED = 2,     /* sqrt(dx^2 + dy^2), input pixels / 8 */
+    VL_MG_PEAK = 3,      /* global phase-correlation peak strength, 0 (no match) .. 1 (perfect) */
+    VL_MG_ZOOM = 4,      /* divergence: relative scale change x 10 (+ = content expands, moving forward) */
+    VL_MG_ROT = 5,       /* curl: roll in radians x 10 (+ = content turns clockwise on screen) */
+    VL_MG_SHEAR1 = 6,    /* (d u/d x - d v/d y) / 2 x 10: stretch along x vs y */
+    VL_MG_SHEAR2 = 7,    /* (d u/d y + d v/d x) / 2 x 10: diagonal stretch */
+    VL_MG_QPEAK = 8,     /* mean peak strength of the four quadrant correlations, 0 .. 1 */
+    VL_MG_QRESID = 9,    /* RMS misfit of the quadrant shifts to the affine motion, input pixels / 8 */
+    VL_MG_DIFF = 10,     /* RMS luminance difference vs the previous frame x 4 */
+    VL_MG_DIFF_COMP = 11,/* the same after undoing the global shift (to the nearest 2 px) x 4 */
+    VL_MG_MOTION_DIM = 12,
+    /* sharpness block: this frame only */
+    VL_MG_GRAD = 12,     /* RMS luminance gradient (contrast x sharpness), per pixel x 4 */
+    VL_MG_SHARP_X = 13,  /* log(fine / coarse horizontal gradient energy): drops with horizontal blur */
+    VL_MG_SHARP_Y = 14,  /* the same vertically: drops with vertical (bob) motion blur */
+    /* appearance blocks */
+    VL_MG_LUMA = 15,     /* 8 x 8 grid of mean luminance, row-major, 2 * (Y - 0.5) in [-1, 1] */
+    VL_MG_CHROMA = 79,   /* 4 x 4 grid x (R - G, B - (R + G) / 2), cell-major, x 2 */
+    VL_MG_HOG = 111,     /* 4 x 4 cells x 8 unsigned gradient orientations, cell-major, sqrt of the
+                          * L1-normalised histogram (bin b centred at b * 22.5 degrees, 0 = horizontal
+                          * gradient i.e. vertical edge) */
+    VL_MG_DIM = 239,
+};
+#define VL_MG_SHIFT_SCALE 8.0f /* input pixels per unit of VL_MG_DX / DY / SPEED / QRESID */
+#define VL_MG_AFFINE_SCALE 10.0f /* ZOOM / ROT / SHEAR = coefficient x this */
+
+typedef struct vl_builtin vl_builtin;
+
+/* NULL-terminated list of the built-in names. */
+const char *const *vl_builtin_names(void);
+
+/* name: one of vl_builtin_names() (a "builtin:" prefix is accepted). Unknown
+ * names fail with VL_ERR_ARG and a message listing the known ones. */
+vl_status vl_builtin_open(const char *name, vl_builtin **out);
+
+/* The preprocessing frames need and the features per frame. */
+void vl_builtin_describe(const vl_builtin *b, vl_preproc *pre, int *feature_dim);
+
+/* frames: [n, 3, H, W] as described; features: [n, feature_dim].
+ * new_sequence = 1 forgets the previous frame first. Fails with
+ * VL_ERR_NUMERIC on non-finite pixels (the sequence state is then reset),
+ * VL_ERR_ARG on n < 0 or NULL buffers. */
+vl_status vl_builtin_run(vl_builtin *b, const float *frames, int n, int new_sequence, float *features);
+
+void vl_builtin_free(vl_builtin *b);
+
+#endif

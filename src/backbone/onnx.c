@@ -1,0 +1,1690 @@
+/* ONNX loading, planning and execution (see onnx.h). */
+#include "backbone/onnx.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/blas.h"
+#include "core/error.h"
+#include "core/mem.h"
+#include "onnx.pb-c.h"
+
+#define MAXD VL_ONNX_MAXDIM
+
+/* ---- operators ------------------------------------------------------------------- */
+
+typedef enum {
+    OP_CONV, OP_BN, OP_RELU, OP_CLIP, OP_SIGMOID, OP_HARDSIGMOID, OP_HARDSWISH, OP_MUL, OP_ADD, OP_SUB, OP_DIV,
+    OP_MAXPOOL, OP_AVGPOOL, OP_GAP, OP_FLATTEN, OP_GEMM, OP_MATMUL, OP_RESHAPE, OP_CONCAT, OP_LRN, OP_DROPOUT,
+    OP_SOFTMAX, OP_TRANSPOSE, OP_PAD, OP_SQUEEZE, OP_UNSQUEEZE, OP_IDENTITY, OP_CONSTANT,
+    /* integer shape arithmetic, evaluated while planning */
+    OP_SHAPE, OP_GATHER, OP_CAST, OP_SLICE, OP_CONSTANTOFSHAPE,
+    OP_COUNT
+} op_kind;
+
+static const char *const op_names[OP_COUNT] = {
+    "Conv", "BatchNormalization", "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Mul", "Add", "Sub", "Div",
+    "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Gemm", "MatMul", "Reshape", "Concat", "LRN", "Dropout",
+    "Softmax", "Transpose", "Pad", "Squeeze", "Unsqueeze", "Identity", "Constant",
+    "Shape", "Gather", "Cast", "Slice", "ConstantOfShape",
+};
+
+typedef enum { ACT_NONE, ACT_RELU, ACT_CLIP } act_kind;
+
+typedef struct {
+    char *name;
+    int ndim;
+    int64_t shape[MAXD];
+    int64_t count;
+    int is_int;      /* int64 values (shape arithmetic) */
+    int is_const;    /* value known before running (initializer, Constant, folded) */
+    float *data;     /* constant floats (owned) or activation buffer (arena) */
+    int64_t *ival;   /* int values (owned) */
+    int producer;    /* node index, -1 for inputs/initializers */
+    int last_use;    /* planning: last node reading it */
+    int buf;         /* planning: arena block */
+} tensor;
+
+typedef struct {
+    op_kind op;
+    Onnx__NodeProto *proto;
+    int nin, nout;
+    int in[8], out[4];
+    int removed;  /* folded into another node at load */
+    int folded;   /* evaluated while planning */
+    int live;     /* needed for the requested output */
+    act_kind act; /* fused activation (Conv, Gemm) */
+    float act_min, act_max;
+} node;
+
+struct vl_onnx {
+    char path[4096];
+    Onnx__ModelProto *proto;
+    uint8_t *file;
+    int64_t opset;
+    tensor *T;
+    int nt, capt;
+    node *N;
+    int nn;
+    int input;  /* graph input tensor */
+    int decl_nd;               /* its declared shape (-1 = dynamic) */
+    int64_t decl_shape[MAXD];
+    int output; /* first graph output */
+    /* plan */
+    int planned_ndim;
+    int64_t planned_shape[MAXD];
+    int planned_tap;
+    float **blocks;
+    size_t *block_size;
+    int nblocks;
+    float *scratch;
+    size_t scratch_size;
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static int64_t prod(const int64_t *s, int a, int b)
+{
+    int64_t p = 1;
+    for (int i = a; i < b; i++)
+        p *= s[i];
+    return p;
+}
+
+static Onnx__AttributeProto *attr(const node *n, const char *name)
+{
+    for (size_t i = 0; i < n->proto->n_attribute; i++)
+        if (!strcmp(n->proto->attribute[i]->name, name))
+            return n->proto->attribute[i];
+    return NULL;
+}
+
+static int64_t attr_int(const node *n, const char *name, int64_t def)
+{
+    Onnx__AttributeProto *a = attr(n, name);
+    return a ? a->i : def;
+}
+
+static float attr_float(const node *n, const char *name, float def)
+{
+    Onnx__AttributeProto *a = attr(n, name);
+    return a ? a->f : def;
+}
+
+static int attr_ints(const node *n, const char *name, int64_t *v, int maxn)
+{
+    Onnx__AttributeProto *a = attr(n, name);
+    if (!a)
+        return -1;
+    int k = (int)a->n_ints < maxn ? (int)a->n_ints : maxn;
+    for (int i = 0; i < k; i++)
+        v[i] = a->ints[i];
+    return (int)a->n_ints;
+}
+
+static const char *attr_str(const node *n, const char *name, char *buf, size_t len)
+{
+    Onnx__AttributeProto *a = attr(n, name);
+    if (!a || !a->s.data)
+        return NULL;
+    size_t k = a->s.len < len - 1 ? a->s.len : len - 1;
+    memcpy(buf, a->s.data, k);
+    buf[k] = 0;
+    return buf;
+}
+
+static int find_tensor(const vl_onnx *m, const char *name)
+{
+    for (int i = 0; i < m->nt; i++)
+        if (!strcmp(m->T[i].name, name))
+            return i;
+    return -1;
+}
+
+static int add_tensor(vl_onnx *m, const char *name)
+{
+    int i = find_tensor(m, name);
+    if (i >= 0)
+        return i;
+    if (m->nt == m->capt) {
+        int cap = m->capt ? 2 * m->capt : 256;
+        tensor *t = realloc(m->T, sizeof(tensor) * (size_t)cap);
+        if (!t)
+            return -1;
+        m->T = t;
+        m->capt = cap;
+    }
+    tensor *t = &m->T[m->nt];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    t->producer = -1;
+    t->buf = -1;
+    return t->name ? m->nt++ : -1;
+}
+
+static void set_shape(tensor *t, int ndim, const int64_t *s)
+{
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = s[i];
+    t->count = prod(s, 0, ndim);
+}
+
+/* ---- loading --------------------------------------------------------------------------- */
+
+static vl_status read_file(const char *path, uint8_t **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return vl_seterr(VL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return vl_seterr(VL_ERR_IO, "%s: cannot read", path);
+    }
+    long n = ftell(f);
+    rewind(f);
+    if (n <= 0) {
+        fclose(f);
+        return vl_seterr(VL_ERR_FORMAT, "%s: empty file", path);
+    }
+    *data = malloc((size_t)n);
+    if (!*data) {
+        fclose(f);
+        return vl_seterr(VL_ERR_NOMEM, "%s: out of memory (%ld bytes)", path, n);
+    }
+    if (fread(*data, 1, (size_t)n, f) != (size_t)n) {
+        free(*data);
+        fclose(f);
+        return vl_seterr(VL_ERR_IO, "%s: read failed", path);
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return VL_OK;
+}
+
+/* Loads a TensorProto's values (float32/float64/int64/int32, inline, raw or
+ * external) into t. */
+static vl_status load_tensor(vl_onnx *m, const Onnx__TensorProto *tp, tensor *t)
+{
+    int64_t dims[MAXD];
+    if (tp->n_dims > MAXD)
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: tensor '%s' has %zu dimensions (max %d)", m->path, tp->name,
+                         tp->n_dims, MAXD);
+    for (size_t i = 0; i < tp->n_dims; i++) {
+        if (tp->dims[i] < 0)
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has a negative dimension", m->path, tp->name);
+        dims[i] = tp->dims[i];
+    }
+    set_shape(t, (int)tp->n_dims, dims);
+    int dt = tp->data_type;
+    int esize = dt == 1 ? 4 : dt == 11 ? 8 : dt == 7 ? 8 : dt == 6 ? 4 : 0;
+    if (!esize)
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: tensor '%s' has data type %d (supported: float, double, int32, int64)",
+                         m->path, tp->name, dt);
+    t->is_int = dt == 7 || dt == 6;
+    t->is_const = 1;
+    size_t nbytes = (size_t)t->count * (size_t)esize;
+    const uint8_t *raw = NULL;
+    uint8_t *ext = NULL;
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        const char *loc = NULL;
+        long long off = 0, len = -1;
+        for (size_t i = 0; i < tp->n_external_data; i++) {
+            const char *k = tp->external_data[i]->key, *v = tp->external_data[i]->value;
+            if (!strcmp(k, "location")) loc = v;
+            else if (!strcmp(k, "offset")) off = atoll(v);
+            else if (!strcmp(k, "length")) len = atoll(v);
+        }
+        if (!loc || strstr(loc, ".."))
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s': external data without a valid location", m->path, tp->name);
+        char full[8192];
+        const char *slash = strrchr(m->path, '/');
+        if (slash)
+            snprintf(full, sizeof full, "%.*s/%s", (int)(slash - m->path), m->path, loc);
+        else
+            snprintf(full, sizeof full, "%s", loc);
+        if (len >= 0 && (size_t)len != nbytes)
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s': external length %lld, expected %zu", m->path, tp->name, len,
+                             nbytes);
+        FILE *f = fopen(full, "rb");
+        if (!f)
+            return vl_seterr(VL_ERR_IO, "%s: tensor '%s': cannot open external data %s: %s", m->path, tp->name, full,
+                             strerror(errno));
+        ext = malloc(nbytes ? nbytes : 1);
+        int ok = ext && fseek(f, (long)off, SEEK_SET) == 0 && fread(ext, 1, nbytes, f) == nbytes;
+        fclose(f);
+        if (!ok) {
+            free(ext);
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s': external data %s is truncated", m->path, tp->name, full);
+        }
+        raw = ext;
+    } else if (tp->has_raw_data) {
+        if (tp->raw_data.len != nbytes)
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has %zu bytes of data, expected %zu", m->path, tp->name,
+                             tp->raw_data.len, nbytes);
+        raw = tp->raw_data.data;
+    }
+    size_t n = (size_t)t->count;
+    if (t->is_int) {
+        t->ival = malloc(sizeof(int64_t) * (n ? n : 1));
+        if (!t->ival) {
+            free(ext);
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (raw) {
+                if (dt == 7) memcpy(&t->ival[i], raw + 8 * i, 8);
+                else { int32_t v; memcpy(&v, raw + 4 * i, 4); t->ival[i] = v; }
+            } else if (dt == 7 && i < tp->n_int64_data) t->ival[i] = tp->int64_data[i];
+            else if (dt == 6 && i < tp->n_int32_data) t->ival[i] = tp->int32_data[i];
+            else {
+                free(ext);
+                return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has too few values", m->path, tp->name);
+            }
+        }
+    } else {
+        t->data = vl_alloc(sizeof(float) * (n ? n : 1));
+        if (!t->data) {
+            free(ext);
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory for tensor '%s'", m->path, tp->name);
+        }
+        for (size_t i = 0; i < n; i++) {
+            float v;
+            if (raw) {
+                if (dt == 1) memcpy(&v, raw + 4 * i, 4);
+                else { double d; memcpy(&d, raw + 8 * i, 8); v = (float)d; }
+            } else if (dt == 1 && i < tp->n_float_data) v = tp->float_data[i];
+            else if (dt == 11 && i < tp->n_double_data) v = (float)tp->double_data[i];
+            else {
+                free(ext);
+                return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has too few values", m->path, tp->name);
+            }
+            if (!isfinite(v)) {
+                free(ext);
+                return vl_seterr(VL_ERR_NUMERIC, "%s: weights '%s' contain %s at element %zu", m->path, tp->name,
+                                 isnan(v) ? "NaN" : "Inf", i);
+            }
+            t->data[i] = v;
+        }
+    }
+    free(ext);
+    return VL_OK;
+}
+
+static int op_of(const char *type)
+{
+    for (int k = 0; k < OP_COUNT; k++)
+        if (!strcmp(op_names[k], type))
+            return k;
+    return -1;
+}
+
+/* Only readers of tensor i, excluding removed nodes. */
+static int consumers(const vl_onnx *m, int ti, int *first)
+{
+    int c = 0;
+    for (int j = 0; j < m->nn; j++) {
+        if (m->N[j].removed)
+            continue;
+        for (int k = 0; k < m->N[j].nin; k++)
+            if (m->N[j].in[k] == ti) {
+                if (!c && first)
+                    *first = j;
+                c++;
+            }
+    }
+    if (ti == m->output)
+        c++; /* graph outputs count as readers */
+    return c;
+}
+
+/* Conv -> BatchNormalization: scale the conv's weights and bias per output
+ * channel. Then Conv -> Relu/Clip: fuse the activation into the conv. */
+static vl_status fold_graph(vl_onnx *m)
+{
+    for (int i = 0; i < m->nn; i++) {
+        node *c = &m->N[i];
+        if (c->removed || c->op != OP_CONV || !m->T[c->in[1]].is_const)
+            continue;
+        int j = -1;
+        if (consumers(m, c->out[0], &j) != 1 || j < 0 || m->N[j].op != OP_BN)
+            continue;
+        node *b = &m->N[j];
+        int ok = 1;
+        for (int k = 1; k < 5; k++)
+            ok = ok && b->in[k] >= 0 && m->T[b->in[k]].is_const && !m->T[b->in[k]].is_int;
+        if (!ok)
+            continue;
+        tensor *W = &m->T[c->in[1]];
+        int64_t Co = W->shape[0], per = W->count / Co;
+        const float *g = m->T[b->in[1]].data, *be = m->T[b->in[2]].data, *mu = m->T[b->in[3]].data,
+                    *var = m->T[b->in[4]].data;
+        float eps = attr_float(b, "epsilon", 1e-5f);
+        float *bias = vl_calloc(sizeof(float) * (size_t)Co);
+        if (!bias)
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        if (c->nin > 2 && c->in[2] >= 0)
+            memcpy(bias, m->T[c->in[2]].data, sizeof(float) * (size_t)Co);
+        /* The conv's weights may be shared with another node: fold into a copy. */
+        float *w = vl_alloc(sizeof(float) * (size_t)W->count);
+        if (!w) {
+            vl_free(bias);
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        }
+        for (int64_t o = 0; o < Co; o++) {
+            float s = g[o] / sqrtf(var[o] + eps);
+            for (int64_t k = 0; k < per; k++)
+                w[o * per + k] = W->data[o * per + k] * s;
+            bias[o] = (bias[o] - mu[o]) * s + be[o];
+        }
+        char name[512];
+        snprintf(name, sizeof name, "%s/bn_folded_w", b->proto->name ? b->proto->name : "");
+        int wi = add_tensor(m, name);
+        snprintf(name, sizeof name, "%s/bn_folded_b", b->proto->name ? b->proto->name : "");
+        int bi = add_tensor(m, name);
+        if (wi < 0 || bi < 0) {
+            vl_free(w);
+            vl_free(bias);
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        }
+        W = &m->T[c->in[1]]; /* add_tensor may have moved the array */
+        set_shape(&m->T[wi], W->ndim, W->shape);
+        m->T[wi].data = w;
+        m->T[wi].is_const = 1;
+        int64_t bs[1] = {Co};
+        set_shape(&m->T[bi], 1, bs);
+        m->T[bi].data = bias;
+        m->T[bi].is_const = 1;
+        c->in[1] = wi;
+        c->in[2] = bi;
+        c->nin = 3;
+        c->out[0] = b->out[0];
+        m->T[c->out[0]].producer = i;
+        b->removed = 1;
+    }
+    for (int i = 0; i < m->nn; i++) {
+        node *c = &m->N[i];
+        if (c->removed || (c->op != OP_CONV && c->op != OP_GEMM) || c->act != ACT_NONE)
+            continue;
+        int j = -1;
+        if (consumers(m, c->out[0], &j) != 1 || j < 0)
+            continue;
+        node *a = &m->N[j];
+        if (a->op == OP_RELU) {
+            c->act = ACT_RELU;
+        } else if (a->op == OP_CLIP) {
+            float lo = -FLT_MAX, hi = FLT_MAX;
+            if (m->opset < 11 || a->nin == 1) {
+                lo = attr_float(a, "min", -FLT_MAX);
+                hi = attr_float(a, "max", FLT_MAX);
+            }
+            if (a->nin > 1 && a->in[1] >= 0) {
+                if (!m->T[a->in[1]].is_const || m->T[a->in[1]].is_int) continue;
+                lo = m->T[a->in[1]].data[0];
+            }
+            if (a->nin > 2 && a->in[2] >= 0) {
+                if (!m->T[a->in[2]].is_const || m->T[a->in[2]].is_int) continue;
+                hi = m->T[a->in[2]].data[0];
+            }
+            c->act = ACT_CLIP;
+            c->act_min = lo;
+            c->act_max = hi;
+        } else {
+            continue;
+        }
+        c->out[0] = a->out[0];
+        m->T[c->out[0]].producer = i;
+        a->removed = 1;
+    }
+    return VL_OK;
+}
+
+void vl_onnx_free(vl_onnx *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->nt; i++) {
+        free(m->T[i].name);
+        if (m->T[i].is_const)
+            vl_free(m->T[i].data);
+        free(m->T[i].ival);
+    }
+    for (int b = 0; b < m->nblocks; b++)
+        vl_free(m->blocks[b]);
+    free(m->blocks);
+    free(m->block_size);
+    vl_free(m->scratch);
+    free(m->T);
+    free(m->N);
+    if (m->proto)
+        onnx__model_proto__free_unpacked(m->proto, NULL);
+    free(m->file);
+    free(m);
+}
+
+vl_status vl_onnx_load(const char *path, vl_onnx **out)
+{
+    *out = NULL;
+    vl_onnx *m = calloc(1, sizeof *m);
+    if (!m)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    snprintf(m->path, sizeof m->path, "%s", path);
+    size_t len = 0;
+    vl_status st = read_file(path, &m->file, &len);
+    if (st) {
+        free(m);
+        return st;
+    }
+    m->proto = onnx__model_proto__unpack(NULL, len, m->file);
+    if (!m->proto || !m->proto->graph || m->proto->graph->n_node == 0) {
+        vl_onnx_free(m);
+        return vl_seterr(VL_ERR_FORMAT, "%s: not an ONNX model (malformed or truncated protobuf, or no graph)", path);
+    }
+    m->opset = 13;
+    for (size_t i = 0; i < m->proto->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = m->proto->opset_import[i];
+        if (!o->domain || !o->domain[0] || !strcmp(o->domain, "ai.onnx"))
+            m->opset = o->version;
+    }
+    Onnx__GraphProto *g = m->proto->graph;
+
+    /* Every operator must be known: collect all unknown ones for one message. */
+    char unknown[1024] = "";
+    int nunknown = 0;
+    for (size_t i = 0; i < g->n_node; i++) {
+        const char *type = g->node[i]->op_type ? g->node[i]->op_type : "";
+        const char *dom = g->node[i]->domain;
+        if (op_of(type) >= 0 && (!dom || !dom[0] || !strcmp(dom, "ai.onnx")))
+            continue;
+        char one[160];
+        snprintf(one, sizeof one, "%s%s%s", dom && dom[0] ? dom : "", dom && dom[0] ? "." : "", type);
+        if (!strstr(unknown, one)) {
+            size_t u = strlen(unknown);
+            snprintf(unknown + u, sizeof unknown - u, "%s%s", nunknown ? ", " : "", one);
+            nunknown++;
+        }
+    }
+    if (nunknown) {
+        vl_onnx_free(m);
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: unsupported operator%s: %s", path, nunknown > 1 ? "s" : "", unknown);
+    }
+
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        int ti = add_tensor(m, g->initializer[i]->name ? g->initializer[i]->name : "");
+        if (ti < 0 || (st = load_tensor(m, g->initializer[i], &m->T[ti]))) {
+            if (ti < 0)
+                st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+            vl_onnx_free(m);
+            return st;
+        }
+    }
+    m->input = -1;
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = g->input[i];
+        int ti = add_tensor(m, vi->name);
+        if (ti < 0) {
+            vl_onnx_free(m);
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+        }
+        if (m->T[ti].is_const || m->input >= 0)
+            continue; /* initializers may be listed as inputs (older exporters) */
+        m->input = ti;
+        tensor *t = &m->T[ti];
+        if (vi->type && vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && vi->type->tensor_type->shape) {
+            const Onnx__TensorShapeProto *sp = vi->type->tensor_type->shape;
+            t->ndim = (int)(sp->n_dim < MAXD ? sp->n_dim : MAXD);
+            for (int d = 0; d < t->ndim; d++)
+                t->shape[d] = sp->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+                                  ? sp->dim[d]->dim_value
+                                  : -1;
+        }
+    }
+    if (m->input < 0) {
+        vl_onnx_free(m);
+        return vl_seterr(VL_ERR_FORMAT, "%s: the graph has no (non-constant) input", path);
+    }
+    m->decl_nd = m->T[m->input].ndim;
+    memcpy(m->decl_shape, m->T[m->input].shape, sizeof m->decl_shape);
+    m->N = calloc(g->n_node, sizeof(node));
+    if (!m->N) {
+        vl_onnx_free(m);
+        return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (size_t i = 0; i < g->n_node; i++) {
+        Onnx__NodeProto *np = g->node[i];
+        node *n = &m->N[m->nn];
+        n->proto = np;
+        n->op = (op_kind)op_of(np->op_type);
+        if (np->n_input > 8 || np->n_output > 4 || np->n_output < 1) {
+            vl_onnx_free(m);
+            return vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) has %zu inputs and %zu outputs", path,
+                             np->name ? np->name : "", np->op_type, np->n_input, np->n_output);
+        }
+        n->nin = (int)np->n_input;
+        n->nout = (int)np->n_output;
+        for (int k = 0; k < n->nin; k++) {
+            if (!np->input[k][0]) {
+                n->in[k] = -1; /* omitted optional input */
+                continue;
+            }
+            n->in[k] = find_tensor(m, np->input[k]);
+            if (n->in[k] < 0) {
+                vl_onnx_free(m);
+                return vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) reads '%s', which nothing produces", path,
+                                 np->name ? np->name : "", np->op_type, np->input[k]);
+            }
+        }
+        for (int k = 0; k < n->nout; k++) {
+            n->out[k] = add_tensor(m, np->output[k]);
+            if (n->out[k] < 0) {
+                vl_onnx_free(m);
+                return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+            }
+            m->T[n->out[k]].producer = m->nn;
+        }
+        if (n->op == OP_CONSTANT) {
+            Onnx__AttributeProto *a = attr(n, "value");
+            tensor *t = &m->T[n->out[0]];
+            if (a && a->t) {
+                if ((st = load_tensor(m, a->t, t))) {
+                    vl_onnx_free(m);
+                    return st;
+                }
+            } else if ((a = attr(n, "value_float"))) {
+                t->data = vl_alloc(sizeof(float));
+                t->data[0] = a->f;
+                t->is_const = 1;
+                t->count = 1;
+            } else if ((a = attr(n, "value_int")) || (a = attr(n, "value_ints"))) {
+                int many = a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+                int64_t cnt = many ? (int64_t)a->n_ints : 1;
+                t->ival = malloc(sizeof(int64_t) * (size_t)(cnt ? cnt : 1));
+                for (int64_t q = 0; q < cnt; q++)
+                    t->ival[q] = many ? a->ints[q] : a->i;
+                t->is_int = t->is_const = 1;
+                t->ndim = many ? 1 : 0;
+                t->shape[0] = cnt;
+                t->count = cnt;
+            } else {
+                vl_onnx_free(m);
+                return vl_seterr(VL_ERR_UNSUPPORTED, "%s: Constant node '%s' without a supported value", path,
+                                 np->name ? np->name : "");
+            }
+            n->removed = 1;
+        }
+        m->nn++;
+    }
+    m->output = find_tensor(m, g->n_output ? g->output[0]->name : "");
+    if (m->output < 0) {
+        vl_onnx_free(m);
+        return vl_seterr(VL_ERR_FORMAT, "%s: the graph output is not produced by any node", path);
+    }
+    if ((st = fold_graph(m))) {
+        vl_onnx_free(m);
+        return st;
+    }
+    *out = m;
+    return VL_OK;
+}
+
+const char *vl_onnx_input_name(const vl_onnx *m, int *ndim, int64_t *shape)
+{
+    if (ndim)
+        *ndim = m->decl_nd;
+    if (shape)
+        memcpy(shape, m->decl_shape, sizeof(int64_t) * (size_t)m->decl_nd);
+    return m->T[m->input].name;
+}
+
+const char *vl_onnx_output_name(const vl_onnx *m) { return m->T[m->output].name; }
+
+const char *vl_onnx_default_tap(const vl_onnx *m)
+{
+    for (int i = m->nn - 1; i >= 0; i--)
+        if (!m->N[i].removed && (m->N[i].op == OP_GEMM || m->N[i].op == OP_MATMUL))
+            return m->T[m->N[i].in[0]].name;
+    return m->T[m->output].name;
+}
+
+
+/* ---- kernels --------------------------------------------------------------------------- */
+
+static inline float apply_act(float v, act_kind a, float lo, float hi)
+{
+    if (a == ACT_RELU)
+        return v > 0.0f ? v : 0.0f;
+    if (a == ACT_CLIP)
+        return v < lo ? lo : (v > hi ? hi : v);
+    return v;
+}
+
+typedef struct {
+    int64_t kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, Ho, Wo;
+} win2d;
+
+/* Window geometry shared by Conv and the pools (2-D, NCHW). */
+static vl_status window(const vl_onnx *m, const node *n, int64_t H, int64_t W, int64_t kh, int64_t kw, int ceil_ok,
+                        win2d *w)
+{
+    int64_t v[8];
+    w->kh = kh;
+    w->kw = kw;
+    w->sh = w->sw = w->dh = w->dw = 1;
+    w->pt = w->pl = w->pb = w->pr = 0;
+    if (attr_ints(n, "strides", v, 8) == 2) w->sh = v[0], w->sw = v[1];
+    if (attr_ints(n, "dilations", v, 8) == 2) w->dh = v[0], w->dw = v[1];
+    if (attr_ints(n, "pads", v, 8) == 4) w->pt = v[0], w->pl = v[1], w->pb = v[2], w->pr = v[3];
+    char ap[32];
+    const char *autopad = attr_str(n, "auto_pad", ap, sizeof ap);
+    int64_t ekh = w->dh * (kh - 1) + 1, ekw = w->dw * (kw - 1) + 1;
+    if (autopad && (!strcmp(autopad, "SAME_UPPER") || !strcmp(autopad, "SAME_LOWER"))) {
+        int64_t oh = (H + w->sh - 1) / w->sh, ow = (W + w->sw - 1) / w->sw;
+        int64_t th = (oh - 1) * w->sh + ekh - H, tw = (ow - 1) * w->sw + ekw - W;
+        th = th > 0 ? th : 0;
+        tw = tw > 0 ? tw : 0;
+        int upper = !strcmp(autopad, "SAME_UPPER");
+        w->pt = upper ? th / 2 : th - th / 2;
+        w->pb = th - w->pt;
+        w->pl = upper ? tw / 2 : tw - tw / 2;
+        w->pr = tw - w->pl;
+    } else if (autopad && !strcmp(autopad, "VALID")) {
+        w->pt = w->pl = w->pb = w->pr = 0;
+    }
+    int ceil_mode = ceil_ok && attr_int(n, "ceil_mode", 0);
+    int64_t nh = H + w->pt + w->pb - ekh, nw = W + w->pl + w->pr - ekw;
+    if (nh < 0 || nw < 0 || w->sh <= 0 || w->sw <= 0)
+        return vl_seterr(VL_ERR_SHAPE, "%s: node '%s' (%s): window %lldx%lld does not fit input %lldx%lld", m->path,
+                         n->proto->name ? n->proto->name : "", n->proto->op_type, (long long)ekh, (long long)ekw,
+                         (long long)H, (long long)W);
+    w->Ho = (ceil_mode ? (nh + w->sh - 1) / w->sh : nh / w->sh) + 1;
+    w->Wo = (ceil_mode ? (nw + w->sw - 1) / w->sw : nw / w->sw) + 1;
+    /* PyTorch's rule: the last window must start inside the input or left padding. */
+    if (ceil_mode && (w->Ho - 1) * w->sh >= H + w->pt) w->Ho--;
+    if (ceil_mode && (w->Wo - 1) * w->sw >= W + w->pl) w->Wo--;
+    return VL_OK;
+}
+
+static void im2col(const float *x, int64_t C, int64_t H, int64_t W, const win2d *w, float *col)
+{
+    const int64_t P = w->Ho * w->Wo;
+#pragma omp parallel for schedule(static) if (C * w->kh * w->kw * P > 65536)
+    for (int64_t r = 0; r < C * w->kh * w->kw; r++) {
+        int64_t c = r / (w->kh * w->kw), ki = (r / w->kw) % w->kh, kj = r % w->kw;
+        float *dst = col + r * P;
+        const float *src = x + c * H * W;
+        for (int64_t i = 0; i < w->Ho; i++) {
+            int64_t y = i * w->sh - w->pt + ki * w->dh;
+            float *d = dst + i * w->Wo;
+            if (y < 0 || y >= H) {
+                memset(d, 0, sizeof(float) * (size_t)w->Wo);
+                continue;
+            }
+            for (int64_t j = 0; j < w->Wo; j++) {
+                int64_t xx = j * w->sw - w->pl + kj * w->dw;
+                d[j] = (xx >= 0 && xx < W) ? src[y * W + xx] : 0.0f;
+            }
+        }
+    }
+}
+
+static void run_conv(vl_onnx *m, node *n)
+{
+    tensor *X = &m->T[n->in[0]], *Wt = &m->T[n->in[1]], *Y = &m->T[n->out[0]];
+    const float *bias = n->nin > 2 && n->in[2] >= 0 ? m->T[n->in[2]].data : NULL;
+    int64_t N = X->shape[0], C = X->shape[1], H = X->shape[2], W = X->shape[3];
+    int64_t Co = Wt->shape[0], g = attr_int(n, "group", 1);
+    win2d w;
+    window(m, n, H, W, Wt->shape[2], Wt->shape[3], 0, &w);
+    int64_t Cg = C / g, Cog = Co / g, K = Cg * w.kh * w.kw, P = w.Ho * w.Wo;
+    if (Cg == 1 && g == C) { /* depthwise: direct */
+#pragma omp parallel for schedule(static)
+        for (int64_t bo = 0; bo < N * Co; bo++) {
+            int64_t b = bo / Co, o = bo % Co, c = o / Cog;
+            const float *x = X->data + (b * C + c) * H * W, *k = Wt->data + o * w.kh * w.kw;
+            float *y = Y->data + (b * Co + o) * P;
+            float bv = bias ? bias[o] : 0.0f;
+            for (int64_t i = 0; i < w.Ho; i++)
+                for (int64_t j = 0; j < w.Wo; j++) {
+                    float s = bv;
+                    for (int64_t ki = 0; ki < w.kh; ki++) {
+                        int64_t yy = i * w.sh - w.pt + ki * w.dh;
+                        if (yy < 0 || yy >= H) continue;
+                        for (int64_t kj = 0; kj < w.kw; kj++) {
+                            int64_t xx = j * w.sw - w.pl + kj * w.dw;
+                            if (xx >= 0 && xx < W)
+                                s += k[ki * w.kw + kj] * x[yy * W + xx];
+                        }
+                    }
+                    y[i * w.Wo + j] = apply_act(s, n->act, n->act_min, n->act_max);
+                }
+        }
+        return;
+    }
+    int direct = w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pl == 0 && w.pb == 0 && w.pr == 0;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t gi = 0; gi < g; gi++) {
+            const float *x = X->data + (b * C + gi * Cg) * H * W;
+            float *y = Y->data + (b * Co + gi * Cog) * P;
+            const float *col = x;
+            if (!direct) {
+                im2col(x, Cg, H, W, &w, m->scratch);
+                col = m->scratch;
+            }
+            vl_sgemm(false, false, (int)Cog, (int)P, (int)K, 1.0f, Wt->data + gi * Cog * K, (int)K, col, (int)P, 0.0f,
+                     y, (int)P);
+            if (bias || n->act != ACT_NONE) {
+#pragma omp parallel for schedule(static) if (Cog * P > 65536)
+                for (int64_t o = 0; o < Cog; o++) {
+                    float bv = bias ? bias[gi * Cog + o] : 0.0f;
+                    float *yo = y + o * P;
+                    for (int64_t q = 0; q < P; q++)
+                        yo[q] = apply_act(yo[q] + bv, n->act, n->act_min, n->act_max);
+                }
+            }
+        }
+}
+
+static void run_pool(vl_onnx *m, node *n)
+{
+    tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
+    int64_t N = X->shape[0], C = X->shape[1], H = X->shape[2], W = X->shape[3];
+    int64_t ks[2] = {1, 1};
+    attr_ints(n, "kernel_shape", ks, 2);
+    win2d w;
+    window(m, n, H, W, ks[0], ks[1], 1, &w);
+    int maxp = n->op == OP_MAXPOOL, incl = (int)attr_int(n, "count_include_pad", 0);
+#pragma omp parallel for schedule(static)
+    for (int64_t bc = 0; bc < N * C; bc++) {
+        const float *x = X->data + bc * H * W;
+        float *y = Y->data + bc * w.Ho * w.Wo;
+        for (int64_t i = 0; i < w.Ho; i++)
+            for (int64_t j = 0; j < w.Wo; j++) {
+                float acc = maxp ? -INFINITY : 0.0f;
+                int64_t cnt = 0;
+                for (int64_t ki = 0; ki < w.kh; ki++) {
+                    int64_t yy = i * w.sh - w.pt + ki * w.dh;
+                    if (yy < 0 || yy >= H) continue;
+                    for (int64_t kj = 0; kj < w.kw; kj++) {
+                        int64_t xx = j * w.sw - w.pl + kj * w.dw;
+                        if (xx < 0 || xx >= W) continue;
+                        float v = x[yy * W + xx];
+                        if (maxp) acc = v > acc ? v : acc;
+                        else acc += v;
+                        cnt++;
+                    }
+                }
+                if (!maxp) {
+                    if (incl) { /* padding counts, the ceil-mode overhang does not */
+                        int64_t hs = i * w.sh - w.pt, ws = j * w.sw - w.pl;
+                        int64_t he = hs + w.kh < H + w.pb ? hs + w.kh : H + w.pb;
+                        int64_t we = ws + w.kw < W + w.pr ? ws + w.kw : W + w.pr;
+                        cnt = (he - hs) * (we - ws);
+                    }
+                    acc = cnt ? acc / (float)cnt : 0.0f;
+                }
+                y[i * w.Wo + j] = acc;
+            }
+    }
+}
+
+/* out = a OP b with numpy broadcasting; shapes already right-aligned to nd dims. */
+static void broadcast_binary(op_kind op, int nd, const int64_t *os, const float *a, const int64_t *as, const float *b,
+                             const int64_t *bs, float *out)
+{
+    int64_t total = prod(os, 0, nd), na = prod(as, 0, nd), nb = prod(bs, 0, nd);
+#define OPV(x, y) (op == OP_ADD ? (x) + (y) : op == OP_SUB ? (x) - (y) : op == OP_MUL ? (x) * (y) : (x) / (y))
+    if (na == total && nb == total) {
+#pragma omp parallel for simd schedule(static) if (total > 65536)
+        for (int64_t i = 0; i < total; i++) out[i] = OPV(a[i], b[i]);
+        return;
+    }
+    if (na == total && nb == 1) {
+        float bv = b[0];
+#pragma omp parallel for simd schedule(static) if (total > 65536)
+        for (int64_t i = 0; i < total; i++) out[i] = OPV(a[i], bv);
+        return;
+    }
+    int64_t ast[MAXD], bst[MAXD], sa = 1, sb = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        ast[d] = as[d] == 1 ? 0 : sa;
+        bst[d] = bs[d] == 1 ? 0 : sb;
+        sa *= as[d];
+        sb *= bs[d];
+    }
+    /* Innermost run where both operands advance uniformly. */
+    int64_t inner = os[nd - 1], outer = total / inner;
+#pragma omp parallel for schedule(static) if (total > 65536)
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t rem = o, ia = 0, ib = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            int64_t c = rem % os[d];
+            rem /= os[d];
+            ia += c * ast[d];
+            ib += c * bst[d];
+        }
+        float *y = out + o * inner;
+        for (int64_t j = 0; j < inner; j++)
+            y[j] = OPV(a[ia + j * ast[nd - 1]], b[ib + j * bst[nd - 1]]);
+    }
+#undef OPV
+}
+
+static void run_transpose(const tensor *X, tensor *Y, const int64_t *perm)
+{
+    int nd = X->ndim;
+    int64_t xst[MAXD], s = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        xst[d] = s;
+        s *= X->shape[d];
+    }
+    int64_t inner = Y->shape[nd - 1], outer = Y->count / (inner ? inner : 1), istr = xst[perm[nd - 1]];
+#pragma omp parallel for schedule(static) if (Y->count > 65536)
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t rem = o, ix = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            int64_t c = rem % Y->shape[d];
+            rem /= Y->shape[d];
+            ix += c * xst[perm[d]];
+        }
+        float *y = Y->data + o * inner;
+        for (int64_t j = 0; j < inner; j++)
+            y[j] = X->data[ix + j * istr];
+    }
+}
+
+static int64_t norm_axis(int64_t a, int nd) { return a < 0 ? a + nd : a; }
+
+/* Executes one node on the tensors' data pointers. Shapes are planned. */
+static void exec_node(vl_onnx *m, node *n)
+{
+    tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
+    switch (n->op) {
+    case OP_CONV: run_conv(m, n); break;
+    case OP_MAXPOOL:
+    case OP_AVGPOOL: run_pool(m, n); break;
+    case OP_GAP: {
+        int64_t NC = X->shape[0] * X->shape[1], HW = X->count / (NC ? NC : 1);
+        for (int64_t i = 0; i < NC; i++) {
+            double s = 0.0;
+            for (int64_t j = 0; j < HW; j++) s += X->data[i * HW + j];
+            Y->data[i] = (float)(s / (double)HW);
+        }
+        break;
+    }
+    case OP_BN: {
+        int64_t C = X->shape[1], HW = X->count / (X->shape[0] * C);
+        float eps = attr_float(n, "epsilon", 1e-5f);
+        const float *g = m->T[n->in[1]].data, *be = m->T[n->in[2]].data, *mu = m->T[n->in[3]].data,
+                    *var = m->T[n->in[4]].data;
+        for (int64_t i = 0; i < X->count / HW; i++) {
+            int64_t c = i % C;
+            float s = g[c] / sqrtf(var[c] + eps), t = be[c] - mu[c] * s;
+            for (int64_t j = 0; j < HW; j++) Y->data[i * HW + j] = X->data[i * HW + j] * s + t;
+        }
+        break;
+    }
+    case OP_RELU:
+        for (int64_t i = 0; i < X->count; i++) Y->data[i] = X->data[i] > 0.0f ? X->data[i] : 0.0f;
+        break;
+    case OP_CLIP: {
+        float lo = -FLT_MAX, hi = FLT_MAX;
+        if (m->opset < 11) {
+            lo = attr_float(n, "min", lo);
+            hi = attr_float(n, "max", hi);
+        }
+        if (n->nin > 1 && n->in[1] >= 0) lo = m->T[n->in[1]].data[0];
+        if (n->nin > 2 && n->in[2] >= 0) hi = m->T[n->in[2]].data[0];
+        for (int64_t i = 0; i < X->count; i++) Y->data[i] = X->data[i] < lo ? lo : (X->data[i] > hi ? hi : X->data[i]);
+        break;
+    }
+    case OP_SIGMOID:
+        for (int64_t i = 0; i < X->count; i++) Y->data[i] = 1.0f / (1.0f + expf(-X->data[i]));
+        break;
+    case OP_HARDSIGMOID: {
+        float a = attr_float(n, "alpha", 0.2f), b = attr_float(n, "beta", 0.5f);
+        for (int64_t i = 0; i < X->count; i++) {
+            float v = a * X->data[i] + b;
+            Y->data[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+        }
+        break;
+    }
+    case OP_HARDSWISH:
+        for (int64_t i = 0; i < X->count; i++) {
+            float x = X->data[i], v = x / 6.0f + 0.5f;
+            Y->data[i] = x * (v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v));
+        }
+        break;
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
+    case OP_DIV: {
+        tensor *B = &m->T[n->in[1]];
+        int nd = Y->ndim ? Y->ndim : 1;
+        int64_t as[MAXD], bs[MAXD], os[MAXD];
+        for (int d = 0; d < nd; d++) {
+            int da = d - (nd - X->ndim), db = d - (nd - B->ndim);
+            as[d] = da >= 0 ? X->shape[da] : 1;
+            bs[d] = db >= 0 ? B->shape[db] : 1;
+            os[d] = Y->ndim ? Y->shape[d] : 1;
+        }
+        broadcast_binary(n->op, nd, os, X->data, as, B->data, bs, Y->data);
+        break;
+    }
+    case OP_GEMM: {
+        tensor *B = &m->T[n->in[1]];
+        int ta = (int)attr_int(n, "transA", 0), tb = (int)attr_int(n, "transB", 0);
+        float alpha = attr_float(n, "alpha", 1.0f), beta = attr_float(n, "beta", 1.0f);
+        int64_t M = ta ? X->shape[1] : X->shape[0], K = ta ? X->shape[0] : X->shape[1];
+        int64_t Nn = tb ? B->shape[0] : B->shape[1];
+        float b2 = 0.0f;
+        if (n->nin > 2 && n->in[2] >= 0 && beta != 0.0f) {
+            tensor *Cb = &m->T[n->in[2]];
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < Nn; j++) {
+                    int64_t ci = Cb->count == 1 ? 0 : Cb->count == Nn ? j : Cb->count == M ? i : i * Nn + j;
+                    Y->data[i * Nn + j] = beta * Cb->data[ci];
+                }
+            b2 = 1.0f;
+        }
+        vl_sgemm(ta, tb, (int)M, (int)Nn, (int)K, alpha, X->data, (int)X->shape[1], B->data, (int)B->shape[1], b2,
+                 Y->data, (int)Nn);
+        if (n->act != ACT_NONE)
+            for (int64_t i = 0; i < Y->count; i++) Y->data[i] = apply_act(Y->data[i], n->act, n->act_min, n->act_max);
+        break;
+    }
+    case OP_MATMUL: {
+        tensor *B = &m->T[n->in[1]];
+        int64_t K = X->shape[X->ndim - 1], Nn = B->shape[B->ndim - 1];
+        int64_t M = X->ndim >= 2 ? X->shape[X->ndim - 2] : 1;
+        int64_t mn = M * Nn, batches = Y->count / (mn > 0 ? mn : 1);
+        int64_t bb = B->count / (K * Nn), ab = X->count / (M * K);
+        if (bb == 1 && X->ndim >= 2) /* B is a matrix: one GEMM over all rows of A */
+            vl_sgemm(false, false, (int)(ab * M), (int)Nn, (int)K, 1.0f, X->data, (int)K, B->data, (int)Nn, 0.0f,
+                     Y->data, (int)Nn);
+        else
+            for (int64_t q = 0; q < batches; q++)
+                vl_sgemm(false, false, (int)M, (int)Nn, (int)K, 1.0f, X->data + (ab == 1 ? 0 : q) * M * K, (int)K,
+                         B->data + (bb == 1 ? 0 : q) * K * Nn, (int)Nn, 0.0f, Y->data + q * M * Nn, (int)Nn);
+        break;
+    }
+    case OP_FLATTEN:
+    case OP_RESHAPE:
+    case OP_SQUEEZE:
+    case OP_UNSQUEEZE:
+    case OP_IDENTITY:
+    case OP_DROPOUT:
+    case OP_CAST:
+        if (Y->data != X->data)
+            memcpy(Y->data, X->data, sizeof(float) * (size_t)X->count);
+        break;
+    case OP_CONCAT: {
+        int64_t axis = norm_axis(attr_int(n, "axis", 0), Y->ndim);
+        int64_t outer = prod(Y->shape, 0, (int)axis), yinner = prod(Y->shape, (int)axis, Y->ndim), off = 0;
+        for (int k = 0; k < n->nin; k++) {
+            tensor *I = &m->T[n->in[k]];
+            int64_t inner = prod(I->shape, (int)axis, I->ndim);
+            for (int64_t o = 0; o < outer; o++)
+                memcpy(Y->data + o * yinner + off, I->data + o * inner, sizeof(float) * (size_t)inner);
+            off += inner;
+        }
+        break;
+    }
+    case OP_LRN: {
+        int64_t size = attr_int(n, "size", 1);
+        float alpha = attr_float(n, "alpha", 1e-4f), beta = attr_float(n, "beta", 0.75f), bias = attr_float(n, "bias", 1.0f);
+        int64_t N = X->shape[0], C = X->shape[1], HW = X->count / (N * C);
+        int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
+#pragma omp parallel for schedule(static)
+        for (int64_t bc = 0; bc < N * C; bc++) {
+            int64_t b = bc / C, c = bc % C;
+            for (int64_t q = 0; q < HW; q++) {
+                float s = 0.0f;
+                for (int64_t k = c - lo; k <= c + hi; k++)
+                    if (k >= 0 && k < C) {
+                        float v = X->data[(b * C + k) * HW + q];
+                        s += v * v;
+                    }
+                Y->data[bc * HW + q] = X->data[bc * HW + q] / powf(bias + alpha / (float)size * s, beta);
+            }
+        }
+        break;
+    }
+    case OP_SOFTMAX: {
+        int64_t axis = norm_axis(attr_int(n, "axis", m->opset >= 13 ? -1 : 1), X->ndim);
+        int64_t len = m->opset >= 13 ? X->shape[axis] : prod(X->shape, (int)axis, X->ndim);
+        int64_t inner = m->opset >= 13 ? prod(X->shape, (int)axis + 1, X->ndim) : 1;
+        int64_t outer = X->count / (len * inner);
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t in = 0; in < inner; in++) {
+                const float *x = X->data + o * len * inner + in;
+                float *y = Y->data + o * len * inner + in, mx = -INFINITY;
+                for (int64_t k = 0; k < len; k++) mx = x[k * inner] > mx ? x[k * inner] : mx;
+                double s = 0.0;
+                for (int64_t k = 0; k < len; k++) s += exp((double)x[k * inner] - mx);
+                for (int64_t k = 0; k < len; k++) y[k * inner] = (float)(exp((double)x[k * inner] - mx) / s);
+            }
+        break;
+    }
+    case OP_TRANSPOSE: {
+        int64_t perm[MAXD];
+        if (attr_ints(n, "perm", perm, MAXD) != X->ndim)
+            for (int d = 0; d < X->ndim; d++) perm[d] = X->ndim - 1 - d;
+        run_transpose(X, Y, perm);
+        break;
+    }
+    case OP_PAD: {
+        int nd = X->ndim;
+        int64_t pads[2 * MAXD] = {0};
+        if (n->nin > 1 && n->in[1] >= 0)
+            for (int d = 0; d < 2 * nd; d++) pads[d] = m->T[n->in[1]].ival[d];
+        else
+            attr_ints(n, "pads", pads, 2 * MAXD);
+        float cval = (n->nin > 2 && n->in[2] >= 0) ? m->T[n->in[2]].data[0] : attr_float(n, "value", 0.0f);
+        char mb[16];
+        const char *mode = attr_str(n, "mode", mb, sizeof mb);
+        int edge = mode && !strcmp(mode, "edge"), refl = mode && !strcmp(mode, "reflect");
+        int64_t xst[MAXD], s = 1;
+        for (int d = nd - 1; d >= 0; d--) {
+            xst[d] = s;
+            s *= X->shape[d];
+        }
+        for (int64_t i = 0; i < Y->count; i++) {
+            int64_t rem = i, ix = 0;
+            int out = 0;
+            for (int d = nd - 1; d >= 0; d--) {
+                int64_t c = rem % Y->shape[d] - pads[d];
+                rem /= Y->shape[d];
+                int64_t L = X->shape[d];
+                if (c < 0 || c >= L) {
+                    if (edge) c = c < 0 ? 0 : L - 1;
+                    else if (refl) c = c < 0 ? -c : 2 * (L - 1) - c;
+                    else out = 1;
+                }
+                ix += c * xst[d];
+            }
+            Y->data[i] = out ? cval : X->data[ix];
+        }
+        break;
+    }
+    default: break; /* Constant, Shape, Gather, Slice: handled while planning */
+    }
+}
+
+/* ---- planning ------------------------------------------------------------------------------ */
+
+static vl_status plan_err(const vl_onnx *m, const node *n, const char *what)
+{
+    return vl_seterr(VL_ERR_SHAPE, "%s: node '%s' (%s): %s", m->path, n->proto->name ? n->proto->name : "",
+                     n->proto->op_type, what);
+}
+
+static vl_status set_int_out(tensor *Y, int ndim, const int64_t *shape, const int64_t *vals)
+{
+    free(Y->ival);
+    set_shape(Y, ndim, shape);
+    Y->ival = malloc(sizeof(int64_t) * (size_t)(Y->count ? Y->count : 1));
+    if (!Y->ival)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    memcpy(Y->ival, vals, sizeof(int64_t) * (size_t)Y->count);
+    Y->is_int = Y->is_const = 1;
+    return VL_OK;
+}
+
+/* Reads axes for Squeeze/Unsqueeze (input since opset 13, else attribute). */
+static int get_axes(const vl_onnx *m, const node *n, int64_t *ax)
+{
+    if (n->nin > 1 && n->in[1] >= 0) {
+        const tensor *A = &m->T[n->in[1]];
+        for (int64_t i = 0; i < A->count && i < MAXD; i++) ax[i] = A->ival[i];
+        return (int)A->count;
+    }
+    return attr_ints(n, "axes", ax, MAXD);
+}
+
+/* Output shapes of node n; integer-valued nodes are evaluated here. Sets
+ * n->folded when the node needs no run. */
+static vl_status infer(vl_onnx *m, node *n)
+{
+    tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
+    int64_t s[MAXD];
+    for (int k = 1; k < n->nin; k++)
+        if (n->in[k] >= 0 && (n->op == OP_RESHAPE || n->op == OP_PAD || n->op == OP_SQUEEZE || n->op == OP_UNSQUEEZE ||
+                              n->op == OP_SLICE) && !m->T[n->in[k]].is_const)
+            return plan_err(m, n, "shape/pads/axes input is not computable before running");
+    n->folded = 0;
+    switch (n->op) {
+    case OP_CONV: {
+        tensor *W = &m->T[n->in[1]];
+        if (X->ndim != 4 || W->ndim != 4)
+            return plan_err(m, n, "only 2-D convolution on 4-D tensors is supported");
+        int64_t g = attr_int(n, "group", 1);
+        if (g <= 0 || X->shape[1] != W->shape[1] * g || W->shape[0] % g)
+            return plan_err(m, n, "input channels do not match the weights and groups");
+        win2d w;
+        vl_status st = window(m, n, X->shape[2], X->shape[3], W->shape[2], W->shape[3], 0, &w);
+        if (st) return st;
+        int64_t o[4] = {X->shape[0], W->shape[0], w.Ho, w.Wo};
+        set_shape(Y, 4, o);
+        size_t need = (size_t)(W->shape[1] * w.kh * w.kw * w.Ho * w.Wo);
+        if (need > m->scratch_size) m->scratch_size = need;
+        break;
+    }
+    case OP_MAXPOOL:
+    case OP_AVGPOOL: {
+        if (X->ndim != 4) return plan_err(m, n, "only 2-D pooling on 4-D tensors is supported");
+        int64_t ks[2] = {1, 1};
+        if (attr_ints(n, "kernel_shape", ks, 2) != 2) return plan_err(m, n, "needs a 2-D kernel_shape");
+        win2d w;
+        vl_status st = window(m, n, X->shape[2], X->shape[3], ks[0], ks[1], 1, &w);
+        if (st) return st;
+        int64_t o[4] = {X->shape[0], X->shape[1], w.Ho, w.Wo};
+        set_shape(Y, 4, o);
+        break;
+    }
+    case OP_GAP: {
+        if (X->ndim < 3) return plan_err(m, n, "needs at least 3 dimensions");
+        memcpy(s, X->shape, sizeof s);
+        for (int d = 2; d < X->ndim; d++) s[d] = 1;
+        set_shape(Y, X->ndim, s);
+        break;
+    }
+    case OP_BN: case OP_RELU: case OP_CLIP: case OP_SIGMOID: case OP_HARDSIGMOID: case OP_HARDSWISH:
+    case OP_IDENTITY: case OP_DROPOUT: case OP_LRN: case OP_SOFTMAX:
+        set_shape(Y, X->ndim, X->shape);
+        if (X->is_int) {
+            if (n->op != OP_IDENTITY) return plan_err(m, n, "integer tensors are only supported in shape arithmetic");
+            return set_int_out(Y, X->ndim, X->shape, X->ival) ? VL_ERR_NOMEM : (n->folded = 1, VL_OK);
+        }
+        break;
+    case OP_CAST: {
+        int64_t to = attr_int(n, "to", 1);
+        set_shape(Y, X->ndim, X->shape);
+        if (X->is_int && (to == 7 || to == 6)) {
+            n->folded = 1;
+            return set_int_out(Y, X->ndim, X->shape, X->ival);
+        }
+        if (!X->is_int && to == 1) break;
+        if (X->is_int && to == 1 && X->is_const) {
+            Y->data = vl_alloc(sizeof(float) * (size_t)(X->count ? X->count : 1));
+            for (int64_t i = 0; i < X->count; i++) Y->data[i] = (float)X->ival[i];
+            Y->is_const = 1;
+            n->folded = 1;
+            return VL_OK;
+        }
+        return plan_err(m, n, "unsupported cast");
+    }
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: {
+        tensor *B = &m->T[n->in[1]];
+        int nd = X->ndim > B->ndim ? X->ndim : B->ndim;
+        for (int d = 0; d < nd; d++) {
+            int da = d - (nd - X->ndim), db = d - (nd - B->ndim);
+            int64_t a = da >= 0 ? X->shape[da] : 1, b = db >= 0 ? B->shape[db] : 1;
+            if (a != b && a != 1 && b != 1) return plan_err(m, n, "operand shapes do not broadcast");
+            s[d] = a == 1 ? b : a;
+        }
+        set_shape(Y, nd, s);
+        if (X->is_int || B->is_int) {
+            if (!(X->is_int && B->is_int && X->is_const && B->is_const && (X->count == Y->count || X->count == 1) &&
+                  (B->count == Y->count || B->count == 1)))
+                return plan_err(m, n, "unsupported integer arithmetic");
+            int64_t v[64];
+            if (Y->count > 64) return plan_err(m, n, "integer tensor too large");
+            for (int64_t i = 0; i < Y->count; i++) {
+                int64_t a = X->ival[X->count == 1 ? 0 : i], b = B->ival[B->count == 1 ? 0 : i];
+                v[i] = n->op == OP_ADD ? a + b : n->op == OP_SUB ? a - b : n->op == OP_MUL ? a * b : (b ? a / b : 0);
+            }
+            n->folded = 1;
+            return set_int_out(Y, nd, s, v);
+        }
+        break;
+    }
+    case OP_FLATTEN: {
+        int64_t axis = norm_axis(attr_int(n, "axis", 1), X->ndim);
+        int64_t o[2] = {prod(X->shape, 0, (int)axis), prod(X->shape, (int)axis, X->ndim)};
+        set_shape(Y, 2, o);
+        break;
+    }
+    case OP_GEMM: {
+        tensor *B = &m->T[n->in[1]];
+        if (X->ndim != 2 || B->ndim != 2) return plan_err(m, n, "Gemm needs 2-D operands");
+        int ta = (int)attr_int(n, "transA", 0), tb = (int)attr_int(n, "transB", 0);
+        int64_t K1 = ta ? X->shape[0] : X->shape[1], K2 = tb ? B->shape[1] : B->shape[0];
+        if (K1 != K2) return plan_err(m, n, "inner dimensions differ");
+        int64_t o[2] = {ta ? X->shape[1] : X->shape[0], tb ? B->shape[0] : B->shape[1]};
+        set_shape(Y, 2, o);
+        break;
+    }
+    case OP_MATMUL: {
+        tensor *B = &m->T[n->in[1]];
+        if (X->ndim < 1 || B->ndim < 2 || X->shape[X->ndim - 1] != B->shape[B->ndim - 2])
+            return plan_err(m, n, "inner dimensions differ");
+        int nd = X->ndim > B->ndim ? X->ndim : B->ndim;
+        for (int d = 0; d < nd - 2; d++) {
+            int da = d - (nd - X->ndim), db = d - (nd - B->ndim);
+            int64_t a = da >= 0 ? X->shape[da] : 1, b = db >= 0 ? B->shape[db] : 1;
+            s[d] = a == 1 ? b : a;
+        }
+        s[nd - 2] = X->ndim >= 2 ? X->shape[X->ndim - 2] : 1;
+        s[nd - 1] = B->shape[B->ndim - 1];
+        set_shape(Y, nd, s);
+        break;
+    }
+    case OP_RESHAPE: {
+        tensor *S = &m->T[n->in[1]];
+        if (!S->is_int || S->count > MAXD) return plan_err(m, n, "shape must be an integer vector");
+        int64_t known = 1, neg = -1;
+        for (int64_t d = 0; d < S->count; d++) {
+            int64_t v = S->ival[d];
+            if (v == 0 && !attr_int(n, "allowzero", 0)) v = X->shape[d];
+            if (v == -1) { neg = d; v = 1; }
+            s[d] = v;
+            known *= v;
+        }
+        if (neg >= 0) s[neg] = known ? X->count / known : 0;
+        if (prod(s, 0, (int)S->count) != X->count) return plan_err(m, n, "shape does not match the element count");
+        set_shape(Y, (int)S->count, s);
+        if (X->is_int) { n->folded = 1; return set_int_out(Y, Y->ndim, s, X->ival); }
+        break;
+    }
+    case OP_SQUEEZE:
+    case OP_UNSQUEEZE: {
+        int64_t ax[MAXD];
+        int na = get_axes(m, n, ax), nd = 0;
+        if (n->op == OP_SQUEEZE) {
+            for (int d = 0; d < X->ndim; d++) {
+                int drop = 0;
+                for (int k = 0; k < na; k++) drop |= norm_axis(ax[k], X->ndim) == d;
+                if (na < 0) drop = X->shape[d] == 1;
+                if (!drop) s[nd++] = X->shape[d];
+            }
+        } else {
+            nd = X->ndim + (na > 0 ? na : 0);
+            if (nd > MAXD) return plan_err(m, n, "too many dimensions");
+            int src = 0;
+            for (int d = 0; d < nd; d++) {
+                int ins = 0;
+                for (int k = 0; k < na; k++) ins |= norm_axis(ax[k], nd) == d;
+                s[d] = ins ? 1 : X->shape[src++];
+            }
+        }
+        set_shape(Y, nd, s);
+        if (X->is_int) { n->folded = 1; return set_int_out(Y, nd, s, X->ival); }
+        break;
+    }
+    case OP_CONCAT: {
+        int64_t axis = norm_axis(attr_int(n, "axis", 0), X->ndim), tot = 0;
+        int allint = 1;
+        for (int k = 0; k < n->nin; k++) {
+            tensor *I = &m->T[n->in[k]];
+            if (I->ndim != X->ndim) return plan_err(m, n, "inputs differ in rank");
+            tot += I->shape[axis];
+            allint &= I->is_int && I->is_const;
+        }
+        memcpy(s, X->shape, sizeof s);
+        s[axis] = tot;
+        set_shape(Y, X->ndim, s);
+        if (X->is_int) {
+            if (!allint || X->ndim != 1 || tot > 64) return plan_err(m, n, "unsupported integer concat");
+            int64_t v[64], q = 0;
+            for (int k = 0; k < n->nin; k++)
+                for (int64_t i = 0; i < m->T[n->in[k]].count; i++) v[q++] = m->T[n->in[k]].ival[i];
+            n->folded = 1;
+            return set_int_out(Y, 1, s, v);
+        }
+        break;
+    }
+    case OP_TRANSPOSE: {
+        int64_t perm[MAXD];
+        if (attr_ints(n, "perm", perm, MAXD) != X->ndim)
+            for (int d = 0; d < X->ndim; d++) perm[d] = X->ndim - 1 - d;
+        for (int d = 0; d < X->ndim; d++) s[d] = X->shape[perm[d]];
+        set_shape(Y, X->ndim, s);
+        if (X->is_int) { /* shape arithmetic: small, evaluate now */
+            if (X->count > 256) return plan_err(m, n, "integer tensor too large");
+            int64_t v[256], xst[MAXD], q = 1;
+            for (int d = X->ndim - 1; d >= 0; d--) { xst[d] = q; q *= X->shape[d]; }
+            for (int64_t i = 0; i < Y->count; i++) {
+                int64_t rem = i, ix = 0;
+                for (int d = Y->ndim - 1; d >= 0; d--) { ix += (rem % s[d]) * xst[perm[d]]; rem /= s[d]; }
+                v[i] = X->ival[ix];
+            }
+            n->folded = 1;
+            return set_int_out(Y, X->ndim, s, v);
+        }
+        break;
+    }
+    case OP_CONSTANTOFSHAPE: {
+        if (!X->is_int || !X->is_const || X->count > MAXD) return plan_err(m, n, "shape must be a constant integer vector");
+        Onnx__AttributeProto *a = attr(n, "value");
+        int isint = a && a->t && (a->t->data_type == 7 || a->t->data_type == 6);
+        double val = 0.0;
+        if (a && a->t) {
+            tensor tmp;
+            memset(&tmp, 0, sizeof tmp);
+            vl_status st2 = load_tensor(m, a->t, &tmp);
+            if (st2) return st2;
+            val = tmp.is_int ? (double)tmp.ival[0] : tmp.data[0];
+            free(tmp.ival);
+            vl_free(tmp.data);
+        }
+        set_shape(Y, (int)X->count, X->ival);
+        n->folded = 1;
+        if (isint) {
+            if (Y->count > 256) return plan_err(m, n, "integer tensor too large");
+            int64_t v[256];
+            for (int64_t i = 0; i < Y->count; i++) v[i] = (int64_t)val;
+            return set_int_out(Y, Y->ndim, Y->shape, v);
+        }
+        Y->data = vl_alloc(sizeof(float) * (size_t)(Y->count ? Y->count : 1));
+        if (!Y->data) return vl_seterr(VL_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < Y->count; i++) Y->data[i] = (float)val;
+        Y->is_const = 1;
+        return VL_OK;
+    }
+    case OP_PAD: {
+        int64_t pads[2 * MAXD] = {0};
+        if (n->nin > 1 && n->in[1] >= 0) {
+            if (m->T[n->in[1]].count != 2 * X->ndim) return plan_err(m, n, "pads has the wrong length");
+            for (int d = 0; d < 2 * X->ndim; d++) pads[d] = m->T[n->in[1]].ival[d];
+        } else {
+            attr_ints(n, "pads", pads, 2 * MAXD);
+        }
+        for (int d = 0; d < X->ndim; d++) s[d] = X->shape[d] + pads[d] + pads[d + X->ndim];
+        set_shape(Y, X->ndim, s);
+        break;
+    }
+    case OP_SHAPE: {
+        int64_t st = norm_axis(attr_int(n, "start", 0), X->ndim), en = attr_int(n, "end", X->ndim);
+        en = en < 0 ? en + X->ndim : (en > X->ndim ? X->ndim : en);
+        int64_t cnt = en > st ? en - st : 0;
+        n->folded = 1;
+        return set_int_out(Y, 1, &cnt, X->shape + st);
+    }
+    case OP_GATHER: {
+        tensor *I = &m->T[n->in[1]];
+        if (!X->is_int || !X->is_const || !I->is_int || !I->is_const || X->ndim != 1)
+            return plan_err(m, n, "Gather is supported on constant integer vectors (shape arithmetic) only");
+        int64_t v[64];
+        if (I->count > 64) return plan_err(m, n, "too many indices");
+        for (int64_t i = 0; i < I->count; i++) {
+            int64_t k = I->ival[i] < 0 ? I->ival[i] + X->count : I->ival[i];
+            if (k < 0 || k >= X->count) return plan_err(m, n, "index out of range");
+            v[i] = X->ival[k];
+        }
+        n->folded = 1;
+        return set_int_out(Y, I->ndim, I->shape, v);
+    }
+    case OP_SLICE: {
+        if (!X->is_int || n->nin < 3 || X->count > 256)
+            return plan_err(m, n, "Slice is supported on integer tensors (shape arithmetic) only");
+        const tensor *S = &m->T[n->in[1]], *E = &m->T[n->in[2]];
+        const tensor *A = n->nin > 3 && n->in[3] >= 0 ? &m->T[n->in[3]] : NULL;
+        const tensor *P = n->nin > 4 && n->in[4] >= 0 ? &m->T[n->in[4]] : NULL;
+        int64_t st0[MAXD], step[MAXD];
+        for (int d = 0; d < X->ndim; d++) { st0[d] = 0; step[d] = 1; s[d] = X->shape[d]; }
+        for (int64_t k = 0; k < S->count; k++) {
+            int64_t d = A ? norm_axis(A->ival[k], X->ndim) : k, L = X->shape[d];
+            int64_t b = S->ival[k], e = E->ival[k], t = P ? P->ival[k] : 1;
+            if (t == 0 || d < 0 || d >= X->ndim) return plan_err(m, n, "bad slice");
+            b = b < 0 ? b + L : b;
+            e = e < 0 ? e + L : e;
+            if (t > 0) {
+                b = b < 0 ? 0 : (b > L ? L : b);
+                e = e < 0 ? 0 : (e > L ? L : e);
+                s[d] = e > b ? (e - b + t - 1) / t : 0;
+            } else {
+                b = b < 0 ? -1 : (b > L - 1 ? L - 1 : b);
+                e = e < -1 ? -1 : (e > L - 1 ? L - 1 : e);
+                s[d] = b > e ? (b - e + (-t) - 1) / (-t) : 0;
+            }
+            st0[d] = b;
+            step[d] = t;
+        }
+        int64_t v[256], xst[MAXD], q = 1, cnt = prod(s, 0, X->ndim);
+        for (int d = X->ndim - 1; d >= 0; d--) { xst[d] = q; q *= X->shape[d]; }
+        for (int64_t i = 0; i < cnt; i++) {
+            int64_t rem = i, ix = 0;
+            for (int d = X->ndim - 1; d >= 0; d--) { ix += (st0[d] + (rem % s[d]) * step[d]) * xst[d]; rem /= s[d]; }
+            v[i] = X->ival[ix];
+        }
+        n->folded = 1;
+        return set_int_out(Y, X->ndim, s, v);
+    }
+    default:
+        return plan_err(m, n, "cannot infer shape");
+    }
+    if (Y->count > ((int64_t)1 << 33))
+        return plan_err(m, n, "output too large");
+    /* Generic constant folding: every float input known -> compute now. */
+    int allconst = 1;
+    for (int k = 0; k < n->nin; k++)
+        if (n->in[k] >= 0 && !m->T[n->in[k]].is_const) allconst = 0;
+    if (allconst) {
+        vl_free(Y->is_const ? Y->data : NULL);
+        Y->data = vl_alloc(sizeof(float) * (size_t)(Y->count ? Y->count : 1));
+        if (!Y->data) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        if (m->scratch_size && !m->scratch) {
+            m->scratch = vl_alloc(sizeof(float) * m->scratch_size);
+            if (!m->scratch) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        }
+        exec_node(m, n);
+        Y->is_const = 1;
+        n->folded = 1;
+    }
+    return VL_OK;
+}
+
+static void free_plan(vl_onnx *m)
+{
+    for (int b = 0; b < m->nblocks; b++)
+        vl_free(m->blocks[b]);
+    free(m->blocks);
+    free(m->block_size);
+    m->blocks = NULL;
+    m->block_size = NULL;
+    m->nblocks = 0;
+    vl_free(m->scratch);
+    m->scratch = NULL;
+    m->scratch_size = 0;
+    /* Drop values computed by the previous plan (they depend on the input shape). */
+    for (int j = 0; j < m->nn; j++)
+        if (!m->N[j].removed && m->N[j].folded)
+            for (int k = 0; k < m->N[j].nout; k++) {
+                tensor *t = &m->T[m->N[j].out[k]];
+                if (t->is_const) vl_free(t->data);
+                free(t->ival);
+                t->data = NULL;
+                t->ival = NULL;
+                t->is_const = t->is_int = 0;
+            }
+    for (int i = 0; i < m->nt; i++)
+        if (!m->T[i].is_const)
+            m->T[i].data = NULL;
+    m->planned_ndim = 0;
+}
+
+static vl_status plan(vl_onnx *m, int ndim, const int64_t *shape, int tap)
+{
+    if (m->planned_ndim == ndim && !memcmp(m->planned_shape, shape, sizeof(int64_t) * (size_t)ndim) &&
+        m->planned_tap == tap)
+        return VL_OK;
+    free_plan(m);
+    tensor *in = &m->T[m->input];
+    if (m->decl_nd && m->decl_nd != ndim)
+        return vl_seterr(VL_ERR_SHAPE, "%s: input '%s' has %d dimensions, the model expects %d", m->path, in->name, ndim,
+                         m->decl_nd);
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] <= 0)
+            return vl_seterr(VL_ERR_SHAPE, "%s: input dimension %d is %lld", m->path, d, (long long)shape[d]);
+        if (m->decl_nd && m->decl_shape[d] > 0 && m->decl_shape[d] != shape[d] && d > 0)
+            return vl_seterr(VL_ERR_SHAPE, "%s: input '%s' dimension %d is %lld, the model expects %lld", m->path,
+                             in->name, d, (long long)shape[d], (long long)m->decl_shape[d]);
+    }
+    set_shape(in, ndim, shape);
+    vl_status st = VL_OK;
+    for (int j = 0; j < m->nn && !st; j++)
+        if (!m->N[j].removed)
+            st = infer(m, &m->N[j]);
+    if (st) {
+        free_plan(m);
+        return st;
+    }
+
+    /* Liveness: nodes the tap depends on. */
+    for (int j = 0; j < m->nn; j++) m->N[j].live = 0;
+    int *stack = malloc(sizeof(int) * (size_t)(m->nn + 1)), sp = 0;
+    if (!stack) return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    if (m->T[tap].producer >= 0) stack[sp++] = m->T[tap].producer;
+    while (sp) {
+        node *n = &m->N[stack[--sp]];
+        if (n->live || n->removed || n->folded) continue;
+        n->live = 1;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0 && m->T[n->in[k]].producer >= 0 && !m->T[n->in[k]].is_const)
+                stack[sp++] = m->T[n->in[k]].producer;
+    }
+    free(stack);
+    /* Buffers: first fit among free blocks, freed after each tensor's last use. */
+    for (int i = 0; i < m->nt; i++) {
+        m->T[i].last_use = -1;
+        m->T[i].buf = -1;
+    }
+    for (int j = 0; j < m->nn; j++)
+        if (m->N[j].live)
+            for (int k = 0; k < m->N[j].nin; k++)
+                if (m->N[j].in[k] >= 0) m->T[m->N[j].in[k]].last_use = j;
+    m->T[tap].last_use = m->nn; /* the tap outlives the run */
+    int cap = 64, *busy = calloc((size_t)cap, sizeof(int));
+    m->blocks = calloc((size_t)cap, sizeof(float *));
+    m->block_size = calloc((size_t)cap, sizeof(size_t));
+    if (!busy || !m->blocks || !m->block_size) {
+        free(busy);
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    }
+    for (int j = 0; j < m->nn && !st; j++) {
+        node *n = &m->N[j];
+        if (!n->live) continue;
+        for (int k = 0; k < n->nout && !st; k++) {
+            tensor *t = &m->T[n->out[k]];
+            size_t need = (size_t)(t->count ? t->count : 1);
+            int best = -1;
+            for (int b = 0; b < m->nblocks; b++)
+                if (!busy[b] && m->block_size[b] >= need && (best < 0 || m->block_size[b] < m->block_size[best]))
+                    best = b;
+            if (best < 0) {
+                if (m->nblocks == cap) {
+                    cap *= 2;
+                    int *nb = realloc(busy, sizeof(int) * (size_t)cap);
+                    float **bl = realloc(m->blocks, sizeof(float *) * (size_t)cap);
+                    size_t *bs = realloc(m->block_size, sizeof(size_t) * (size_t)cap);
+                    if (nb) busy = nb;
+                    if (bl) m->blocks = bl;
+                    if (bs) m->block_size = bs;
+                    if (!nb || !bl || !bs) { st = vl_seterr(VL_ERR_NOMEM, "out of memory"); break; }
+                }
+                best = m->nblocks++;
+                m->block_size[best] = need;
+                m->blocks[best] = vl_alloc(sizeof(float) * need);
+                if (!m->blocks[best]) { st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory for activations", m->path); break; }
+            }
+            busy[best] = 1;
+            t->buf = best;
+            t->data = m->blocks[best];
+        }
+        for (int k = 0; k < n->nin; k++) {
+            int ti = n->in[k];
+            if (ti >= 0 && m->T[ti].last_use == j && m->T[ti].buf >= 0) busy[m->T[ti].buf] = 0;
+        }
+        /* Outputs nobody reads (e.g. Dropout's mask) are free at once. */
+        for (int k = 0; k < n->nout; k++)
+            if (m->T[n->out[k]].last_use < 0 && m->T[n->out[k]].buf >= 0) busy[m->T[n->out[k]].buf] = 0;
+    }
+    free(busy);
+    if (!st && m->scratch_size && !m->scratch && !(m->scratch = vl_alloc(sizeof(float) * m->scratch_size)))
+        st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+    if (st) {
+        free_plan(m);
+        return st;
+    }
+    m->planned_ndim = ndim;
+    memcpy(m->planned_shape, shape, sizeof(int64_t) * (size_t)ndim);
+    m->planned_tap = tap;
+    return VL_OK;
+}
+
+vl_status vl_onnx_run(vl_onnx *m, const float *input, int ndim, const int64_t *shape, const char *tapname,
+                      const float **out, int *out_ndim, int64_t *out_shape)
+{
+    int tap = tapname ? find_tensor(m, tapname) : m->output;
+    if (tap < 0)
+        return vl_seterr(VL_ERR_ARG, "%s: no tensor named '%s' (vidlstm info lists them)", m->path, tapname);
+    if (m->T[tap].producer < 0 && !m->T[tap].is_const && tap != m->input)
+        return vl_seterr(VL_ERR_ARG, "%s: tensor '%s' was folded into the next operator at load time and is not "
+                         "available; tap its output instead", m->path, tapname);
+    if (ndim < 1 || ndim > MAXD)
+        return vl_seterr(VL_ERR_SHAPE, "%s: input has %d dimensions", m->path, ndim);
+    vl_status st = plan(m, ndim, shape, tap);
+    if (st)
+        return st;
+    m->T[m->input].data = (float *)input; /* read only */
+    for (int j = 0; j < m->nn; j++)
+        if (m->N[j].live)
+            exec_node(m, &m->N[j]);
+    const tensor *t = &m->T[tap];
+    if (t->is_int)
+        return vl_seterr(VL_ERR_ARG, "%s: tensor '%s' holds integers (shape arithmetic), not features", m->path, tapname);
+    *out = t->data;
+    *out_ndim = t->ndim;
+    memcpy(out_shape, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+    return VL_OK;
+}
+
+vl_status vl_onnx_describe(vl_onnx *m, FILE *f)
+{
+    tensor *in = &m->T[m->input];
+    int64_t shape[MAXD];
+    int nd = m->decl_nd ? m->decl_nd : 4;
+    for (int d = 0; d < nd; d++)
+        shape[d] = (m->decl_nd && m->decl_shape[d] > 0) ? m->decl_shape[d] : (d == 1 && nd == 4 ? 3 : 224);
+    shape[0] = 1;
+    vl_status st = plan(m, nd, shape, m->output);
+    if (st)
+        return st;
+    fprintf(f, "model: %s\nopset: %lld\n", m->path, (long long)m->opset);
+    fprintf(f, "input: %s [", in->name);
+    for (int d = 0; d < m->decl_nd; d++) {
+        if (m->decl_shape[d] > 0) fprintf(f, d ? ", %lld" : "%lld", (long long)m->decl_shape[d]);
+        else fprintf(f, d ? ", ?" : "?");
+    }
+    fprintf(f, "]\n");
+    fprintf(f, "output: %s\ndefault feature tensor: %s\n", m->T[m->output].name, vl_onnx_default_tap(m));
+    int counts[OP_COUNT] = {0};
+    for (size_t i = 0; i < m->proto->graph->n_node; i++)
+        counts[op_of(m->proto->graph->node[i]->op_type)]++;
+    fprintf(f, "operators:");
+    for (int k = 0; k < OP_COUNT; k++)
+        if (counts[k]) fprintf(f, " %s x%d", op_names[k], counts[k]);
+    fprintf(f, "\ntensors (shapes for one %lldx%lldx%lld input; * = folded into the previous operator):\n",
+            (long long)(nd > 1 ? shape[1] : 1), (long long)(nd > 2 ? shape[2] : 1), (long long)(nd > 3 ? shape[3] : 1));
+    for (int j = 0; j < m->nn; j++) {
+        node *n = &m->N[j];
+        if (n->op == OP_CONSTANT) continue;
+        for (int k = 0; k < n->nout; k++) {
+            tensor *t = &m->T[n->out[k]];
+            if (t->is_int || t->is_const) continue; /* shape arithmetic, folded constants */
+            int gone = t->producer != j && n->removed;
+            fprintf(f, "  %-40s %-20s", t->name, n->proto->op_type);
+            if (gone) {
+                fprintf(f, " *\n");
+                continue;
+            }
+            fprintf(f, " [");
+            for (int d = 0; d < t->ndim; d++) fprintf(f, d ? ", %lld" : "%lld", (long long)t->shape[d]);
+            fprintf(f, "]\n");
+        }
+    }
+    return VL_OK;
+}

@@ -1,0 +1,352 @@
+/* The built-in "motion-grid" backbone on synthetic frames: a deterministic
+ * analytic texture (sinusoids + Gaussian blobs, defined everywhere, so moved
+ * frames have real texture beyond the crop, not a circular wrap) rendered
+ * under known shifts, zooms and rotations. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backbone/builtin.h"
+#include "check.h"
+
+#define S 128
+#define FSZ (3 * S * S)
+#define D VL_MG_DIM
+
+/* ---- the texture ----------------------------------------------------------- */
+
+static uint64_t rng = 12345;
+static double urand(void)
+{
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+#define NSIN 10
+#define NBLOB 70
+static double sk[NSIN][2], sph[NSIN], sa[NSIN];
+static double bx[NBLOB], by[NBLOB], bs[NBLOB], ba[NBLOB];
+
+static void texture_init(void)
+{
+    for (int i = 0; i < NSIN; i++) {
+        double th = urand() * 3.14159265358979, lam = 10.0 + 30.0 * urand();
+        sk[i][0] = cos(th) * 6.283185307 / lam;
+        sk[i][1] = sin(th) * 6.283185307 / lam;
+        sph[i] = urand() * 6.283185307;
+        sa[i] = 0.03 + 0.03 * urand();
+    }
+    for (int i = 0; i < NBLOB; i++) {
+        bx[i] = -120.0 + 240.0 * urand();
+        by[i] = -120.0 + 240.0 * urand();
+        bs[i] = 3.0 + 6.0 * urand();
+        ba[i] = (urand() - 0.5) * 0.6;
+    }
+}
+
+static double texture(double x, double y)
+{
+    double v = 0.5;
+    for (int i = 0; i < NSIN; i++)
+        v += sa[i] * sin(sk[i][0] * x + sk[i][1] * y + sph[i]);
+    for (int i = 0; i < NBLOB; i++) {
+        double dx = x - bx[i], dy = y - by[i], r2 = dx * dx + dy * dy, s2 = bs[i] * bs[i];
+        if (r2 < 25.0 * s2)
+            v += ba[i] * exp(-0.5 * r2 / s2);
+    }
+    return v;
+}
+
+static float clamp01(double v) { return (float)(v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v); }
+
+/* Frame whose content is the texture moved by: scale s about the centre, then
+ * rotation by `deg` (clockwise on screen, i.e. from +x towards +y with y down),
+ * then shift (dx, dy) in pixels (+x right, +y down). Pixel (i, j) sits at
+ * x = j - 63.5, y = i - 63.5 and shows texture at the inverse-mapped point. */
+static void render(float *img, double dx, double dy, double s, double deg)
+{
+    double th = deg * 3.14159265358979 / 180.0, c = cos(th), sn = sin(th);
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < S; j++) {
+            double x = j - 63.5 - dx, y = i - 63.5 - dy;
+            double xr = (c * x + sn * y) / s, yr = (-sn * x + c * y) / s; /* R(-th) / s */
+            double t = texture(xr, yr);
+            double tint = 0.1 * sin(0.02 * xr) * cos(0.015 * yr);
+            img[i * S + j] = clamp01(t + tint);
+            img[S * S + i * S + j] = clamp01(0.85 * t + 0.05);
+            img[2 * S * S + i * S + j] = clamp01(0.7 * t + 0.15 - tint);
+        }
+}
+
+/* Features of the pair (a, b) on a fresh handle: writes frame b's features. */
+static void pair(const float *a, const float *b, float *fb)
+{
+    vl_builtin *bb;
+    vl_builtin_open("motion-grid", &bb);
+    float *two = malloc(sizeof(float) * 2 * FSZ), f[2 * D];
+    memcpy(two, a, sizeof(float) * FSZ);
+    memcpy(two + FSZ, b, sizeof(float) * FSZ);
+    vl_status st = vl_builtin_run(bb, two, 2, 1, f);
+    CHECK(st == VL_OK, "%s", vl_errmsg());
+    memcpy(fb, f + D, sizeof(float) * D);
+    free(two);
+    vl_builtin_free(bb);
+}
+
+static int all_finite(const float *f, size_t n, float bound)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(f[i]) || fabsf(f[i]) > bound)
+            return 0;
+    return 1;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+int main(void)
+{
+    texture_init();
+    const float px = VL_MG_SHIFT_SCALE;
+    float *base = malloc(sizeof(float) * FSZ), *mov = malloc(sizeof(float) * FSZ);
+    float f[D], g[D];
+    render(base, 0, 0, 1, 0);
+
+    /* names, describe */
+    const char *const *names = vl_builtin_names();
+    CHECK(names[0] && !strcmp(names[0], "motion-grid") && names[1] == NULL, "names");
+    vl_builtin *b = NULL;
+    CHECK(vl_builtin_open("motion-grid", &b) == VL_OK && b, "%s", vl_errmsg());
+    vl_preproc pre;
+    int dim = 0;
+    vl_builtin_describe(b, &pre, &dim);
+    CHECK(dim == D && dim == 239, "dim %d", dim);
+    CHECK(pre.width == S && pre.height == S && vl_preproc_frame_size(&pre) == FSZ, "size %dx%d", pre.width, pre.height);
+    CHECK(pre.resize == VL_RESIZE_EXACT && !pre.bgr && !pre.nhwc, "layout");
+    CHECK(fabsf(pre.scale - 1.0f / 255.0f) < 1e-9f && pre.mean[0] == 0.0f && pre.std[2] == 1.0f, "scaling");
+
+    /* first frame of a sequence: zero motion block; appearance present */
+    float big[2 * D];
+    CHECK(vl_builtin_run(b, base, 1, 1, f) == VL_OK, "%s", vl_errmsg());
+    int zero = 1;
+    for (int k = 0; k < VL_MG_MOTION_DIM; k++)
+        zero &= f[k] == 0.0f;
+    CHECK(zero, "first frame motion block not zero");
+    CHECK(f[VL_MG_GRAD] > 0.05f && all_finite(f, D, 10.0f), "grad %g", f[VL_MG_GRAD]);
+
+    /* identical frame next: zero motion, zero difference energy, perfect peak */
+    CHECK(vl_builtin_run(b, base, 1, 0, f) == VL_OK, "%s", vl_errmsg());
+    CHECK(fabsf(f[VL_MG_DX]) < 1e-4f && fabsf(f[VL_MG_DY]) < 1e-4f, "identical: shift %g %g", f[VL_MG_DX] * px,
+          f[VL_MG_DY] * px);
+    CHECK(fabsf(f[VL_MG_ZOOM]) < 1e-4f && fabsf(f[VL_MG_ROT]) < 1e-4f && fabsf(f[VL_MG_SHEAR1]) < 1e-4f &&
+              fabsf(f[VL_MG_SHEAR2]) < 1e-4f && fabsf(f[VL_MG_QRESID]) < 1e-4f,
+          "identical: affine %g %g %g %g", f[VL_MG_ZOOM], f[VL_MG_ROT], f[VL_MG_SHEAR1], f[VL_MG_SHEAR2]);
+    CHECK(f[VL_MG_DIFF] == 0.0f && f[VL_MG_DIFF_COMP] == 0.0f, "identical: diff %g %g", f[VL_MG_DIFF],
+          f[VL_MG_DIFF_COMP]);
+    CHECK(f[VL_MG_PEAK] > 0.99f && f[VL_MG_QPEAK] > 0.99f, "identical: peak %g %g", f[VL_MG_PEAK], f[VL_MG_QPEAK]);
+
+    /* new_sequence resets: a different frame after a reset still gets zero motion */
+    render(mov, 3, -2, 1, 0);
+    CHECK(vl_builtin_run(b, mov, 1, 1, f) == VL_OK, "%s", vl_errmsg());
+    zero = 1;
+    for (int k = 0; k < VL_MG_MOTION_DIM; k++)
+        zero &= f[k] == 0.0f;
+    CHECK(zero, "motion block not zero after new_sequence");
+    vl_builtin_free(b);
+
+    /* integer and sub-pixel shifts: +dx = content moves right, +dy = down */
+    static const double shifts[][2] = {{3, -2}, {1.5, 0}, {0, 1.5}, {-0.7, 1.3}, {-6, 4}, {10.25, -7.5}};
+    for (size_t t = 0; t < sizeof shifts / sizeof shifts[0]; t++) {
+        render(mov, shifts[t][0], shifts[t][1], 1, 0);
+        pair(base, mov, f);
+        float ex = f[VL_MG_DX] * px - (float)shifts[t][0], ey = f[VL_MG_DY] * px - (float)shifts[t][1];
+        CHECK(fabsf(ex) < 0.3f && fabsf(ey) < 0.3f, "shift (%g, %g): got (%g, %g)", shifts[t][0], shifts[t][1],
+              f[VL_MG_DX] * px, f[VL_MG_DY] * px);
+        CHECK(fabsf(f[VL_MG_SPEED] * px - hypotf(f[VL_MG_DX] * px, f[VL_MG_DY] * px)) < 1e-4f, "speed");
+        CHECK(fabsf(f[VL_MG_ZOOM]) < 0.1f && fabsf(f[VL_MG_ROT]) < 0.1f, "shift (%g, %g): zoom %g rot %g",
+              shifts[t][0], shifts[t][1], f[VL_MG_ZOOM], f[VL_MG_ROT]);
+        CHECK(f[VL_MG_PEAK] > 0.3f && f[VL_MG_DIFF] > 0.0f, "shift: peak %g diff %g", f[VL_MG_PEAK], f[VL_MG_DIFF]);
+        /* undoing the (rounded) global shift leaves less difference */
+        if (fabs(shifts[t][0]) >= 3 || fabs(shifts[t][1]) >= 3)
+            CHECK(f[VL_MG_DIFF_COMP] < 0.7f * f[VL_MG_DIFF], "shift (%g, %g): diff %g comp %g", shifts[t][0],
+                  shifts[t][1], f[VL_MG_DIFF], f[VL_MG_DIFF_COMP]);
+        if (t < 4)
+            printf("shift (%5.2f, %5.2f) -> (%6.3f, %6.3f)  peak %.3f\n", shifts[t][0], shifts[t][1],
+                   f[VL_MG_DX] * px, f[VL_MG_DY] * px, f[VL_MG_PEAK]);
+    }
+
+    /* zoom: 5% in -> positive, out -> negative; ~no shift */
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+        double s = sgn > 0 ? 1.05 : 1.0 / 1.05;
+        render(mov, 0, 0, s, 0);
+        pair(base, mov, f);
+        printf("zoom %.4f -> zoom %.3f (expect %.3f) rot %.3f shift (%.3f, %.3f)\n", s, f[VL_MG_ZOOM],
+               (s - 1) * VL_MG_AFFINE_SCALE, f[VL_MG_ROT], f[VL_MG_DX] * px, f[VL_MG_DY] * px);
+        CHECK(sgn * f[VL_MG_ZOOM] > 0.25f && sgn * f[VL_MG_ZOOM] < 0.8f, "zoom %g: %g", s, f[VL_MG_ZOOM]);
+        CHECK(fabsf(f[VL_MG_DX] * px) < 0.3f && fabsf(f[VL_MG_DY] * px) < 0.3f, "zoom %g: shift %g %g", s,
+              f[VL_MG_DX] * px, f[VL_MG_DY] * px);
+        CHECK(fabsf(f[VL_MG_ROT]) < 0.1f, "zoom %g: rot %g", s, f[VL_MG_ROT]);
+    }
+
+    /* rotation: +3 degrees clockwise on screen -> positive curl */
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+        render(mov, 0, 0, 1, 3.0 * sgn);
+        pair(base, mov, f);
+        double expect = 3.0 * sgn * 3.14159265358979 / 180.0 * VL_MG_AFFINE_SCALE;
+        printf("rot %+.0f deg -> rot %.3f (expect %.3f) zoom %.3f shift (%.3f, %.3f)\n", 3.0 * sgn, f[VL_MG_ROT],
+               expect, f[VL_MG_ZOOM], f[VL_MG_DX] * px, f[VL_MG_DY] * px);
+        CHECK(sgn * f[VL_MG_ROT] > 0.5 * fabs(expect) && sgn * f[VL_MG_ROT] < 1.5 * fabs(expect), "rot %d: %g",
+              sgn, f[VL_MG_ROT]);
+        CHECK(fabsf(f[VL_MG_ZOOM]) < 0.1f, "rot: zoom %g", f[VL_MG_ZOOM]);
+        CHECK(fabsf(f[VL_MG_DX] * px) < 0.3f && fabsf(f[VL_MG_DY] * px) < 0.3f, "rot: shift %g %g",
+              f[VL_MG_DX] * px, f[VL_MG_DY] * px);
+    }
+
+    /* motion blur along x lowers horizontal sharpness more than vertical */
+    {
+        float *blur = malloc(sizeof(float) * FSZ);
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < S; i++)
+                for (int j = 0; j < S; j++) {
+                    float s = 0;
+                    for (int k = -3; k <= 3; k++)
+                        s += base[c * S * S + i * S + (j + k < 0 ? 0 : j + k >= S ? S - 1 : j + k)];
+                    blur[c * S * S + i * S + j] = s / 7.0f;
+                }
+        pair(base, base, f);
+        pair(blur, blur, g);
+        printf("sharp x/y: sharp %.3f %.3f, x-blurred %.3f %.3f; grad %.3f -> %.3f\n", f[VL_MG_SHARP_X],
+               f[VL_MG_SHARP_Y], g[VL_MG_SHARP_X], g[VL_MG_SHARP_Y], f[VL_MG_GRAD], g[VL_MG_GRAD]);
+        CHECK(g[VL_MG_SHARP_X] < f[VL_MG_SHARP_X] - 0.1f, "blur x: %g vs %g", g[VL_MG_SHARP_X], f[VL_MG_SHARP_X]);
+        CHECK(f[VL_MG_SHARP_X] - g[VL_MG_SHARP_X] > 2.0f * fabsf(f[VL_MG_SHARP_Y] - g[VL_MG_SHARP_Y]),
+              "blur x affects y: %g %g", f[VL_MG_SHARP_Y], g[VL_MG_SHARP_Y]);
+        CHECK(g[VL_MG_GRAD] < f[VL_MG_GRAD], "blur grad");
+        free(blur);
+    }
+
+    /* appearance on plain frames: uniform red; vertical / horizontal stripes */
+    {
+        float *img = calloc(FSZ, sizeof(float));
+        for (int p = 0; p < S * S; p++)
+            img[p] = 1.0f; /* red */
+        pair(img, img, f);
+        CHECK(fabsf(f[VL_MG_CHROMA] - 2.0f) < 1e-5f && fabsf(f[VL_MG_CHROMA + 1] + 1.0f) < 1e-5f, "red chroma %g %g",
+              f[VL_MG_CHROMA], f[VL_MG_CHROMA + 1]);
+        CHECK(fabsf(f[VL_MG_LUMA + 27] - 2.0f * (0.299f - 0.5f)) < 1e-5f, "red luma %g", f[VL_MG_LUMA + 27]);
+        CHECK(fabsf(f[VL_MG_HOG + 40] - sqrtf(0.125f)) < 1e-5f && f[VL_MG_GRAD] == 0.0f, "flat hog %g",
+              f[VL_MG_HOG + 40]);
+        for (int dir = 0; dir < 2; dir++) {
+            for (int c = 0; c < 3; c++)
+                for (int i = 0; i < S; i++)
+                    for (int j = 0; j < S; j++)
+                        img[c * S * S + i * S + j] = 0.5f + 0.4f * sinf(0.3f * (float)(dir ? i : j));
+            pair(img, img, f);
+            const float *h = f + VL_MG_HOG + 5 * 8; /* an interior cell */
+            int arg = 0;
+            for (int k = 1; k < 8; k++)
+                if (h[k] > h[arg])
+                    arg = k;
+            CHECK(arg == (dir ? 4 : 0) && h[arg] > 0.9f, "stripes %d: bin %d (%g)", dir, arg, h[arg]);
+        }
+        free(img);
+    }
+
+    /* batch splitting: 10 frames of a bobbing, swaying, advancing walk, as one
+     * batch and as 3 + 3 + 4 */
+    {
+        const int T = 10;
+        float *seq = malloc(sizeof(float) * FSZ * T), *fa = malloc(sizeof(float) * D * T),
+              *fb = malloc(sizeof(float) * D * T);
+        for (int t = 0; t < T; t++)
+            render(seq + (size_t)t * FSZ, 2.0 * sin(0.9 * t), 3.0 * sin(1.8 * t), 1.0 + 0.02 * t, 0.5 * sin(0.9 * t));
+        vl_builtin *b1, *b2;
+        vl_builtin_open("motion-grid", &b1);
+        vl_builtin_open("builtin:motion-grid", &b2);
+        CHECK(b1 && b2, "open");
+        /* b2 first sees unrelated frames, so its reset must work */
+        CHECK(vl_builtin_run(b2, base, 1, 1, fb) == VL_OK, "%s", vl_errmsg());
+        double t0 = now();
+        CHECK(vl_builtin_run(b1, seq, T, 1, fa) == VL_OK, "%s", vl_errmsg());
+        double dt = now() - t0;
+        CHECK(vl_builtin_run(b2, seq, 3, 1, fb) == VL_OK, "%s", vl_errmsg());
+        CHECK(vl_builtin_run(b2, seq + 3 * FSZ, 3, 0, fb + 3 * D) == VL_OK, "%s", vl_errmsg());
+        CHECK(vl_builtin_run(b2, seq + 6 * FSZ, 4, 0, fb + 6 * D) == VL_OK, "%s", vl_errmsg());
+        CHECK(!memcmp(fa, fb, sizeof(float) * D * T), "batch split changes features");
+        CHECK(all_finite(fa, (size_t)D * T, 10.0f), "walk features not finite / O(1)");
+        for (int t = 1; t < T; t++) {
+            float ex = 2.0f * (sinf(0.9f * t) - sinf(0.9f * (t - 1))), ey = 3.0f * (sinf(1.8f * t) - sinf(1.8f * (t - 1)));
+            /* the shift moves the zoom centre too, so allow a little more */
+            CHECK(fabsf(fa[t * D + VL_MG_DX] * px - ex) < 0.5f && fabsf(fa[t * D + VL_MG_DY] * px - ey) < 0.5f,
+                  "walk step %d: (%g, %g) vs (%g, %g)", t, fa[t * D + VL_MG_DX] * px, fa[t * D + VL_MG_DY] * px, ex, ey);
+            CHECK(fa[t * D + VL_MG_ZOOM] > 0.0f, "walk step %d: zoom %g", t, fa[t * D + VL_MG_ZOOM]);
+        }
+        /* deterministic across handles and runs */
+        CHECK(vl_builtin_run(b1, seq, T, 1, fb) == VL_OK && !memcmp(fa, fb, sizeof(float) * D * T), "rerun differs");
+
+        /* speed: many frames through one handle */
+        const int reps = 30;
+        t0 = now();
+        for (int r = 0; r < reps; r++)
+            vl_builtin_run(b1, seq, T, r == 0, fb);
+        double us = (now() - t0) / (reps * T) * 1e6;
+        printf("motion-grid: %.1f us/frame (first batch %.1f us/frame)\n", us, dt / T * 1e6);
+        vl_builtin_free(b1);
+        vl_builtin_free(b2);
+        free(seq);
+        free(fa);
+        free(fb);
+    }
+
+    /* black frames and noise: finite, bounded */
+    {
+        const int T = 4;
+        float *fr = calloc((size_t)FSZ * T, sizeof(float)), *out = malloc(sizeof(float) * D * T);
+        vl_builtin_open("motion-grid", &b);
+        CHECK(vl_builtin_run(b, fr, T, 1, out) == VL_OK, "%s", vl_errmsg());
+        CHECK(all_finite(out, (size_t)D * T, 10.0f), "black frames");
+        CHECK(out[D + VL_MG_DX] == 0.0f && out[D + VL_MG_PEAK] == 0.0f && out[D + VL_MG_DIFF] == 0.0f, "black motion");
+        for (size_t i = 0; i < (size_t)FSZ * T; i++)
+            fr[i] = (float)urand();
+        CHECK(vl_builtin_run(b, fr, T, 0, out) == VL_OK, "%s", vl_errmsg());
+        CHECK(all_finite(out, (size_t)D * T, 10.0f), "noise frames");
+        CHECK(out[D + VL_MG_PEAK] < 0.3f, "noise peak %g", out[D + VL_MG_PEAK]);
+        /* white frame after noise, then a frame of a single bright pixel */
+        for (size_t i = 0; i < (size_t)FSZ; i++)
+            fr[i] = 1.0f;
+        memset(fr + FSZ, 0, sizeof(float) * FSZ);
+        fr[FSZ + 64 * S + 64] = 1.0f;
+        CHECK(vl_builtin_run(b, fr, 2, 0, out) == VL_OK && all_finite(out, (size_t)D * 2, 10.0f), "white / dot");
+
+        /* errors */
+        fr[FSZ + 5] = NAN;
+        CHECK(vl_builtin_run(b, fr, 2, 1, out) == VL_ERR_NUMERIC && strstr(vl_errmsg(), "frame 1"), "NaN: %s",
+              vl_errmsg());
+        fr[FSZ + 5] = 0.0f;
+        fr[2 * S * S + 7] = INFINITY;
+        CHECK(vl_builtin_run(b, fr, 1, 1, out) == VL_ERR_NUMERIC, "Inf");
+        CHECK(vl_builtin_run(b, fr, -1, 1, out) == VL_ERR_ARG, "n < 0");
+        CHECK(vl_builtin_run(b, NULL, 1, 1, out) == VL_ERR_ARG, "NULL frames");
+        CHECK(vl_builtin_run(b, NULL, 0, 1, NULL) == VL_OK, "n = 0");
+        vl_builtin_free(b);
+        free(fr);
+        free(out);
+    }
+
+    /* unknown name */
+    b = (vl_builtin *)1;
+    CHECK(vl_builtin_open("resnet50", &b) == VL_ERR_ARG && b == NULL, "unknown name accepted");
+    CHECK(strstr(vl_errmsg(), "resnet50") && strstr(vl_errmsg(), "motion-grid"), "message: %s", vl_errmsg());
+    CHECK(vl_builtin_open(NULL, &b) == VL_ERR_ARG, "NULL name");
+    vl_builtin_free(NULL);
+
+    (void)big;
+    (void)g;
+    free(base);
+    free(mov);
+    return check_summary();
+}
