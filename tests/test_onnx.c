@@ -140,6 +140,10 @@ static void robustness(const char *base)
           "wrong rank: %s", vl_errmsg());
     CHECK(vl_onnx_run(m, x, 4, size, NULL, &y, &nd, shape) == VL_ERR_SHAPE, "wrong size: %s", vl_errmsg());
     CHECK(vl_onnx_run(m, x, 4, chans, NULL, &y, &nd, shape) == VL_ERR_SHAPE, "wrong channels: %s", vl_errmsg());
+    CHECK(vl_onnx_run(m, x, 4, good, "/bn1/BatchNormalization_output_0", &y, &nd, shape) == VL_ERR_ARG &&
+              strstr(vl_errmsg(), "folded"), "tap folded into the next operator: %s", vl_errmsg());
+    CHECK(vl_onnx_run(m, x, 4, good, "/Relu_output_0", &y, &nd, shape) == VL_OK && nd == 4 && shape[1] == 16,
+          "tap after fused Conv+BN+Relu: %s", vl_errmsg());
     CHECK(vl_onnx_run(m, x, 4, good, NULL, &y, &nd, shape) == VL_OK, "still usable after errors: %s", vl_errmsg());
     free(x);
     vl_onnx_free(m);

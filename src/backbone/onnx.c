@@ -401,6 +401,7 @@ static vl_status fold_graph(vl_onnx *m)
         c->in[1] = wi;
         c->in[2] = bi;
         c->nin = 3;
+        m->T[c->out[0]].producer = -1; /* the pre-BN value no longer exists */
         c->out[0] = b->out[0];
         m->T[c->out[0]].producer = i;
         b->removed = 1;
@@ -435,6 +436,7 @@ static vl_status fold_graph(vl_onnx *m)
         } else {
             continue;
         }
+        m->T[c->out[0]].producer = -1; /* the pre-activation value no longer exists */
         c->out[0] = a->out[0];
         m->T[c->out[0]].producer = i;
         a->removed = 1;
@@ -1667,7 +1669,7 @@ vl_status vl_onnx_describe(vl_onnx *m, FILE *f)
     fprintf(f, "operators:");
     for (int k = 0; k < OP_COUNT; k++)
         if (counts[k]) fprintf(f, " %s x%d", op_names[k], counts[k]);
-    fprintf(f, "\ntensors (shapes for one %lldx%lldx%lld input; * = folded into the previous operator):\n",
+    fprintf(f, "\ntensors (shapes for one %lldx%lldx%lld input; * = folded into the next operator at load time):\n",
             (long long)(nd > 1 ? shape[1] : 1), (long long)(nd > 2 ? shape[2] : 1), (long long)(nd > 3 ? shape[3] : 1));
     for (int j = 0; j < m->nn; j++) {
         node *n = &m->N[j];
@@ -1675,10 +1677,11 @@ vl_status vl_onnx_describe(vl_onnx *m, FILE *f)
         for (int k = 0; k < n->nout; k++) {
             tensor *t = &m->T[n->out[k]];
             if (t->is_int || t->is_const) continue; /* shape arithmetic, folded constants */
-            int gone = t->producer != j && n->removed;
+            if (n->removed && t->producer >= 0)
+                continue; /* listed under the node that now computes it */
             fprintf(f, "  %-40s %-20s", t->name, n->proto->op_type);
-            if (gone) {
-                fprintf(f, " *\n");
+            if (t->producer < 0) {
+                fprintf(f, " * (folded away)\n");
                 continue;
             }
             fprintf(f, " [");
