@@ -87,8 +87,8 @@ static void parity(const char *base, const char *model)
     CHECK(st == VL_OK, "%s: default tap %s: %s", model, def, vl_errmsg());
     int64_t per = feat.count / feat.shape[0], cnt = 1;
     for (int d = 0; d < nd; d++) cnt *= shape[d];
-    if (!st && cnt == feat.count)
-        CHECK(max_rel(y, feat.data, feat.count) <= 1e-4, "%s: default tap differs from the feature", model);
+    CHECK(!st && cnt == feat.count && max_rel(y, feat.data, feat.count) <= 1e-4,
+          "%s: default tap %s is not the classifier's input %s", model, def, ft);
     /* Batch independence: the second sample alone gives the second row. */
     int64_t one[VL_ONNX_MAXDIM];
     memcpy(one, x.shape, sizeof one);

@@ -648,6 +648,10 @@ const char *vl_onnx_default_tap(const vl_onnx *m)
     for (int i = m->nn - 1; i >= 0; i--)
         if (!m->N[i].removed && (m->N[i].op == OP_GEMM || m->N[i].op == OP_MATMUL))
             return m->T[m->N[i].in[0]].name;
+    /* Fully convolutional classifiers (SqueezeNet): the input of the last Conv. */
+    for (int i = m->nn - 1; i >= 0; i--)
+        if (!m->N[i].removed && m->N[i].op == OP_CONV)
+            return m->T[m->N[i].in[0]].name;
     return m->T[m->output].name;
 }
 
