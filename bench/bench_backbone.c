@@ -1,0 +1,78 @@
+/* CNN backbone throughput: frames/s of an ONNX model up to its feature tensor.
+ *   bench_backbone MODEL.onnx [--batch 16] [--iters 10] [--size 224] [--threads 2] [--tap NAME] [--json]
+ * Input is random (values don't change the work). bench/run_backbone_bench.sh
+ * runs it next to PyTorch and ONNX Runtime on the same files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vidlstm.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs("usage: bench_backbone MODEL.onnx [--batch B] [--iters N] [--size S] [--threads T] [--tap NAME] [--json]\n",
+              stderr);
+        return 2;
+    }
+    int batch = 16, iters = 10, size = 224, threads = 2, json = 0;
+    const char *tap = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--size") && i + 1 < argc) size = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tap") && i + 1 < argc) tap = argv[++i];
+        else if (!strcmp(argv[i], "--json")) json = 1;
+        else { fprintf(stderr, "bench_backbone: unknown option %s\n", argv[i]); return 2; }
+    }
+    if (iters < 1 || iters > 1000) iters = 10;
+    vl_set_threads(threads);
+    vl_onnx *m;
+    if (vl_onnx_load(argv[1], &m)) {
+        fprintf(stderr, "bench_backbone: %s\n", vl_errmsg());
+        return 1;
+    }
+    if (!tap) tap = vl_onnx_default_tap(m);
+    int64_t shape[4] = {batch, 3, size, size};
+    size_t n = (size_t)batch * 3 * size * size;
+    float *x = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    const float *y;
+    int nd;
+    int64_t os[VL_ONNX_MAXDIM];
+    double t[1000];
+    for (int i = -2; i < iters; i++) { /* two warm-up runs plan and touch all buffers */
+        double t0 = now_s();
+        if (vl_onnx_run(m, x, 4, shape, tap, &y, &nd, os)) {
+            fprintf(stderr, "bench_backbone: %s\n", vl_errmsg());
+            return 1;
+        }
+        if (i >= 0) t[i] = now_s() - t0;
+    }
+    qsort(t, (size_t)iters, sizeof *t, cmpd);
+    double med = t[iters / 2];
+    if (json)
+        printf("{\"impl\": \"vidlstm\", \"model\": \"%s\", \"batch\": %d, \"size\": %d, \"threads\": %d, \"tap\": \"%s\", "
+               "\"median_ms\": %.2f, \"frames_per_s\": %.1f}\n", argv[1], batch, size, threads, tap, med * 1e3, batch / med);
+    else
+        printf("vidlstm %s batch %d: median %.1f ms, %.1f frames/s (tap %s, BLAS %s, %d threads)\n", argv[1], batch,
+               med * 1e3, batch / med, tap, vl_blas_name(), threads);
+    free(x);
+    vl_onnx_free(m);
+    return 0;
+}
