@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backbone/backbone.h"
+#include "backbone/builtin.h"
 #include "check.h"
 #include "vidlstm.h"
 
@@ -149,6 +151,46 @@ static void robustness(const char *base)
     vl_onnx_free(m);
 }
 
+/* The backbone interface over ONNX and the built-in descriptor. */
+static void backbone_iface(const char *base)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/tiny.onnx", base);
+    vl_backbone *b;
+    vl_status st = vl_backbone_open(path, NULL, &b);
+    CHECK(st == VL_OK, "backbone tiny: %s", vl_errmsg());
+    if (!st) {
+        const vl_backbone_desc *d = vl_backbone_describe(b);
+        CHECK(d->feature_dim == 32 && d->pre.width == 32 && d->pre.height == 32 && !d->pre.nhwc &&
+                  !strcmp(d->tap, "/Relu_4_output_0"),
+              "tiny desc: dim %d size %dx%d nhwc %d tap %s", d->feature_dim, d->pre.width, d->pre.height, d->pre.nhwc,
+              d->tap);
+        vl_npy x, f;
+        snprintf(path, sizeof path, "%s/tiny.input.npy", base);
+        int ok = vl_npy_read(path, &x) == VL_OK;
+        snprintf(path, sizeof path, "%s/tiny.feature.npy", base);
+        ok = ok && vl_npy_read(path, &f) == VL_OK;
+        float out[2 * 32];
+        CHECK(ok && vl_backbone_run(b, x.data, 2, 1, out) == VL_OK && max_rel(out, f.data, 64) <= 1e-4,
+              "backbone features differ from PyTorch's: %s", vl_errmsg());
+        if (ok) { vl_npy_free(&x); vl_npy_free(&f); }
+        vl_backbone_close(b);
+    }
+    snprintf(path, sizeof path, "%s/tiny_nhwc.onnx", base);
+    st = vl_backbone_open(path, NULL, &b);
+    CHECK(st == VL_OK && vl_backbone_describe(b)->pre.nhwc == 1 && vl_backbone_describe(b)->feature_dim == 256,
+          "NHWC model not detected: %s", vl_errmsg());
+    if (!st) vl_backbone_close(b);
+    const char *bn = vl_builtin_names()[0];
+    char spec[256];
+    snprintf(spec, sizeof spec, "builtin:%s", bn);
+    st = vl_backbone_open(spec, NULL, &b);
+    CHECK(st == VL_OK && vl_backbone_describe(b)->feature_dim > 0, "builtin %s: %s", spec, vl_errmsg());
+    if (!st) vl_backbone_close(b);
+    CHECK(vl_backbone_open("no/such/model.onnx", NULL, &b) == VL_ERR_IO && strstr(vl_errmsg(), "no/such/model.onnx"),
+          "missing model: %s", vl_errmsg());
+}
+
 int main(int argc, char **argv)
 {
     const char *base = argc > 1 ? argv[1] : "tests/fixtures/onnx";
@@ -157,6 +199,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof committed / sizeof *committed; i++)
         parity(base, committed[i]);
     robustness(base);
+    backbone_iface(base);
     static const char *const big[] = {"resnet18", "resnet50", "mobilenet_v2", "googlenet", "efficientnet_b0"};
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
         char path[2048];

@@ -1,0 +1,118 @@
+/* One interface over the two kinds of backbone (backbone.h). */
+#include "backbone/backbone.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backbone/builtin.h"
+#include "core/error.h"
+
+struct vl_backbone {
+    vl_backbone_desc desc;
+    vl_builtin *builtin;
+    vl_onnx *onnx;
+};
+
+static int is_builtin_name(const char *s)
+{
+    for (const char *const *n = vl_builtin_names(); *n; n++)
+        if (!strcmp(*n, s))
+            return 1;
+    return 0;
+}
+
+vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
+{
+    *out = NULL;
+    vl_backbone *b = calloc(1, sizeof *b);
+    if (!b)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    const char *name = !strncmp(spec, "builtin:", 8) ? spec + 8 : spec;
+    vl_status st;
+    if (name != spec || is_builtin_name(name)) {
+        if ((st = vl_builtin_open(name, &b->builtin))) {
+            free(b);
+            return st;
+        }
+        snprintf(b->desc.name, sizeof b->desc.name, "builtin:%s", name);
+        vl_builtin_describe(b->builtin, &b->desc.pre, &b->desc.feature_dim);
+        *out = b;
+        return VL_OK;
+    }
+    if ((st = vl_onnx_load(spec, &b->onnx))) {
+        free(b);
+        return st;
+    }
+    snprintf(b->desc.name, sizeof b->desc.name, "%s", spec);
+    snprintf(b->desc.tap, sizeof b->desc.tap, "%s", tap ? tap : vl_onnx_default_tap(b->onnx));
+    /* The model declares its input size; ImageNet normalisation by default.
+     * A Keras-style model takes NHWC: [N, H, W, 3]. */
+    int nd;
+    int64_t s[VL_ONNX_MAXDIM];
+    vl_onnx_input_name(b->onnx, &nd, s);
+    vl_preproc *p = &b->desc.pre;
+    vl_preproc_imagenet(p);
+    if (nd == 4) {
+        p->nhwc = s[3] == 3 && s[1] != 3;
+        int64_t h = p->nhwc ? s[1] : s[2], w = p->nhwc ? s[2] : s[3];
+        if (h > 0 && w > 0) {
+            p->height = (int)h;
+            p->width = (int)w;
+            p->resize_to = (int)((h > w ? h : w) * 256 / 224);
+        }
+    } else if (nd != 0) {
+        vl_onnx_free(b->onnx);
+        free(b);
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: input has %d dimensions; an image model takes 4", spec, nd);
+    }
+    /* Feature width: one run on a blank frame (also validates the tap). */
+    size_t fs = (size_t)vl_preproc_frame_size(p);
+    float *blank = calloc(fs, sizeof(float));
+    int64_t shape[4] = {1, p->nhwc ? p->height : 3, p->nhwc ? p->width : p->height, p->nhwc ? 3 : p->width};
+    const float *y;
+    int ond;
+    int64_t os[VL_ONNX_MAXDIM];
+    st = blank ? vl_onnx_run(b->onnx, blank, 4, shape, b->desc.tap, &y, &ond, os)
+               : vl_seterr(VL_ERR_NOMEM, "out of memory");
+    free(blank);
+    if (st) {
+        vl_onnx_free(b->onnx);
+        free(b);
+        return st;
+    }
+    int64_t dim = 1;
+    for (int d = 1; d < ond; d++)
+        dim *= os[d];
+    b->desc.feature_dim = (int)dim;
+    *out = b;
+    return VL_OK;
+}
+
+const vl_backbone_desc *vl_backbone_describe(const vl_backbone *b) { return &b->desc; }
+
+vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features)
+{
+    if (n <= 0)
+        return VL_OK;
+    if (b->builtin)
+        return vl_builtin_run(b->builtin, frames, n, new_sequence, features);
+    const vl_preproc *p = &b->desc.pre;
+    int64_t shape[4] = {n, p->nhwc ? p->height : 3, p->nhwc ? p->width : p->height, p->nhwc ? 3 : p->width};
+    const float *y;
+    int nd;
+    int64_t os[VL_ONNX_MAXDIM];
+    vl_status st = vl_onnx_run(b->onnx, frames, 4, shape, b->desc.tap, &y, &nd, os);
+    if (st)
+        return st;
+    memcpy(features, y, sizeof(float) * (size_t)n * (size_t)b->desc.feature_dim);
+    return VL_OK;
+}
+
+void vl_backbone_close(vl_backbone *b)
+{
+    if (!b)
+        return;
+    vl_builtin_free(b->builtin);
+    vl_onnx_free(b->onnx);
+    free(b);
+}
