@@ -1,23 +1,31 @@
 /* The built-in "motion-grid" frame descriptor (builtin.h, docs/builtin-backbone.md).
  *
  * Per frame, from the 128x128 RGB input:
- *   Y128  luminance (Rec. 601 weights)            -> sharpness, colour grid
- *   Y64   2x2 box average of Y128                  -> luminance grid, orientation
- *                                                     histograms, phase correlation
+ *   Y128  luminance (Rec. 601 weights)          -> sharpness, colour grid
+ *   Y64   2x2 box average of Y128                -> luminance grid, orientation
+ *                                                   histograms, phase correlation
  * Motion is measured by phase correlation of Y64 against the previous frame:
  * once over the whole 64x64 image (global shift) and once per 32x32 quadrant
  * (four local shifts, fitted with an affine motion field -> zoom, roll,
  * shear). Each frame's Hann-windowed spectra are computed once and kept for
- * the next frame, so a frame costs one forward and one inverse transform per
- * window.
+ * the next frame.
  *
- * Phase correlation: R = A conj(B) / (|A conj(B)| + eps) is the normalised
- * cross-power spectrum of the current (A) and previous (B) window. It is
- * multiplied by a Gaussian G(k) before the inverse transform, which turns the
- * ideal delta peak into a sampled Gaussian of sigma ~1.2 px (and damps the
- * noisy high frequencies), so a 3-point log-parabola fit per axis recovers
- * the sub-pixel peak position essentially exactly for a pure shift. The peak
- * height divided by its value for identical windows is the match strength.
+ * Phase correlation: the cross-power spectrum X = A conj(B) of the current (A)
+ * and previous (B) window is weighted by G(k) / (|X|^(1/2) + eps): "square
+ * root" whitening rather than full phase-only normalisation, because on
+ * smooth (blurred, low-texture) frames the high-frequency bins hold mostly
+ * Hann-window leakage of strong low frequencies, whose phase does not follow
+ * the shift; giving them full weight pulls the estimate towards zero (by 25%
+ * and more in tests), square-root weighting keeps them in proportion. G is a
+ * Gaussian that makes the inverse transform's peak a sampled Gaussian of
+ * sigma ~1.2 px and damps the noisiest frequencies; a 3-point log-parabola
+ * per axis then gives the sub-pixel position. Peak strength is the peak
+ * height over the sum of the weighted cross-power magnitudes (1: every
+ * frequency agrees on one shift).
+ * When a window's shift is a pixel or more, it is measured again with windows
+ * that follow the content (the previous frame's block displaced by the rounded
+ * shift, both cut to what stays in view), so that the bias of fixed windows
+ * scales with the sub-pixel residual, not the whole shift.
  *
  * FFTs: radix-2, split real/imaginary arrays. A 2-D transform is "transform
  * every column at once" (butterflies between whole rows, so the inner loop is
@@ -26,10 +34,10 @@
  * are only multiplied elementwise with each other and with a symmetric
  * Gaussian, and the inverse (same three steps) comes back in image layout.
  *
- * Reductions use fixed 16-lane partial sums, so results do not depend on the
- * compiler's vectorisation choices beyond this file's own code, and every
- * frame goes through exactly the same arithmetic whether it arrives first in
- * a batch or last: batch splitting cannot change a bit. */
+ * Reductions use fixed 16-lane partial sums. Every frame goes through exactly
+ * the same arithmetic whether it arrives first in a batch or last, so batch
+ * splitting cannot change a bit, and the output is deterministic for a given
+ * build. */
 #include "backbone/builtin.h"
 
 #include <math.h>
@@ -45,7 +53,7 @@
 #define PI_F 3.14159265358979f
 
 #define PC_SIGMA 1.2f      /* spatial sigma of the correlation peak after Gaussian weighting, pixels */
-#define PC_EPS_REL 0.0f   /* cross-power regulariser relative to its mean magnitude */
+#define PC_EPS_REL 1e-3f   /* cross-power regulariser relative to its mean (square-root) magnitude */
 #define HOG_EPS 0.5f       /* per-bin floor of the orientation histograms (a flat cell -> uniform) */
 #define SHARP_EPS 1e-5f    /* floor of the gradient energies in the sharpness ratios */
 
@@ -71,10 +79,12 @@ struct vl_builtin {
     _Alignas(64) float pos[LO * LO];
     _Alignas(64) float gauss64[LO * LO];
     _Alignas(64) float gauss32[QN * QN];
-    _Alignas(64) float hann64[LO * LO]; /* 2-D windows */
-    _Alignas(64) float hann32[QN * QN];
-    float gsum64, gsum32;                 /* sum of the Gaussian weights without DC: a perfect match's peak */
-    float hsum64, hsum32;                 /* sum of the window weights */
+    _Alignas(64) float are[LO * LO]; /* spectra of content-following windows */
+    _Alignas(64) float aim[LO * LO];
+    _Alignas(64) float bre[LO * LO];
+    _Alignas(64) float bim[LO * LO];
+    float hann[LO + 1][LO];               /* hann[L]: Hann window of length L */
+    float hsum[LO + 1];                   /* its sum */
     float cost[LO / 2], sint[LO / 2];     /* twiddles cos/sin(2 pi m / 64) */
     int rev64[LO], rev32[QN];             /* bit reversal */
 };
@@ -172,24 +182,31 @@ static void fft2(const vl_builtin *b, float *re, float *im, int n, float sign)
 
 /* ---- phase correlation -------------------------------------------------------- */
 
-/* Hann-windowed, weighted-mean-removed copy of an n x n patch of Y64 at (ox, oy),
- * transformed into (re, im). */
-static void window_spectrum(vl_builtin *b, const float *y64, int ox, int oy, int n, float *re, float *im)
+/* Spectrum of an n x n window: the lx x ly block of Y64 at (sx, sy), placed at
+ * (dx, dy) in an otherwise zero n x n array, minus its window-weighted mean,
+ * times a separable Hann window of the block's size. */
+static void windowed_fft(vl_builtin *b, const float *y64, int sx, int sy, int dx, int dy, int lx, int ly, int n,
+                         float *re, float *im)
 {
-    const float *w = n == LO ? b->hann64 : b->hann32;
-    float *t = b->tmp;
-    for (int i = 0; i < n; i++) {
-        const float *src = y64 + (size_t)(oy + i) * LO + ox;
-        for (int j = 0; j < n; j++)
-            t[i * n + j] = src[j] * w[i * n + j];
+    const float *hx = b->hann[lx], *hy = b->hann[ly];
+    float *restrict t = b->tmp;
+    int full = lx == n && ly == n;
+    if (!full)
+        memset(t, 0, sizeof(float) * (size_t)n * n);
+    for (int i = 0; i < ly; i++) {
+        const float *restrict src = y64 + (size_t)(sy + i) * LO + sx;
+        float *restrict o = t + (size_t)(dy + i) * n + dx;
+        for (int j = 0; j < lx; j++)
+            o[j] = src[j] * (hy[i] * hx[j]);
     }
-    float mean = vsum(t, n * n) / (n == LO ? b->hsum64 : b->hsum32);
-    for (int i = 0; i < n; i++) {
-        const float *src = y64 + (size_t)(oy + i) * LO + ox;
-        for (int j = 0; j < n; j++) {
-            re[i * n + j] = (src[j] - mean) * w[i * n + j];
-            im[i * n + j] = 0.0f;
-        }
+    float mean = vsum(t, n * n) / (b->hsum[lx] * b->hsum[ly]);
+    memset(re, 0, sizeof(float) * (size_t)n * n);
+    memset(im, 0, sizeof(float) * (size_t)n * n);
+    for (int i = 0; i < ly; i++) {
+        const float *restrict src = y64 + (size_t)(sy + i) * LO + sx;
+        float *restrict o = re + (size_t)(dy + i) * n + dx;
+        for (int j = 0; j < lx; j++)
+            o[j] = (src[j] - mean) * (hy[i] * hx[j]);
     }
     fft2(b, re, im, n, -1.0f);
 }
@@ -220,10 +237,11 @@ static float refine(float cm, float c0, float cp, float *gain)
 }
 
 typedef struct {
-    float dx, dy, peak; /* in window pixels; content moved by (+dx, +dy) from B to A */
+    float dx, dy, peak; /* in Y64 pixels; content moved by (+dx, +dy) from B to A */
 } pc_result;
 
-static pc_result phase_corr(vl_builtin *b, const float *are, const float *aim, const float *bre, const float *bim, int n)
+static pc_result phase_corr(vl_builtin *b, const float *are, const float *aim, const float *bre, const float *bim,
+                            int n)
 {
     pc_result r = {0.0f, 0.0f, 0.0f};
     int nn = n * n;
@@ -234,15 +252,17 @@ static pc_result phase_corr(vl_builtin *b, const float *are, const float *aim, c
         float pi = aim[k] * bre[k] - are[k] * bim[k];
         xr[k] = pr;
         xi[k] = pi;
-        m[k] = sqrtf(pr * pr + pi * pi);
+        m[k] = sqrtf(sqrtf(pr * pr + pi * pi)); /* |X|^(1/2) */
     }
     float eps = PC_EPS_REL * vsum(m, nn) / (float)nn + 1e-30f;
     for (int k = 0; k < nn; k++) {
         float s = g[k] / (m[k] + eps);
         xr[k] *= s;
         xi[k] *= s;
+        m[k] = sqrtf(xr[k] * xr[k] + xi[k] * xi[k]);
     }
-    xr[0] = xi[0] = 0.0f;
+    xr[0] = xi[0] = m[0] = 0.0f;
+    float total = vsum(m, nn); /* the peak height if every frequency agreed on one shift */
     fft2(b, xr, xi, n, 1.0f);
 
     int best = 0;
@@ -251,38 +271,56 @@ static pc_result phase_corr(vl_builtin *b, const float *are, const float *aim, c
             best = k;
     int py = best / n, px = best % n;
     float c0 = xr[best];
-    if (!(c0 > 0.0f) || !isfinite(c0))
+    if (!(c0 > 0.0f) || !isfinite(c0) || !(total > 0.0f))
         return r;
     float gx, gy;
     float fx = refine(xr[py * n + (px + n - 1) % n], c0, xr[py * n + (px + 1) % n], &gx);
     float fy = refine(xr[((py + n - 1) % n) * n + px], c0, xr[((py + 1) % n) * n + px], &gy);
     r.dx = (float)(px >= n / 2 ? px - n : px) + fx;
     r.dy = (float)(py >= n / 2 ? py - n : py) + fy;
-    r.peak = clampf(c0 * gx * gy / (n == LO ? b->gsum64 : b->gsum32), 0.0f, 1.0f);
+    r.peak = clampf(c0 * gx * gy / total, 0.0f, 1.0f);
     return r;
+}
+
+/* Motion of the n x n window at (ox, oy) of Y64. First against the previous
+ * frame's cached spectrum of the same window; then, when that found a shift of
+ * a pixel or more, again with windows that follow the content: the current
+ * frame's block and the previous frame's block displaced by the rounded shift,
+ * both cut to the part that stays inside the image, so the residual is under
+ * a pixel and the window's pull towards zero shift (content entering and
+ * leaving a fixed window, leakage of strong low frequencies) scales with the
+ * residual instead of the whole shift. */
+static pc_result window_motion(vl_builtin *b, const float *ca, const float *cb, const float *pa, const float *pb,
+                               const float *ycur, const float *yprev, int ox, int oy, int n)
+{
+    pc_result r = phase_corr(b, ca, cb, pa, pb, n);
+    int sx = (int)lrintf(r.dx), sy = (int)lrintf(r.dy);
+    if (sx == 0 && sy == 0)
+        return r;
+    int x0 = ox > sx ? ox : sx, x1 = ox + n < LO + sx ? ox + n : LO + sx;
+    int y0 = oy > sy ? oy : sy, y1 = oy + n < LO + sy ? oy + n : LO + sy;
+    int lx = x1 - x0, ly = y1 - y0;
+    if (lx < n / 2 || ly < n / 2)
+        return r;
+    windowed_fft(b, ycur, x0, y0, x0 - ox, y0 - oy, lx, ly, n, b->are, b->aim);
+    windowed_fft(b, yprev, x0 - sx, y0 - sy, x0 - ox, y0 - oy, lx, ly, n, b->bre, b->bim);
+    pc_result q = phase_corr(b, b->are, b->aim, b->bre, b->bim, n);
+    q.dx += (float)sx;
+    q.dy += (float)sy;
+    return q;
 }
 
 /* ---- opening ------------------------------------------------------------------ */
 
 const char *const *vl_builtin_names(void) { return k_names; }
 
-static void make_tables(int n, float *hann, float *gauss, float *hsum, float *gsum)
+static void make_gauss(int n, float *gauss)
 {
-    float h1[LO];
-    for (int i = 0; i < n; i++)
-        h1[i] = 0.5f - 0.5f * cosf(2.0f * PI_F * ((float)i + 0.5f) / (float)n);
-    double hs = 0.0, gs = 0.0;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
-            hann[i * n + j] = h1[i] * h1[j];
-            hs += (double)hann[i * n + j];
             float ki = (float)(i < n / 2 ? i : i - n) / (float)n, kj = (float)(j < n / 2 ? j : j - n) / (float)n;
             gauss[i * n + j] = expf(-2.0f * PI_F * PI_F * PC_SIGMA * PC_SIGMA * (ki * ki + kj * kj));
-            if (i || j)
-                gs += (double)gauss[i * n + j];
         }
-    *hsum = (float)hs;
-    *gsum = (float)gs;
 }
 
 vl_status vl_builtin_open(const char *name, vl_builtin **out)
@@ -311,8 +349,16 @@ vl_status vl_builtin_open(const char *name, vl_builtin **out)
     }
     make_rev(b->rev64, LO);
     make_rev(b->rev32, QN);
-    make_tables(LO, b->hann64, b->gauss64, &b->hsum64, &b->gsum64);
-    make_tables(QN, b->hann32, b->gauss32, &b->hsum32, &b->gsum32);
+    make_gauss(LO, b->gauss64);
+    make_gauss(QN, b->gauss32);
+    for (int L = 1; L <= LO; L++) {
+        double sum = 0.0;
+        for (int i = 0; i < L; i++) {
+            b->hann[L][i] = (float)(0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * (i + 0.5) / L));
+            sum += b->hann[L][i];
+        }
+        b->hsum[L] = (float)sum;
+    }
     *out = b;
     return VL_OK;
 }
@@ -386,45 +432,38 @@ static void appearance(vl_builtin *b, const float *img, float *f)
             o[j] = 0.25f * ((a[2 * j] + a[2 * j + 1]) + (c[2 * j] + c[2 * j + 1]));
     }
 
-    /* sharpness: forward-difference energies at 128 and 64 */
-    _Alignas(64) float ax[IN], ay[IN];
-    memset(ax, 0, sizeof ax);
-    memset(ay, 0, sizeof ay);
+    /* sharpness: energy of 1-pixel vs 2-pixel differences along each axis. For
+     * content smooth at the pixel scale the two agree (ratio 1, log 0); fine
+     * detail raises the 1-pixel energy; blur along an axis removes it along that
+     * axis only. */
+    _Alignas(64) float ax1[IN], ax2[IN], ay1[IN], ay2[IN];
+    memset(ax1, 0, sizeof ax1);
+    memset(ax2, 0, sizeof ax2);
+    memset(ay1, 0, sizeof ay1);
+    memset(ay2, 0, sizeof ay2);
     for (int i = 0; i < IN; i++) {
         const float *restrict r = y + i * IN;
-        for (int j = 0; j < IN - 1; j++) {
-            float d = r[j + 1] - r[j];
-            ax[j] += d * d;
+        for (int j = 0; j < IN - 2; j++) {
+            float d1 = r[j + 1] - r[j], d2 = r[j + 2] - r[j];
+            ax1[j] += d1 * d1;
+            ax2[j] += d2 * d2;
         }
-        if (i + 1 < IN) {
-            const float *restrict s = r + IN;
+        if (i + 2 < IN) {
+            const float *restrict s1 = r + IN, *restrict s2 = r + 2 * IN;
             for (int j = 0; j < IN; j++) {
-                float d = s[j] - r[j];
-                ay[j] += d * d;
+                float d1 = s1[j] - r[j], d2 = s2[j] - r[j];
+                ay1[j] += d1 * d1;
+                ay2[j] += d2 * d2;
             }
         }
     }
-    float ex1 = vsum(ax, IN) / (float)(IN * (IN - 1)), ey1 = vsum(ay, IN) / (float)(IN * (IN - 1));
-    memset(ax, 0, sizeof ax);
-    memset(ay, 0, sizeof ay);
-    for (int i = 0; i < LO; i++) {
-        const float *restrict r = y64 + i * LO;
-        for (int j = 0; j < LO - 1; j++) {
-            float d = r[j + 1] - r[j];
-            ax[j] += d * d;
-        }
-        if (i + 1 < LO) {
-            const float *restrict s = r + LO;
-            for (int j = 0; j < LO; j++) {
-                float d = s[j] - r[j];
-                ay[j] += d * d;
-            }
-        }
-    }
-    float ex2 = vsum(ax, LO) / (float)(LO * (LO - 1)), ey2 = vsum(ay, LO) / (float)(LO * (LO - 1));
+    const float npair = (float)(IN * (IN - 2));
+    float ex1 = vsum(ax1, IN) / npair, ex2 = vsum(ax2, IN) / npair;
+    float ey1 = vsum(ay1, IN) / npair, ey2 = vsum(ay2, IN) / npair;
     f[VL_MG_GRAD] = 4.0f * sqrtf(ex1 + ey1);
     f[VL_MG_SHARP_X] = logf((ex1 + SHARP_EPS) / (0.25f * ex2 + SHARP_EPS));
     f[VL_MG_SHARP_Y] = logf((ey1 + SHARP_EPS) / (0.25f * ey2 + SHARP_EPS));
+    f[VL_MG_ANISO] = 0.5f * logf((ex1 + SHARP_EPS) / (ey1 + SHARP_EPS));
 
     /* luminance grid: 8x8 cells of 8x8 Y64 pixels */
     for (int band = 0; band < 8; band++) {
@@ -449,12 +488,17 @@ static void appearance(vl_builtin *b, const float *img, float *f)
         const float *up = y64 + (i > 0 ? i - 1 : i) * LO, *dn = y64 + (i < LO - 1 ? i + 1 : i) * LO;
         const float *r = y64 + i * LO;
         float vs = (i > 0 && i < LO - 1) ? 0.5f : 1.0f;
+        _Alignas(64) float gx[LO], gy[LO];
+        gx[0] = r[1] - r[0];
+        for (int j = 1; j < LO - 1; j++)
+            gx[j] = 0.5f * (r[j + 1] - r[j - 1]);
+        gx[LO - 1] = r[LO - 1] - r[LO - 2];
+        for (int j = 0; j < LO; j++)
+            gy[j] = (dn[j] - up[j]) * vs;
+        float *restrict mo = mag + i * LO, *restrict po = pos + i * LO;
         for (int j = 0; j < LO; j++) {
-            int jl = j > 0 ? j - 1 : j, jr = j < LO - 1 ? j + 1 : j;
-            float gx = (r[jr] - r[jl]) * ((j > 0 && j < LO - 1) ? 0.5f : 1.0f);
-            float gy = (dn[j] - up[j]) * vs;
-            mag[i * LO + j] = sqrtf(gx * gx + gy * gy);
-            pos[i * LO + j] = orient_bins(gx, gy);
+            mo[j] = sqrtf(gx[j] * gx[j] + gy[j] * gy[j]);
+            po[j] = orient_bins(gx[j], gy[j]);
         }
     }
     for (int cy = 0; cy < 4; cy++)
@@ -500,16 +544,16 @@ static float diff_rms(const float *cur, const float *prev, int sx, int sy)
 static void motion(vl_builtin *b, float *f)
 {
     frame_state *cur = &b->fs[b->cur], *prev = &b->fs[b->cur ^ 1];
-    window_spectrum(b, cur->y64, 0, 0, LO, cur->gre, cur->gim);
+    windowed_fft(b, cur->y64, 0, 0, 0, 0, LO, LO, LO, cur->gre, cur->gim);
     for (int q = 0; q < 4; q++)
-        window_spectrum(b, cur->y64, (q & 1) * QN, (q >> 1) * QN, QN, cur->qre[q], cur->qim[q]);
+        windowed_fft(b, cur->y64, (q & 1) * QN, (q >> 1) * QN, 0, 0, QN, QN, QN, cur->qre[q], cur->qim[q]);
     memset(f, 0, sizeof(float) * VL_MG_MOTION_DIM);
     if (!b->has_prev)
         return;
 
     /* Y64 pixels are 2 input pixels */
     const float to_feat = 2.0f / VL_MG_SHIFT_SCALE;
-    pc_result g = phase_corr(b, cur->gre, cur->gim, prev->gre, prev->gim, LO);
+    pc_result g = window_motion(b, cur->gre, cur->gim, prev->gre, prev->gim, cur->y64, prev->y64, 0, 0, LO);
     f[VL_MG_DX] = g.dx * to_feat;
     f[VL_MG_DY] = g.dy * to_feat;
     f[VL_MG_SPEED] = sqrtf(g.dx * g.dx + g.dy * g.dy) * to_feat;
@@ -519,7 +563,8 @@ static void motion(vl_builtin *b, float *f)
      * their centres (+-16, +-16) Y64 pixels from the image centre */
     float u[4], v[4], pk = 0.0f;
     for (int q = 0; q < 4; q++) {
-        pc_result r = phase_corr(b, cur->qre[q], cur->qim[q], prev->qre[q], prev->qim[q], QN);
+        pc_result r = window_motion(b, cur->qre[q], cur->qim[q], prev->qre[q], prev->qim[q], cur->y64, prev->y64,
+                                    (q & 1) * QN, (q >> 1) * QN, QN);
         u[q] = r.dx;
         v[q] = r.dy;
         pk += r.peak;

@@ -42,15 +42,17 @@ enum {
     VL_MG_MOTION_DIM = 12,
     /* sharpness block: this frame only */
     VL_MG_GRAD = 12,     /* RMS luminance gradient (contrast x sharpness), per pixel x 4 */
-    VL_MG_SHARP_X = 13,  /* log(fine / coarse horizontal gradient energy): drops with horizontal blur */
-    VL_MG_SHARP_Y = 14,  /* the same vertically: drops with vertical (bob) motion blur */
+    VL_MG_SHARP_X = 13,  /* ln(1-px / (2-px / 4) difference energy) along x: 0 smooth .. 1.4 pixel
+                          * noise; drops with horizontal blur */
+    VL_MG_SHARP_Y = 14,  /* the same along y: drops with vertical (bob) motion blur */
+    VL_MG_ANISO = 15,    /* log(x / y 1-px difference energy) / 2: falls with x blur, rises with y blur */
     /* appearance blocks */
-    VL_MG_LUMA = 15,     /* 8 x 8 grid of mean luminance, row-major, 2 * (Y - 0.5) in [-1, 1] */
-    VL_MG_CHROMA = 79,   /* 4 x 4 grid x (R - G, B - (R + G) / 2), cell-major, x 2 */
-    VL_MG_HOG = 111,     /* 4 x 4 cells x 8 unsigned gradient orientations, cell-major, sqrt of the
-                          * L1-normalised histogram (bin b centred at b * 22.5 degrees, 0 = horizontal
-                          * gradient i.e. vertical edge) */
-    VL_MG_DIM = 239,
+    VL_MG_LUMA = 16,     /* 8 x 8 grid of mean luminance, row-major, 2 * (Y - 0.5) in [-1, 1] */
+    VL_MG_CHROMA = 80,   /* 4 x 4 grid x (R - G, B - (R + G) / 2), cell-major, x 2 */
+    VL_MG_HOG = 112,     /* 4 x 4 cells x 8 unsigned gradient orientations, cell-major, sqrt of the
+                          * L1-normalised histogram (bin b centred at b * 22.5 degrees from +x towards
+                          * +y, i.e. clockwise on screen; 0 = horizontal gradient = vertical edge) */
+    VL_MG_DIM = 240,
 };
 #define VL_MG_SHIFT_SCALE 8.0f /* input pixels per unit of VL_MG_DX / DY / SPEED / QRESID */
 #define VL_MG_AFFINE_SCALE 10.0f /* ZOOM / ROT / SHEAR = coefficient x this */
