@@ -10,9 +10,11 @@ cd "$(dirname "$0")"
 # and OpenBLAS (optional backend, also what Debian's PyTorch uses).
 # Video: FFmpeg's libraries; the ffmpeg command for benchmarks and test set-up.
 # ONNX: protobuf-c and its compiler (onnx.proto is compiled at build time).
+# Tests: clang with libFuzzer (fuzzing the ONNX loader).
 PKGS=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
-      libprotobuf-c-dev protobuf-c-compiler)
+      libprotobuf-c-dev protobuf-c-compiler
+      clang-14 libclang-rt-14-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -232,6 +232,9 @@ typedef struct vl_onnx vl_onnx;
  * operator is checked at load time; an unsupported one is an error that names
  * all of them. NaN/Inf weights are an error. */
 vl_status vl_onnx_load(const char *path, vl_onnx **out);
+/* The same from bytes in memory; `name` labels errors and anchors external
+ * data files (relative to its folder). */
+vl_status vl_onnx_load_memory(const void *data, size_t len, const char *name, vl_onnx **out);
 void vl_onnx_free(vl_onnx *m);
 /* The graph's input: name and declared shape (-1 = dynamic). */
 const char *vl_onnx_input_name(const vl_onnx *m, int *ndim, int64_t *shape);

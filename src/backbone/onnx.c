@@ -86,18 +86,29 @@ struct vl_onnx {
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
+/* proto2 strings are optional: absent ones read as NULL. */
+static inline const char *str(const char *s) { return s ? s : ""; }
+
+/* Product of dims a..b-1, saturating at 2^62 so corrupt shapes cannot overflow
+ * (callers reject anything that large). */
 static int64_t prod(const int64_t *s, int a, int b)
 {
+    const int64_t cap = (int64_t)1 << 62;
     int64_t p = 1;
-    for (int i = a; i < b; i++)
+    for (int i = a; i < b; i++) {
+        if (s[i] < 0)
+            return cap;
+        if (s[i] && p > cap / s[i])
+            return cap;
         p *= s[i];
+    }
     return p;
 }
 
 static Onnx__AttributeProto *attr(const node *n, const char *name)
 {
     for (size_t i = 0; i < n->proto->n_attribute; i++)
-        if (!strcmp(n->proto->attribute[i]->name, name))
+        if (!strcmp(str(n->proto->attribute[i]->name), name))
             return n->proto->attribute[i];
     return NULL;
 }
@@ -211,19 +222,21 @@ static vl_status load_tensor(vl_onnx *m, const Onnx__TensorProto *tp, tensor *t)
 {
     int64_t dims[MAXD];
     if (tp->n_dims > MAXD)
-        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: tensor '%s' has %zu dimensions (max %d)", m->path, tp->name,
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: tensor '%s' has %zu dimensions (max %d)", m->path, str(tp->name),
                          tp->n_dims, MAXD);
     for (size_t i = 0; i < tp->n_dims; i++) {
         if (tp->dims[i] < 0)
-            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has a negative dimension", m->path, tp->name);
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has a negative dimension", m->path, str(tp->name));
         dims[i] = tp->dims[i];
     }
     set_shape(t, (int)tp->n_dims, dims);
+    if (t->count > ((int64_t)1 << 31))
+        return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' claims %lld values", m->path, str(tp->name), (long long)t->count);
     int dt = tp->data_type;
     int esize = dt == 1 ? 4 : dt == 11 ? 8 : dt == 7 ? 8 : dt == 6 ? 4 : 0;
     if (!esize)
         return vl_seterr(VL_ERR_UNSUPPORTED, "%s: tensor '%s' has data type %d (supported: float, double, int32, int64)",
-                         m->path, tp->name, dt);
+                         m->path, str(tp->name), dt);
     t->is_int = dt == 7 || dt == 6;
     t->is_const = 1;
     size_t nbytes = (size_t)t->count * (size_t)esize;
@@ -233,13 +246,14 @@ static vl_status load_tensor(vl_onnx *m, const Onnx__TensorProto *tp, tensor *t)
         const char *loc = NULL;
         long long off = 0, len = -1;
         for (size_t i = 0; i < tp->n_external_data; i++) {
-            const char *k = tp->external_data[i]->key, *v = tp->external_data[i]->value;
+            const char *k = str(tp->external_data[i]->key), *v = str(tp->external_data[i]->value);
             if (!strcmp(k, "location")) loc = v;
             else if (!strcmp(k, "offset")) off = atoll(v);
             else if (!strcmp(k, "length")) len = atoll(v);
         }
-        if (!loc || strstr(loc, ".."))
-            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s': external data without a valid location", m->path, tp->name);
+        if (!loc || !loc[0] || loc[0] == '/' || strstr(loc, ".."))
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s': external data location must be a relative path inside "
+                             "the model's folder", m->path, str(tp->name));
         char full[8192];
         const char *slash = strrchr(m->path, '/');
         if (slash)
@@ -247,23 +261,23 @@ static vl_status load_tensor(vl_onnx *m, const Onnx__TensorProto *tp, tensor *t)
         else
             snprintf(full, sizeof full, "%s", loc);
         if (len >= 0 && (size_t)len != nbytes)
-            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s': external length %lld, expected %zu", m->path, tp->name, len,
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s': external length %lld, expected %zu", m->path, str(tp->name), len,
                              nbytes);
         FILE *f = fopen(full, "rb");
         if (!f)
-            return vl_seterr(VL_ERR_IO, "%s: tensor '%s': cannot open external data %s: %s", m->path, tp->name, full,
+            return vl_seterr(VL_ERR_IO, "%s: tensor '%s': cannot open external data %s: %s", m->path, str(tp->name), full,
                              strerror(errno));
         ext = malloc(nbytes ? nbytes : 1);
         int ok = ext && fseek(f, (long)off, SEEK_SET) == 0 && fread(ext, 1, nbytes, f) == nbytes;
         fclose(f);
         if (!ok) {
             free(ext);
-            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s': external data %s is truncated", m->path, tp->name, full);
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s': external data %s is truncated", m->path, str(tp->name), full);
         }
         raw = ext;
     } else if (tp->has_raw_data) {
         if (tp->raw_data.len != nbytes)
-            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has %zu bytes of data, expected %zu", m->path, tp->name,
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has %zu bytes of data, expected %zu", m->path, str(tp->name),
                              tp->raw_data.len, nbytes);
         raw = tp->raw_data.data;
     }
@@ -282,14 +296,14 @@ static vl_status load_tensor(vl_onnx *m, const Onnx__TensorProto *tp, tensor *t)
             else if (dt == 6 && i < tp->n_int32_data) t->ival[i] = tp->int32_data[i];
             else {
                 free(ext);
-                return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has too few values", m->path, tp->name);
+                return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has too few values", m->path, str(tp->name));
             }
         }
     } else {
         t->data = vl_alloc(sizeof(float) * (n ? n : 1));
         if (!t->data) {
             free(ext);
-            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory for tensor '%s'", m->path, tp->name);
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory for tensor '%s'", m->path, str(tp->name));
         }
         for (size_t i = 0; i < n; i++) {
             float v;
@@ -300,11 +314,11 @@ static vl_status load_tensor(vl_onnx *m, const Onnx__TensorProto *tp, tensor *t)
             else if (dt == 11 && i < tp->n_double_data) v = (float)tp->double_data[i];
             else {
                 free(ext);
-                return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has too few values", m->path, tp->name);
+                return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' has too few values", m->path, str(tp->name));
             }
             if (!isfinite(v)) {
                 free(ext);
-                return vl_seterr(VL_ERR_NUMERIC, "%s: weights '%s' contain %s at element %zu", m->path, tp->name,
+                return vl_seterr(VL_ERR_NUMERIC, "%s: weights '%s' contain %s at element %zu", m->path, str(tp->name),
                                  isnan(v) ? "NaN" : "Inf", i);
             }
             t->data[i] = v;
@@ -316,6 +330,8 @@ static vl_status load_tensor(vl_onnx *m, const Onnx__TensorProto *tp, tensor *t)
 
 static int op_of(const char *type)
 {
+    if (!type)
+        return -1;
     for (int k = 0; k < OP_COUNT; k++)
         if (!strcmp(op_names[k], type))
             return k;
@@ -467,6 +483,16 @@ void vl_onnx_free(vl_onnx *m)
     free(m);
 }
 
+static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out);
+
+/* Frees m after the caller has formatted its message (which may quote
+ * strings that live inside m). */
+static vl_status fail_free(vl_onnx *m, vl_status st)
+{
+    vl_onnx_free(m);
+    return st;
+}
+
 vl_status vl_onnx_load(const char *path, vl_onnx **out)
 {
     *out = NULL;
@@ -480,10 +506,33 @@ vl_status vl_onnx_load(const char *path, vl_onnx **out)
         free(m);
         return st;
     }
+    return load_bytes(m, len, out);
+}
+
+vl_status vl_onnx_load_memory(const void *data, size_t len, const char *name, vl_onnx **out)
+{
+    *out = NULL;
+    if (!data || len == 0)
+        return vl_seterr(VL_ERR_FORMAT, "%s: empty model", name ? name : "(memory)");
+    vl_onnx *m = calloc(1, sizeof *m);
+    if (!m || !(m->file = malloc(len))) {
+        free(m);
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    }
+    memcpy(m->file, data, len);
+    snprintf(m->path, sizeof m->path, "%s", name ? name : "(memory)");
+    return load_bytes(m, len, out);
+}
+
+/* Parses m->file (len bytes) and builds the graph; frees m on failure. */
+static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out)
+{
+    char path[sizeof m->path]; /* error messages outlive m on the failure paths */
+    snprintf(path, sizeof path, "%s", m->path);
+    vl_status st;
     m->proto = onnx__model_proto__unpack(NULL, len, m->file);
     if (!m->proto || !m->proto->graph || m->proto->graph->n_node == 0) {
-        vl_onnx_free(m);
-        return vl_seterr(VL_ERR_FORMAT, "%s: not an ONNX model (malformed or truncated protobuf, or no graph)", path);
+        return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: not an ONNX model (malformed or truncated protobuf, or no graph)", path));
     }
     m->opset = 13;
     for (size_t i = 0; i < m->proto->n_opset_import; i++) {
@@ -497,7 +546,7 @@ vl_status vl_onnx_load(const char *path, vl_onnx **out)
     char unknown[1024] = "";
     int nunknown = 0;
     for (size_t i = 0; i < g->n_node; i++) {
-        const char *type = g->node[i]->op_type ? g->node[i]->op_type : "";
+        const char *type = g->node[i]->op_type && g->node[i]->op_type[0] ? g->node[i]->op_type : "(no type)";
         const char *dom = g->node[i]->domain;
         if (op_of(type) >= 0 && (!dom || !dom[0] || !strcmp(dom, "ai.onnx")))
             continue;
@@ -510,12 +559,14 @@ vl_status vl_onnx_load(const char *path, vl_onnx **out)
         }
     }
     if (nunknown) {
-        vl_onnx_free(m);
-        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: unsupported operator%s: %s", path, nunknown > 1 ? "s" : "", unknown);
+        return fail_free(m, vl_seterr(VL_ERR_UNSUPPORTED, "%s: unsupported operator%s: %s", path, nunknown > 1 ? "s" : "", unknown));
     }
 
     for (size_t i = 0; i < g->n_initializer; i++) {
-        int ti = add_tensor(m, g->initializer[i]->name ? g->initializer[i]->name : "");
+        const char *iname = g->initializer[i]->name ? g->initializer[i]->name : "";
+        if (find_tensor(m, iname) >= 0)
+            return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: initializer '%s' is defined twice", path, iname));
+        int ti = add_tensor(m, iname);
         if (ti < 0 || (st = load_tensor(m, g->initializer[i], &m->T[ti]))) {
             if (ti < 0)
                 st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
@@ -526,10 +577,9 @@ vl_status vl_onnx_load(const char *path, vl_onnx **out)
     m->input = -1;
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *vi = g->input[i];
-        int ti = add_tensor(m, vi->name);
+        int ti = add_tensor(m, str(vi->name));
         if (ti < 0) {
-            vl_onnx_free(m);
-            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+            return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
         }
         if (m->T[ti].is_const || m->input >= 0)
             continue; /* initializers may be listed as inputs (older exporters) */
@@ -545,15 +595,13 @@ vl_status vl_onnx_load(const char *path, vl_onnx **out)
         }
     }
     if (m->input < 0) {
-        vl_onnx_free(m);
-        return vl_seterr(VL_ERR_FORMAT, "%s: the graph has no (non-constant) input", path);
+        return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: the graph has no (non-constant) input", path));
     }
     m->decl_nd = m->T[m->input].ndim;
     memcpy(m->decl_shape, m->T[m->input].shape, sizeof m->decl_shape);
     m->N = calloc(g->n_node, sizeof(node));
     if (!m->N) {
-        vl_onnx_free(m);
-        return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+        return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
     }
     for (size_t i = 0; i < g->n_node; i++) {
         Onnx__NodeProto *np = g->node[i];
@@ -561,9 +609,8 @@ vl_status vl_onnx_load(const char *path, vl_onnx **out)
         n->proto = np;
         n->op = (op_kind)op_of(np->op_type);
         if (np->n_input > 8 || np->n_output > 4 || np->n_output < 1) {
-            vl_onnx_free(m);
-            return vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) has %zu inputs and %zu outputs", path,
-                             np->name ? np->name : "", np->op_type, np->n_input, np->n_output);
+            return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) has %zu inputs and %zu outputs", path,
+                             np->name ? np->name : "", str(np->op_type), np->n_input, np->n_output));
         }
         n->nin = (int)np->n_input;
         n->nout = (int)np->n_output;
@@ -574,16 +621,27 @@ vl_status vl_onnx_load(const char *path, vl_onnx **out)
             }
             n->in[k] = find_tensor(m, np->input[k]);
             if (n->in[k] < 0) {
-                vl_onnx_free(m);
-                return vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) reads '%s', which nothing produces", path,
-                                 np->name ? np->name : "", np->op_type, np->input[k]);
+                return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) reads '%s', which nothing produces", path,
+                                 np->name ? np->name : "", str(np->op_type), np->input[k]));
             }
         }
+        /* Required inputs must be present (an omitted optional input reads as -1). */
+        static const int required[OP_COUNT] = {[OP_CONV] = 2, [OP_BN] = 5, [OP_MUL] = 2, [OP_ADD] = 2, [OP_SUB] = 2,
+                                               [OP_DIV] = 2, [OP_GEMM] = 2, [OP_MATMUL] = 2, [OP_RESHAPE] = 2,
+                                               [OP_GATHER] = 2, [OP_SLICE] = 3, [OP_CONSTANT] = 0};
+        int req = n->op == OP_CONSTANT ? 0 : (required[n->op] ? required[n->op] : 1);
+        for (int k = 0; k < req; k++)
+            if (k >= n->nin || n->in[k] < 0)
+                return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) lacks required input %d", path,
+                                              str(np->name), str(np->op_type), k + 1));
         for (int k = 0; k < n->nout; k++) {
+            int prev = find_tensor(m, np->output[k]);
+            if (prev >= 0 && (m->T[prev].producer >= 0 || m->T[prev].is_const || prev == m->input))
+                return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' is defined twice (node '%s')", path,
+                                              np->output[k], np->name ? np->name : ""));
             n->out[k] = add_tensor(m, np->output[k]);
             if (n->out[k] < 0) {
-                vl_onnx_free(m);
-                return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+                return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
             }
             m->T[n->out[k]].producer = m->nn;
         }
@@ -611,18 +669,16 @@ vl_status vl_onnx_load(const char *path, vl_onnx **out)
                 t->shape[0] = cnt;
                 t->count = cnt;
             } else {
-                vl_onnx_free(m);
-                return vl_seterr(VL_ERR_UNSUPPORTED, "%s: Constant node '%s' without a supported value", path,
-                                 np->name ? np->name : "");
+                return fail_free(m, vl_seterr(VL_ERR_UNSUPPORTED, "%s: Constant node '%s' without a supported value", path,
+                                 np->name ? np->name : ""));
             }
             n->removed = 1;
         }
         m->nn++;
     }
-    m->output = find_tensor(m, g->n_output ? g->output[0]->name : "");
+    m->output = g->n_output ? find_tensor(m, str(g->output[0]->name)) : -1;
     if (m->output < 0) {
-        vl_onnx_free(m);
-        return vl_seterr(VL_ERR_FORMAT, "%s: the graph output is not produced by any node", path);
+        return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: the graph output is not produced by any node", path));
     }
     if ((st = fold_graph(m))) {
         vl_onnx_free(m);
@@ -699,11 +755,16 @@ static vl_status window(const vl_onnx *m, const node *n, int64_t H, int64_t W, i
     } else if (autopad && !strcmp(autopad, "VALID")) {
         w->pt = w->pl = w->pb = w->pr = 0;
     }
+    if (w->sh <= 0 || w->sw <= 0 || w->dh <= 0 || w->dw <= 0 || w->pt < 0 || w->pl < 0 || w->pb < 0 || w->pr < 0 ||
+        kh <= 0 || kw <= 0 || w->sh > 4096 || w->sw > 4096 || w->dh > 4096 || w->dw > 4096 || w->pt > 4096 ||
+        w->pl > 4096 || w->pb > 4096 || w->pr > 4096 || kh > 4096 || kw > 4096)
+        return vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s): invalid kernel, strides, dilations or pads", m->path,
+                         str(n->proto->name), str(n->proto->op_type));
     int ceil_mode = ceil_ok && attr_int(n, "ceil_mode", 0);
     int64_t nh = H + w->pt + w->pb - ekh, nw = W + w->pl + w->pr - ekw;
     if (nh < 0 || nw < 0 || w->sh <= 0 || w->sw <= 0)
         return vl_seterr(VL_ERR_SHAPE, "%s: node '%s' (%s): window %lldx%lld does not fit input %lldx%lld", m->path,
-                         n->proto->name ? n->proto->name : "", n->proto->op_type, (long long)ekh, (long long)ekw,
+                         n->proto->name ? n->proto->name : "", str(n->proto->op_type), (long long)ekh, (long long)ekw,
                          (long long)H, (long long)W);
     w->Ho = (ceil_mode ? (nh + w->sh - 1) / w->sh : nh / w->sh) + 1;
     w->Wo = (ceil_mode ? (nw + w->sw - 1) / w->sw : nw / w->sw) + 1;
@@ -990,7 +1051,10 @@ static void exec_node(vl_onnx *m, node *n)
             tensor *Cb = &m->T[n->in[2]];
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < Nn; j++) {
-                    int64_t ci = Cb->count == 1 ? 0 : Cb->count == Nn ? j : Cb->count == M ? i : i * Nn + j;
+                    int64_t ci = Cb->count == 1 ? 0
+                                 : Cb->count == M * Nn ? i * Nn + j
+                                 : (Cb->ndim == 2 && Cb->shape[1] == 1 && Nn != 1) ? i
+                                                                                    : j;
                     Y->data[i * Nn + j] = beta * Cb->data[ci];
                 }
             b2 = 1.0f;
@@ -1124,7 +1188,7 @@ static void exec_node(vl_onnx *m, node *n)
 static vl_status plan_err(const vl_onnx *m, const node *n, const char *what)
 {
     return vl_seterr(VL_ERR_SHAPE, "%s: node '%s' (%s): %s", m->path, n->proto->name ? n->proto->name : "",
-                     n->proto->op_type, what);
+                     str(n->proto->op_type), what);
 }
 
 static vl_status set_int_out(tensor *Y, int ndim, const int64_t *shape, const int64_t *vals)
@@ -1169,6 +1233,9 @@ static vl_status infer(vl_onnx *m, node *n)
         int64_t g = attr_int(n, "group", 1);
         if (g <= 0 || X->shape[1] != W->shape[1] * g || W->shape[0] % g)
             return plan_err(m, n, "input channels do not match the weights and groups");
+        if (n->nin > 2 && n->in[2] >= 0 && (m->T[n->in[2]].is_int || m->T[n->in[2]].count != W->shape[0]))
+            return plan_err(m, n, "bias size differs from the output channels");
+        if (W->is_int || W->count == 0) return plan_err(m, n, "bad weights");
         win2d w;
         vl_status st = window(m, n, X->shape[2], X->shape[3], W->shape[2], W->shape[3], 0, &w);
         if (st) return st;
@@ -1199,6 +1266,22 @@ static vl_status infer(vl_onnx *m, node *n)
     }
     case OP_BN: case OP_RELU: case OP_CLIP: case OP_SIGMOID: case OP_HARDSIGMOID: case OP_HARDSWISH:
     case OP_IDENTITY: case OP_DROPOUT: case OP_LRN: case OP_SOFTMAX:
+        if (n->op == OP_BN) {
+            if (X->ndim < 2 || n->nin < 5) return plan_err(m, n, "needs 5 inputs and at least 2 dimensions");
+            for (int k = 1; k < 5; k++)
+                if (n->in[k] < 0 || m->T[n->in[k]].is_int || m->T[n->in[k]].count != X->shape[1])
+                    return plan_err(m, n, "parameter sizes differ from the channel count");
+        }
+        if ((n->op == OP_LRN || n->op == OP_BN) && X->ndim < 2) return plan_err(m, n, "needs at least 2 dimensions");
+        if (n->op == OP_LRN && attr_int(n, "size", 1) <= 0) return plan_err(m, n, "size must be positive");
+        if (n->op == OP_SOFTMAX) {
+            int64_t ax = norm_axis(attr_int(n, "axis", m->opset >= 13 ? -1 : 1), X->ndim);
+            if (ax < 0 || ax >= (X->ndim ? X->ndim : 1)) return plan_err(m, n, "axis out of range");
+        }
+        if (n->op == OP_CLIP)
+            for (int k = 1; k < n->nin; k++)
+                if (n->in[k] >= 0 && (m->T[n->in[k]].is_int || m->T[n->in[k]].count < 1))
+                    return plan_err(m, n, "min/max must be float scalars");
         set_shape(Y, X->ndim, X->shape);
         if (X->is_int) {
             if (n->op != OP_IDENTITY) return plan_err(m, n, "integer tensors are only supported in shape arithmetic");
@@ -1249,6 +1332,7 @@ static vl_status infer(vl_onnx *m, node *n)
     }
     case OP_FLATTEN: {
         int64_t axis = norm_axis(attr_int(n, "axis", 1), X->ndim);
+        if (axis < 0 || axis > X->ndim) return plan_err(m, n, "axis out of range");
         int64_t o[2] = {prod(X->shape, 0, (int)axis), prod(X->shape, (int)axis, X->ndim)};
         set_shape(Y, 2, o);
         break;
@@ -1260,6 +1344,12 @@ static vl_status infer(vl_onnx *m, node *n)
         int64_t K1 = ta ? X->shape[0] : X->shape[1], K2 = tb ? B->shape[1] : B->shape[0];
         if (K1 != K2) return plan_err(m, n, "inner dimensions differ");
         int64_t o[2] = {ta ? X->shape[1] : X->shape[0], tb ? B->shape[0] : B->shape[1]};
+        if (n->nin > 2 && n->in[2] >= 0) {
+            const tensor *Cb = &m->T[n->in[2]];
+            if (Cb->is_int || !(Cb->count == 1 || Cb->count == o[1] || Cb->count == o[0] * o[1] ||
+                                (Cb->ndim == 2 && Cb->shape[0] == o[0] && Cb->shape[1] == 1)))
+                return plan_err(m, n, "C does not broadcast to the output");
+        }
         set_shape(Y, 2, o);
         break;
     }
@@ -1271,6 +1361,9 @@ static vl_status infer(vl_onnx *m, node *n)
         for (int d = 0; d < nd - 2; d++) {
             int da = d - (nd - X->ndim), db = d - (nd - B->ndim);
             int64_t a = da >= 0 ? X->shape[da] : 1, b = db >= 0 ? B->shape[db] : 1;
+            if (a != b && a != 1 && b != 1) return plan_err(m, n, "batch dimensions do not broadcast");
+            if (a != b && (prod(X->shape, 0, X->ndim - 2) != 1 && prod(B->shape, 0, B->ndim - 2) != 1))
+                return plan_err(m, n, "partially broadcast batch dimensions are not supported");
             s[d] = a == 1 ? b : a;
         }
         s[nd - 2] = X->ndim >= 2 ? X->shape[X->ndim - 2] : 1;
@@ -1284,7 +1377,11 @@ static vl_status infer(vl_onnx *m, node *n)
         int64_t known = 1, neg = -1;
         for (int64_t d = 0; d < S->count; d++) {
             int64_t v = S->ival[d];
-            if (v == 0 && !attr_int(n, "allowzero", 0)) v = X->shape[d];
+            if (v == 0 && !attr_int(n, "allowzero", 0)) {
+                if (d >= X->ndim) return plan_err(m, n, "0 refers to a missing dimension");
+                v = X->shape[d];
+            }
+            if (v < -1 || (v == -1 && neg >= 0)) return plan_err(m, n, "invalid target shape");
             if (v == -1) { neg = d; v = 1; }
             s[d] = v;
             known *= v;
@@ -1322,10 +1419,13 @@ static vl_status infer(vl_onnx *m, node *n)
     }
     case OP_CONCAT: {
         int64_t axis = norm_axis(attr_int(n, "axis", 0), X->ndim), tot = 0;
+        if (axis < 0 || axis >= X->ndim) return plan_err(m, n, "axis out of range");
         int allint = 1;
         for (int k = 0; k < n->nin; k++) {
             tensor *I = &m->T[n->in[k]];
-            if (I->ndim != X->ndim) return plan_err(m, n, "inputs differ in rank");
+            if (I->ndim != X->ndim || I->is_int != X->is_int) return plan_err(m, n, "inputs differ in rank or type");
+            for (int d = 0; d < X->ndim; d++)
+                if (d != axis && I->shape[d] != X->shape[d]) return plan_err(m, n, "inputs differ outside the axis");
             tot += I->shape[axis];
             allint &= I->is_int && I->is_const;
         }
@@ -1346,6 +1446,11 @@ static vl_status infer(vl_onnx *m, node *n)
         int64_t perm[MAXD];
         if (attr_ints(n, "perm", perm, MAXD) != X->ndim)
             for (int d = 0; d < X->ndim; d++) perm[d] = X->ndim - 1 - d;
+        int seen = 0;
+        for (int d = 0; d < X->ndim; d++) {
+            if (perm[d] < 0 || perm[d] >= X->ndim || (seen >> perm[d] & 1)) return plan_err(m, n, "invalid perm");
+            seen |= 1 << perm[d];
+        }
         for (int d = 0; d < X->ndim; d++) s[d] = X->shape[perm[d]];
         set_shape(Y, X->ndim, s);
         if (X->is_int) { /* shape arithmetic: small, evaluate now */
@@ -1377,6 +1482,7 @@ static vl_status infer(vl_onnx *m, node *n)
             vl_free(tmp.data);
         }
         set_shape(Y, (int)X->count, X->ival);
+        if (Y->count > ((int64_t)1 << 28)) return plan_err(m, n, "output too large");
         n->folded = 1;
         if (isint) {
             if (Y->count > 256) return plan_err(m, n, "integer tensor too large");
@@ -1398,7 +1504,19 @@ static vl_status infer(vl_onnx *m, node *n)
         } else {
             attr_ints(n, "pads", pads, 2 * MAXD);
         }
-        for (int d = 0; d < X->ndim; d++) s[d] = X->shape[d] + pads[d] + pads[d + X->ndim];
+        for (int d = 0; d < X->ndim; d++) {
+            if (pads[d] < 0 || pads[d + X->ndim] < 0 || pads[d] > 65536 || pads[d + X->ndim] > 65536)
+                return plan_err(m, n, "negative or huge pads are not supported");
+            s[d] = X->shape[d] + pads[d] + pads[d + X->ndim];
+        }
+        if (n->nin > 2 && n->in[2] >= 0 && (m->T[n->in[2]].is_int || m->T[n->in[2]].count < 1))
+            return plan_err(m, n, "constant value must be a float scalar");
+        char pm[16];
+        const char *pmode = attr_str(n, "mode", pm, sizeof pm);
+        if (pmode && !strcmp(pmode, "reflect"))
+            for (int d = 0; d < X->ndim; d++)
+                if (pads[d] >= X->shape[d] || pads[d + X->ndim] >= X->shape[d])
+                    return plan_err(m, n, "reflect pads must be smaller than the dimension");
         set_shape(Y, X->ndim, s);
         break;
     }
@@ -1462,8 +1580,8 @@ static vl_status infer(vl_onnx *m, node *n)
     default:
         return plan_err(m, n, "cannot infer shape");
     }
-    if (Y->count > ((int64_t)1 << 33))
-        return plan_err(m, n, "output too large");
+    if (Y->count > ((int64_t)1 << 28)) /* 1 GiB of floats: a corrupt shape, or a batch far too large */
+        return plan_err(m, n, "output too large (over 2^28 values); use smaller batches");
     /* Generic constant folding: every float input known -> compute now. */
     int allconst = 1;
     for (int k = 0; k < n->nin; k++)
@@ -1683,7 +1801,7 @@ vl_status vl_onnx_describe(vl_onnx *m, FILE *f)
             if (t->is_int || t->is_const) continue; /* shape arithmetic, folded constants */
             if (n->removed && t->producer >= 0)
                 continue; /* listed under the node that now computes it */
-            fprintf(f, "  %-40s %-20s", t->name, n->proto->op_type);
+            fprintf(f, "  %-40s %-20s", t->name, str(n->proto->op_type));
             if (t->producer < 0) {
                 fprintf(f, " * (folded away)\n");
                 continue;
