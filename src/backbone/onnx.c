@@ -806,27 +806,43 @@ static void run_conv(vl_onnx *m, node *n)
     win2d w;
     window(m, n, H, W, Wt->shape[2], Wt->shape[3], 0, &w);
     int64_t Cg = C / g, Cog = Co / g, K = Cg * w.kh * w.kw, P = w.Ho * w.Wo;
-    if (Cg == 1 && g == C) { /* depthwise: direct */
+    if (Cg == 1 && g == C) { /* depthwise: direct, one output row at a time */
 #pragma omp parallel for schedule(static)
         for (int64_t bo = 0; bo < N * Co; bo++) {
             int64_t b = bo / Co, o = bo % Co, c = o / Cog;
             const float *x = X->data + (b * C + c) * H * W, *k = Wt->data + o * w.kh * w.kw;
             float *y = Y->data + (b * Co + o) * P;
             float bv = bias ? bias[o] : 0.0f;
-            for (int64_t i = 0; i < w.Ho; i++)
-                for (int64_t j = 0; j < w.Wo; j++) {
-                    float s = bv;
-                    for (int64_t ki = 0; ki < w.kh; ki++) {
-                        int64_t yy = i * w.sh - w.pt + ki * w.dh;
-                        if (yy < 0 || yy >= H) continue;
-                        for (int64_t kj = 0; kj < w.kw; kj++) {
-                            int64_t xx = j * w.sw - w.pl + kj * w.dw;
-                            if (xx >= 0 && xx < W)
-                                s += k[ki * w.kw + kj] * x[yy * W + xx];
-                        }
+            for (int64_t i = 0; i < w.Ho; i++) {
+                float *restrict yr = y + i * w.Wo;
+                for (int64_t j = 0; j < w.Wo; j++)
+                    yr[j] = bv;
+                /* Taps in (ki, kj) order, as the straightforward loop sums them. Each
+                 * tap adds a scaled input row over the outputs it reaches: a
+                 * contiguous, vectorisable loop when the stride is 1. */
+                for (int64_t ki = 0; ki < w.kh; ki++) {
+                    int64_t yy = i * w.sh - w.pt + ki * w.dh;
+                    if (yy < 0 || yy >= H)
+                        continue;
+                    const float *restrict xr = x + yy * W;
+                    for (int64_t kj = 0; kj < w.kw; kj++) {
+                        int64_t off = kj * w.dw - w.pl; /* input column of output j: j*sw + off */
+                        int64_t j0 = off >= 0 ? 0 : (-off + w.sw - 1) / w.sw;
+                        int64_t j1 = (W - 1 - off) < 0 ? 0 : (W - 1 - off) / w.sw + 1;
+                        if (j1 > w.Wo) j1 = w.Wo;
+                        float kv = k[ki * w.kw + kj];
+                        if (w.sw == 1)
+                            for (int64_t j = j0; j < j1; j++)
+                                yr[j] += kv * xr[j + off];
+                        else
+                            for (int64_t j = j0; j < j1; j++)
+                                yr[j] += kv * xr[j * w.sw + off];
                     }
-                    y[i * w.Wo + j] = apply_act(s, n->act, n->act_min, n->act_max);
                 }
+                if (n->act != ACT_NONE)
+                    for (int64_t j = 0; j < w.Wo; j++)
+                        yr[j] = apply_act(yr[j], n->act, n->act_min, n->act_max);
+            }
         }
         return;
     }
