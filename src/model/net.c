@@ -312,11 +312,13 @@ static vl_status ensure_workspace(vl_net *net, int N, int B)
 
 /* ---- forward -------------------------------------------------------------------- */
 
-/* Copies user initial states (original batch order) into sorted slots. */
-static void sort_states(const vl_net *net, const float *src, float *dst, int lstm_only)
+/* Moves initial states between the user's layout (original batch order,
+ * [sum_k dirs_k, B, H_k]; c0 has slots for LSTM layers only) and sorted slots
+ * (every recurrent layer has a slot). to_sorted: user -> sorted, else back. */
+static void permute_states(const vl_net *net, const float *src, float *dst, int lstm_only, int to_sorted)
 {
     const vl_pack *p = &net->pack;
-    size_t so = 0, doff = 0;
+    size_t user = 0, sorted = 0;
     for (int l = 0; l < net->nl; l++) {
         const net_layer *L = &net->L[l];
         if (L->kind == VL_LAYER_DROPOUT)
@@ -324,12 +326,13 @@ static void sort_states(const vl_net *net, const float *src, float *dst, int lst
         size_t blk = (size_t)p->B * L->H;
         for (int d = 0; d < L->dirs; d++) {
             if (!lstm_only || L->kind == VL_LAYER_LSTM) {
-                for (int j = 0; j < p->B; j++)
-                    memcpy(dst + doff + (size_t)j * L->H, src + so + (size_t)p->perm[j] * L->H,
-                           sizeof(float) * (size_t)L->H);
-                so += blk;
+                for (int j = 0; j < p->B; j++) {
+                    size_t u = user + (size_t)p->perm[j] * L->H, s = sorted + (size_t)j * L->H;
+                    memcpy(dst + (to_sorted ? s : u), src + (to_sorted ? u : s), sizeof(float) * (size_t)L->H);
+                }
+                user += blk;
             }
-            doff += blk;
+            sorted += blk;
         }
     }
 }
@@ -357,9 +360,9 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
     net->tmax_last = b->tmax;
     vl_pack_rows(p, b->tmax, D, b->x, net->xin);
     if (b->h0)
-        sort_states(net, b->h0, net->h0s, 0);
+        permute_states(net, b->h0, net->h0s, 0, 1);
     if (b->c0)
-        sort_states(net, b->c0, net->c0s, 1);
+        permute_states(net, b->c0, net->c0s, 1, 1);
 
     /* Refresh the transposed W_hh on every pass: weights are writable through
      * any vl_param the caller holds, so no cheaper test can prove them unchanged.
@@ -565,27 +568,6 @@ vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, f
     return VL_OK;
 }
 
-static void unsort_states(const vl_net *net, const float *src, float *dst, int lstm_only)
-{
-    const vl_pack *p = &net->pack;
-    size_t so = 0, doff = 0;
-    for (int l = 0; l < net->nl; l++) {
-        const net_layer *L = &net->L[l];
-        if (L->kind == VL_LAYER_DROPOUT)
-            continue;
-        size_t blk = (size_t)p->B * L->H;
-        for (int d = 0; d < L->dirs; d++) {
-            if (!lstm_only || L->kind == VL_LAYER_LSTM) {
-                for (int j = 0; j < p->B; j++)
-                    memcpy(dst + doff + (size_t)p->perm[j] * L->H, src + so + (size_t)j * L->H,
-                           sizeof(float) * (size_t)L->H);
-                doff += blk;
-            }
-            so += blk;
-        }
-    }
-}
-
 vl_status vl_net_input_grads(vl_net *net, float *dx, float *dh0, float *dc0)
 {
     if (!net->grads_valid || !net->dx_packed)
@@ -593,8 +575,8 @@ vl_status vl_net_input_grads(vl_net *net, float *dx, float *dh0, float *dc0)
     if (dx)
         vl_unpack_rows(&net->pack, net->tmax_last, net->cfg.input, net->dx_packed, dx);
     if (dh0)
-        unsort_states(net, net->dh0s, dh0, 0);
+        permute_states(net, net->dh0s, dh0, 0, 0);
     if (dc0)
-        unsort_states(net, net->dc0s, dc0, 1);
+        permute_states(net, net->dc0s, dc0, 1, 0);
     return VL_OK;
 }

@@ -37,17 +37,27 @@ void vl_dropout_backward(size_t n, const float *dy, const float *mask, float *dx
         dx[i] = dy[i] * mask[i];
 }
 
+/* Row maximum and sum of exp(z - max), in double: the stable pieces of a
+ * softmax and its log-sum-exp. */
+static double row_exp_sum(const float *z, int C, float *mx_out)
+{
+    float mx = z[0];
+    for (int c = 1; c < C; c++)
+        mx = z[c] > mx ? z[c] : mx;
+    double se = 0.0;
+    for (int c = 0; c < C; c++)
+        se += exp((double)z[c] - mx);
+    *mx_out = mx;
+    return se;
+}
+
 float vl_softmax_xent(int M, int C, const float *logits, const int32_t *labels, const float *w, float *dlogits)
 {
     double total = 0.0, wsum = 0.0;
     for (int m = 0; m < M; m++) {
         const float *z = logits + (size_t)m * C;
-        float mx = z[0];
-        for (int c = 1; c < C; c++)
-            mx = z[c] > mx ? z[c] : mx;
-        double se = 0.0;
-        for (int c = 0; c < C; c++)
-            se += exp((double)z[c] - mx);
+        float mx;
+        double se = row_exp_sum(z, C, &mx);
         double lse = mx + log(se);
         double wy = w ? w[labels[m]] : 1.0;
         total += wy * (lse - z[labels[m]]);
@@ -57,12 +67,8 @@ float vl_softmax_xent(int M, int C, const float *logits, const int32_t *labels, 
         for (int m = 0; m < M; m++) {
             const float *z = logits + (size_t)m * C;
             float *d = dlogits + (size_t)m * C;
-            float mx = z[0];
-            for (int c = 1; c < C; c++)
-                mx = z[c] > mx ? z[c] : mx;
-            double se = 0.0;
-            for (int c = 0; c < C; c++)
-                se += exp((double)z[c] - mx);
+            float mx;
+            double se = row_exp_sum(z, C, &mx);
             double scale = (w ? w[labels[m]] : 1.0) / wsum;
             for (int c = 0; c < C; c++)
                 d[c] = (float)(scale * (exp((double)z[c] - mx) / se - (c == labels[m])));
@@ -76,12 +82,8 @@ void vl_softmax_rows(int M, int C, const float *logits, float *probs)
     for (int m = 0; m < M; m++) {
         const float *z = logits + (size_t)m * C;
         float *pr = probs + (size_t)m * C;
-        float mx = z[0];
-        for (int c = 1; c < C; c++)
-            mx = z[c] > mx ? z[c] : mx;
-        double se = 0.0;
-        for (int c = 0; c < C; c++)
-            se += exp((double)z[c] - mx);
+        float mx;
+        double se = row_exp_sum(z, C, &mx);
         for (int c = 0; c < C; c++)
             pr[c] = (float)(exp((double)z[c] - mx) / se);
     }
