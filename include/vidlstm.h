@@ -155,7 +155,8 @@ vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out);
 vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, float *out);
 
 /* After vl_net_forward_backward with `want_input_grads` enabled: gradients for
- * the input x [batch, tmax, dim] and, when given, h0/c0 (layouts as vl_batch). */
+ * the input x [batch, tmax, dim] and, when given, h0/c0 (layouts as vl_batch).
+ * They stay available until the next vl_net_forward or forward_backward. */
 void vl_net_want_input_grads(vl_net *net, int on);
 vl_status vl_net_input_grads(vl_net *net, float *dx, float *dh0, float *dc0);
 

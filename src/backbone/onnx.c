@@ -81,7 +81,8 @@ struct vl_onnx {
     size_t *block_size;
     int nblocks;
     float *scratch;
-    size_t scratch_size;
+    size_t scratch_size; /* floats the planned convolutions need */
+    size_t scratch_cap;  /* floats allocated */
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -375,7 +376,14 @@ static vl_status fold_graph(vl_onnx *m)
         if (!ok)
             continue;
         tensor *W = &m->T[c->in[1]];
-        int64_t Co = W->shape[0], per = W->count / Co;
+        int64_t Co = W->ndim == 4 ? W->shape[0] : 0;
+        int sizes_ok = !W->is_int && W->data && Co > 0 &&
+                       (c->nin <= 2 || c->in[2] < 0 || (!m->T[c->in[2]].is_int && m->T[c->in[2]].count == Co));
+        for (int k = 1; k < 5 && sizes_ok; k++)
+            sizes_ok = m->T[b->in[k]].count == Co;
+        if (!sizes_ok)
+            continue; /* leave it to planning, which reports the mismatch */
+        int64_t per = W->count / Co;
         const float *g = m->T[b->in[1]].data, *be = m->T[b->in[2]].data, *mu = m->T[b->in[3]].data,
                     *var = m->T[b->in[4]].data;
         float eps = attr_float(b, "epsilon", 1e-5f);
@@ -1232,6 +1240,18 @@ static int get_axes(const vl_onnx *m, const node *n, int64_t *ax)
 
 /* Output shapes of node n; integer-valued nodes are evaluated here. Sets
  * n->folded when the node needs no run. */
+/* Grows the im2col scratch to scratch_size (constant folding may run a Conv
+ * before a later, larger Conv has raised the requirement). */
+static vl_status ensure_scratch(vl_onnx *m)
+{
+    if (m->scratch_size <= m->scratch_cap)
+        return VL_OK;
+    vl_free(m->scratch);
+    m->scratch = vl_alloc(sizeof(float) * m->scratch_size);
+    m->scratch_cap = m->scratch ? m->scratch_size : 0;
+    return m->scratch ? VL_OK : vl_seterr(VL_ERR_NOMEM, "%s: out of memory for convolution scratch", m->path);
+}
+
 static vl_status infer(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
@@ -1606,10 +1626,8 @@ static vl_status infer(vl_onnx *m, node *n)
         vl_free(Y->is_const ? Y->data : NULL);
         Y->data = vl_alloc(sizeof(float) * (size_t)(Y->count ? Y->count : 1));
         if (!Y->data) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
-        if (m->scratch_size && !m->scratch) {
-            m->scratch = vl_alloc(sizeof(float) * m->scratch_size);
-            if (!m->scratch) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
-        }
+        vl_status sst = ensure_scratch(m);
+        if (sst) return sst;
         exec_node(m, n);
         Y->is_const = 1;
         n->folded = 1;
@@ -1628,7 +1646,7 @@ static void free_plan(vl_onnx *m)
     m->nblocks = 0;
     vl_free(m->scratch);
     m->scratch = NULL;
-    m->scratch_size = 0;
+    m->scratch_size = m->scratch_cap = 0;
     /* Drop values computed by the previous plan (they depend on the input shape). */
     for (int j = 0; j < m->nn; j++)
         if (!m->N[j].removed && m->N[j].folded)
@@ -1743,8 +1761,8 @@ static vl_status plan(vl_onnx *m, int ndim, const int64_t *shape, int tap)
             if (m->T[n->out[k]].last_use < 0 && m->T[n->out[k]].buf >= 0) busy[m->T[n->out[k]].buf] = 0;
     }
     free(busy);
-    if (!st && m->scratch_size && !m->scratch && !(m->scratch = vl_alloc(sizeof(float) * m->scratch_size)))
-        st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+    if (!st)
+        st = ensure_scratch(m);
     if (st) {
         free_plan(m);
         return st;

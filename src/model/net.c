@@ -349,6 +349,10 @@ static vl_status check_batch(const vl_net *net, const vl_batch *b)
 
 static vl_status forward(vl_net *net, const vl_batch *b, int train)
 {
+    /* Whatever the last backward left is stale from here on (the pack and
+     * the workspace change). */
+    net->grads_valid = 0;
+    net->dx_packed = NULL;
     vl_status st = check_batch(net, b);
     if (st) return st;
     vl_pack *p = &net->pack;

@@ -308,12 +308,12 @@ static int publish(pipeline *P)
 
 /* Converts `f` (or copies the previous output when it is the same frame) into
  * the current slot. Returns <0 on error, 1 to stop, 0 to go on. */
-static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx, int64_t *last_conv_idx,
-                const float **last_conv)
+static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx, int64_t serial,
+                int64_t *last_conv_serial, const float **last_conv)
 {
     slot *s = &P->s[P->fill];
     float *dst = s->pixels + (size_t)s->n * P->fsize;
-    if (*last_conv && *last_conv_idx == idx) {
+    if (*last_conv && *last_conv_serial == serial) { /* same decoded frame again (rate above the source's) */
         memcpy(dst, *last_conv, sizeof(float) * (size_t)P->fsize);
     } else {
         vl_status st = conv_frame(&P->conv, f, dst, P->v.path);
@@ -323,7 +323,7 @@ static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx
         }
     }
     *last_conv = dst;
-    *last_conv_idx = idx;
+    *last_conv_serial = serial;
     s->time[s->n] = t;
     s->pts[s->n] = pts;
     s->index[s->n] = idx;
@@ -379,7 +379,7 @@ static void *producer(void *arg)
     int64_t k = 0;            /* rate mode: targets emitted; every-k mode: frames seen since start */
     int have_prev = 0;
     double prev_pts = 0.0, last_pts = -INFINITY;
-    int64_t prev_idx = 0;
+    int64_t prev_idx = 0, prev_serial = -1;
     int64_t last_conv_idx = -1;
     const float *last_conv = NULL;
     int bad = 0, eof = 0, finished = 0, decoded_any = 0;
@@ -430,6 +430,14 @@ static void *producer(void *arg)
             }
             bad = 0;
             decoded_any = 1;
+            pthread_mutex_lock(&P->mu);
+            int asked_stop = P->stop;
+            pthread_mutex_unlock(&P->mu);
+            if (asked_stop) { /* the consumer is done: stop decoding now */
+                av_frame_unref(frame);
+                finished = 2;
+                break;
+            }
             int64_t ts = frame->best_effort_timestamp;
             double pts = ts != AV_NOPTS_VALUE ? (double)(ts - v->t0) * v->tb : last_pts + fdur;
             if (pts <= last_pts) /* broken or repeated timestamps: keep time moving */
@@ -449,7 +457,7 @@ static void *producer(void *arg)
             if (o->fps > 0) {
                 if (have_prev)
                     while (next_t < pts - TEPS && next_t < end - TEPS && !stop) {
-                        stop = emit(P, prev, next_t, prev_pts, prev_idx, &last_conv_idx, &last_conv);
+                        stop = emit(P, prev, next_t, prev_pts, prev_idx, prev_serial, &last_conv_idx, &last_conv);
                         k++;
                         next_t = o->start + (double)k / o->fps;
                     }
@@ -458,12 +466,13 @@ static void *producer(void *arg)
                 have_prev = 1;
                 prev_pts = pts;
                 prev_idx = idx;
+                prev_serial = counter - 1;
                 if (next_t >= end - TEPS)
                     stop = 1;
             } else {
                 if (pts >= o->start - TEPS && pts < end - TEPS) {
                     if (k % (o->every_k > 0 ? o->every_k : 1) == 0)
-                        stop = emit(P, frame, pts, pts, idx, &last_conv_idx, &last_conv);
+                        stop = emit(P, frame, pts, pts, idx, counter - 1, &last_conv_idx, &last_conv);
                     k++;
                 } else if (pts >= end - TEPS) {
                     stop = 1;
@@ -493,7 +502,7 @@ static void *producer(void *arg)
         if (o->fps > 0 && have_prev) {
             int stop = 0;
             while (next_t < end - TEPS && next_t < video_end - TEPS && !stop) {
-                stop = emit(P, prev, next_t, prev_pts, prev_idx, &last_conv_idx, &last_conv);
+                stop = emit(P, prev, next_t, prev_pts, prev_idx, prev_serial, &last_conv_idx, &last_conv);
                 k++;
                 next_t = o->start + (double)k / o->fps;
             }
