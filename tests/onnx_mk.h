@@ -4,6 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+
+/* Every allocation of the builder is tracked so mk_free_all() releases the
+ * whole model, keeping LeakSanitizer meaningful for the library under test.
+ * The macros are undefined at the end of this header. */
+static void *mk_ptrs[8192];
+static int mk_np;
+static void *mk_track(void *p) { if (p && mk_np < 8192) mk_ptrs[mk_np++] = p; return p; }
+static void *mk_retrack(void *old, void *p)
+{
+    for (int i = 0; i < mk_np; i++)
+        if (mk_ptrs[i] == old && old) { mk_ptrs[i] = p; return p; }
+    return mk_track(p);
+}
+#define calloc(a, b) mk_track(calloc(a, b))
+#define malloc(a) mk_track(malloc(a))
+#define strdup(a) mk_track(strdup(a))
+#define realloc(p, n) mk_retrack((p), realloc((p), (n)))
 static Onnx__GraphProto G;
 static Onnx__NodeProto *nodes[64]; static int nn;
 static Onnx__TensorProto *inits[64]; static int ni;
@@ -46,4 +63,18 @@ static size_t mk_model(const char *inname, int nd, const int64_t *shape, const c
     Onnx__OperatorSetIdProto *os=calloc(1,sizeof *os); onnx__operator_set_id_proto__init(os); os->version=13; os->has_version=1; os->domain="";
     M.n_opset_import=1; M.opset_import=&os;
     size_t len = onnx__model_proto__get_packed_size(&M); *buf=malloc(len); onnx__model_proto__pack(&M,*buf); return len;
+}
+
+#undef calloc
+#undef malloc
+#undef strdup
+#undef realloc
+
+/* Frees everything the builder allocated (including the packed buffer). */
+static void mk_free_all(void)
+{
+    for (int i = 0; i < mk_np; i++)
+        free(mk_ptrs[i]);
+    mk_np = 0;
+    nn = ni = 0;
 }

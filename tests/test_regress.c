@@ -36,7 +36,7 @@ static void scratch_grows_after_folding(void)
     vl_onnx *m;
     vl_status st = vl_onnx_load_memory(buf, len, "scratch.onnx", &m);
     CHECK(st == VL_OK, "load: %s", vl_errmsg());
-    if (st) return;
+    if (st) { mk_free_all(); return; }
     float x[128];
     for (int i = 0; i < 128; i++) x[i] = (float)(i % 7);
     int64_t s[4] = {1, 2, 8, 8}, os[VL_ONNX_MAXDIM];
@@ -54,7 +54,7 @@ static void scratch_grows_after_folding(void)
         CHECK(fabs(o[0] - want) < 1e-4, "value %g, want %g", o[0], want);
     }
     vl_onnx_free(m);
-    free(buf);
+    mk_free_all();
 }
 
 /* BatchNormalization whose parameters do not match the Conv's channels:
@@ -88,7 +88,7 @@ static void bn_fold_checks_sizes(void)
         vl_onnx_free(m);
     }
     CHECK(st != VL_OK && strstr(vl_errmsg(), "bn.onnx"), "mismatched BN accepted: %s", vl_errmsg());
-    free(buf);
+    mk_free_all();
 }
 
 /* Input gradients after a forward-only call on another batch are gone, not
