@@ -68,7 +68,7 @@ const char *vl_blas_name(void); /* BLAS library and kernel family in use */
 typedef enum {
     VL_LAYER_LSTM,
     VL_LAYER_GRU,
-    VL_LAYER_DROPOUT, /* inverted dropout on the previous layer's output; `size` unused */
+    VL_LAYER_DROPOUT, /* inverted dropout on the previous layer's output (training only) */
 } vl_layer_kind;
 
 typedef struct {
@@ -95,8 +95,9 @@ typedef struct {
     const float *class_weights; /* [outputs] or NULL; copied at creation */
 } vl_net_config;
 
-/* Appends a recurrent layer (LSTM/GRU) or a dropout layer (pass p as `size`
- * via vl_net_add_dropout instead). Returns VL_ERR_ARG when full. */
+/* Appends a recurrent layer (VL_LAYER_LSTM or VL_LAYER_GRU) with `hidden`
+ * units per direction, or a dropout layer with drop probability p. Both return
+ * VL_ERR_ARG when the stack is full (VL_MAX_LAYERS). */
 vl_status vl_net_add_layer(vl_net_config *cfg, vl_layer_kind kind, int hidden, int bidirectional);
 vl_status vl_net_add_dropout(vl_net_config *cfg, float p);
 
