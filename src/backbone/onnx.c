@@ -34,6 +34,10 @@ static const char *const op_names[OP_COUNT] = {
 
 typedef enum { ACT_NONE, ACT_RELU, ACT_CLIP } act_kind;
 
+/* Convolutions with fewer output pixels than this run as one GEMM over the
+ * batch (see run_conv). */
+#define BATCHED_CONV_MAX_P 1024
+
 typedef struct {
     char *name;
     int ndim;
@@ -782,6 +786,30 @@ static vl_status window(const vl_onnx *m, const node *n, int64_t H, int64_t W, i
     return VL_OK;
 }
 
+/* As im2col, with rows ld floats apart (ld >= Ho*Wo), so several images'
+ * columns can sit side by side in one matrix. */
+static void im2col_ld(const float *x, int64_t C, int64_t H, int64_t W, const win2d *w, float *col, int64_t ld)
+{
+#pragma omp parallel for schedule(static) if (C * w->kh * w->kw * w->Ho * w->Wo > 65536)
+    for (int64_t r = 0; r < C * w->kh * w->kw; r++) {
+        int64_t c = r / (w->kh * w->kw), ki = (r / w->kw) % w->kh, kj = r % w->kw;
+        float *dst = col + r * ld;
+        const float *src = x + c * H * W;
+        for (int64_t i = 0; i < w->Ho; i++) {
+            int64_t y = i * w->sh - w->pt + ki * w->dh;
+            float *d = dst + i * w->Wo;
+            if (y < 0 || y >= H) {
+                memset(d, 0, sizeof(float) * (size_t)w->Wo);
+                continue;
+            }
+            for (int64_t j = 0; j < w->Wo; j++) {
+                int64_t xx = j * w->sw - w->pl + kj * w->dw;
+                d[j] = (xx >= 0 && xx < W) ? src[y * W + xx] : 0.0f;
+            }
+        }
+    }
+}
+
 static void im2col(const float *x, int64_t C, int64_t H, int64_t W, const win2d *w, float *col)
 {
     const int64_t P = w->Ho * w->Wo;
@@ -855,6 +883,33 @@ static void run_conv(vl_onnx *m, node *n)
         return;
     }
     int direct = w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pt == 0 && w.pl == 0 && w.pb == 0 && w.pr == 0;
+    if (g == 1 && N > 1 && P < BATCHED_CONV_MAX_P) {
+        /* Small outputs: one GEMM over the whole batch, [Co, K] x [K, N*P],
+         * then scatter to NCHW. Per-image GEMMs with few columns run far
+         * below the BLAS's speed. */
+        float *col = m->scratch, *tmp = m->scratch + (size_t)(K * N * P);
+        for (int64_t b = 0; b < N; b++) {
+            const float *x = X->data + b * C * H * W;
+            if (direct)
+                for (int64_t r = 0; r < K; r++)
+                    memcpy(col + r * N * P + b * P, x + r * P, sizeof(float) * (size_t)P);
+            else
+                im2col_ld(x, C, H, W, &w, col + b * P, N * P);
+        }
+        vl_sgemm(false, false, (int)Co, (int)(N * P), (int)K, 1.0f, Wt->data, (int)K, col, (int)(N * P), 0.0f, tmp,
+                 (int)(N * P));
+#pragma omp parallel for schedule(static) if (Co * N * P > 65536)
+        for (int64_t o = 0; o < Co; o++) {
+            float bv = bias ? bias[o] : 0.0f;
+            for (int64_t b = 0; b < N; b++) {
+                const float *src = tmp + o * N * P + b * P;
+                float *dst = Y->data + (b * Co + o) * P;
+                for (int64_t q = 0; q < P; q++)
+                    dst[q] = apply_act(src[q] + bv, n->act, n->act_min, n->act_max);
+            }
+        }
+        return;
+    }
     for (int64_t b = 0; b < N; b++)
         for (int64_t gi = 0; gi < g; gi++) {
             const float *x = X->data + (b * C + gi * Cg) * H * W;
@@ -1278,6 +1333,8 @@ static vl_status infer(vl_onnx *m, node *n)
         int64_t o[4] = {X->shape[0], W->shape[0], w.Ho, w.Wo};
         set_shape(Y, 4, o);
         size_t need = (size_t)(W->shape[1] * w.kh * w.kw * w.Ho * w.Wo);
+        if (g == 1 && X->shape[0] > 1 && w.Ho * w.Wo < BATCHED_CONV_MAX_P) /* batched: columns + GEMM result */
+            need = (size_t)((W->shape[1] * w.kh * w.kw + W->shape[0]) * w.Ho * w.Wo * X->shape[0]);
         if (need > m->scratch_size) m->scratch_size = need;
         break;
     }
