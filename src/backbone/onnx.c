@@ -812,25 +812,7 @@ static void im2col_ld(const float *x, int64_t C, int64_t H, int64_t W, const win
 
 static void im2col(const float *x, int64_t C, int64_t H, int64_t W, const win2d *w, float *col)
 {
-    const int64_t P = w->Ho * w->Wo;
-#pragma omp parallel for schedule(static) if (C * w->kh * w->kw * P > 65536)
-    for (int64_t r = 0; r < C * w->kh * w->kw; r++) {
-        int64_t c = r / (w->kh * w->kw), ki = (r / w->kw) % w->kh, kj = r % w->kw;
-        float *dst = col + r * P;
-        const float *src = x + c * H * W;
-        for (int64_t i = 0; i < w->Ho; i++) {
-            int64_t y = i * w->sh - w->pt + ki * w->dh;
-            float *d = dst + i * w->Wo;
-            if (y < 0 || y >= H) {
-                memset(d, 0, sizeof(float) * (size_t)w->Wo);
-                continue;
-            }
-            for (int64_t j = 0; j < w->Wo; j++) {
-                int64_t xx = j * w->sw - w->pl + kj * w->dw;
-                d[j] = (xx >= 0 && xx < W) ? src[y * W + xx] : 0.0f;
-            }
-        }
-    }
+    im2col_ld(x, C, H, W, w, col, w->Ho * w->Wo);
 }
 
 static void run_conv(vl_onnx *m, node *n)
