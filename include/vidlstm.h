@@ -69,6 +69,8 @@ typedef enum {
     VL_LAYER_LSTM,
     VL_LAYER_GRU,
     VL_LAYER_DROPOUT, /* inverted dropout on the previous layer's output (training only) */
+    VL_LAYER_MEAN,    /* mean over each sequence's valid steps: the bag-of-frames baseline
+                       * (mean-pooled features + the linear head); last layer, mode last */
 } vl_layer_kind;
 
 typedef struct {

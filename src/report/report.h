@@ -1,0 +1,56 @@
+/* Training reports: SVG charts and one self-contained HTML page (no scripts
+ * or files fetched from elsewhere; the SVGs are inlined and also written next
+ * to it), like MATLAB's training-progress plot and confusionchart.
+ *
+ * vl_report_write(dir, r) creates dir if needed and writes, atomically:
+ *   progress.svg   training loss and accuracy (or RMSE for regression)
+ *                  against iteration, validation points overlaid, epoch
+ *                  boundaries marked, learning rate noted
+ *   confusion.svg  confusion matrix (classify): counts and row-normalised
+ *                  colour, class names on both axes, per-class recall/precision
+ *   timeline.svg   per-frame truth against prediction, one band per video
+ *                  (sequence models; omitted when ntimelines == 0)
+ *   report.html    title, summary table (key/value pairs), the charts */
+#ifndef VL_REPORT_REPORT_H
+#define VL_REPORT_REPORT_H
+
+#include <stdint.h>
+
+#include "train/metrics.h"
+#include "vidlstm.h"
+
+typedef struct {
+    int iteration; /* 1-based global iteration */
+    int epoch;     /* 1-based */
+    float loss;    /* training mini-batch loss (NaN = none) */
+    float metric;  /* training accuracy in [0,1] (classify) or RMSE (regress); NaN = none */
+    float val_loss;   /* NaN when no validation at this point */
+    float val_metric; /* NaN when none */
+    float lr;
+} vl_progress_point;
+
+typedef struct {
+    const char *name; /* video or clip name */
+    int64_t T;
+    const int32_t *truth; /* [T], < 0 = unlabelled */
+    const int32_t *pred;  /* [T] */
+    double fps;           /* for a time axis; 0 = frames */
+} vl_timeline;
+
+typedef struct {
+    const char *title;
+    int regress; /* 1: metric is RMSE, no confusion chart */
+    const vl_progress_point *progress;
+    int nprogress;
+    const vl_cls_metrics *confusion; /* validation/eval metrics or NULL */
+    const char *const *class_names;  /* [confusion->nclasses] */
+    const vl_timeline *timelines;
+    int ntimelines;
+    const char *const *summary_keys; /* nsummary key/value pairs for the summary table */
+    const char *const *summary_values;
+    int nsummary;
+} vl_report;
+
+vl_status vl_report_write(const char *dir, const vl_report *r);
+
+#endif

@@ -1,0 +1,66 @@
+/* Evaluation metrics and their text/JSON renderings, shared by `vidlstm eval`,
+ * the trainer's validation and the report. Pure functions over label arrays;
+ * nothing here knows about networks or files.
+ *
+ * Conventions: confusion rows = true class, columns = predicted class (as
+ * MATLAB's confusionchart and sklearn). Precision/recall/F1 of a class with no
+ * predictions / no support are 0 (sklearn's zero_division=0); macro F1 is the
+ * unweighted mean over classes that occur in truth or prediction. */
+#ifndef VL_TRAIN_METRICS_H
+#define VL_TRAIN_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vidlstm.h"
+
+typedef struct {
+    int nclasses;
+    int64_t n;          /* labelled items counted */
+    int64_t *confusion; /* [nclasses * nclasses], row = truth */
+    double accuracy;
+    double macro_f1;
+    double *precision, *recall, *f1; /* [nclasses] */
+    int64_t *support;                /* [nclasses] true count */
+} vl_cls_metrics;
+
+/* truth/pred: n labels in [0, nclasses); a truth < 0 is skipped (unlabelled
+ * frame). Errors: label out of range. */
+vl_status vl_cls_metrics_compute(int nclasses, const int32_t *truth, const int32_t *pred, int64_t n,
+                                 vl_cls_metrics *out);
+void vl_cls_metrics_free(vl_cls_metrics *m);
+
+typedef struct {
+    int64_t n;   /* values */
+    double rmse, mae, r2; /* r2 = 1 - SS_res/SS_tot over all values (NaN if SS_tot == 0) */
+} vl_reg_metrics;
+
+vl_status vl_reg_metrics_compute(const float *truth, const float *pred, int64_t n, vl_reg_metrics *out);
+
+/* Aligned text: accuracy, confusion matrix with class names as row/column
+ * headers (truncated to a readable width), then per-class precision, recall,
+ * F1, support, and macro F1. */
+void vl_cls_metrics_print(FILE *f, const vl_cls_metrics *m, const char *const *class_names);
+/* JSON members (no surrounding braces) so callers can add their own keys:
+ *   "accuracy":..,"macro_f1":..,"classes":[..],"confusion":[[..],..],
+ *   "per_class":[{"class":..,"precision":..,"recall":..,"f1":..,"support":..},..]
+ * Strings are JSON-escaped. */
+void vl_cls_metrics_json(FILE *f, const vl_cls_metrics *m, const char *const *class_names);
+
+/* Per-frame labels merged into segments of constant label. */
+typedef struct {
+    int64_t start, end; /* frame indices, end exclusive */
+    int32_t label;
+    float confidence;   /* mean probability of `label` over the segment */
+} vl_segment;
+
+/* labels [T], conf [T] (probability of labels[t]; may be NULL -> 1).
+ * min_len > 1 first absorbs runs shorter than min_len into the longer
+ * neighbour (smoothing flicker). *out is malloc'ed; free() it. */
+vl_status vl_segments_from_frames(const int32_t *labels, const float *conf, int64_t T, int min_len,
+                                  vl_segment **out, int64_t *nseg);
+
+/* Minimal JSON string escaping for writers. */
+void vl_json_write_string(FILE *f, const char *s);
+
+#endif
