@@ -107,6 +107,7 @@ typedef struct {
 #define LSTM(h, bi) {.kind = VL_LAYER_LSTM, .hidden = (h), .bidirectional = (bi)}
 #define GRU(h, bi) {.kind = VL_LAYER_GRU, .hidden = (h), .bidirectional = (bi)}
 #define DROP(pp) {.kind = VL_LAYER_DROPOUT, .p = (pp)}
+#define MEAN {.kind = VL_LAYER_MEAN}
 
 static const gc_spec cases[] = {
     {"lstm_last_xent", 3, 3, VL_OUT_LAST, VL_TASK_CLASSIFY, 1, {LSTM(4, 0)}, 0, 3, 6, {3, 6, 1}, 0, 0, 11},
@@ -138,6 +139,12 @@ static const gc_spec cases[] = {
     /* equal lengths and a single sequence */
     {"lstm_eqlen_seq_xent", 3, 3, VL_OUT_SEQUENCE, VL_TASK_CLASSIFY, 1, {LSTM(4, 0)}, 0, 3, 4, {4, 4, 4}, 0, 0, 27},
     {"bigru_b1_last_mse_h0", 3, 2, VL_OUT_LAST, VL_TASK_REGRESS, 1, {GRU(4, 1)}, 0, 1, 5, {5}, 1, 0, 28},
+    /* mean pooling: alone (the bag-of-frames baseline), after a recurrent layer, after dropout */
+    {"mean_last_wxent", 3, 3, VL_OUT_LAST, VL_TASK_CLASSIFY, 1, {MEAN}, 1, 3, 6, {3, 6, 1}, 0, 0, 29},
+    {"bilstm_mean_last_mse_h0c0", 3, 2, VL_OUT_LAST, VL_TASK_REGRESS, 2, {LSTM(3, 1), MEAN}, 0, 3, 6, {3, 6, 1}, 1, 1,
+     30},
+    {"gru_drop_mean_last_xent", 3, 3, VL_OUT_LAST, VL_TASK_CLASSIFY, 3, {GRU(4, 0), DROP(0.5f), MEAN}, 0, 3, 6,
+     {3, 6, 1}, 0, 0, 31},
 };
 
 /* ---- per-case state ----------------------------------------------------------- */

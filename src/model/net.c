@@ -98,6 +98,16 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
             L->width = width;
             continue;
         }
+        if (s->kind == VL_LAYER_MEAN) {
+            if (l != cfg->nlayers - 1 || cfg->mode != VL_OUT_LAST) {
+                free(net);
+                return vl_seterr(VL_ERR_ARG, "layer %d: mean pooling must be the last layer of a many-to-one "
+                                             "(mode last) network", l + 1);
+            }
+            L->width = width;
+            net->mean_pool = 1;
+            continue;
+        }
         if (s->kind != VL_LAYER_LSTM && s->kind != VL_LAYER_GRU) {
             free(net);
             return vl_seterr(VL_ERR_ARG, "layer %d: unknown layer kind %d", l + 1, (int)s->kind);
@@ -129,9 +139,9 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
         width = L->width;
         net->last_rec = l;
     }
-    if (nrec == 0) {
+    if (nrec == 0 && !net->mean_pool) {
         free(net);
-        return vl_seterr(VL_ERR_ARG, "the network needs at least one recurrent layer");
+        return vl_seterr(VL_ERR_ARG, "the network needs a recurrent layer (or mean pooling)");
     }
     net->nl = cfg->nlayers;
     net->width = width;
@@ -163,7 +173,7 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
             k = 1.0f / sqrtf((float)width);
         else {
             int l = 0;
-            while (!(net->L[l].kind != VL_LAYER_DROPOUT && i >= net->L[l].first_param &&
+            while (!(is_rec(net->L[l].kind) && i >= net->L[l].first_param &&
                      i < net->L[l].first_param + 4 * net->L[l].dirs))
                 l++;
             k = 1.0f / sqrtf((float)net->L[l].H);
@@ -241,6 +251,8 @@ static size_t plan_workspace(vl_net *net, size_t N, size_t B, float *base)
     TAKE(net->xin, N * D);
     for (int l = 0; l < net->nl; l++) {
         net_layer *L = &net->L[l];
+        if (L->kind == VL_LAYER_MEAN)
+            continue;
         TAKE(L->out, N * (size_t)L->width);
         maxw = L->width > (int)maxw ? (size_t)L->width : maxw;
         if (L->kind == VL_LAYER_DROPOUT) {
@@ -276,7 +288,7 @@ static size_t plan_workspace(vl_net *net, size_t N, size_t B, float *base)
     TAKE(net->run_c, B * maxh);
     size_t states = 0;
     for (int l = 0; l < net->nl; l++)
-        if (net->L[l].kind != VL_LAYER_DROPOUT)
+        if (is_rec(net->L[l].kind))
             states += (size_t)net->L[l].dirs * B * (size_t)net->L[l].H;
     TAKE(net->h0s, states);
     TAKE(net->c0s, states);
@@ -321,7 +333,7 @@ static void permute_states(const vl_net *net, const float *src, float *dst, int 
     size_t user = 0, sorted = 0;
     for (int l = 0; l < net->nl; l++) {
         const net_layer *L = &net->L[l];
-        if (L->kind == VL_LAYER_DROPOUT)
+        if (!is_rec(L->kind))
             continue;
         size_t blk = (size_t)p->B * L->H;
         for (int d = 0; d < L->dirs; d++) {
@@ -390,6 +402,8 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
             }
             continue;
         }
+        if (L->kind == VL_LAYER_MEAN)
+            continue; /* pooled with the summary below */
         for (int d = 0; d < L->dirs; d++) {
             const float *w = net->params + net->P[L->first_param + 4 * d].offset;
             const float *u = net->whh_t + net->whh_t_off[L->first_param + 4 * d + 1];
@@ -416,7 +430,22 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
     const int W = net->width, C = net->cfg.outputs;
     const float *fw = net->params + net->P[net->fc_param].offset;
     const float *fb = net->params + net->P[net->fc_param + 1].offset;
-    if (net->cfg.mode == VL_OUT_LAST) {
+    if (net->mean_pool) {
+        /* Bag of frames: the mean of each sequence's valid steps. */
+        for (int j = 0; j < p->B; j++) {
+            float *s = net->summary + (size_t)j * W;
+            memset(s, 0, sizeof(float) * (size_t)W);
+            for (int t = 0; t < p->len[j]; t++) {
+                const float *r = in + (size_t)vl_pack_row(p, t, j) * W;
+                for (int k = 0; k < W; k++)
+                    s[k] += r[k];
+            }
+            float inv = 1.0f / (float)p->len[j];
+            for (int k = 0; k < W; k++)
+                s[k] *= inv;
+        }
+        vl_linear_forward(p->B, W, C, net->summary, W, fw, fb, net->logits);
+    } else if (net->cfg.mode == VL_OUT_LAST) {
         const net_layer *R = &net->L[net->last_rec];
         for (int j = 0; j < p->B; j++) {
             float *s = net->summary + (size_t)j * W;
@@ -514,7 +543,18 @@ vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, f
     float *dfb = net->grads + net->P[net->fc_param + 1].offset;
     const float *fw = net->params + net->P[net->fc_param].offset;
     float *dtop = net->gbuf[0], *dnext = net->gbuf[1];
-    if (net->cfg.mode == VL_OUT_LAST) {
+    if (net->mean_pool) {
+        vl_linear_backward(p->B, W, C, net->summary, W, fw, net->dlogits, net->dsummary, W, dfw, dfb);
+        for (int j = 0; j < p->B; j++) {
+            const float *ds = net->dsummary + (size_t)j * W;
+            float inv = 1.0f / (float)p->len[j];
+            for (int t = 0; t < p->len[j]; t++) {
+                float *r = dtop + (size_t)vl_pack_row(p, t, j) * W;
+                for (int k = 0; k < W; k++)
+                    r[k] = ds[k] * inv;
+            }
+        }
+    } else if (net->cfg.mode == VL_OUT_LAST) {
         vl_linear_backward(p->B, W, C, net->summary, W, fw, net->dlogits, net->dsummary, W, dfw, dfb);
         memset(dtop, 0, sizeof(float) * (size_t)p->N * W);
         const net_layer *R = &net->L[net->last_rec];
@@ -530,14 +570,16 @@ vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, f
 
     size_t soff = 0;
     for (int l = 0; l < net->nl; l++)
-        if (net->L[l].kind != VL_LAYER_DROPOUT)
+        if (is_rec(net->L[l].kind))
             soff += (size_t)net->L[l].dirs * p->B * net->L[l].H;
     for (int l = net->nl - 1; l >= 0; l--) {
         net_layer *L = &net->L[l];
         int first = 1;
         for (int k = 0; k < l; k++)
-            if (net->L[k].kind != VL_LAYER_DROPOUT) first = 0;
+            if (is_rec(net->L[k].kind)) first = 0;
         int need_dx = !first || net->want_input_grads;
+        if (L->kind == VL_LAYER_MEAN)
+            continue; /* its gradient was spread over the steps above */
         if (L->kind == VL_LAYER_DROPOUT) {
             if (!L->input_alias)
                 vl_dropout_backward((size_t)p->N * L->width, dtop, L->mask, dtop);

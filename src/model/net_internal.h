@@ -38,6 +38,7 @@ struct vl_net {
     vl_net_config cfg;
     float class_weights[VL_MAX_CLASSES];
     int nl, last_rec, width, state_slots, fc_param;
+    int mean_pool; /* last layer is VL_LAYER_MEAN */
     net_layer L[VL_MAX_LAYERS];
     int nparams;
     net_param P[VL_MAX_PARAMS];
@@ -59,5 +60,7 @@ struct vl_net {
     float *dx_packed;
     int want_input_grads, grads_valid;
 };
+
+static inline int is_rec(vl_layer_kind k) { return k == VL_LAYER_LSTM || k == VL_LAYER_GRU; }
 
 #endif
