@@ -1,6 +1,8 @@
 /* Clip sources and per-frame label alignment (see clips.h). */
 #include "video/clips.h"
 
+#include "core/csv.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -221,162 +223,6 @@ vl_status vl_clip_list_add(vl_clip_list *l, const char *path, double start, doub
     return VL_OK;
 }
 
-/* ---- CSV reading (RFC 4180 basics) ------------------------------------------- */
-
-typedef struct {
-    const char *file;
-    char *buf;
-    size_t len, pos;
-    int line;     /* line at pos, 1-based */
-    int rec_line; /* line where the last record started */
-    char *text;   /* field text of the current record (capacity len + 1 always suffices) */
-    char **f;     /* field pointers into text */
-    int nf, fcap;
-    vl_status err; /* why csv_next returned -1 */
-} csv;
-
-static void csv_close(csv *r)
-{
-    free(r->buf);
-    free(r->text);
-    free(r->f);
-    *r = (csv){0};
-}
-
-static vl_status csv_open(csv *r, const char *path)
-{
-    *r = (csv){.file = path, .line = 1};
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return vl_seterr(VL_ERR_IO, "%s: %s", path, strerror(errno));
-    size_t cap = 0;
-    for (;;) {
-        if (r->len == cap) {
-            size_t nc = cap ? 2 * cap : 4096;
-            char *b = realloc(r->buf, nc);
-            if (!b) {
-                fclose(fp);
-                csv_close(r);
-                return vl_seterr(VL_ERR_NOMEM, "%s: out of memory reading the file", path);
-            }
-            r->buf = b;
-            cap = nc;
-        }
-        size_t got = fread(r->buf + r->len, 1, cap - r->len, fp);
-        r->len += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(fp);
-    int err = errno;
-    fclose(fp);
-    if (bad) {
-        csv_close(r);
-        return vl_seterr(VL_ERR_IO, "%s: %s", path, strerror(err));
-    }
-    if (r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0)
-        r->pos = 3; /* UTF-8 byte-order mark */
-    r->text = malloc(r->len + 1);
-    if (!r->text) {
-        csv_close(r);
-        return vl_seterr(VL_ERR_NOMEM, "%s: out of memory reading the file", path);
-    }
-    r->file = path;
-    return VL_OK;
-}
-
-/* Reads the next record, skipping blank and '#' lines: 1 = a record, 0 = end
- * of file, -1 = error (message set). */
-static int csv_next(csv *r)
-{
-    const char *b = r->buf;
-    const size_t len = r->len;
-    for (;;) {
-        if (r->pos >= len)
-            return 0;
-        size_t p = r->pos;
-        while (p < len && (b[p] == ' ' || b[p] == '\t'))
-            p++;
-        if (p < len && b[p] != '\n' && b[p] != '\r' && b[p] != '#')
-            break;
-        if (p < len && b[p] == '\r' && p + 1 < len && b[p + 1] != '\n')
-            break; /* a stray CR starts a (malformed) record rather than vanishing */
-        while (p < len && b[p] != '\n')
-            p++;
-        if (p < len) {
-            p++;
-            r->line++;
-        }
-        r->pos = p;
-    }
-    r->rec_line = r->line;
-    r->nf = 0;
-    size_t t = 0, pos = r->pos;
-    for (;;) {
-        while (pos < len && (b[pos] == ' ' || b[pos] == '\t'))
-            pos++;
-        if (r->nf == r->fcap) {
-            int cap = r->fcap ? 2 * r->fcap : 8;
-            char **f = realloc(r->f, sizeof *f * (size_t)cap);
-            if (!f) {
-                r->err = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", r->file);
-                return -1;
-            }
-            r->f = f;
-            r->fcap = cap;
-        }
-        size_t start = t;
-        if (pos < len && b[pos] == '"') {
-            pos++;
-            for (;;) {
-                if (pos >= len) {
-                    r->err = vl_seterr(VL_ERR_FORMAT, "%s:%d: unterminated quoted field", r->file, r->rec_line);
-                    return -1;
-                }
-                char c = b[pos++];
-                if (c == '"') {
-                    if (pos < len && b[pos] == '"') {
-                        r->text[t++] = '"';
-                        pos++;
-                    } else {
-                        break;
-                    }
-                } else {
-                    if (c == '\n')
-                        r->line++;
-                    r->text[t++] = c;
-                }
-            }
-            while (pos < len && (b[pos] == ' ' || b[pos] == '\t'))
-                pos++;
-            if (pos < len && b[pos] == '\r' && (pos + 1 >= len || b[pos + 1] == '\n'))
-                pos++;
-            if (pos < len && b[pos] != ',' && b[pos] != '\n') {
-                r->err = vl_seterr(VL_ERR_FORMAT, "%s:%d: unexpected text after a closing quote", r->file, r->line);
-                return -1;
-            }
-        } else {
-            while (pos < len && b[pos] != ',' && b[pos] != '\n')
-                r->text[t++] = b[pos++];
-            while (t > start && (r->text[t - 1] == ' ' || r->text[t - 1] == '\t' || r->text[t - 1] == '\r'))
-                t--;
-        }
-        r->text[t++] = '\0';
-        r->f[r->nf++] = r->text + start;
-        if (pos < len && b[pos] == ',') {
-            pos++;
-            continue;
-        }
-        if (pos < len) { /* '\n' */
-            pos++;
-            r->line++;
-        }
-        break;
-    }
-    r->pos = pos;
-    return 1;
-}
-
 /* ---- (a) folder per class ------------------------------------------------------ */
 
 static void free_names(char **v, int n)
@@ -501,7 +347,7 @@ static char *resolve(const char *manifest, const char *p)
     return r;
 }
 
-static vl_status manifest_record(vl_clip_list *l, const csv *r)
+static vl_status manifest_record(vl_clip_list *l, const vl_csv *r)
 {
     const char *m = r->file;
     int ln = r->rec_line;
@@ -542,13 +388,13 @@ vl_status vl_clips_from_csv(vl_clip_list *l, const char *manifest)
 {
     if (!l || !manifest)
         return vl_seterr(VL_ERR_ARG, "vl_clips_from_csv: no list or manifest");
-    csv r;
-    vl_status s = csv_open(&r, manifest);
+    vl_csv r;
+    vl_status s = vl_csv_open(&r, manifest);
     if (s)
         return s;
     const int n0 = l->n;
     int rc, first = 1;
-    while ((rc = csv_next(&r)) > 0) {
+    while ((rc = vl_csv_next(&r)) > 0) {
         if (first) {
             first = 0;
             if (r.nf >= 2 && eq_nocase(r.f[0], "path") && eq_nocase(r.f[1], "label"))
@@ -563,7 +409,7 @@ vl_status vl_clips_from_csv(vl_clip_list *l, const char *manifest)
         s = vl_seterr(VL_ERR_FORMAT, "%s: no clips", manifest);
     if (s)
         list_truncate(l, n0);
-    csv_close(&r);
+    vl_csv_close(&r);
     return s;
 }
 
@@ -699,7 +545,7 @@ void vl_frame_labels_free(vl_frame_labels *fl)
 }
 
 /* Parses one row into *row (label borrowed from the reader). */
-static vl_status label_record(const csv *r, vl_frame_label_kind kind, label_row *row)
+static vl_status label_record(const vl_csv *r, vl_frame_label_kind kind, label_row *row)
 {
     const char *file = r->file;
     int ln = r->rec_line, want = kind == VL_LABELS_FRAMES ? 2 : 3;
@@ -734,15 +580,15 @@ vl_status vl_frame_labels_load(const char *path, vl_frame_labels **out)
     if (!path || !out)
         return vl_seterr(VL_ERR_ARG, "vl_frame_labels_load: no path or output");
     *out = NULL;
-    csv r;
-    vl_status s = csv_open(&r, path);
+    vl_csv r;
+    vl_status s = vl_csv_open(&r, path);
     if (s)
         return s;
     label_row *rows = NULL;
     int n = 0, cap = 0, rc, first = 1;
     vl_frame_label_kind kind = VL_LABELS_FRAMES;
     vl_frame_labels *fl = NULL;
-    while ((rc = csv_next(&r)) > 0) {
+    while ((rc = vl_csv_next(&r)) > 0) {
         if (first) {
             first = 0;
             double dummy;
@@ -863,7 +709,7 @@ done:
         free(rows ? rows[i].label : NULL);
     free(rows);
     vl_frame_labels_free(fl);
-    csv_close(&r);
+    vl_csv_close(&r);
     return s;
 }
 
