@@ -154,6 +154,10 @@ void vl_optim_free(vl_optim *o)
     free(o);
 }
 
+float *vl_optim_moment(vl_optim *o, int which) { return which ? o->v : o->m; }
+long vl_optim_get_step(const vl_optim *o) { return o->step; }
+void vl_optim_set_step(vl_optim *o, long step) { o->step = step; }
+
 void vl_optim_set_epoch(vl_optim *o, int epoch) { o->lr = vl_schedule_lr(&o->cfg, epoch); }
 float vl_optim_lr(const vl_optim *o) { return o->lr; }
 

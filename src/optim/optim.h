@@ -18,4 +18,11 @@ double vl_grad_norm(vl_net *net);
 /* Learning rate for 0-based `epoch` under cfg's schedule. */
 float vl_schedule_lr(const vl_optim_config *cfg, int epoch);
 
+/* Checkpointing: the optimiser's whole state is the step count and the two
+ * moment arrays (net->nscalars floats each, laid out like the parameters;
+ * which = 0: first moment / momentum buffer, 1: second moment). */
+float *vl_optim_moment(vl_optim *opt, int which);
+long vl_optim_get_step(const vl_optim *opt);
+void vl_optim_set_step(vl_optim *opt, long step);
+
 #endif

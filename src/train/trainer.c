@@ -1,0 +1,649 @@
+/* Training loop, validation, checkpoints and batched inference (see trainer.h). */
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "model/net_internal.h"
+#include "nn/layers.h"
+#include "optim/optim.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- batches ------------------------------------------------------------------- */
+
+typedef struct {
+    int cap_b, cap_t, D, C;
+    float *x, *targets, *out;
+    int32_t *lengths, *labels;
+} batch_buf;
+
+static void batch_buf_free(batch_buf *b)
+{
+    free(b->x);
+    free(b->targets);
+    free(b->out);
+    free(b->lengths);
+    free(b->labels);
+    *b = (batch_buf){0};
+}
+
+static vl_status batch_buf_reserve(batch_buf *b, int B, int T, int D, int C)
+{
+    if (B <= b->cap_b && T <= b->cap_t)
+        return VL_OK;
+    int nb = B > b->cap_b ? B : b->cap_b, nt = T > b->cap_t ? T : b->cap_t;
+    batch_buf n = {.cap_b = nb, .cap_t = nt, .D = D, .C = C};
+    size_t bt = (size_t)nb * nt;
+    n.x = malloc(sizeof(float) * bt * D);
+    n.targets = malloc(sizeof(float) * bt * C);
+    n.out = malloc(sizeof(float) * bt * C);
+    n.lengths = malloc(sizeof(int32_t) * nb);
+    n.labels = malloc(sizeof(int32_t) * bt);
+    if (!n.x || !n.targets || !n.out || !n.lengths || !n.labels) {
+        batch_buf_free(&n);
+        return vl_seterr(VL_ERR_NOMEM, "out of memory for a batch of %d x %d steps", nb, nt);
+    }
+    batch_buf_free(b);
+    *b = n;
+    return VL_OK;
+}
+
+/* Lays items it[0..nb) out as a padded batch; `cut` = truncate all to the
+ * shortest. */
+static vl_status fill_batch(const vl_dataset *d, const int *it, int nb, int cut, int C, batch_buf *buf, vl_batch *vb)
+{
+    int tmax = 0, tmin = 1 << 30;
+    for (int j = 0; j < nb; j++) {
+        int T = d->items[it[j]].T;
+        tmax = T > tmax ? T : tmax;
+        tmin = T < tmin ? T : tmin;
+    }
+    if (cut)
+        tmax = tmin;
+    const int D = d->D;
+    vl_status st = batch_buf_reserve(buf, nb, tmax, D, C);
+    if (st)
+        return st;
+    for (int j = 0; j < nb; j++) {
+        const vl_seq *s = &d->items[it[j]];
+        int L = s->T < tmax ? s->T : tmax;
+        buf->lengths[j] = L;
+        float *xd = buf->x + (size_t)j * tmax * D;
+        memcpy(xd, s->x, sizeof(float) * (size_t)L * D);
+        if (L < tmax)
+            memset(xd + (size_t)L * D, 0, sizeof(float) * (size_t)(tmax - L) * D);
+        if (d->task == VL_TASK_CLASSIFY) {
+            if (d->mode == VL_OUT_LAST)
+                buf->labels[j] = s->label;
+            else if (s->frame_labels)
+                for (int t = 0; t < tmax; t++)
+                    buf->labels[(size_t)j * tmax + t] = t < L ? s->frame_labels[t] : 0;
+        } else {
+            if (d->mode == VL_OUT_LAST)
+                buf->targets[j] = s->target;
+            else if (s->frame_targets)
+                for (int t = 0; t < tmax; t++)
+                    buf->targets[(size_t)j * tmax + t] = t < L ? s->frame_targets[t] : 0.0f;
+        }
+    }
+    *vb = (vl_batch){.batch = nb, .tmax = tmax, .dim = D, .x = buf->x, .lengths = buf->lengths,
+                     .labels = buf->labels, .targets = buf->targets};
+    return VL_OK;
+}
+
+/* Accuracy (classify) or sum of squared errors (regress) of a batch's
+ * outputs, over clips or valid frames. Returns the count in *n. */
+static double batch_score(const vl_dataset *d, const vl_batch *b, const float *out, int C, double *n)
+{
+    double good = 0.0;
+    *n = 0.0;
+    for (int j = 0; j < b->batch; j++) {
+        int steps = d->mode == VL_OUT_LAST ? 1 : b->lengths[j];
+        for (int t = 0; t < steps; t++) {
+            const float *o = d->mode == VL_OUT_LAST ? out + (size_t)j * C : out + ((size_t)j * b->tmax + t) * C;
+            if (d->task == VL_TASK_CLASSIFY) {
+                int arg = 0;
+                for (int c = 1; c < C; c++)
+                    if (o[c] > o[arg])
+                        arg = c;
+                int y = d->mode == VL_OUT_LAST ? b->labels[j] : b->labels[(size_t)j * b->tmax + t];
+                good += arg == y;
+            } else {
+                float y = d->mode == VL_OUT_LAST ? b->targets[j] : b->targets[(size_t)j * b->tmax + t];
+                good += ((double)o[0] - y) * ((double)o[0] - y);
+            }
+            *n += 1.0;
+        }
+    }
+    return good;
+}
+
+/* ---- inference -------------------------------------------------------------------- */
+
+vl_status vl_infer(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, int probs, float **out,
+                   size_t **off)
+{
+    *out = NULL;
+    *off = NULL;
+    const vl_net_config *cfg = vl_net_get_config(net);
+    const int C = cfg->outputs, seq = cfg->mode == VL_OUT_SEQUENCE;
+    if (d->D != cfg->input)
+        return vl_seterr(VL_ERR_SHAPE, "%s: feature width %d, but the model expects %d",
+                         d->source ? d->source : "features", d->D, cfg->input);
+    if (batch < 1)
+        batch = 32;
+    size_t *o = malloc(sizeof(size_t) * ((size_t)n + 1));
+    int *where = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    int *bit = malloc(sizeof(int) * (size_t)batch);
+    size_t total = 0;
+    for (int i = 0; o && i < n; i++) {
+        o[i] = total;
+        total += (size_t)C * (seq ? (size_t)d->items[idx[i]].T : 1);
+    }
+    float *res = malloc(sizeof(float) * (total ? total : 1));
+    vl_status st = VL_OK;
+    if (!o || !where || !bit || !res)
+        st = vl_seterr(VL_ERR_NOMEM, "out of memory for %zu outputs", total);
+    else {
+        o[n] = total;
+        /* Positions sorted by length, longest first, so each batch pads
+         * little (shell sort; ties keep no particular order, which is fine:
+         * inference is per sequence). */
+        for (int i = 0; i < n; i++)
+            where[i] = i;
+        for (int gap = n / 2; gap > 0; gap /= 2)
+            for (int i = gap; i < n; i++) {
+                int v = where[i], j = i;
+                while (j >= gap && d->items[idx[where[j - gap]]].T < d->items[idx[v]].T) {
+                    where[j] = where[j - gap];
+                    j -= gap;
+                }
+                where[j] = v;
+            }
+    }
+    batch_buf buf = {0};
+    for (int s0 = 0; !st && s0 < n; s0 += batch) {
+        int nb = n - s0 < batch ? n - s0 : batch;
+        for (int j = 0; j < nb; j++)
+            bit[j] = idx[where[s0 + j]];
+        vl_batch vb;
+        if ((st = fill_batch(d, bit, nb, 0, C, &buf, &vb)))
+            break;
+        if ((st = vl_net_forward(net, &vb, buf.out)))
+            break;
+        for (int j = 0; j < nb; j++) {
+            float *dst = res + o[where[s0 + j]];
+            int steps = seq ? vb.lengths[j] : 1;
+            const float *src = seq ? buf.out + (size_t)j * vb.tmax * C : buf.out + (size_t)j * C;
+            memcpy(dst, src, sizeof(float) * (size_t)steps * C);
+            if (probs && cfg->task == VL_TASK_CLASSIFY)
+                vl_softmax_rows(steps, C, dst, dst);
+        }
+    }
+    batch_buf_free(&buf);
+    free(bit);
+    free(where);
+    if (st) {
+        free(res);
+        free(o);
+        return st;
+    }
+    *out = res;
+    *off = o;
+    return VL_OK;
+}
+
+vl_status vl_evaluate_loss(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, float *loss,
+                           float *metric)
+{
+    float *out;
+    size_t *off;
+    vl_status st = vl_infer(net, d, idx, n, batch, 0, &out, &off);
+    if (st)
+        return st;
+    const vl_net_config *cfg = vl_net_get_config(net);
+    const int C = cfg->outputs, seq = cfg->mode == VL_OUT_SEQUENCE;
+    double num = 0.0, den = 0.0, good = 0.0, cnt = 0.0;
+    for (int i = 0; i < n; i++) {
+        const vl_seq *s = &d->items[idx[i]];
+        int steps = seq ? s->T : 1;
+        for (int t = 0; t < steps; t++) {
+            const float *o = out + off[i] + (size_t)t * C;
+            if (cfg->task == VL_TASK_CLASSIFY) {
+                int y = seq ? s->frame_labels[t] : s->label;
+                float w = cfg->class_weights ? cfg->class_weights[y] : 1.0f;
+                num += (double)w * vl_softmax_xent(1, C, o, &y, NULL, NULL);
+                den += w;
+                int arg = 0;
+                for (int c = 1; c < C; c++)
+                    if (o[c] > o[arg])
+                        arg = c;
+                good += arg == y;
+            } else {
+                float y = seq ? s->frame_targets[t] : s->target;
+                double e = (double)o[0] - y;
+                num += e * e;
+                den += 1.0;
+                good += e * e;
+            }
+            cnt += 1.0;
+        }
+    }
+    free(out);
+    free(off);
+    *loss = (float)(den > 0 ? num / den : 0.0);
+    *metric = cfg->task == VL_TASK_CLASSIFY ? (float)(good / (cnt > 0 ? cnt : 1)) : (float)sqrt(good / (cnt > 0 ? cnt : 1));
+    return VL_OK;
+}
+
+/* ---- epoch order ------------------------------------------------------------------ */
+
+static void shuffle_ints(int *v, int n, vl_rng *r)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)vl_rng_below(r, (uint64_t)i + 1);
+        int t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+/* The item order of epoch e, cut into batches: bstart[k]..bstart[k+1].
+ * A pure function of (seed, e, options), so a resumed run sees the same
+ * batches without saving any shuffling state. */
+static int epoch_batches(const vl_dataset *d, const int *train, int n, const vl_train_opts *o, int e, int *order,
+                         int *bstart, int *tmp)
+{
+    memcpy(order, train, sizeof(int) * (size_t)n);
+    vl_rng r;
+    if (o->shuffle == VL_SHUFFLE_ONCE) {
+        vl_rng_seed(&r, o->seed * 0x9E3779B97F4A7C15ULL + 1);
+        shuffle_ints(order, n, &r);
+    }
+    vl_rng_seed(&r, (o->seed + 0x632BE59BD9B4E019ULL) ^ ((uint64_t)(e + 1) * 0xD1B54A32D192ED03ULL));
+    if (o->shuffle == VL_SHUFFLE_EVERY_EPOCH)
+        shuffle_ints(order, n, &r);
+    const int B = o->batch;
+    int nb = (n + B - 1) / B;
+    if (!o->bucket) {
+        for (int k = 0; k <= nb; k++)
+            bstart[k] = k * B < n ? k * B : n;
+        return nb;
+    }
+    /* Sort chunks of 50 batches by length (stable: insertion sort keeps ties
+     * in their shuffled order), then shuffle whole batches. */
+    const int chunk = 50 * B;
+    for (int c0 = 0; c0 < n; c0 += chunk) {
+        int c1 = c0 + chunk < n ? c0 + chunk : n;
+        for (int i = c0 + 1; i < c1; i++) {
+            int v = order[i], j = i;
+            while (j > c0 && d->items[order[j - 1]].T < d->items[v].T) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = v;
+        }
+    }
+    int *perm = malloc(sizeof(int) * (size_t)nb);
+    if (!perm) { /* unshuffled batches are still correct */
+        for (int k = 0; k <= nb; k++)
+            bstart[k] = k * B < n ? k * B : n;
+        return nb;
+    }
+    for (int k = 0; k < nb; k++)
+        perm[k] = k;
+    if (o->shuffle != VL_SHUFFLE_NEVER)
+        shuffle_ints(perm, nb, &r);
+    int p = 0;
+    for (int k = 0; k < nb; k++) {
+        int a = perm[k] * B, b = a + B < n ? a + B : n;
+        bstart[k] = p;
+        memcpy(tmp + p, order + a, sizeof(int) * (size_t)(b - a));
+        p += b - a;
+    }
+    bstart[nb] = p;
+    memcpy(order, tmp, sizeof(int) * (size_t)n);
+    free(perm);
+    return nb;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------ */
+
+#define CKPT_MAGIC "VLCKPT01"
+
+typedef struct {
+    char magic[8];
+    uint64_t fingerprint;
+    uint64_t nscalars;
+    uint64_t rng[4];
+    int64_t optim_step;
+    int32_t epochs_done, iteration, bad, best_iteration;
+    float best_val_loss, best_val_metric;
+    int32_t has_best, nhistory, stopped;
+    int32_t pad;
+} ckpt_header;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= c[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+#define FNV_FIELD(h, v) ((h) = fnv((h), &(v), sizeof(v)))
+
+static uint64_t fingerprint(const vl_net *net, const vl_dataset *d, const int *train, int ntrain, const int *val,
+                            int nval, const vl_train_opts *o)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const vl_net_config *c = vl_net_get_config(net);
+    FNV_FIELD(h, c->input);
+    FNV_FIELD(h, c->outputs);
+    FNV_FIELD(h, c->mode);
+    FNV_FIELD(h, c->task);
+    FNV_FIELD(h, c->nlayers);
+    for (int l = 0; l < c->nlayers; l++) {
+        FNV_FIELD(h, c->layer[l].kind);
+        FNV_FIELD(h, c->layer[l].hidden);
+        FNV_FIELD(h, c->layer[l].bidirectional);
+        FNV_FIELD(h, c->layer[l].p);
+    }
+    if (c->class_weights)
+        h = fnv(h, c->class_weights, sizeof(float) * (size_t)c->outputs);
+    const vl_optim_config *oc = &o->opt;
+    FNV_FIELD(h, oc->kind);
+    FNV_FIELD(h, oc->lr);
+    FNV_FIELD(h, oc->weight_decay);
+    FNV_FIELD(h, oc->momentum);
+    FNV_FIELD(h, oc->clip);
+    FNV_FIELD(h, oc->clip_threshold);
+    FNV_FIELD(h, oc->sched);
+    FNV_FIELD(h, oc->drop_period);
+    FNV_FIELD(h, oc->drop_factor);
+    FNV_FIELD(h, oc->total_epochs);
+    FNV_FIELD(h, o->batch);
+    FNV_FIELD(h, o->epochs);
+    FNV_FIELD(h, o->shuffle);
+    FNV_FIELD(h, o->seqlen);
+    FNV_FIELD(h, o->bucket);
+    FNV_FIELD(h, o->val_every);
+    FNV_FIELD(h, o->patience);
+    FNV_FIELD(h, o->seed);
+    FNV_FIELD(h, ntrain);
+    FNV_FIELD(h, nval);
+    for (int i = 0; i < ntrain; i++) {
+        h = fnv(h, d->items[train[i]].path, strlen(d->items[train[i]].path));
+        FNV_FIELD(h, d->items[train[i]].T);
+    }
+    for (int i = 0; i < nval; i++)
+        FNV_FIELD(h, val[i]);
+    return h;
+}
+
+static int write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
+
+static vl_status ckpt_save(const char *path, const ckpt_header *hd, const vl_net *net, vl_optim *opt,
+                           const float *best, const vl_progress_point *hist)
+{
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 32);
+    if (!tmp)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        vl_status st = vl_seterr(VL_ERR_IO, "%s: %s", tmp, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    size_t n = net->nscalars;
+    uint64_t sum = fnv(0xcbf29ce484222325ULL, hd, sizeof *hd);
+    int ok = write_all(f, hd, sizeof *hd) && write_all(f, net->params, sizeof(float) * n) &&
+             write_all(f, vl_optim_moment(opt, 0), sizeof(float) * n) &&
+             write_all(f, vl_optim_moment(opt, 1), sizeof(float) * n) &&
+             (!hd->has_best || write_all(f, best, sizeof(float) * n)) &&
+             write_all(f, hist, sizeof *hist * (size_t)hd->nhistory);
+    sum = fnv(sum, net->params, sizeof(float) * n);
+    if (ok)
+        ok = write_all(f, &sum, sizeof sum);
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        vl_status st = vl_seterr(VL_ERR_IO, "%s: cannot write the checkpoint: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return st;
+    }
+    free(tmp);
+    return VL_OK;
+}
+
+static int read_all(FILE *f, void *p, size_t n) { return n == 0 || fread(p, 1, n, f) == n; }
+
+/* Restores the state from a checkpoint. Returns VL_OK with *found = 0 if the
+ * file does not exist. */
+static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_net *net, vl_optim *opt, float *best,
+                           vl_progress_point **hist, int *found)
+{
+    *found = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT)
+            return VL_OK;
+        return vl_seterr(VL_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    size_t n = net->nscalars;
+    vl_status st = VL_OK;
+    if (!read_all(f, hd, sizeof *hd) || memcmp(hd->magic, CKPT_MAGIC, 8)) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: not a vidlstm checkpoint (or truncated)", path);
+    } else if (hd->fingerprint != fp || hd->nscalars != n) {
+        st = vl_seterr(VL_ERR_ARG,
+                       "%s: this checkpoint belongs to a run with other options, architecture or data; "
+                       "resume with the same command line, or delete it to start over",
+                       path);
+    } else if (hd->nhistory < 0 || hd->nhistory > (1 << 28)) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: corrupt checkpoint header", path);
+    } else {
+        vl_progress_point *h = malloc(sizeof *h * (size_t)(hd->nhistory + 1));
+        float *params = malloc(sizeof(float) * n);
+        uint64_t sum = 0, want = fnv(0xcbf29ce484222325ULL, hd, sizeof *hd);
+        if (!h || !params) {
+            st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+        } else if (!read_all(f, params, sizeof(float) * n) || !read_all(f, vl_optim_moment(opt, 0), sizeof(float) * n) ||
+                   !read_all(f, vl_optim_moment(opt, 1), sizeof(float) * n) ||
+                   (hd->has_best && !read_all(f, best, sizeof(float) * n)) ||
+                   !read_all(f, h, sizeof *h * (size_t)hd->nhistory) || !read_all(f, &sum, sizeof sum)) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: truncated checkpoint", path);
+        } else if (sum != fnv(want, params, sizeof(float) * n)) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: checkpoint checksum mismatch (corrupt file)", path);
+        }
+        if (!st) {
+            memcpy(net->params, params, sizeof(float) * n);
+            memcpy(net->rng.s, hd->rng, sizeof hd->rng);
+            vl_optim_set_step(opt, hd->optim_step);
+            *hist = h;
+            *found = 1;
+        } else {
+            free(h);
+        }
+        free(params);
+    }
+    fclose(f);
+    return st;
+}
+
+/* ---- training ---------------------------------------------------------------------- */
+
+void vl_train_result_free(vl_train_result *r)
+{
+    free(r->history);
+    *r = (vl_train_result){0};
+}
+
+vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrain, const vl_dataset *vd,
+                   const int *val, int nval, const vl_train_opts *o, vl_train_result *res)
+{
+    *res = (vl_train_result){.best_val_loss = NAN, .best_val_metric = NAN};
+    const vl_net_config *cfg = vl_net_get_config(net);
+    const int C = cfg->outputs;
+    if (ntrain < 1)
+        return vl_seterr(VL_ERR_ARG, "no training sequences");
+    if (o->batch < 1 || o->epochs < 1)
+        return vl_seterr(VL_ERR_ARG, "mini-batch size and max epochs must be positive (got %d, %d)", o->batch,
+                         o->epochs);
+    if (d->D != cfg->input || (nval && vd->D != cfg->input))
+        return vl_seterr(VL_ERR_SHAPE, "feature width %d does not match the network's input %d", d->D, cfg->input);
+    if (d->task != cfg->task || d->mode != cfg->mode)
+        return vl_seterr(VL_ERR_ARG, "the dataset was loaded for another task or output mode than the network's");
+    if (cfg->task == VL_TASK_REGRESS && C != 1)
+        return vl_seterr(VL_ERR_ARG, "regression from manifests has one target (the network has %d outputs)", C);
+
+    vl_optim *opt = NULL;
+    vl_status st = vl_optim_create(net, &o->opt, &opt);
+    if (st)
+        return st;
+    const int nb_max = (ntrain + o->batch - 1) / o->batch;
+    const int total_iters = nb_max * o->epochs;
+    int *order = malloc(sizeof(int) * (size_t)ntrain);
+    int *tmp = malloc(sizeof(int) * (size_t)ntrain);
+    int *bstart = malloc(sizeof(int) * (size_t)(nb_max + 1));
+    float *best = malloc(sizeof(float) * net->nscalars);
+    vl_progress_point *hist = malloc(sizeof *hist * (size_t)(total_iters + 1));
+    batch_buf buf = {0};
+    if (!order || !tmp || !bstart || !best || !hist) {
+        st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+
+    uint64_t fp = fingerprint(net, d, train, ntrain, val, nval, o);
+    ckpt_header hd = {.fingerprint = fp, .nscalars = net->nscalars, .best_val_loss = INFINITY,
+                      .best_val_metric = NAN};
+    memcpy(hd.magic, CKPT_MAGIC, 8);
+    int found = 0;
+    if (o->checkpoint && o->resume) {
+        vl_progress_point *h = NULL;
+        if ((st = ckpt_load(o->checkpoint, fp, &hd, net, opt, best, &h, &found)))
+            goto done;
+        if (found) {
+            memcpy(hist, h, sizeof *hist * (size_t)hd.nhistory);
+            free(h);
+        }
+    }
+    int epoch0 = found ? hd.epochs_done : 0, iter = found ? hd.iteration : 0, nhist = found ? hd.nhistory : 0;
+    int stopped = found ? hd.stopped : 0;
+    double t0 = now_s();
+    int first_event = 1;
+    float last_val_loss = NAN, last_val_metric = NAN;
+
+    for (int e = epoch0; e < o->epochs && !stopped; e++) {
+        vl_optim_set_epoch(opt, e);
+        int nb = epoch_batches(d, train, ntrain, o, e, order, bstart, tmp);
+        for (int k = 0; k < nb && !stopped; k++) {
+            vl_batch vb;
+            if ((st = fill_batch(d, order + bstart[k], bstart[k + 1] - bstart[k], o->seqlen == VL_SEQLEN_SHORTEST, C,
+                                 &buf, &vb)))
+                goto done;
+            float loss;
+            st = vl_net_forward_backward(net, &vb, &loss, buf.out);
+            if (!st)
+                st = vl_optim_step(opt, NULL);
+            iter++;
+            if (st) {
+                if (st == VL_ERR_NUMERIC)
+                    st = vl_seterr(VL_ERR_NUMERIC,
+                                   "training diverged at epoch %d, iteration %d (%s); lower the learning rate "
+                                   "or set a gradient threshold",
+                                   e + 1, iter, vl_errmsg());
+                goto done;
+            }
+            double cnt, score = batch_score(d, &vb, buf.out, C, &cnt);
+            float metric = cfg->task == VL_TASK_CLASSIFY ? (float)(score / cnt) : (float)sqrt(score / cnt);
+            int epoch_end = k == nb - 1;
+            int validate = nval > 0 && ((o->val_every > 0 && iter % o->val_every == 0) ||
+                                        (epoch_end && (o->val_every <= 0 || e == o->epochs - 1)));
+            vl_progress_point pt = {.iteration = iter, .epoch = e + 1, .loss = loss, .metric = metric,
+                                    .val_loss = NAN, .val_metric = NAN, .lr = vl_optim_lr(opt)};
+            if (validate) {
+                float vloss, vmetric;
+                if ((st = vl_evaluate_loss(net, vd, val, nval, o->batch, &vloss, &vmetric)))
+                    goto done;
+                pt.val_loss = last_val_loss = vloss;
+                pt.val_metric = last_val_metric = vmetric;
+                if (vloss < hd.best_val_loss) {
+                    hd.best_val_loss = vloss;
+                    hd.best_val_metric = vmetric;
+                    hd.best_iteration = iter;
+                    hd.has_best = 1;
+                    hd.bad = 0;
+                    memcpy(best, net->params, sizeof(float) * net->nscalars);
+                } else if (o->patience > 0 && ++hd.bad >= o->patience) {
+                    stopped = 1;
+                }
+            }
+            hist[nhist++] = pt;
+            if (o->cb) {
+                vl_train_event ev = {.epoch = e + 1, .epochs = o->epochs, .iteration = iter,
+                                     .iterations = total_iters, .iters_per_epoch = nb, .loss = loss,
+                                     .metric = metric, .lr = pt.lr, .validated = validate,
+                                     .val_loss = last_val_loss, .val_metric = last_val_metric,
+                                     .best_val_loss = hd.has_best ? hd.best_val_loss : NAN,
+                                     .elapsed = now_s() - t0, .epoch_end = epoch_end || stopped,
+                                     .resumed_from = first_event ? epoch0 : 0};
+                first_event = 0;
+                if (o->cb(o->user, &ev)) {
+                    res->interrupted = 1;
+                    res->epochs_done = hd.epochs_done;
+                    res->iterations = iter;
+                    res->history = hist;
+                    res->nhistory = nhist;
+                    hist = NULL;
+                    goto done;
+                }
+            }
+        }
+        hd.epochs_done = e + 1;
+        hd.iteration = iter;
+        hd.nhistory = nhist;
+        hd.stopped = stopped;
+        hd.optim_step = vl_optim_get_step(opt);
+        memcpy(hd.rng, net->rng.s, sizeof hd.rng);
+        if (o->checkpoint && (st = ckpt_save(o->checkpoint, &hd, net, opt, best, hist)))
+            goto done;
+    }
+    if (hd.has_best)
+        memcpy(net->params, best, sizeof(float) * net->nscalars);
+    res->epochs_done = hd.epochs_done;
+    res->iterations = hd.iteration;
+    res->stopped_early = stopped;
+    res->best_iteration = hd.has_best ? hd.best_iteration : 0;
+    res->best_val_loss = hd.has_best ? hd.best_val_loss : NAN;
+    res->best_val_metric = hd.has_best ? hd.best_val_metric : NAN;
+    res->history = hist;
+    res->nhistory = nhist;
+    hist = NULL;
+done:
+    batch_buf_free(&buf);
+    free(order);
+    free(tmp);
+    free(bstart);
+    free(best);
+    free(hist);
+    vl_optim_free(opt);
+    return st;
+}

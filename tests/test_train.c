@@ -1,0 +1,494 @@
+/* Datasets and the training loop: loading manifests (and their errors),
+ * grouped splits, batching, determinism and resuming, and learning quality on
+ * tasks built so that only temporal structure carries the answer:
+ *  (a) order task: every frame is one of three patterns, equally often in
+ *      both classes; class "up" cycles 0->1->2, class "down" 0->2->1. An LSTM
+ *      must reach >= 95% validation accuracy; mean pooling (bag of frames)
+ *      must stay near chance;
+ *  (b) per-frame task: sequences switch between up and down segments; a
+ *      BiLSTM labels >= 95% of frames;
+ *  (c) regression: the frequency of a noisy oscillation, R^2 >= 0.9. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/rng.h"
+#include "train/dataset.h"
+#include "train/trainer.h"
+#include "vidlstm.h"
+
+static char dir[256];
+static vl_rng rng;
+
+static float gauss(void) { return (float)vl_rng_normal(&rng); }
+static double unif(void) { return vl_rng_uniform(&rng); }
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void write_feats(const char *name, int T, int D, const float *x)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int64_t shape[2] = {T, D};
+    if (vl_npy_write(p, VL_NPY_F32, 2, shape, x))
+        fprintf(stderr, "write %s: %s\n", p, vl_errmsg());
+}
+
+enum { D = 6 };
+
+/* One frame showing pattern k (one-hot on 3 dims + 3 noise dims). */
+static void frame(float *x, int k)
+{
+    for (int d = 0; d < D; d++)
+        x[d] = 0.35f * gauss();
+    x[k] += 1.0f;
+}
+
+/* Order task: cycle up (0,1,2) or down (0,2,1), each pattern held 1-3
+ * frames, random start. */
+static int order_seq(float *x, int up, int32_t *frame_lab, int tmin, int tmax)
+{
+    int T = tmin + (int)(unif() * (tmax - tmin + 1));
+    int pos = (int)(unif() * 3), hold = 0;
+    for (int t = 0; t < T; t++) {
+        if (hold == 0) {
+            pos = (pos + (up ? 1 : 2)) % 3;
+            hold = 1 + (int)(unif() * 3);
+        }
+        hold--;
+        frame(x + (size_t)t * D, pos);
+        if (frame_lab)
+            frame_lab[t] = up;
+    }
+    return T;
+}
+
+/* Writes n clips of the order task and a manifest; each clip is its own
+ * group except that `shared_groups` makes clips share source-video groups. */
+static void make_order_set(const char *manifest, const char *prefix, int n)
+{
+    char path[512], line[256];
+    snprintf(path, sizeof path, "%s/%s", dir, manifest);
+    FILE *m = fopen(path, "w");
+    fprintf(m, "path,label,group\n");
+    float *x = malloc(sizeof(float) * 64 * D);
+    for (int i = 0; i < n; i++) {
+        int up = i % 2;
+        int T = order_seq(x, up, NULL, 16, 40);
+        snprintf(line, sizeof line, "%s%04d.npy", prefix, i);
+        write_feats(line, T, D, x);
+        fprintf(m, "%s,%s,vid%03d\n", line, up ? "up" : "down", i / 3); /* 3 clips per source video */
+    }
+    free(x);
+    fclose(m);
+}
+
+static int *range(int n)
+{
+    int *v = malloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++)
+        v[i] = i;
+    return v;
+}
+
+static vl_train_opts default_opts(int epochs)
+{
+    vl_train_opts o = {.batch = 16, .epochs = epochs, .shuffle = VL_SHUFFLE_EVERY_EPOCH, .bucket = 1, .seed = 7};
+    o.opt = (vl_optim_config){.kind = VL_OPT_ADAM, .lr = 0.01f, .clip = VL_CLIP_GLOBAL_L2NORM, .clip_threshold = 5.0f};
+    return o;
+}
+
+static vl_net *make_net(const vl_dataset *d, vl_layer_kind kind, int hidden, int bi, vl_out_mode mode, vl_task task)
+{
+    vl_net_config cfg = {.input = d->D, .outputs = task == VL_TASK_CLASSIFY ? d->nclasses : 1, .mode = mode,
+                         .task = task};
+    if (kind == VL_LAYER_MEAN)
+        cfg.layer[cfg.nlayers++] = (vl_layer_spec){.kind = VL_LAYER_MEAN};
+    else
+        vl_net_add_layer(&cfg, kind, hidden, bi);
+    vl_net *net = NULL;
+    if (vl_net_create(&cfg, 3, &net))
+        fprintf(stderr, "create: %s\n", vl_errmsg());
+    return net;
+}
+
+static void test_learning_order(void)
+{
+    make_order_set("order_train.csv", "otr", 240);
+    make_order_set("order_val.csv", "ova", 80);
+    char p[512], q[512];
+    snprintf(p, sizeof p, "%s/order_train.csv", dir);
+    snprintf(q, sizeof q, "%s/order_val.csv", dir);
+    vl_dataset d, v;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
+    CHECK(vl_dataset_load(p, &o, &d) == VL_OK, "load train: %s", vl_errmsg());
+    CHECK(d.n == 240 && d.D == D && d.nclasses == 2 && !strcmp(d.classes[0], "down"), "train set shape");
+    vl_dataset_opts vo = o;
+    vo.classes = (const char *const *)d.classes;
+    vo.nclasses = d.nclasses;
+    CHECK(vl_dataset_load(q, &vo, &v) == VL_OK, "load val: %s", vl_errmsg());
+    float mean[D], sd[D];
+    int *ti = range(d.n), *vi = range(v.n);
+    vl_dataset_stats(&d, ti, d.n, mean, sd);
+    vl_dataset_normalize(&d, mean, sd);
+    vl_dataset_normalize(&v, mean, sd);
+
+    vl_net *lstm = make_net(&d, VL_LAYER_LSTM, 24, 0, VL_OUT_LAST, VL_TASK_CLASSIFY);
+    vl_train_opts to = default_opts(25);
+    vl_train_result r;
+    CHECK(vl_train(lstm, &d, ti, d.n, &v, vi, v.n, &to, &r) == VL_OK, "train lstm: %s", vl_errmsg());
+    float vl, acc;
+    vl_evaluate_loss(lstm, &v, vi, v.n, 64, &vl, &acc);
+    printf("order task: LSTM validation accuracy %.3f (loss %.3f), best at iteration %d of %d\n", acc, vl,
+           r.best_iteration, r.iterations);
+    CHECK(acc >= 0.95f, "LSTM reaches >= 95%% on the order task (got %.3f)", acc);
+    CHECK(r.nhistory == r.iterations && r.iterations == 25 * 15, "history has one point per iteration (%d, %d)",
+          r.nhistory, r.iterations);
+    vl_train_result_free(&r);
+
+    vl_net *bag = make_net(&d, VL_LAYER_MEAN, 0, 0, VL_OUT_LAST, VL_TASK_CLASSIFY);
+    CHECK(vl_train(bag, &d, ti, d.n, &v, vi, v.n, &to, &r) == VL_OK, "train mean: %s", vl_errmsg());
+    vl_evaluate_loss(bag, &v, vi, v.n, 64, &vl, &acc);
+    printf("order task: bag-of-frames validation accuracy %.3f\n", acc);
+    CHECK(acc <= 0.65f, "mean pooling stays near chance on the order task (got %.3f)", acc);
+    vl_train_result_free(&r);
+    vl_net_free(lstm);
+    vl_net_free(bag);
+    free(ti);
+    free(vi);
+    vl_dataset_free(&d);
+    vl_dataset_free(&v);
+}
+
+/* (b) per-frame labels: segments of 10-25 frames switching direction. */
+static void test_learning_frames(void)
+{
+    char path[512], name[64], lab[64];
+    snprintf(path, sizeof path, "%s/frames.csv", dir);
+    FILE *m = fopen(path, "w");
+    float *x = malloc(sizeof(float) * 200 * D);
+    int32_t fl[200];
+    for (int i = 0; i < 160; i++) {
+        int T = 0, up = (int)(unif() * 2);
+        while (T < 60) {
+            int L = 10 + (int)(unif() * 16);
+            if (T + L > 100)
+                L = 100 - T;
+            int got = 0, pos = (int)(unif() * 3);
+            for (; got < L; got++) {
+                pos = (pos + (up ? 1 : 2)) % 3;
+                frame(x + (size_t)(T + got) * D, pos);
+                fl[T + got] = up;
+            }
+            T += L;
+            up = !up;
+        }
+        snprintf(name, sizeof name, "fr%03d.npy", i);
+        write_feats(name, T, D, x);
+        snprintf(lab, sizeof lab, "fr%03d.csv", i);
+        char lp[512];
+        snprintf(lp, sizeof lp, "%s/%s", dir, lab);
+        FILE *lf = fopen(lp, "w");
+        fprintf(lf, "frame,label\n");
+        for (int t = 0; t < T; t++)
+            fprintf(lf, "%d,%s\n", t, fl[t] ? "up" : "down");
+        fclose(lf);
+        fprintf(m, "%s,%s\n", name, lab);
+    }
+    fclose(m);
+    free(x);
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_SEQUENCE};
+    CHECK(vl_dataset_load(path, &o, &d) == VL_OK, "load frames: %s", vl_errmsg());
+    uint8_t isv[160];
+    CHECK(vl_dataset_split(&d, 0.25, 1, isv) == VL_OK, "split: %s", vl_errmsg());
+    int ti[160], vi[160], nt = 0, nv = 0;
+    for (int i = 0; i < d.n; i++) {
+        if (isv[i])
+            vi[nv++] = i;
+        else
+            ti[nt++] = i;
+    }
+    CHECK(nv == 40, "a quarter held out (%d)", nv);
+    float mean[D], sd[D];
+    vl_dataset_stats(&d, ti, nt, mean, sd);
+    vl_dataset_normalize(&d, mean, sd);
+    vl_net *net = make_net(&d, VL_LAYER_LSTM, 24, 1, VL_OUT_SEQUENCE, VL_TASK_CLASSIFY);
+    vl_train_opts to = default_opts(30);
+    vl_train_result r;
+    CHECK(vl_train(net, &d, ti, nt, &d, vi, nv, &to, &r) == VL_OK, "train: %s", vl_errmsg());
+    float vl, acc;
+    vl_evaluate_loss(net, &d, vi, nv, 64, &vl, &acc);
+    printf("per-frame task: BiLSTM frame accuracy %.4f\n", acc);
+    CHECK(acc >= 0.95f, "per-frame accuracy >= 95%% (got %.4f)", acc);
+    vl_train_result_free(&r);
+    vl_net_free(net);
+    vl_dataset_free(&d);
+}
+
+/* (c) regression: frequency of an oscillation. */
+static void test_learning_regress(void)
+{
+    char path[512], name[64];
+    snprintf(path, sizeof path, "%s/regress.csv", dir);
+    FILE *m = fopen(path, "w");
+    float *x = malloc(sizeof(float) * 64 * D);
+    for (int i = 0; i < 300; i++) {
+        double f = 0.03 + 0.17 * unif(), ph = 6.2831853 * unif();
+        int T = 30 + (int)(unif() * 20);
+        for (int t = 0; t < T; t++) {
+            for (int d = 0; d < D; d++)
+                x[t * D + d] = 0.1f * gauss();
+            x[t * D + 0] += (float)sin(6.2831853 * f * t + ph);
+            x[t * D + 1] += (float)cos(6.2831853 * f * t + ph);
+        }
+        snprintf(name, sizeof name, "rg%03d.npy", i);
+        write_feats(name, T, D, x);
+        fprintf(m, "%s,%.6f\n", name, 10.0 * f);
+    }
+    fclose(m);
+    free(x);
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_REGRESS, .mode = VL_OUT_LAST};
+    CHECK(vl_dataset_load(path, &o, &d) == VL_OK, "load regress: %s", vl_errmsg());
+    int ti[300], vi[300], nt = 0, nv = 0;
+    for (int i = 0; i < d.n; i++) {
+        if (i % 5 == 0)
+            vi[nv++] = i;
+        else
+            ti[nt++] = i;
+    }
+    vl_net *net = make_net(&d, VL_LAYER_LSTM, 32, 0, VL_OUT_LAST, VL_TASK_REGRESS);
+    vl_train_opts to = default_opts(40);
+    vl_train_result r;
+    CHECK(vl_train(net, &d, ti, nt, &d, vi, nv, &to, &r) == VL_OK, "train: %s", vl_errmsg());
+    float vloss, rmse;
+    vl_evaluate_loss(net, &d, vi, nv, 64, &vloss, &rmse);
+    double mu = 0, ss = 0;
+    for (int i = 0; i < nv; i++)
+        mu += d.items[vi[i]].target / nv;
+    for (int i = 0; i < nv; i++)
+        ss += (d.items[vi[i]].target - mu) * (d.items[vi[i]].target - mu);
+    double r2 = 1.0 - (double)rmse * rmse * nv / ss;
+    printf("regression task: validation RMSE %.4f, R^2 %.4f\n", rmse, r2);
+    CHECK(r2 >= 0.9, "R^2 >= 0.9 (got %.4f)", r2);
+    vl_train_result_free(&r);
+    vl_net_free(net);
+    vl_dataset_free(&d);
+}
+
+/* Resuming: an interrupted run continued from its checkpoint ends with the
+ * same weights, bit for bit, as an uninterrupted one. */
+static int stop_at;
+static int stopper(void *user, const vl_train_event *e)
+{
+    (void)user;
+    return e->iteration == stop_at;
+}
+
+static void test_resume(void)
+{
+    char p[512], ck[512];
+    snprintf(p, sizeof p, "%s/order_train.csv", dir);
+    snprintf(ck, sizeof ck, "%s/run.ckpt", dir);
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
+    CHECK(vl_dataset_load(p, &o, &d) == VL_OK, "load: %s", vl_errmsg());
+    uint8_t *isv = calloc((size_t)d.n, 1);
+    CHECK(vl_dataset_split(&d, 0.2, 5, isv) == VL_OK, "split: %s", vl_errmsg());
+    /* grouped: the three clips of a source video are on one side */
+    int straddle = 0;
+    for (int i = 0; i + 2 < d.n; i += 3)
+        straddle += !(isv[i] == isv[i + 1] && isv[i] == isv[i + 2]);
+    CHECK(straddle == 0, "no source video straddles the split (%d do)", straddle);
+    int ti[512], vi[512], nt = 0, nv = 0;
+    for (int i = 0; i < d.n; i++) {
+        if (isv[i])
+            vi[nv++] = i;
+        else
+            ti[nt++] = i;
+    }
+    int nup = 0;
+    for (int i = 0; i < nv; i++)
+        nup += d.items[vi[i]].label == 1;
+    CHECK(nup > nv / 3 && nup < 2 * nv / 3, "the split is stratified (%d of %d validation clips are 'up')", nup, nv);
+    vl_train_opts to = default_opts(5);
+    vl_net_config cfg = {.input = D, .outputs = 2, .mode = VL_OUT_LAST, .task = VL_TASK_CLASSIFY};
+    vl_net_add_layer(&cfg, VL_LAYER_GRU, 12, 1);
+    vl_net_add_dropout(&cfg, 0.3f);
+    vl_net_add_layer(&cfg, VL_LAYER_LSTM, 8, 0);
+    vl_net *a, *b;
+    vl_net_create(&cfg, 11, &a);
+    vl_net_create(&cfg, 11, &b);
+    vl_train_result ra, rb;
+    to.val_every = 7;
+    CHECK(vl_train(a, &d, ti, nt, &d, vi, nv, &to, &ra) == VL_OK, "uninterrupted: %s", vl_errmsg());
+    /* interrupted mid-epoch 4 (12 iterations per epoch), then resumed */
+    unlink(ck);
+    to.checkpoint = ck;
+    to.resume = 1;
+    to.cb = stopper;
+    stop_at = 3 * 12 + 5;
+    CHECK(vl_train(b, &d, ti, nt, &d, vi, nv, &to, &rb) == VL_OK && rb.interrupted, "interrupted run");
+    vl_train_result_free(&rb);
+    vl_net_free(b);
+    vl_net_create(&cfg, 99, &b); /* different init: everything must come from the checkpoint */
+    stop_at = -1;
+    CHECK(vl_train(b, &d, ti, nt, &d, vi, nv, &to, &rb) == VL_OK && !rb.interrupted, "resumed: %s", vl_errmsg());
+    size_t n = vl_net_param_count(a);
+    int same = 1;
+    for (int i = 0; i < vl_net_num_params(a); i++) {
+        vl_param pa, pb;
+        vl_net_param(a, i, &pa);
+        vl_net_param(b, i, &pb);
+        same &= !memcmp(pa.data, pb.data, sizeof(float) * pa.count);
+    }
+    CHECK(same, "resumed run ends with bit-identical weights (%zu parameters)", n);
+    CHECK(rb.nhistory == ra.nhistory && rb.best_iteration == ra.best_iteration &&
+              rb.best_val_loss == ra.best_val_loss,
+          "and the same history (%d/%d points) and best iteration (%d/%d)", rb.nhistory, ra.nhistory,
+          rb.best_iteration, ra.best_iteration);
+    /* a checkpoint from other settings is refused */
+    to.batch = 8;
+    CHECK(vl_train(b, &d, ti, nt, &d, vi, nv, &to, &rb) == VL_ERR_ARG && strstr(vl_errmsg(), "other options"),
+          "mismatched checkpoint refused: %s", vl_errmsg());
+    /* patience stops early and keeps the best weights */
+    vl_train_opts po = default_opts(200);
+    po.patience = 2;
+    po.opt.lr = 0.05f;
+    vl_train_result rp;
+    vl_net *c;
+    vl_net_create(&cfg, 12, &c);
+    CHECK(vl_train(c, &d, ti, nt, &d, vi, nv, &po, &rp) == VL_OK && rp.stopped_early && rp.epochs_done < 200,
+          "patience stops early (after %d epochs)", rp.epochs_done);
+    float vloss, vacc;
+    vl_evaluate_loss(c, &d, vi, nv, 64, &vloss, &vacc);
+    CHECK(fabsf(vloss - rp.best_val_loss) <= 1e-6f * (1 + fabsf(vloss)), "kept the best network (%g vs %g)", vloss,
+          rp.best_val_loss);
+    vl_train_result_free(&rp);
+    vl_net_free(c);
+    vl_train_result_free(&ra);
+    vl_train_result_free(&rb);
+    vl_net_free(a);
+    vl_net_free(b);
+    free(isv);
+    vl_dataset_free(&d);
+}
+
+/* Diverging training stops with VL_ERR_NUMERIC and leaves the last
+ * checkpoint as it was. */
+static void test_diverge(void)
+{
+    char p[512], ck[512];
+    snprintf(p, sizeof p, "%s/regress.csv", dir);
+    snprintf(ck, sizeof ck, "%s/div.ckpt", dir);
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_REGRESS, .mode = VL_OUT_LAST};
+    CHECK(vl_dataset_load(p, &o, &d) == VL_OK, "load: %s", vl_errmsg());
+    int ti[512];
+    for (int i = 0; i < d.n; i++)
+        ti[i] = i;
+    vl_net *net = make_net(&d, VL_LAYER_LSTM, 8, 0, VL_OUT_LAST, VL_TASK_REGRESS);
+    vl_train_opts to = default_opts(3);
+    to.checkpoint = ck;
+    unlink(ck);
+    to.opt.clip = VL_CLIP_NONE;
+    to.opt.kind = VL_OPT_SGDM;
+    to.opt.lr = 1e10f; /* the squared error overflows within a few steps */
+    vl_train_result r;
+    vl_status st = vl_train(net, &d, ti, d.n, NULL, NULL, 0, &to, &r);
+    CHECK(st == VL_ERR_NUMERIC && strstr(vl_errmsg(), "diverged at epoch 1"), "divergence reported: %s",
+          vl_errmsg());
+    CHECK(access(ck, F_OK) != 0, "no checkpoint written from a diverged first epoch");
+    vl_net_free(net);
+    vl_dataset_free(&d);
+}
+
+static void expect_load_error(const char *manifest_text, vl_out_mode mode, const char *want, const char *what)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/bad.csv", dir);
+    write_text(p, manifest_text);
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = mode};
+    vl_status st = vl_dataset_load(p, &o, &d);
+    CHECK(st != VL_OK && strstr(vl_errmsg(), want), "%s: error mentions '%s' (got: %s)", what, want, vl_errmsg());
+    if (!st)
+        vl_dataset_free(&d);
+}
+
+static void test_bad_input(void)
+{
+    float x[4 * 3] = {0};
+    write_feats("w3.npy", 4, 3, x);
+    float y[4 * 5] = {0};
+    write_feats("w5.npy", 4, 5, y);
+    x[5] = NAN;
+    write_feats("nan.npy", 4, 3, x);
+    x[5] = 0;
+    expect_load_error("w3.npy,a\nw5.npy,b\n", VL_OUT_LAST, "feature width 5 differs from 3", "inconsistent widths");
+    expect_load_error("w3.npy,a\nnan.npy,b\n", VL_OUT_LAST, "is NaN", "NaN feature");
+    expect_load_error("# nothing\n", VL_OUT_LAST, "empty dataset", "empty manifest");
+    expect_load_error("w3.npy,a\nw3.npy,a\n", VL_OUT_LAST, "at least two classes", "one class");
+    expect_load_error("missing.npy,a\nw3.npy,b\n", VL_OUT_LAST, "missing.npy", "missing feature file");
+    expect_load_error("w3.npy\n", VL_OUT_LAST, "bad.csv:1", "no label column");
+    char lp[512];
+    snprintf(lp, sizeof lp, "%s/short.csv", dir);
+    write_text(lp, "a\nb\na\n");
+    expect_load_error("w3.npy,short.csv\n", VL_OUT_SEQUENCE, "no label for frame 3", "too few frame labels");
+    snprintf(lp, sizeof lp, "%s/long.csv", dir);
+    write_text(lp, "a\nb\na\nb\na\n");
+    expect_load_error("w3.npy,long.csv\n", VL_OUT_SEQUENCE, "more label rows", "too many frame labels");
+    /* unknown label in validation data */
+    char p[512];
+    snprintf(p, sizeof p, "%s/val_unknown.csv", dir);
+    write_text(p, "w3.npy,a\nw3.npy,zebra\n");
+    const char *cls[] = {"a", "b"};
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST, .classes = cls, .nclasses = 2};
+    CHECK(vl_dataset_load(p, &o, &d) == VL_ERR_ARG && strstr(vl_errmsg(), "val_unknown.csv:2") &&
+              strstr(vl_errmsg(), "zebra"),
+          "unknown validation label: %s", vl_errmsg());
+    /* width fixed by the model */
+    o.dim = 5;
+    snprintf(p, sizeof p, "%s/val_w.csv", dir);
+    write_text(p, "w3.npy,a\n");
+    CHECK(vl_dataset_load(p, &o, &d) == VL_ERR_SHAPE, "model width enforced: %s", vl_errmsg());
+    /* a split without two groups in any class */
+    snprintf(p, sizeof p, "%s/onegroup.csv", dir);
+    write_text(p, "path,label,group\nw3.npy,a,g1\nw3.npy,b,g2\n");
+    vl_dataset_opts oo = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
+    CHECK(vl_dataset_load(p, &oo, &d) == VL_OK, "load: %s", vl_errmsg());
+    uint8_t isv[2];
+    CHECK(vl_dataset_split(&d, 0.2, 1, isv) == VL_ERR_ARG && strstr(vl_errmsg(), "two or more source videos"),
+          "impossible split explained: %s", vl_errmsg());
+    vl_dataset_free(&d);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/vl_test_train_%ld", (long)getpid());
+    mkdir(dir, 0755);
+    vl_rng_seed(&rng, 2024);
+    vl_set_threads(getenv("VL_THREADS") ? atoi(getenv("VL_THREADS")) : 2);
+    test_bad_input();
+    test_learning_order();
+    test_learning_frames();
+    test_learning_regress();
+    test_resume();
+    test_diverge();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return check_summary();
+}
