@@ -21,76 +21,7 @@
 #include "train/trainer.h"
 #include "vidlstm.h"
 
-static char dir[256];
-static vl_rng rng;
-
-static float gauss(void) { return (float)vl_rng_normal(&rng); }
-static double unif(void) { return vl_rng_uniform(&rng); }
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-}
-
-static void write_feats(const char *name, int T, int D, const float *x)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    int64_t shape[2] = {T, D};
-    if (vl_npy_write(p, VL_NPY_F32, 2, shape, x))
-        fprintf(stderr, "write %s: %s\n", p, vl_errmsg());
-}
-
-enum { D = 6 };
-
-/* One frame showing pattern k (one-hot on 3 dims + 3 noise dims). */
-static void frame(float *x, int k)
-{
-    for (int d = 0; d < D; d++)
-        x[d] = 0.35f * gauss();
-    x[k] += 1.0f;
-}
-
-/* Order task: cycle up (0,1,2) or down (0,2,1), each pattern held 1-3
- * frames, random start. */
-static int order_seq(float *x, int up, int32_t *frame_lab, int tmin, int tmax)
-{
-    int T = tmin + (int)(unif() * (tmax - tmin + 1));
-    int pos = (int)(unif() * 3), hold = 0;
-    for (int t = 0; t < T; t++) {
-        if (hold == 0) {
-            pos = (pos + (up ? 1 : 2)) % 3;
-            hold = 1 + (int)(unif() * 3);
-        }
-        hold--;
-        frame(x + (size_t)t * D, pos);
-        if (frame_lab)
-            frame_lab[t] = up;
-    }
-    return T;
-}
-
-/* Writes n clips of the order task and a manifest; each clip is its own
- * group except that `shared_groups` makes clips share source-video groups. */
-static void make_order_set(const char *manifest, const char *prefix, int n)
-{
-    char path[512], line[256];
-    snprintf(path, sizeof path, "%s/%s", dir, manifest);
-    FILE *m = fopen(path, "w");
-    fprintf(m, "path,label,group\n");
-    float *x = malloc(sizeof(float) * 64 * D);
-    for (int i = 0; i < n; i++) {
-        int up = i % 2;
-        int T = order_seq(x, up, NULL, 16, 40);
-        snprintf(line, sizeof line, "%s%04d.npy", prefix, i);
-        write_feats(line, T, D, x);
-        fprintf(m, "%s,%s,vid%03d\n", line, up ? "up" : "down", i / 3); /* 3 clips per source video */
-    }
-    free(x);
-    fclose(m);
-}
+#include "seqdata.h"
 
 static int *range(int n)
 {
@@ -172,40 +103,9 @@ static void test_learning_order(void)
 /* (b) per-frame labels: segments of 10-25 frames switching direction. */
 static void test_learning_frames(void)
 {
-    char path[512], name[64], lab[64];
+    char path[512];
+    make_frames_set("frames.csv", "fr", 160);
     snprintf(path, sizeof path, "%s/frames.csv", dir);
-    FILE *m = fopen(path, "w");
-    float *x = malloc(sizeof(float) * 200 * D);
-    int32_t fl[200];
-    for (int i = 0; i < 160; i++) {
-        int T = 0, up = (int)(unif() * 2);
-        while (T < 60) {
-            int L = 10 + (int)(unif() * 16);
-            if (T + L > 100)
-                L = 100 - T;
-            int got = 0, pos = (int)(unif() * 3);
-            for (; got < L; got++) {
-                pos = (pos + (up ? 1 : 2)) % 3;
-                frame(x + (size_t)(T + got) * D, pos);
-                fl[T + got] = up;
-            }
-            T += L;
-            up = !up;
-        }
-        snprintf(name, sizeof name, "fr%03d.npy", i);
-        write_feats(name, T, D, x);
-        snprintf(lab, sizeof lab, "fr%03d.csv", i);
-        char lp[512];
-        snprintf(lp, sizeof lp, "%s/%s", dir, lab);
-        FILE *lf = fopen(lp, "w");
-        fprintf(lf, "frame,label\n");
-        for (int t = 0; t < T; t++)
-            fprintf(lf, "%d,%s\n", t, fl[t] ? "up" : "down");
-        fclose(lf);
-        fprintf(m, "%s,%s\n", name, lab);
-    }
-    fclose(m);
-    free(x);
     vl_dataset d;
     vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_SEQUENCE};
     CHECK(vl_dataset_load(path, &o, &d) == VL_OK, "load frames: %s", vl_errmsg());
@@ -238,25 +138,9 @@ static void test_learning_frames(void)
 /* (c) regression: frequency of an oscillation. */
 static void test_learning_regress(void)
 {
-    char path[512], name[64];
+    char path[512];
+    make_regress_set("regress.csv", "rg", 300);
     snprintf(path, sizeof path, "%s/regress.csv", dir);
-    FILE *m = fopen(path, "w");
-    float *x = malloc(sizeof(float) * 64 * D);
-    for (int i = 0; i < 300; i++) {
-        double f = 0.03 + 0.17 * unif(), ph = 6.2831853 * unif();
-        int T = 30 + (int)(unif() * 20);
-        for (int t = 0; t < T; t++) {
-            for (int d = 0; d < D; d++)
-                x[t * D + d] = 0.1f * gauss();
-            x[t * D + 0] += (float)sin(6.2831853 * f * t + ph);
-            x[t * D + 1] += (float)cos(6.2831853 * f * t + ph);
-        }
-        snprintf(name, sizeof name, "rg%03d.npy", i);
-        write_feats(name, T, D, x);
-        fprintf(m, "%s,%.6f\n", name, 10.0 * f);
-    }
-    fclose(m);
-    free(x);
     vl_dataset d;
     vl_dataset_opts o = {.task = VL_TASK_REGRESS, .mode = VL_OUT_LAST};
     CHECK(vl_dataset_load(path, &o, &d) == VL_OK, "load regress: %s", vl_errmsg());

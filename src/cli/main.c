@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/cli.h"
 #include "vidlstm.h"
 
 static void usage(FILE *f)
@@ -26,6 +27,14 @@ static void usage(FILE *f)
           "           classes differ only in their dynamics (gait-like oscillation\n"
           "           frequency); prints validation accuracy and a confusion matrix\n"
           "           options: --seed N (default 1)  --threads K (default: all cores)  --json\n"
+          "\n"
+          "  train    --data TRAIN.csv --out MODEL.safetensors [options]\n"
+          "           train a network on feature sequences listed in a manifest\n"
+          "  eval     --model MODEL.safetensors --data TEST.csv [--json] [--report DIR]\n"
+          "           accuracy, confusion matrix, per-class P/R/F1 (or RMSE/MAE/R^2)\n"
+          "  predict  --model MODEL.safetensors FEATURES.npy... [--window L] [--json]\n"
+          "           labels, probabilities, per-frame segments or window timelines\n"
+          "           (each command: --help for its options)\n"
           "\n"
           "  info MODEL.onnx\n"
           "           inputs, outputs, operators and every tappable tensor with its shape\n"
@@ -240,6 +249,12 @@ int main(int argc, char **argv)
         return cmd_info(argc - 2, argv + 2);
     if (!strcmp(argv[1], "infer"))
         return cmd_infer(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "train"))
+        return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "eval"))
+        return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "predict"))
+        return cmd_predict(argc - 2, argv + 2);
     fprintf(stderr, "vidlstm: unknown command '%s' (see vidlstm --help)\n", argv[1]);
     return 2;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/csv.h"
 #include "core/error.h"
@@ -68,6 +69,19 @@ static int lower_eq(const char *a, const char *b)
             return 0;
     }
     return *a == *b;
+}
+
+/* A clip label that names an existing .csv/.npy file is a per-frame label
+ * file given to a many-to-one model: the classic mix-up, caught here. */
+static int looks_like_label_file(const char *manifest, const char *lab)
+{
+    size_t n = strlen(lab);
+    if (n < 5 || !(lower_eq(lab + n - 4, ".csv") || lower_eq(lab + n - 4, ".npy") || lower_eq(lab + n - 4, ".txt")))
+        return 0;
+    char *p = resolve(manifest, lab);
+    int yes = p && access(p, F_OK) == 0;
+    free(p);
+    return yes;
 }
 
 /* ---- classes --------------------------------------------------------------- */
@@ -472,6 +486,14 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
                 st = vl_seterr(VL_ERR_NOMEM, "out of memory");
                 break;
             }
+            if (access(lf, F_OK) != 0) {
+                st = vl_seterr(VL_ERR_ARG,
+                               "%s:%d: '%s' is not a per-frame label file: a many-to-many (sequence) model needs one "
+                               "label per frame; for one label per clip use mode last",
+                               manifest, r.rec_line, lab);
+                free(lf);
+                break;
+            }
             st = load_frame_file(d, lf, s->T, &frames[d->n - 1]);
             free(lf);
             if (st) {
@@ -486,6 +508,12 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
                 break;
             }
             s->target = (float)v;
+        } else if (looks_like_label_file(manifest, lab)) {
+            st = vl_seterr(VL_ERR_ARG,
+                           "%s:%d: the label '%s' is a per-frame label file, but the model is many-to-one (one label "
+                           "per clip); for per-frame labels use mode sequence",
+                           manifest, r.rec_line, lab);
+            break;
         } else if (!(clip_names[d->n - 1] = dupstr(lab))) {
             st = vl_seterr(VL_ERR_NOMEM, "out of memory");
             break;

@@ -1,0 +1,490 @@
+/* vidlstm train: feature sequences + labels -> a trained model file. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "model/modelfile.h"
+#include "report/report.h"
+#include "train/dataset.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
+
+void cli_help_train(FILE *f)
+{
+    fputs("usage: vidlstm train --data TRAIN.csv --out MODEL.safetensors [options]\n"
+          "\n"
+          "Trains a recurrent network on feature sequences (.npy float32 [T, D] files)\n"
+          "listed in a CSV manifest: path,label[,group] (see docs/train.md).\n"
+          "\n"
+          "data:\n"
+          "  --data FILE              training manifest\n"
+          "  --val-data FILE          validation manifest, or\n"
+          "  --val-fraction F         hold out about F of each class's source videos (groups;\n"
+          "                           clips of one video never straddle the split), or\n"
+          "  --split-file FILE        lines `path[,val|train]` naming the validation items\n"
+          "                           (default: --val-fraction 0.2 when every class has two or\n"
+          "                           more groups, else no validation)\n"
+          "  --no-normalize           do not standardise features (default: per-dimension mean\n"
+          "                           and std of the training set, stored in the model)\n"
+          "network:\n"
+          "  --layers SPEC            comma-separated: lstm:H bilstm:H gru:H bigru:H dropout:P\n"
+          "                           mean (bag-of-frames baseline); default bilstm:128,dropout:0.2\n"
+          "  --mode last|sequence     one label per clip (default) or per frame\n"
+          "  --task classify|regress  (default classify)\n"
+          "  --class-weights auto|none|W1,W2,...  loss weights per class (auto = balanced)\n"
+          "training (MATLAB trainingOptions names in brackets):\n"
+          "  --optimizer adam|sgdm|rmsprop          (default adam)\n"
+          "  --lr R                   [InitialLearnRate] default 0.001 (sgdm 0.01)\n"
+          "  --momentum M             sgdm momentum (0.9)\n"
+          "  --l2 L                   [L2Regularization] default 0.0001\n"
+          "  --lr-schedule none|piecewise|cosine\n"
+          "  --lr-drop-period N --lr-drop-factor F   piecewise: every N epochs multiply by F\n"
+          "                           (defaults 10, 0.1)\n"
+          "  --min-lr R               cosine floor (0)\n"
+          "  --gradient-threshold T   [GradientThreshold] (default: none)\n"
+          "  --gradient-threshold-method global-l2norm|l2norm|absolute-value\n"
+          "  --batch N                [MiniBatchSize] default 32\n"
+          "  --epochs N               [MaxEpochs] default 30\n"
+          "  --shuffle every-epoch|once|never\n"
+          "  --sequence-length longest|shortest   pad to the batch's longest (default) or cut\n"
+          "                           to its shortest\n"
+          "  --no-bucket              do not batch sequences of similar length together\n"
+          "  --val-frequency N        [ValidationFrequency] iterations (default: every epoch)\n"
+          "  --patience N             [ValidationPatience] stop after N validations without a\n"
+          "                           lower validation loss; the best network is kept\n"
+          "  --seed N                 initialisation, dropout, shuffling, split (default 1)\n"
+          "  --threads N              (default: all cores)\n"
+          "output:\n"
+          "  --out FILE               the model (.safetensors)\n"
+          "  --checkpoint FILE        written every epoch (default OUT.ckpt; removed on success)\n"
+          "  --resume                 continue from the checkpoint of an interrupted run\n"
+          "  --report DIR             training-progress, confusion and timeline charts + HTML\n"
+          "  --json                   JSON lines on stdout: one per epoch, then a summary\n"
+          "  --quiet                  no progress display\n",
+          f);
+}
+
+typedef struct {
+    const char *data, *val_data, *split_file, *out, *checkpoint, *report;
+    double val_fraction;
+    int normalize;
+    const char *layers;
+    vl_out_mode mode;
+    vl_task task;
+    const char *class_weights;
+    vl_train_opts t;
+    int lr_given;
+    int threads, json, quiet, resume;
+} train_args;
+
+/* ---- progress --------------------------------------------------------------------- */
+
+typedef struct {
+    int tty, json, quiet, regress;
+    double last_draw;
+    int log_every, line_open;
+    int iter0; /* iteration before this run's first (resumed runs start later) */
+    const char *metric_name;
+} progress;
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fmt_time(char *b, size_t n, double s)
+{
+    if (!(s >= 0) || s > 359999)
+        snprintf(b, n, "--:--");
+    else if (s >= 3600)
+        snprintf(b, n, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
+    else
+        snprintf(b, n, "%02d:%02d", (int)s / 60, (int)s % 60);
+}
+
+static int on_event(void *user, const vl_train_event *e)
+{
+    progress *p = user;
+    if (e->resumed_from && !p->quiet)
+        fprintf(stderr, "resumed after epoch %d (iteration %d)\n", e->resumed_from, e->iteration - 1);
+    if (p->iter0 < 0)
+        p->iter0 = e->iteration - 1;
+    double spi = e->elapsed / (double)(e->iteration - p->iter0);
+    double left = spi * (double)(e->iterations - e->iteration);
+    char tl[32], te[32];
+    fmt_time(tl, sizeof tl, left);
+    fmt_time(te, sizeof te, e->elapsed);
+    char val[96] = "";
+    if (!isnan(e->val_loss))
+        snprintf(val, sizeof val, " | val loss %.4f %s %.4g", e->val_loss, p->metric_name, e->val_metric);
+    if (p->json && (e->epoch_end || e->validated)) {
+        printf("{\"event\":\"%s\",\"epoch\":%d,\"iteration\":%d,\"loss\":%.6g,\"%s\":%.6g,\"lr\":%.6g", 
+               e->epoch_end ? "epoch" : "validation", e->epoch, e->iteration, e->loss,
+               p->regress ? "rmse" : "accuracy", e->metric, e->lr);
+        if (e->validated)
+            printf(",\"val_loss\":%.6g,\"val_%s\":%.6g", e->val_loss, p->regress ? "rmse" : "accuracy", e->val_metric);
+        printf(",\"elapsed\":%.3f}\n", e->elapsed);
+        fflush(stdout);
+    }
+    if (p->quiet)
+        return 0;
+    if (p->tty) {
+        double now = wall();
+        int important = e->epoch_end || e->validated || e->iteration == e->iterations;
+        if (!important && now - p->last_draw < 0.1)
+            return 0;
+        p->last_draw = now;
+        int w = 20, fill = (int)((double)w * e->iteration / (e->iterations > 0 ? e->iterations : 1));
+        char bar[32];
+        for (int i = 0; i < w; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[w] = 0;
+        fprintf(stderr, "\r\033[Kepoch %d/%d [%s] iter %d/%d loss %.4f %s %.4g%s lr %.3g %s left", e->epoch,
+                e->epochs, bar, e->iteration, e->iterations, e->loss, p->metric_name, e->metric, val, e->lr, tl);
+        p->line_open = 1;
+        if (e->validated && e->epoch_end) {
+            fputc('\n', stderr); /* keep one line per validated epoch, like MATLAB's table */
+            p->line_open = 0;
+        }
+        fflush(stderr);
+    } else if (e->epoch_end && (e->epoch % p->log_every == 0 || e->epoch == e->epochs || e->validated)) {
+        fprintf(stderr, "epoch %d/%d iter %d loss %.4f %s %.4g%s lr %.3g elapsed %s\n", e->epoch, e->epochs,
+                e->iteration, e->loss, p->metric_name, e->metric, val, e->lr, te);
+    }
+    return 0;
+}
+
+/* ---- the command ------------------------------------------------------------------- */
+
+static int parse(int argc, char **argv, train_args *A)
+{
+    *A = (train_args){.normalize = 1, .layers = "bilstm:128,dropout:0.2", .mode = VL_OUT_LAST,
+                      .task = VL_TASK_CLASSIFY, .val_fraction = -1};
+    A->t = (vl_train_opts){.batch = 32, .epochs = 30, .shuffle = VL_SHUFFLE_EVERY_EPOCH,
+                           .seqlen = VL_SEQLEN_LONGEST, .bucket = 1, .seed = 1};
+    A->t.opt = (vl_optim_config){.kind = VL_OPT_ADAM, .lr = 1e-3f, .weight_decay = 1e-4f, .drop_period = 10,
+                                 .drop_factor = 0.1f};
+    cli_args a = {.argc = argc, .argv = argv, .cmd = "train"};
+    for (a.i = 0; a.i < argc && !a.bad; a.i++) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            cli_help_train(stdout);
+            return -1;
+        } else if (cli_opt(&a, "--data")) A->data = a.val;
+        else if (cli_opt(&a, "--val-data")) A->val_data = a.val;
+        else if (cli_opt(&a, "--val-fraction")) A->val_fraction = cli_num(&a, 0.0, 0.95);
+        else if (cli_opt(&a, "--split-file")) A->split_file = a.val;
+        else if (cli_flag(&a, "--no-normalize")) A->normalize = 0;
+        else if (cli_opt(&a, "--layers")) A->layers = a.val;
+        else if (cli_opt(&a, "--mode")) {
+            if (!strcmp(a.val, "last")) A->mode = VL_OUT_LAST;
+            else if (!strcmp(a.val, "sequence")) A->mode = VL_OUT_SEQUENCE;
+            else { cli_fail("train", "--mode: '%s' is not last or sequence", a.val); a.bad = 1; }
+        } else if (cli_opt(&a, "--task")) {
+            if (!strcmp(a.val, "classify")) A->task = VL_TASK_CLASSIFY;
+            else if (!strcmp(a.val, "regress")) A->task = VL_TASK_REGRESS;
+            else { cli_fail("train", "--task: '%s' is not classify or regress", a.val); a.bad = 1; }
+        } else if (cli_opt(&a, "--class-weights")) A->class_weights = a.val;
+        else if (cli_opt(&a, "--optimizer")) {
+            if (!strcmp(a.val, "adam")) A->t.opt.kind = VL_OPT_ADAM;
+            else if (!strcmp(a.val, "sgdm")) A->t.opt.kind = VL_OPT_SGDM;
+            else if (!strcmp(a.val, "rmsprop")) A->t.opt.kind = VL_OPT_RMSPROP;
+            else { cli_fail("train", "--optimizer: '%s' is not adam, sgdm or rmsprop", a.val); a.bad = 1; }
+        } else if (cli_opt(&a, "--lr")) { A->t.opt.lr = (float)cli_num(&a, 1e-12, 100); A->lr_given = 1; }
+        else if (cli_opt(&a, "--momentum")) A->t.opt.momentum = (float)cli_num(&a, 0, 0.9999);
+        else if (cli_opt(&a, "--l2")) A->t.opt.weight_decay = (float)cli_num(&a, 0, 10);
+        else if (cli_opt(&a, "--lr-schedule")) {
+            if (!strcmp(a.val, "none")) A->t.opt.sched = VL_SCHED_NONE;
+            else if (!strcmp(a.val, "piecewise")) A->t.opt.sched = VL_SCHED_PIECEWISE;
+            else if (!strcmp(a.val, "cosine")) A->t.opt.sched = VL_SCHED_COSINE;
+            else { cli_fail("train", "--lr-schedule: '%s' is not none, piecewise or cosine", a.val); a.bad = 1; }
+        } else if (cli_opt(&a, "--lr-drop-period")) A->t.opt.drop_period = cli_int(&a, 1, 1000000);
+        else if (cli_opt(&a, "--lr-drop-factor")) A->t.opt.drop_factor = (float)cli_num(&a, 0, 1);
+        else if (cli_opt(&a, "--min-lr")) A->t.opt.min_lr = (float)cli_num(&a, 0, 100);
+        else if (cli_opt(&a, "--gradient-threshold")) {
+            A->t.opt.clip_threshold = (float)cli_num(&a, 1e-12, 1e12);
+            if (A->t.opt.clip == VL_CLIP_NONE) A->t.opt.clip = VL_CLIP_GLOBAL_L2NORM;
+        } else if (cli_opt(&a, "--gradient-threshold-method")) {
+            if (!strcmp(a.val, "global-l2norm")) A->t.opt.clip = VL_CLIP_GLOBAL_L2NORM;
+            else if (!strcmp(a.val, "l2norm")) A->t.opt.clip = VL_CLIP_L2NORM;
+            else if (!strcmp(a.val, "absolute-value")) A->t.opt.clip = VL_CLIP_ABSVALUE;
+            else { cli_fail("train", "--gradient-threshold-method: '%s' is not global-l2norm, l2norm or absolute-value", a.val); a.bad = 1; }
+        } else if (cli_opt(&a, "--batch")) A->t.batch = cli_int(&a, 1, 1 << 20);
+        else if (cli_opt(&a, "--epochs")) A->t.epochs = cli_int(&a, 1, 1000000);
+        else if (cli_opt(&a, "--shuffle")) {
+            if (!strcmp(a.val, "every-epoch")) A->t.shuffle = VL_SHUFFLE_EVERY_EPOCH;
+            else if (!strcmp(a.val, "once")) A->t.shuffle = VL_SHUFFLE_ONCE;
+            else if (!strcmp(a.val, "never")) A->t.shuffle = VL_SHUFFLE_NEVER;
+            else { cli_fail("train", "--shuffle: '%s' is not every-epoch, once or never", a.val); a.bad = 1; }
+        } else if (cli_opt(&a, "--sequence-length")) {
+            if (!strcmp(a.val, "longest")) A->t.seqlen = VL_SEQLEN_LONGEST;
+            else if (!strcmp(a.val, "shortest")) A->t.seqlen = VL_SEQLEN_SHORTEST;
+            else { cli_fail("train", "--sequence-length: '%s' is not longest or shortest", a.val); a.bad = 1; }
+        } else if (cli_flag(&a, "--no-bucket")) A->t.bucket = 0;
+        else if (cli_opt(&a, "--val-frequency")) A->t.val_every = cli_int(&a, 1, 1 << 30);
+        else if (cli_opt(&a, "--patience")) A->t.patience = cli_int(&a, 1, 1 << 30);
+        else if (cli_opt(&a, "--seed")) A->t.seed = (uint64_t)cli_num(&a, 0, 9007199254740992.0);
+        else if (cli_opt(&a, "--threads")) A->threads = cli_int(&a, 1, 1024);
+        else if (cli_opt(&a, "--out")) A->out = a.val;
+        else if (cli_opt(&a, "--checkpoint")) A->checkpoint = a.val;
+        else if (cli_flag(&a, "--resume")) A->resume = 1;
+        else if (cli_opt(&a, "--report")) A->report = a.val;
+        else if (cli_flag(&a, "--json")) A->json = 1;
+        else if (cli_flag(&a, "--quiet")) A->quiet = 1;
+        else {
+            cli_fail("train", "unknown option '%s' (see vidlstm train --help)", argv[a.i]);
+            return 1;
+        }
+    }
+    if (a.bad)
+        return 1;
+    if (!A->data)
+        return cli_fail("train", "--data MANIFEST.csv is required (see vidlstm train --help)");
+    if (!A->out)
+        return cli_fail("train", "--out MODEL.safetensors is required");
+    if ((A->val_data != NULL) + (A->split_file != NULL) + (A->val_fraction >= 0) > 1)
+        return cli_fail("train", "give one of --val-data, --val-fraction and --split-file");
+    if (A->t.opt.kind == VL_OPT_SGDM && !A->lr_given)
+        A->t.opt.lr = 0.01f;
+    A->t.opt.total_epochs = A->t.epochs;
+    return 0;
+}
+
+static int class_weights(const char *spec, const vl_dataset *d, const int *idx, int n, float *w)
+{
+    int C = d->nclasses;
+    if (!strcmp(spec, "none"))
+        return 0;
+    if (!strcmp(spec, "auto")) {
+        /* sklearn's "balanced": n_samples / (n_classes * n_c), over clips or frames */
+        double *cnt = calloc((size_t)C, sizeof(double)), tot = 0;
+        if (!cnt)
+            return -1;
+        for (int i = 0; i < n; i++) {
+            const vl_seq *s = &d->items[idx[i]];
+            if (d->mode == VL_OUT_LAST)
+                cnt[s->label] += 1;
+            else
+                for (int t = 0; t < s->T; t++)
+                    cnt[s->frame_labels[t]] += 1;
+        }
+        for (int c = 0; c < C; c++)
+            tot += cnt[c];
+        for (int c = 0; c < C; c++)
+            w[c] = cnt[c] > 0 ? (float)(tot / (C * cnt[c])) : 0.0f;
+        free(cnt);
+        return 1;
+    }
+    const char *p = spec;
+    for (int c = 0; c < C; c++) {
+        char *e;
+        double v = strtod(p, &e);
+        if (e == p || !(v >= 0) || !isfinite(v) || (c < C - 1 && *e != ',') || (c == C - 1 && *e)) {
+            cli_fail("train", "--class-weights: expected auto, none or %d non-negative numbers (one per class: %s%s)",
+                     C, d->classes[0], C > 1 ? ", ..." : "");
+            return -2;
+        }
+        w[c] = (float)v;
+        p = e + 1;
+    }
+    return 1;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args A;
+    int rc = parse(argc, argv, &A);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (A.threads)
+        vl_set_threads(A.threads);
+    vl_net_config cfg = {.mode = A.mode, .task = A.task};
+    char err[256];
+    if (cli_parse_layers(A.layers, &cfg, err, sizeof err))
+        return cli_fail("train", "--layers: %s", err);
+
+    vl_dataset d = {0}, vd = {0};
+    vl_dataset_opts dopt = {.task = A.task, .mode = A.mode};
+    if (vl_dataset_load(A.data, &dopt, &d))
+        return cli_fail_status("train");
+    int status = 1;
+    uint8_t *is_val = calloc((size_t)d.n, 1);
+    int *train = malloc(sizeof(int) * (size_t)d.n), *val = malloc(sizeof(int) * (size_t)d.n);
+    float *mean = NULL, *stdv = NULL, *cw = NULL;
+    vl_net *net = NULL;
+    vl_train_result res = {0};
+    char *ckpt = NULL;
+    int ntrain = 0, nval = 0;
+    const vl_dataset *vds = &d;
+    if (!is_val || !train || !val) {
+        cli_fail("train", "out of memory");
+        goto out;
+    }
+    if (A.val_data) {
+        vl_dataset_opts vo = {.task = A.task, .mode = A.mode, .dim = d.D,
+                              .classes = (const char *const *)d.classes, .nclasses = d.nclasses};
+        if (vl_dataset_load(A.val_data, &vo, &vd)) {
+            cli_fail_status("train");
+            goto out;
+        }
+        vds = &vd;
+        for (int i = 0; i < vd.n; i++)
+            val[nval++] = i;
+    } else if (A.split_file) {
+        if (vl_dataset_split_file(&d, A.split_file, is_val)) {
+            cli_fail_status("train");
+            goto out;
+        }
+    } else {
+        double f = A.val_fraction >= 0 ? A.val_fraction : 0.2;
+        if (f > 0 && vl_dataset_split(&d, f, A.t.seed, is_val)) {
+            if (A.val_fraction >= 0) { /* asked for explicitly: an error */
+                cli_fail_status("train");
+                goto out;
+            }
+            memset(is_val, 0, (size_t)d.n);
+            if (!A.quiet)
+                fprintf(stderr, "note: no validation split (%s)\n", vl_errmsg());
+        }
+    }
+    for (int i = 0; i < d.n; i++) {
+        if (A.val_data || !is_val[i])
+            train[ntrain++] = i;
+        else
+            val[nval++] = i;
+    }
+    if (ntrain == 0) {
+        cli_fail("train", "%s: no training sequences left after the validation split", A.data);
+        goto out;
+    }
+    cfg.input = d.D;
+    cfg.outputs = A.task == VL_TASK_CLASSIFY ? d.nclasses : 1;
+    if (A.task == VL_TASK_CLASSIFY && A.class_weights) {
+        if (!(cw = malloc(sizeof(float) * (size_t)d.nclasses))) {
+            cli_fail("train", "out of memory");
+            goto out;
+        }
+        int r = class_weights(A.class_weights, &d, train, ntrain, cw);
+        if (r < 0)
+            goto out;
+        if (r > 0)
+            cfg.class_weights = cw;
+    }
+    if (A.normalize) {
+        mean = malloc(sizeof(float) * (size_t)d.D);
+        stdv = malloc(sizeof(float) * (size_t)d.D);
+        if (!mean || !stdv) {
+            cli_fail("train", "out of memory");
+            goto out;
+        }
+        vl_dataset_stats(&d, train, ntrain, mean, stdv);
+        vl_dataset_normalize(&d, mean, stdv);
+        if (vds != &d)
+            vl_dataset_normalize(&vd, mean, stdv);
+    }
+    if (vl_net_create(&cfg, A.t.seed, &net)) {
+        cli_fail("train", "--layers %s: %s", A.layers, vl_errmsg());
+        goto out;
+    }
+    if (!A.checkpoint) {
+        size_t n = strlen(A.out) + 6;
+        ckpt = malloc(n);
+        if (!ckpt) {
+            cli_fail("train", "out of memory");
+            goto out;
+        }
+        snprintf(ckpt, n, "%s.ckpt", A.out);
+    }
+    A.t.checkpoint = A.checkpoint ? A.checkpoint : ckpt;
+    A.t.resume = A.resume;
+    if (A.resume && access(A.t.checkpoint, F_OK) != 0 && !A.quiet)
+        fprintf(stderr, "note: no checkpoint %s yet: starting from the beginning\n", A.t.checkpoint);
+    progress pr = {.tty = isatty(2), .json = A.json, .quiet = A.quiet, .regress = A.task == VL_TASK_REGRESS,
+                   .iter0 = -1, .log_every = A.t.epochs > 50 ? (A.t.epochs + 49) / 50 : 1,
+                   .metric_name = A.task == VL_TASK_REGRESS ? "rmse" : "acc"};
+    A.t.cb = on_event;
+    A.t.user = &pr;
+    if (!A.quiet)
+        fprintf(stderr, "training on %d sequences (%d validation), %d features, %s %s, %zu parameters\n", ntrain, nval,
+                d.D, A.layers, A.mode == VL_OUT_LAST ? "last" : "sequence", vl_net_param_count(net));
+    vl_status st = vl_train(net, &d, train, ntrain, vds, val, nval, &A.t, &res);
+    if (pr.tty && !A.quiet)
+        fputs("\r\033[K", stderr);
+    if (st) {
+        if (st == VL_ERR_NUMERIC)
+            cli_fail("train", "%s; the last good checkpoint is %s", vl_errmsg(), A.t.checkpoint);
+        else
+            cli_fail_status("train");
+        goto out;
+    }
+
+    /* Save the model with everything needed to use it. */
+    cli_train_summary sum = {.d = &d, .vd = vds, .val = val, .nval = nval, .res = &res, .args_layers = A.layers,
+                             .epochs = A.t.epochs, .batch = A.t.batch, .lr = A.t.opt.lr, .seed = A.t.seed};
+    vl_model_meta meta = {0};
+    if (A.task == VL_TASK_CLASSIFY) {
+        meta.nclasses = d.nclasses;
+        meta.class_names = d.classes;
+    }
+    meta.dim = d.D;
+    meta.norm_mean = mean;
+    meta.norm_std = stdv;
+    meta.training_json = cli_training_json(&sum);
+    st = vl_model_save(A.out, net, &meta);
+    free(meta.training_json);
+    if (st) {
+        cli_fail_status("train");
+        goto out;
+    }
+    if (!A.quiet)
+        fprintf(stderr, "trained %d epochs (%d iterations)%s; model written to %s\n", res.epochs_done, res.iterations,
+                res.stopped_early ? ", stopped early (validation patience)" : "", A.out);
+    /* Metrics of the kept network on the validation set (or, without one,
+     * the training set, labelled as such). */
+    {
+        int on_val = nval > 0;
+        char *ex = NULL;
+        size_t exl = 0;
+        FILE *mf = open_memstream(&ex, &exl);
+        if (!mf) {
+            cli_fail("train", "out of memory");
+            goto out;
+        }
+        fputs("\"event\":\"done\",\"model\":", mf);
+        vl_json_write_string(mf, A.out);
+        fprintf(mf, ",\"evaluated_on\":\"%s\",\"epochs_done\":%d,\"iterations\":%d,\"stopped_early\":%s",
+                on_val ? "validation" : "training", res.epochs_done, res.iterations,
+                res.stopped_early ? "true" : "false");
+        fclose(mf);
+        if (!A.json && !A.quiet)
+            printf("%s set:\n", on_val ? "validation" : "training (no validation data)");
+        cli_eval_opts eo = {.cmd = "train", .title = "vidlstm training report", .model = A.out, .report = A.report,
+                            .json = A.json, .quiet = A.quiet, .progress = res.history, .nprogress = res.nhistory,
+                            .extra_json = ex};
+        int bad = cli_evaluate(net, on_val ? vds : &d, on_val ? val : train, on_val ? nval : ntrain, A.t.batch, &eo);
+        free(ex);
+        if (bad)
+            goto out;
+    }
+    unlink(A.t.checkpoint); /* the run is complete: the model file supersedes it */
+    status = 0;
+out:
+    vl_train_result_free(&res);
+    vl_net_free(net);
+    vl_dataset_free(&d);
+    vl_dataset_free(&vd);
+    free(is_val);
+    free(train);
+    free(val);
+    free(mean);
+    free(stdv);
+    free(ckpt);
+    free(cw);
+    return status;
+}

@@ -1,0 +1,256 @@
+#include "cli/common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "train/metrics.h"
+
+int cli_parse_layers(const char *spec, vl_net_config *cfg, char *err, size_t errlen)
+{
+    cfg->nlayers = 0;
+    const char *p = spec;
+    if (!*p) {
+        snprintf(err, errlen, "empty layer list");
+        return -1;
+    }
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char tok[64];
+        if (n == 0 || n >= sizeof tok) {
+            snprintf(err, errlen, "bad layer '%.*s' in '%s'", (int)n, p, spec);
+            return -1;
+        }
+        memcpy(tok, p, n);
+        tok[n] = 0;
+        char *colon = strchr(tok, ':');
+        const char *arg = colon ? colon + 1 : NULL;
+        if (colon)
+            *colon = 0;
+        if (cfg->nlayers >= VL_MAX_LAYERS) {
+            snprintf(err, errlen, "at most %d layers", VL_MAX_LAYERS);
+            return -1;
+        }
+        vl_layer_spec *L = &cfg->layer[cfg->nlayers];
+        *L = (vl_layer_spec){0};
+        char *e = NULL;
+        if (!strcmp(tok, "mean")) {
+            if (arg) {
+                snprintf(err, errlen, "'mean' takes no size");
+                return -1;
+            }
+            L->kind = VL_LAYER_MEAN;
+        } else if (!strcmp(tok, "dropout")) {
+            double v = arg ? strtod(arg, &e) : -1;
+            if (!arg || *e || !(v >= 0 && v < 1)) {
+                snprintf(err, errlen, "dropout needs a probability in [0, 1), e.g. dropout:0.5");
+                return -1;
+            }
+            L->kind = VL_LAYER_DROPOUT;
+            L->p = (float)v;
+        } else {
+            int bi = 0;
+            const char *base = tok;
+            if (!strncmp(tok, "bi", 2)) {
+                bi = 1;
+                base = tok + 2;
+            }
+            if (!strcmp(base, "lstm"))
+                L->kind = VL_LAYER_LSTM;
+            else if (!strcmp(base, "gru"))
+                L->kind = VL_LAYER_GRU;
+            else {
+                snprintf(err, errlen, "unknown layer '%s' (lstm, bilstm, gru, bigru, dropout, mean)", tok);
+                return -1;
+            }
+            long h = arg ? strtol(arg, &e, 10) : 0;
+            if (!arg || *e || h < 1 || h > 65536) {
+                snprintf(err, errlen, "%s needs a hidden size, e.g. %s:128", tok, tok);
+                return -1;
+            }
+            L->hidden = (int)h;
+            L->bidirectional = bi;
+        }
+        cfg->nlayers++;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+void cli_format_layers(const vl_net_config *cfg, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (int l = 0; l < cfg->nlayers && o < len; l++) {
+        const vl_layer_spec *L = &cfg->layer[l];
+        const char *sep = l ? "," : "";
+        int w;
+        if (L->kind == VL_LAYER_DROPOUT)
+            w = snprintf(out + o, len - o, "%sdropout:%g", sep, (double)L->p);
+        else if (L->kind == VL_LAYER_MEAN)
+            w = snprintf(out + o, len - o, "%smean", sep);
+        else
+            w = snprintf(out + o, len - o, "%s%s%s:%d", sep, L->bidirectional ? "bi" : "",
+                         L->kind == VL_LAYER_LSTM ? "lstm" : "gru", L->hidden);
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+}
+
+/* JSON numbers: non-finite values become null. */
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.6g", v);
+    else
+        fputs("null", f);
+}
+
+char *cli_training_json(const cli_train_summary *s)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    fputs("{\"layers\":", f);
+    vl_json_write_string(f, s->args_layers);
+    fprintf(f, ",\"epochs\":%d,\"epochs_done\":%d,\"iterations\":%d,\"batch\":%d,\"initial_lr\":", s->epochs,
+            s->res->epochs_done, s->res->iterations, s->batch);
+    json_num(f, s->lr);
+    fprintf(f, ",\"seed\":%llu,\"train_sequences\":%d,\"val_sequences\":%d,\"best_iteration\":%d,\"stopped_early\":%s",
+            (unsigned long long)s->seed, s->d->n - (s->vd == s->d ? s->nval : 0), s->nval, s->res->best_iteration,
+            s->res->stopped_early ? "true" : "false");
+    fputs(",\"val_loss\":", f);
+    json_num(f, s->res->best_val_loss);
+    fputs(",\"val_metric\":", f);
+    json_num(f, s->res->best_val_metric);
+    fputs(",\"data\":", f);
+    vl_json_write_string(f, s->d->source ? s->d->source : "");
+    fputs("}", f);
+    fclose(f);
+    return buf;
+}
+
+int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, const cli_eval_opts *o)
+{
+    const vl_net_config *cfg = vl_net_get_config(net);
+    const int C = cfg->outputs, seq = cfg->mode == VL_OUT_SEQUENCE, cls = cfg->task == VL_TASK_CLASSIFY;
+    float *out;
+    size_t *off;
+    if (vl_infer(net, d, idx, n, batch, 1, &out, &off))
+        return cli_fail_status(o->cmd);
+    int64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += seq ? d->items[idx[i]].T : 1;
+    int32_t *truth = malloc(sizeof(int32_t) * (size_t)(total ? total : 1));
+    int32_t *pred = malloc(sizeof(int32_t) * (size_t)(total ? total : 1));
+    float *yt = malloc(sizeof(float) * (size_t)(total ? total : 1));
+    float *yp = malloc(sizeof(float) * (size_t)(total ? total : 1));
+    vl_timeline *tl = calloc(12, sizeof *tl);
+    int status = 1;
+    if (!truth || !pred || !yt || !yp || !tl) {
+        cli_fail(o->cmd, "out of memory");
+        goto done;
+    }
+    int64_t k = 0;
+    int ntl = 0;
+    for (int i = 0; i < n; i++) {
+        const vl_seq *s = &d->items[idx[i]];
+        int steps = seq ? s->T : 1;
+        if (seq && cls && ntl < 12)
+            tl[ntl++] = (vl_timeline){.name = s->path, .T = s->T, .truth = truth + k, .pred = pred + k};
+        for (int t = 0; t < steps; t++, k++) {
+            const float *p = out + off[i] + (size_t)t * C;
+            if (cls) {
+                int arg = 0;
+                for (int c = 1; c < C; c++)
+                    if (p[c] > p[arg])
+                        arg = c;
+                pred[k] = arg;
+                truth[k] = seq ? s->frame_labels[t] : s->label;
+            } else {
+                yp[k] = p[0];
+                yt[k] = seq ? s->frame_targets[t] : s->target;
+            }
+        }
+    }
+    vl_cls_metrics cm = {0};
+    vl_reg_metrics rm = {0};
+    if (cls ? vl_cls_metrics_compute(C, truth, pred, total, &cm) : vl_reg_metrics_compute(yt, yp, total, &rm)) {
+        cli_fail_status(o->cmd);
+        goto done;
+    }
+    const char *const *names = (const char *const *)d->classes;
+    if (o->json) {
+        printf("{");
+        if (o->extra_json)
+            printf("%s,", o->extra_json);
+        printf("\"sequences\":%d", n);
+        if (cls) {
+            printf(",");
+            vl_cls_metrics_json(stdout, &cm, names);
+            if (seq)
+                printf(",\"frame_accuracy\":%.6g,\"frames\":%lld", cm.accuracy, (long long)total);
+        } else {
+            printf(",\"rmse\":");
+            json_num(stdout, rm.rmse);
+            printf(",\"mae\":");
+            json_num(stdout, rm.mae);
+            printf(",\"r2\":");
+            json_num(stdout, rm.r2);
+        }
+        printf("}\n");
+    } else if (!o->quiet) {
+        if (cls) {
+            if (seq)
+                printf("per-frame results over %lld frames of %d sequences (frame accuracy %.2f%%)\n",
+                       (long long)total, n, 100.0 * cm.accuracy);
+            else
+                printf("results over %d sequences\n", n);
+            vl_cls_metrics_print(stdout, &cm, names);
+        } else {
+            printf("regression over %lld %s: RMSE %.6g  MAE %.6g  R^2 %.4f\n", (long long)total,
+                   seq ? "frames" : "sequences", rm.rmse, rm.mae, rm.r2);
+        }
+    }
+    if (o->report) {
+        char nseq[32], nmodel[600], metric[64];
+        snprintf(nseq, sizeof nseq, "%d", n);
+        snprintf(nmodel, sizeof nmodel, "%s", o->model ? o->model : "");
+        if (cls)
+            snprintf(metric, sizeof metric, "%.2f%%", 100.0 * cm.accuracy);
+        else
+            snprintf(metric, sizeof metric, "RMSE %.4g, R^2 %.4f", rm.rmse, rm.r2);
+        const char *keys[] = {"model", "data", "sequences", cls ? (seq ? "frame accuracy" : "accuracy") : "regression"};
+        const char *vals[] = {nmodel, d->source ? d->source : "", nseq, metric};
+        vl_report r = {.title = o->title, .regress = !cls, .progress = o->progress, .nprogress = o->nprogress,
+                       .confusion = cls ? &cm : NULL, .class_names = names, .timelines = tl,
+                       .ntimelines = ntl, .summary_keys = keys, .summary_values = vals, .nsummary = 4};
+        if (vl_report_write(o->report, &r)) {
+            cli_fail_status(o->cmd);
+            vl_cls_metrics_free(&cm);
+            goto done;
+        }
+        if (!o->quiet && !o->json)
+            printf("report: %s/report.html\n", o->report);
+    }
+    if (cls)
+        vl_cls_metrics_free(&cm);
+    status = 0;
+done:
+    free(out);
+    free(off);
+    free(truth);
+    free(pred);
+    free(yt);
+    free(yp);
+    free(tl);
+    return status;
+}

@@ -1,0 +1,51 @@
+/* What train, eval and predict share: the layer-spec parser, evaluation
+ * printing (text table or one JSON object) and the HTML report. */
+#ifndef VL_CLI_COMMON_H
+#define VL_CLI_COMMON_H
+
+#include <stddef.h>
+
+#include "report/report.h"
+#include "train/dataset.h"
+#include "train/trainer.h"
+#include "vidlstm.h"
+
+/* "bilstm:128,dropout:0.5,lstm:64", "gru:32", "mean" -> cfg layers.
+ * Returns 0, or -1 with a message in err. */
+int cli_parse_layers(const char *spec, vl_net_config *cfg, char *err, size_t errlen);
+/* The inverse, for messages and metadata: writes e.g. "bilstm:128,dropout:0.5". */
+void cli_format_layers(const vl_net_config *cfg, char *out, size_t len);
+
+typedef struct {
+    const vl_dataset *d, *vd;
+    const int *val;
+    int nval;
+    const vl_train_result *res;
+    const char *args_layers;
+    int epochs, batch;
+    float lr;
+    uint64_t seed;
+} cli_train_summary;
+
+/* The model file's "training" record (malloc'ed JSON object). */
+char *cli_training_json(const cli_train_summary *s);
+
+typedef struct {
+    const char *cmd;      /* for error lines */
+    const char *title;    /* report title */
+    const char *model;    /* model file, for the summary */
+    const char *report;   /* report folder or NULL */
+    int json;             /* one JSON object on stdout instead of the text tables */
+    int quiet;
+    const vl_progress_point *progress; /* training history for the report (may be NULL) */
+    int nprogress;
+    const char *extra_json; /* extra members for the JSON object ("k":v,...) or NULL */
+} cli_eval_opts;
+
+/* Runs the network over items idx[0..n) of d and prints the metrics:
+ * classify+last: accuracy, confusion matrix, per-class P/R/F1, macro F1;
+ * classify+sequence: the same over frames (frame_accuracy); regress: RMSE,
+ * MAE, R². Writes the report when asked. Returns 0 or 1 (error printed). */
+int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, const cli_eval_opts *o);
+
+#endif

@@ -1,0 +1,136 @@
+#!/bin/sh
+# vidlstm train / eval / predict / info end to end on generated feature
+# sequences (tests/gen_seqdata.c). Checks the learning bars of issue #5
+# (order task >= 95% with an LSTM while mean pooling stays near chance;
+# per-frame >= 95%; regression R^2 >= 0.9), the JSON outputs, the report,
+# that a run killed with SIGKILL mid-epoch and resumed ends with the same
+# model file as an uninterrupted run, and the bad-input errors.
+# usage: cli_train.sh VIDLSTM GEN_SEQDATA
+set -u
+BIN=$1
+GEN=$2
+W=$(mktemp -d /tmp/vl_cli_train.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
+# number of a JSON key on the last line of a file
+jnum() { tail -1 "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p"; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 <= b + 0) }'; }
+
+"$GEN" "$W" || { echo "gen_seqdata failed"; exit 1; }
+T="--threads 2 --quiet"
+
+# (a) the order task: an LSTM learns it, the bag-of-frames baseline cannot
+"$BIN" train --data "$W/order_train.csv" --val-data "$W/order_val.csv" --layers lstm:24 --epochs 20 --lr 0.01 \
+  --out "$W/order.safetensors" --json --report "$W/rep" $T > "$W/order.json" 2> "$W/order.err"
+check "train exits 0 ($(cat "$W/order.err"))" '[ $? -eq 0 ]'
+acc=$(jnum "$W/order.json" accuracy)
+echo "order task, LSTM: validation accuracy $acc"
+check "LSTM validation accuracy $acc >= 0.95" 'ge "$acc" 0.95'
+check "one JSON line per epoch plus the summary" '[ "$(grep -c "\"event\":\"epoch\"" "$W/order.json")" -eq 20 ]'
+check "summary has the confusion matrix" 'tail -1 "$W/order.json" | grep -q "\"confusion\":\[\["'
+check "no checkpoint left after a complete run" '[ ! -e "$W/order.safetensors.ckpt" ]'
+for f in report.html progress.svg confusion.svg; do
+  check "report has $f" '[ -s "$W/rep/$f" ]'
+done
+"$BIN" train --data "$W/order_train.csv" --val-data "$W/order_val.csv" --layers mean --epochs 20 --lr 0.01 \
+  --out "$W/mean.safetensors" --json $T > "$W/mean.json"
+macc=$(jnum "$W/mean.json" accuracy)
+echo "order task, bag of frames: validation accuracy $macc"
+check "bag-of-frames accuracy $macc stays near chance (<= 0.65)" 'le "$macc" 0.65'
+
+# eval: text and JSON agree with training's validation figure
+"$BIN" eval --model "$W/order.safetensors" --data "$W/order_val.csv" --json > "$W/eval.json"
+eacc=$(jnum "$W/eval.json" accuracy)
+check "eval accuracy $eacc equals the training summary's $acc" '[ "$eacc" = "$acc" ]'
+for k in accuracy macro_f1 confusion classes per_class; do
+  check "eval JSON has $k" 'grep -q "\"$k\":" "$W/eval.json"'
+done
+"$BIN" eval --model "$W/order.safetensors" --data "$W/order_val.csv" > "$W/eval.txt"
+check "eval text has a confusion matrix with class names" 'grep -q "down" "$W/eval.txt" && grep -qi "macro" "$W/eval.txt"'
+
+# predict: a label with probabilities; windows over a long sequence
+"$BIN" predict --model "$W/order.safetensors" "$W/ova0001.npy" --json > "$W/pred.json"
+check "predict labels an 'up' clip as up" 'grep -q "\"label\":\"up\"" "$W/pred.json"'
+check "predict gives probabilities" 'grep -q "\"probabilities\":{\"down\":" "$W/pred.json"'
+"$BIN" predict --model "$W/order.safetensors" "$W/ova0001.npy" --window 12 --stride 4 > "$W/win.txt"
+check "window timeline printed" 'grep -q "start" "$W/win.txt" && grep -q "up" "$W/win.txt"'
+
+# info on the model file
+"$BIN" info "$W/order.safetensors" > "$W/info.txt" 2>&1
+check "info describes the model" 'grep -qi "lstm" "$W/info.txt" && grep -q "up" "$W/info.txt"'
+
+# (b) per-frame labels
+"$BIN" train --data "$W/frames.csv" --val-fraction 0.25 --mode sequence --layers bilstm:24 --epochs 30 --lr 0.01 \
+  --out "$W/frames.safetensors" --json --report "$W/rep2" $T > "$W/frames.json"
+facc=$(jnum "$W/frames.json" frame_accuracy)
+echo "per-frame task: frame accuracy $facc"
+check "per-frame accuracy $facc >= 0.95" 'ge "$facc" 0.95'
+check "sequence report has a timeline" '[ -s "$W/rep2/timeline.svg" ]'
+"$BIN" predict --model "$W/frames.safetensors" "$W/fr000.npy" --json > "$W/seg.json"
+check "per-frame prediction gives segments" 'grep -q "\"segments\":\[{\"start\":0" "$W/seg.json"'
+
+# (c) regression
+"$BIN" train --data "$W/regress.csv" --val-fraction 0.2 --task regress --layers lstm:32 --epochs 40 --lr 0.01 \
+  --out "$W/reg.safetensors" --json $T > "$W/reg.json"
+r2=$(jnum "$W/reg.json" r2)
+echo "regression task: R^2 $r2"
+check "regression R^2 $r2 >= 0.9" 'ge "$r2" 0.9'
+
+# SIGKILL mid-epoch, then --resume: the same model file as an uninterrupted run
+args="--data $W/order_train.csv --val-fraction 0.2 --layers bigru:32,dropout:0.3,lstm:16 --epochs 8 --batch 8 --seed 5 --threads 2 --quiet"
+"$BIN" train $args --out "$W/full.safetensors"
+"$BIN" train $args --out "$W/killed.safetensors" &
+pid=$!
+i=0
+while [ ! -e "$W/killed.safetensors.ckpt" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done
+sleep 0.05
+kill -9 $pid 2> /dev/null
+wait $pid 2> /dev/null
+check "the killed run left its checkpoint and no model" '[ -e "$W/killed.safetensors.ckpt" ] && [ ! -e "$W/killed.safetensors" ]'
+"$BIN" train $args --out "$W/killed.safetensors" --resume
+check "resumed run ends with the same model file as the uninterrupted one" 'cmp -s "$W/full.safetensors" "$W/killed.safetensors"'
+"$BIN" train $args --epochs 9 --out "$W/other.safetensors" --checkpoint "$W/killed.safetensors.ckpt" --resume 2> /dev/null
+check "resuming with other options is refused" '[ $? -ne 0 ]'
+
+# bad input: one clear error line naming the file, non-zero exit, nothing written
+expect_error() { # name, expected text, command...
+  name=$1; want=$2; shift 2
+  "$@" > "$W/out.txt" 2> "$W/err.txt"
+  rc=$?
+  if [ $rc -ne 0 ] && grep -q -- "$want" "$W/err.txt" && [ "$(wc -l < "$W/err.txt")" -le 2 ]; then ok; else
+    bad "$name: exit $rc, stderr: $(cat "$W/err.txt")"; fi
+}
+expect_error "inconsistent widths" "bad_w5.npy: feature width 5 differs from 6" \
+  "$BIN" train --data "$W/bad_width.csv" --out "$W/x.safetensors" --quiet
+expect_error "NaN features" "bad_nan.npy: feature \[1, 1\] is NaN" \
+  "$BIN" train --data "$W/bad_nan.csv" --out "$W/x.safetensors" --quiet
+expect_error "one class" "classification needs at least two classes" \
+  "$BIN" train --data "$W/bad_oneclass.csv" --out "$W/x.safetensors" --quiet
+expect_error "empty dataset" "bad_empty.csv: no sequences" \
+  "$BIN" train --data "$W/bad_empty.csv" --out "$W/x.safetensors" --quiet
+expect_error "unknown validation label" "val_unknown.csv:2: label 'sideways'" \
+  "$BIN" train --data "$W/order_train.csv" --val-data "$W/val_unknown.csv" --out "$W/x.safetensors" --quiet
+expect_error "model of another architecture" "feature width" \
+  "$BIN" eval --model "$W/order.safetensors" --data "$W/bad_width.csv"
+expect_error "per-frame labels for a clip model" "fr000.csv' is a per-frame label file, but the model is many-to-one" \
+  "$BIN" train --data "$W/frames.csv" --layers lstm:8 --out "$W/x.safetensors" --quiet --epochs 1
+expect_error "clip labels for a sequence model" "'down' is not a per-frame label file" \
+  "$BIN" train --data "$W/order_train.csv" --mode sequence --layers lstm:8 --out "$W/x.safetensors" --quiet
+expect_error "bad layer spec" "unknown layer 'lstmm'" \
+  "$BIN" train --data "$W/order_train.csv" --layers lstmm:8 --out "$W/x.safetensors"
+expect_error "mean in a sequence model" "mean pooling must be the last layer of a many-to-one" \
+  "$BIN" train --data "$W/frames.csv" --mode sequence --layers mean --out "$W/x.safetensors" --quiet
+expect_error "unknown option" "unknown option '--epoch'" \
+  "$BIN" train --data "$W/order_train.csv" --epoch 3 --out "$W/x.safetensors"
+check "no model file written by failed runs" '[ ! -e "$W/x.safetensors" ]'
+expect_error "divergence" "diverged" \
+  "$BIN" train --data "$W/regress.csv" --task regress --layers lstm:8 --optimizer sgdm --lr 1e10 --l2 0 \
+  --out "$W/x.safetensors" --quiet --epochs 2
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
