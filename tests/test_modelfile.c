@@ -283,6 +283,8 @@ static void test_safetensors(void)
          "overflow"},
         {"{\"x\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "unknown dtype 'F33'"},
         {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"extra\":1}}", 8, "unknown header field"},
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,1e19]}}", 8, "data_offsets"},
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,9223372036854775807]}}", 8, "data_offsets"},
         {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "data_offsets"},
         {"{\"x\":[1,2]}", 0, "not an object"},
         {"{\"__metadata__\":{\"k\":1}}", 0, "strings"},
@@ -817,6 +819,10 @@ static void test_bad_files(void)
     write_variant(p, net, (variant){.arch = "{\"input\":5,\"outputs\":3,\"mode\":\"last\",\"task\":\"classify\",\"layers\":"
                                             "[{\"type\":\"dropout\",\"p\":0.5}]}"});
     expect_load_error("arch: no recurrent layer", p, VL_ERR_FORMAT, "cannot be built");
+    p = tpath("arch_huge.safetensors");
+    write_variant(p, net, (variant){.arch = "{\"input\":16000000,\"outputs\":3,\"mode\":\"last\",\"task\":\"classify\","
+                                            "\"layers\":[{\"type\":\"lstm\",\"hidden\":1000000,\"bidirectional\":true}]}"});
+    expect_load_error("arch: huge (no allocation)", p, VL_ERR_FORMAT, "needs 136000022000003 parameters");
     p = tpath("version.safetensors");
     write_variant(p, net, (variant){.format_version = "2"});
     expect_load_error("newer format_version", p, VL_ERR_UNSUPPORTED, "format_version 2");

@@ -533,7 +533,8 @@ int vl_json_bool(const vl_json *v, int *out)
 int vl_json_int(const vl_json *v, int64_t lo, int64_t hi, int64_t *out)
 {
     double d;
-    if (!vl_json_number(v, &d) || d != floor(d) || d < (double)lo || d > (double)hi)
+    /* the 2^63 bounds keep the cast defined whatever lo and hi are */
+    if (!vl_json_number(v, &d) || d != floor(d) || d < (double)lo || d > (double)hi || d >= 0x1p63 || d < -0x1p63)
         return 0;
     *out = (int64_t)d;
     return 1;

@@ -581,6 +581,22 @@ static vl_status load_classes(const vl_st_file *st, const char *path, const vl_n
     return r;
 }
 
+/* Parameters the architecture implies (exact in 64 bits: inputs < 2^25,
+ * hidden <= 2^20, at most 16 layers). */
+static uint64_t arch_param_count(const vl_net_config *cfg)
+{
+    uint64_t n = 0, width = (uint64_t)cfg->input;
+    for (int l = 0; l < cfg->nlayers; l++) {
+        const vl_layer_spec *s = &cfg->layer[l];
+        if (s->kind != VL_LAYER_LSTM && s->kind != VL_LAYER_GRU)
+            continue;
+        uint64_t H = (uint64_t)s->hidden, G = (s->kind == VL_LAYER_LSTM ? 4 : 3) * H, dirs = s->bidirectional ? 2 : 1;
+        n += dirs * (G * width + G * H + 2 * G);
+        width = dirs * H;
+    }
+    return n + (uint64_t)cfg->outputs * (width + 1);
+}
+
 static vl_status load_from(const vl_st_file *st, const char *extra_prefix, vl_net **pnet, vl_model_meta *meta)
 {
     const char *path = st->name;
@@ -607,6 +623,17 @@ static vl_status load_from(const vl_st_file *st, const char *extra_prefix, vl_ne
     vl_status r = vl_arch_from_json(aj, label, &cfg);
     if (r)
         return r;
+    /* A tiny file must not make us allocate gigabytes: an architecture that
+     * needs far more parameters (16M) than the file holds values is refused
+     * here. Smaller mismatches are left to the per-tensor checks below,
+     * whose messages name the tensor and layer. */
+    uint64_t needed = arch_param_count(&cfg), have = 0;
+    for (int i = 0; i < st->ntensors; i++)
+        have += (uint64_t)st->tensors[i].count;
+    if (needed > have + ((uint64_t)1 << 24))
+        return vl_seterr(VL_ERR_FORMAT, "%s: the architecture needs %llu parameters but the file holds %llu values: "
+                                        "the architecture metadata does not match the tensors",
+                         path, (unsigned long long)needed, (unsigned long long)have);
     vl_net *net;
     if ((r = vl_net_create(&cfg, 0, &net))) {
         char why[1024];
