@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "model/modelfile.h"
 #include "vidlstm.h"
 
 static void usage(FILE *f)
@@ -38,6 +39,8 @@ static void usage(FILE *f)
           "\n"
           "  info MODEL.onnx\n"
           "           inputs, outputs, operators and every tappable tensor with its shape\n"
+          "  info MODEL.safetensors\n"
+          "           a trained model: architecture, classes, parameters, backbone, preprocessing\n"
           "  infer MODEL.onnx --input X.npy [--tap NAME] --out Y.npy\n"
           "           run an ONNX model on a raw float32 tensor up to tensor NAME (default:\n"
           "           the graph output), to compare with your own framework\n"
@@ -171,11 +174,36 @@ static int cmd_demo(int argc, char **argv)
     return 0;
 }
 
+/* A safetensors file: 8-byte little-endian header length that fits in the
+ * file, then '{'. (An ONNX protobuf starts with field tags; never this.) */
+static int is_safetensors(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    unsigned char h[9];
+    int ok = fread(h, 1, 9, f) == 9 && h[8] == '{';
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | h[i];
+    ok = ok && fseek(f, 0, SEEK_END) == 0 && ftell(f) >= 8 && n <= (uint64_t)ftell(f) - 8;
+    fclose(f);
+    return ok;
+}
+
 static int cmd_info(int argc, char **argv)
 {
     if (argc != 1) {
-        fputs("usage: vidlstm info MODEL.onnx\n", stderr);
+        fputs("usage: vidlstm info MODEL.onnx | MODEL.safetensors\n", stderr);
         return 2;
+    }
+    size_t n = strlen(argv[0]);
+    if ((n > 12 && !strcmp(argv[0] + n - 12, ".safetensors")) || is_safetensors(argv[0])) {
+        if (vl_model_describe(argv[0], stdout)) {
+            fprintf(stderr, "vidlstm info: %s\n", vl_errmsg());
+            return 1;
+        }
+        return 0;
     }
     vl_onnx *m;
     if (vl_onnx_load(argv[0], &m) || vl_onnx_describe(m, stdout)) {

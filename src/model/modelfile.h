@@ -15,6 +15,17 @@
  *   "backbone"      JSON: {"spec":"builtin:motion-grid","tap":"","feature_dim":240,
  *                   "preproc":{...vl_preproc fields...},"fps":10,"every_k":0}
  *   "training"      free-form JSON the trainer records (options, epochs, metrics)
+ *   "writer"        "vidlstm 0.1.0" (informational)
+ * "format" and "format_version" may be absent (files written by hand from
+ * PyTorch); when present they must say "vidlstm-model" and "1".
+ * Layer "type" is "lstm", "gru", "dropout" or "mean"; "bidirectional" is
+ * optional (default false). The k-th recurrent layer of the stack owns
+ * weight_ih_l{k} etc., whatever its width: in PyTorch, layers of different
+ * widths or kinds are separate nn.LSTM/nn.GRU modules (docs/model-format.md).
+ * The "preproc" object has the vl_preproc fields: width, height, resize
+ * ("shorter" or "exact"), resize_to, bgr (bool), scale, mean [3], std [3],
+ * nhwc (bool); floats are written in shortest round-trip form, so every
+ * field reads back bit-identical.
  * Files written by PyTorch (safetensors.torch.save_file of a state_dict with
  * the same names, plus "architecture" metadata) load here too.
  *
@@ -24,6 +35,7 @@
 #ifndef VL_MODEL_MODELFILE_H
 #define VL_MODEL_MODELFILE_H
 
+#include "core/safetensors.h"
 #include "video/video.h"
 #include "vidlstm.h"
 
@@ -44,15 +56,47 @@ typedef struct {
     char *training_json; /* free-form JSON object or NULL */
 } vl_model_meta;
 
-/* Writes net + meta atomically (temp file in the same folder, then rename). */
+/* Writes net + meta atomically (temp file in the same folder, fsync, then
+ * rename). meta may be NULL (no classes, no backbone, no normalisation).
+ * Classify models with class names need meta->nclasses == cfg.outputs;
+ * normalisation needs meta->dim == cfg.input with both mean and std.
+ * Only the architecture is saved from the config: class weights are a
+ * training setting (record them in training_json if wanted). */
 vl_status vl_model_save(const char *path, vl_net *net, const vl_model_meta *meta);
 /* Reads a model file: creates the network from the architecture metadata and
  * fills in its weights. Errors name the file: not safetensors, truncated,
- * missing/extra/mis-shaped tensors, unknown architecture, NaN weights. */
+ * missing/extra/mis-shaped tensors, unknown architecture, NaN weights.
+ * Status: VL_ERR_IO (cannot open), VL_ERR_FORMAT (malformed container or
+ * metadata, missing or unexpected tensor, architecture this build cannot
+ * create), VL_ERR_SHAPE (a tensor's shape disagrees with the architecture),
+ * VL_ERR_NUMERIC (NaN/Inf weight or normalisation), VL_ERR_UNSUPPORTED
+ * (a newer format_version). F64, F16 and BF16 tensors are converted to F32.
+ * meta may be NULL. On failure *net is NULL and *meta zeroed. */
 vl_status vl_model_load(const char *path, vl_net **net, vl_model_meta *meta);
 void vl_model_meta_free(vl_model_meta *meta); /* frees the heap parts; zeroes *meta */
 /* Human-readable summary (architecture, classes, parameter count, backbone,
- * preprocessing, training record) for `vidlstm info model.safetensors`. */
+ * preprocessing, training record) for `vidlstm info model.safetensors`.
+ * The file is fully loaded and validated first; nothing is written to f on error. */
 vl_status vl_model_describe(const char *path, FILE *f);
+
+/* ---- for checkpoints and tools --------------------------------------------------- */
+
+/* vl_model_save plus extra tensors (appended after the model's; names must
+ * not clash with them) and extra metadata pairs (keys must not be ones this
+ * module writes). */
+vl_status vl_model_save_ex(const char *path, vl_net *net, const vl_model_meta *meta, const vl_st_entry *extra,
+                           int nextra, const char *const *extra_keys, const char *const *extra_values, int nextra_meta);
+/* vl_model_load, but tensors whose names start with extra_prefix (e.g.
+ * "optim.") are tolerated; when st is not NULL the validated container stays
+ * open there for the caller to read them and its other metadata (vl_st_free). */
+vl_status vl_model_load_ex(const char *path, const char *extra_prefix, vl_net **net, vl_model_meta *meta,
+                           vl_st_file *st);
+
+/* The "architecture" metadata value: cfg -> JSON (malloc'd, caller frees),
+ * and back. from_json checks types and ranges and rejects unknown keys; it
+ * does not check that the stack is buildable (vl_net_create does). `name`
+ * labels errors. class_weights is not part of the architecture (NULL). */
+vl_status vl_arch_to_json(const vl_net_config *cfg, char **json);
+vl_status vl_arch_from_json(const char *json, const char *name, vl_net_config *cfg);
 
 #endif

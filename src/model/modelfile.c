@@ -1,0 +1,821 @@
+/* Model files: vl_net + vl_model_meta <-> one .safetensors file (see modelfile.h). */
+#include "model/modelfile.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/json.h"
+
+#define FORMAT_NAME "vidlstm-model"
+#define FORMAT_VERSION 1
+
+/* ---- architecture JSON ----------------------------------------------------------- */
+
+vl_status vl_arch_to_json(const vl_net_config *cfg, char **json)
+{
+    *json = NULL;
+    vl_jbuf b = {0};
+    vl_jbuf_printf(&b, "{\"input\":%d,\"outputs\":%d,\"mode\":\"%s\",\"task\":\"%s\",\"layers\":[", cfg->input,
+                   cfg->outputs, cfg->mode == VL_OUT_SEQUENCE ? "sequence" : "last",
+                   cfg->task == VL_TASK_REGRESS ? "regress" : "classify");
+    if (cfg->nlayers < 0 || cfg->nlayers > VL_MAX_LAYERS) {
+        vl_jbuf_free(&b);
+        return vl_seterr(VL_ERR_ARG, "architecture: %d layers (at most %d)", cfg->nlayers, VL_MAX_LAYERS);
+    }
+    for (int l = 0; l < cfg->nlayers; l++) {
+        const vl_layer_spec *s = &cfg->layer[l];
+        if (l)
+            vl_jbuf_puts(&b, ",");
+        switch (s->kind) {
+        case VL_LAYER_LSTM:
+        case VL_LAYER_GRU:
+            vl_jbuf_printf(&b, "{\"type\":\"%s\",\"hidden\":%d,\"bidirectional\":%s}",
+                           s->kind == VL_LAYER_LSTM ? "lstm" : "gru", s->hidden, s->bidirectional ? "true" : "false");
+            break;
+        case VL_LAYER_DROPOUT:
+            vl_jbuf_puts(&b, "{\"type\":\"dropout\",\"p\":");
+            vl_jbuf_float(&b, s->p);
+            vl_jbuf_puts(&b, "}");
+            break;
+        case VL_LAYER_MEAN:
+            vl_jbuf_puts(&b, "{\"type\":\"mean\"}");
+            break;
+        default:
+            vl_jbuf_free(&b);
+            return vl_seterr(VL_ERR_ARG, "architecture: layer %d has unknown kind %d", l + 1, (int)s->kind);
+        }
+    }
+    vl_jbuf_puts(&b, "]}");
+    if (b.failed) {
+        vl_jbuf_free(&b);
+        return vl_seterr(VL_ERR_NOMEM, "out of memory writing the architecture");
+    }
+    *json = vl_jbuf_take(&b);
+    return VL_OK;
+}
+
+/* Rejects members of object o other than those listed (NULL-terminated). */
+static vl_status only_keys(const vl_json *o, const char *name, const char *where, const char *const *allowed)
+{
+    for (size_t i = 0; i < o->count; i++) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = !strcmp(o->keys[i], *a);
+        if (!ok)
+            return vl_seterr(VL_ERR_FORMAT, "%s: %s: unknown key \"%.60s\"", name, where, o->keys[i]);
+    }
+    return VL_OK;
+}
+
+static vl_status get_int(const vl_json *o, const char *key, int required, int lo, int hi, int *out, const char *name,
+                         const char *where)
+{
+    const vl_json *v = vl_json_get(o, key);
+    int64_t x;
+    if (!v) {
+        if (required)
+            return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" is missing", name, where, key);
+        return VL_OK;
+    }
+    if (!vl_json_int(v, lo, hi, &x))
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" must be an integer in %d..%d", name, where, key, lo, hi);
+    *out = (int)x;
+    return VL_OK;
+}
+
+static vl_status get_bool(const vl_json *o, const char *key, int *out, const char *name, const char *where)
+{
+    const vl_json *v = vl_json_get(o, key);
+    if (v && !vl_json_bool(v, out))
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" must be true or false", name, where, key);
+    return VL_OK;
+}
+
+static vl_status get_choice(const vl_json *o, const char *key, const char *a, const char *b, int *out,
+                            const char *name, const char *where)
+{
+    const vl_json *v = vl_json_get(o, key);
+    if (!v)
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" is missing", name, where, key);
+    const char *s = vl_json_str(v);
+    if (s && !strcmp(s, a))
+        *out = 0;
+    else if (s && !strcmp(s, b))
+        *out = 1;
+    else
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" must be \"%s\" or \"%s\"", name, where, key, a, b);
+    return VL_OK;
+}
+
+static vl_status arch_from_tree(const vl_json *a, const char *name, vl_net_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const char *where = "architecture";
+    if (a->type != VL_JSON_OBJECT)
+        return vl_seterr(VL_ERR_FORMAT, "%s: architecture is a %s, not an object", name, vl_json_type_name(a->type));
+    static const char *const top[] = {"input", "outputs", "mode", "task", "layers", NULL};
+    vl_status st;
+    int mode, task;
+    if ((st = only_keys(a, name, where, top)) || (st = get_int(a, "input", 1, 1, 1 << 24, &cfg->input, name, where)) ||
+        (st = get_int(a, "outputs", 1, 1, 1 << 24, &cfg->outputs, name, where)) ||
+        (st = get_choice(a, "mode", "last", "sequence", &mode, name, where)) ||
+        (st = get_choice(a, "task", "classify", "regress", &task, name, where)))
+        return st;
+    cfg->mode = mode ? VL_OUT_SEQUENCE : VL_OUT_LAST;
+    cfg->task = task ? VL_TASK_REGRESS : VL_TASK_CLASSIFY;
+    const vl_json *layers = vl_json_get(a, "layers");
+    if (!layers || layers->type != VL_JSON_ARRAY || layers->count < 1 || layers->count > VL_MAX_LAYERS)
+        return vl_seterr(VL_ERR_FORMAT, "%s: architecture: \"layers\" must be an array of 1..%d layers", name,
+                         VL_MAX_LAYERS);
+    for (size_t l = 0; l < layers->count; l++) {
+        const vl_json *L = &layers->items[l];
+        vl_layer_spec *s = &cfg->layer[l];
+        char lw[64];
+        snprintf(lw, sizeof lw, "architecture layer %zu", l + 1);
+        const char *type = vl_json_str(vl_json_get(L, "type"));
+        if (L->type != VL_JSON_OBJECT || !type)
+            return vl_seterr(VL_ERR_FORMAT, "%s: %s: must be an object with a \"type\" string", name, lw);
+        if (!strcmp(type, "lstm") || !strcmp(type, "gru")) {
+            static const char *const keys[] = {"type", "hidden", "bidirectional", NULL};
+            s->kind = type[0] == 'l' ? VL_LAYER_LSTM : VL_LAYER_GRU;
+            if ((st = only_keys(L, name, lw, keys)) ||
+                (st = get_int(L, "hidden", 1, 1, 1 << 20, &s->hidden, name, lw)) ||
+                (st = get_bool(L, "bidirectional", &s->bidirectional, name, lw)))
+                return st;
+        } else if (!strcmp(type, "dropout")) {
+            static const char *const keys[] = {"type", "p", NULL};
+            double p;
+            s->kind = VL_LAYER_DROPOUT;
+            if ((st = only_keys(L, name, lw, keys)))
+                return st;
+            if (!vl_json_number(vl_json_get(L, "p"), &p) || !(p >= 0.0 && p < 1.0))
+                return vl_seterr(VL_ERR_FORMAT, "%s: %s: dropout needs \"p\", a number in [0, 1)", name, lw);
+            s->p = (float)p;
+        } else if (!strcmp(type, "mean")) {
+            static const char *const keys[] = {"type", NULL};
+            s->kind = VL_LAYER_MEAN;
+            if ((st = only_keys(L, name, lw, keys)))
+                return st;
+        } else {
+            return vl_seterr(VL_ERR_FORMAT, "%s: %s: unknown type \"%.40s\" (lstm, gru, dropout or mean)", name, lw,
+                             type);
+        }
+    }
+    cfg->nlayers = (int)layers->count;
+    return VL_OK;
+}
+
+vl_status vl_arch_from_json(const char *json, const char *name, vl_net_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    vl_json *a;
+    vl_status st = vl_json_parse(json, strlen(json), name, &a);
+    if (st)
+        return st;
+    st = arch_from_tree(a, name, cfg);
+    vl_json_free(a);
+    return st;
+}
+
+/* ---- backbone and preprocessing JSON ------------------------------------------------ */
+
+static void floats_json(vl_jbuf *b, const float *v, int n)
+{
+    vl_jbuf_puts(b, "[");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            vl_jbuf_puts(b, ",");
+        vl_jbuf_float(b, v[i]);
+    }
+    vl_jbuf_puts(b, "]");
+}
+
+static void backbone_json(vl_jbuf *b, const vl_model_meta *m)
+{
+    const vl_preproc *p = &m->pre;
+    vl_jbuf_puts(b, "{\"spec\":");
+    vl_jbuf_string(b, m->backbone);
+    vl_jbuf_puts(b, ",\"tap\":");
+    vl_jbuf_string(b, m->tap);
+    vl_jbuf_printf(b, ",\"feature_dim\":%d,\"preproc\":{\"width\":%d,\"height\":%d,\"resize\":\"%s\",\"resize_to\":%d,"
+                      "\"bgr\":%s,\"scale\":",
+                   m->feature_dim, p->width, p->height, p->resize == VL_RESIZE_EXACT ? "exact" : "shorter",
+                   p->resize_to, p->bgr ? "true" : "false");
+    vl_jbuf_float(b, p->scale);
+    vl_jbuf_puts(b, ",\"mean\":");
+    floats_json(b, p->mean, 3);
+    vl_jbuf_puts(b, ",\"std\":");
+    floats_json(b, p->std, 3);
+    vl_jbuf_printf(b, ",\"nhwc\":%s},\"fps\":", p->nhwc ? "true" : "false");
+    vl_jbuf_number(b, m->fps);
+    vl_jbuf_printf(b, ",\"every_k\":%d}", m->every_k);
+}
+
+static vl_status get_float(const vl_json *o, const char *key, float *out, const char *name, const char *where)
+{
+    const vl_json *v = vl_json_get(o, key);
+    double d;
+    if (!v)
+        return VL_OK;
+    if (!vl_json_number(v, &d) || !isfinite((float)d))
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" must be a finite number", name, where, key);
+    *out = (float)d;
+    return VL_OK;
+}
+
+static vl_status get_floats3(const vl_json *o, const char *key, float *out, const char *name, const char *where)
+{
+    const vl_json *v = vl_json_get(o, key);
+    if (!v)
+        return VL_OK;
+    double d;
+    if (v->type != VL_JSON_ARRAY || v->count != 3)
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" must be an array of 3 numbers", name, where, key);
+    for (int i = 0; i < 3; i++) {
+        if (!vl_json_number(&v->items[i], &d) || !isfinite((float)d))
+            return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" must be an array of 3 finite numbers", name, where, key);
+        out[i] = (float)d;
+    }
+    return VL_OK;
+}
+
+static vl_status get_string(const vl_json *o, const char *key, char *out, size_t cap, const char *name,
+                            const char *where)
+{
+    const vl_json *v = vl_json_get(o, key);
+    if (!v)
+        return VL_OK;
+    if (v->type != VL_JSON_STRING || v->len != strlen(v->str))
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" must be a string", name, where, key);
+    if (v->len >= cap)
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" is longer than %zu bytes", name, where, key, cap - 1);
+    memcpy(out, v->str, v->len + 1);
+    return VL_OK;
+}
+
+static vl_status backbone_from_json(const char *json, const char *name, vl_model_meta *m)
+{
+    char label[4200];
+    snprintf(label, sizeof label, "%s: backbone metadata", name);
+    vl_json *b;
+    vl_status st = vl_json_parse(json, strlen(json), label, &b);
+    if (st)
+        return st;
+    static const char *const keys[] = {"spec", "tap", "feature_dim", "preproc", "fps", "every_k", NULL};
+    static const char *const pkeys[] = {"width", "height", "resize", "resize_to", "bgr", "scale", "mean", "std",
+                                        "nhwc", NULL};
+    const char *w = "backbone", *pw = "backbone preproc";
+    const vl_json *p = vl_json_get(b, "preproc");
+    const vl_json *fps = vl_json_get(b, "fps");
+    if (b->type != VL_JSON_OBJECT) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: backbone metadata is a %s, not an object", name, vl_json_type_name(b->type));
+        goto done;
+    }
+    if ((st = only_keys(b, name, w, keys)) || (st = get_string(b, "spec", m->backbone, sizeof m->backbone, name, w)) ||
+        (st = get_string(b, "tap", m->tap, sizeof m->tap, name, w)) ||
+        (st = get_int(b, "feature_dim", 0, 0, 1 << 24, &m->feature_dim, name, w)) ||
+        (st = get_int(b, "every_k", 0, 0, 1 << 30, &m->every_k, name, w)))
+        goto done;
+    if (fps && (!vl_json_number(fps, &m->fps) || !(m->fps >= 0.0))) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"fps\" must be a number >= 0", name);
+        goto done;
+    }
+    if (p) {
+        int resize = 0;
+        if (p->type != VL_JSON_OBJECT) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"preproc\" must be an object", name);
+            goto done;
+        }
+        if ((st = only_keys(p, name, pw, pkeys)) || (st = get_int(p, "width", 0, 0, 1 << 16, &m->pre.width, name, pw)) ||
+            (st = get_int(p, "height", 0, 0, 1 << 16, &m->pre.height, name, pw)) ||
+            (vl_json_get(p, "resize") && (st = get_choice(p, "resize", "shorter", "exact", &resize, name, pw))) ||
+            (st = get_int(p, "resize_to", 0, 0, 1 << 16, &m->pre.resize_to, name, pw)) ||
+            (st = get_bool(p, "bgr", &m->pre.bgr, name, pw)) || (st = get_float(p, "scale", &m->pre.scale, name, pw)) ||
+            (st = get_floats3(p, "mean", m->pre.mean, name, pw)) || (st = get_floats3(p, "std", m->pre.std, name, pw)) ||
+            (st = get_bool(p, "nhwc", &m->pre.nhwc, name, pw)))
+            goto done;
+        m->pre.resize = resize ? VL_RESIZE_EXACT : VL_RESIZE_SHORTER;
+    }
+done:
+    vl_json_free(b);
+    return st;
+}
+
+/* ---- saving ------------------------------------------------------------------------- */
+
+void vl_model_meta_free(vl_model_meta *meta)
+{
+    if (!meta)
+        return;
+    for (int i = 0; i < meta->nclasses && meta->class_names; i++)
+        free(meta->class_names[i]);
+    free(meta->class_names);
+    free(meta->norm_mean);
+    free(meta->norm_std);
+    free(meta->training_json);
+    memset(meta, 0, sizeof *meta);
+}
+
+static const char *const reserved_meta[] = {"format", "format_version", "writer", "architecture",
+                                            "classes", "backbone", "training", NULL};
+
+vl_status vl_model_save_ex(const char *path, vl_net *net, const vl_model_meta *meta, const vl_st_entry *extra,
+                           int nextra, const char *const *extra_keys, const char *const *extra_values, int nextra_meta)
+{
+    const vl_net_config *cfg = vl_net_get_config(net);
+    int np = vl_net_num_params(net);
+    if (nextra < 0 || nextra_meta < 0 || (nextra && !extra) || (nextra_meta && (!extra_keys || !extra_values)))
+        return vl_seterr(VL_ERR_ARG, "%s: bad extra tensors or metadata", path);
+    if (meta) {
+        if (meta->nclasses && (cfg->task != VL_TASK_CLASSIFY || meta->nclasses != cfg->outputs || !meta->class_names))
+            return vl_seterr(VL_ERR_ARG, "%s: %d class names for a %s network with %d outputs", path, meta->nclasses,
+                             cfg->task == VL_TASK_CLASSIFY ? "classification" : "regression", cfg->outputs);
+        for (int i = 0; i < meta->nclasses; i++)
+            if (!meta->class_names[i])
+                return vl_seterr(VL_ERR_ARG, "%s: class name %d is NULL", path, i);
+        if ((meta->norm_mean || meta->norm_std) && (!meta->norm_mean || !meta->norm_std || meta->dim != cfg->input))
+            return vl_seterr(VL_ERR_ARG, "%s: normalisation needs mean and std of the input width %d (dim is %d)", path,
+                             cfg->input, meta->dim);
+        if (meta->norm_mean)
+            for (int i = 0; i < meta->dim; i++)
+                if (!isfinite(meta->norm_mean[i]) || !isfinite(meta->norm_std[i]) || !(meta->norm_std[i] > 0.0f))
+                    return vl_seterr(VL_ERR_NUMERIC, "%s: normalisation dimension %d: mean %g, std %g (need finite, std > 0)",
+                                     path, i, (double)meta->norm_mean[i], (double)meta->norm_std[i]);
+        if (meta->training_json) {
+            vl_json *j;
+            char label[4200];
+            snprintf(label, sizeof label, "%s: training record", path);
+            if (vl_json_parse(meta->training_json, strlen(meta->training_json), label, &j))
+                return VL_ERR_ARG;
+            vl_json_free(j);
+        }
+    }
+    for (int i = 0; i < nextra_meta; i++)
+        for (const char *const *r = reserved_meta; *r; r++)
+            if (!strcmp(extra_keys[i], *r))
+                return vl_seterr(VL_ERR_ARG, "%s: extra metadata key '%s' is reserved", path, *r);
+
+    vl_status st = VL_OK;
+    int nt = np + 2 + nextra;
+    vl_st_entry *t = calloc((size_t)nt, sizeof *t);
+    const char **keys = calloc((size_t)(8 + nextra_meta), sizeof *keys);
+    const char **vals = calloc((size_t)(8 + nextra_meta), sizeof *vals);
+    char *arch = NULL, *classes = NULL, *backbone = NULL;
+    if (!t || !keys || !vals) {
+        st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    int n = 0;
+    for (int i = 0; i < np; i++) {
+        vl_param p;
+        vl_net_param(net, i, &p);
+        for (size_t j = 0; j < p.count; j++)
+            if (!isfinite(p.data[j])) {
+                st = vl_seterr(VL_ERR_NUMERIC, "%s: parameter '%s' element %zu is %s: not saving a diverged network",
+                               path, p.name, j, isnan(p.data[j]) ? "NaN" : "Inf");
+                goto done;
+            }
+        t[n++] = (vl_st_entry){.name = p.name, .dtype = VL_ST_F32, .ndim = p.ndim,
+                               .shape = {p.shape[0], p.ndim == 2 ? p.shape[1] : 0}, .data = p.data};
+    }
+    if (meta && meta->norm_mean) {
+        t[n++] = (vl_st_entry){.name = "norm.mean", .dtype = VL_ST_F32, .ndim = 1, .shape = {meta->dim},
+                               .data = meta->norm_mean};
+        t[n++] = (vl_st_entry){.name = "norm.std", .dtype = VL_ST_F32, .ndim = 1, .shape = {meta->dim},
+                               .data = meta->norm_std};
+    }
+    for (int i = 0; i < nextra; i++)
+        t[n++] = extra[i];
+
+    if ((st = vl_arch_to_json(cfg, &arch))) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", vl_errmsg());
+        st = vl_seterr(st, "%s: %s", path, why);
+        goto done;
+    }
+    int nm = 0;
+    keys[nm] = "format", vals[nm++] = FORMAT_NAME;
+    keys[nm] = "format_version", vals[nm++] = "1";
+    keys[nm] = "writer", vals[nm++] = "vidlstm " VIDLSTM_VERSION;
+    keys[nm] = "architecture", vals[nm++] = arch;
+    if (meta) {
+        vl_jbuf b = {0};
+        if (meta->nclasses) {
+            vl_jbuf_puts(&b, "[");
+            for (int i = 0; i < meta->nclasses; i++) {
+                if (i)
+                    vl_jbuf_puts(&b, ",");
+                vl_jbuf_string(&b, meta->class_names[i]);
+            }
+            vl_jbuf_puts(&b, "]");
+            if (b.failed) {
+                vl_jbuf_free(&b);
+                st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+                goto done;
+            }
+            classes = vl_jbuf_take(&b);
+            keys[nm] = "classes", vals[nm++] = classes;
+        }
+        backbone_json(&b, meta);
+        if (b.failed) {
+            vl_jbuf_free(&b);
+            st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        backbone = vl_jbuf_take(&b);
+        keys[nm] = "backbone", vals[nm++] = backbone;
+        if (meta->training_json)
+            keys[nm] = "training", vals[nm++] = meta->training_json;
+    }
+    for (int i = 0; i < nextra_meta; i++)
+        keys[nm] = extra_keys[i], vals[nm++] = extra_values[i];
+    st = vl_st_write(path, t, n, keys, vals, nm);
+done:
+    free(t);
+    free(keys);
+    free(vals);
+    free(arch);
+    free(classes);
+    free(backbone);
+    return st;
+}
+
+vl_status vl_model_save(const char *path, vl_net *net, const vl_model_meta *meta)
+{
+    return vl_model_save_ex(path, net, meta, NULL, 0, NULL, NULL, 0);
+}
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
+{
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < ndim && k < n; d++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+}
+
+/* Which layer owns parameter i, for messages ("layer 2: gru, hidden 8, input 16"). */
+static void param_owner(vl_net *net, const char *pname, char *buf, size_t n)
+{
+    const vl_net_config *cfg = vl_net_get_config(net);
+    if (!strncmp(pname, "fc.", 3)) {
+        vl_param w;
+        vl_net_find_param(net, "fc.weight", &w);
+        snprintf(buf, n, "the head: %d outputs from width %d", cfg->outputs, w.shape[1]);
+        return;
+    }
+    int k = -1;
+    const char *l = strstr(pname, "_l");
+    if (l)
+        k = atoi(l + 2);
+    int width = cfg->input;
+    for (int i = 0, rec = 0; i < cfg->nlayers; i++) {
+        const vl_layer_spec *s = &cfg->layer[i];
+        if (s->kind != VL_LAYER_LSTM && s->kind != VL_LAYER_GRU)
+            continue;
+        if (rec++ == k) {
+            snprintf(buf, n, "layer %d: %s%s, hidden %d, input %d", i + 1, s->bidirectional ? "bidirectional " : "",
+                     s->kind == VL_LAYER_LSTM ? "lstm" : "gru", s->hidden, width);
+            return;
+        }
+        width = s->hidden * (s->bidirectional ? 2 : 1);
+    }
+    snprintf(buf, n, "the architecture");
+}
+
+static vl_status check_finite(const char *path, const char *tname, const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return vl_seterr(VL_ERR_NUMERIC, "%s: tensor '%s' element %lld is %s", path, tname, (long long)i,
+                             isnan(v[i]) ? "NaN" : "Inf");
+    return VL_OK;
+}
+
+static vl_status load_norm(const vl_st_file *st, const char *path, int D, vl_model_meta *meta)
+{
+    const vl_st_tensor *m = vl_st_find(st, "norm.mean"), *s = vl_st_find(st, "norm.std");
+    if (!m && !s)
+        return VL_OK;
+    if (!m || !s)
+        return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' without '%s' (normalisation needs both)", path,
+                         m ? "norm.mean" : "norm.std", m ? "norm.std" : "norm.mean");
+    const vl_st_tensor *t2[2] = {m, s};
+    for (int i = 0; i < 2; i++)
+        if (t2[i]->ndim != 1 || t2[i]->shape[0] != D) {
+            char sh[128];
+            shape_str(sh, sizeof sh, t2[i]->ndim, t2[i]->shape);
+            return vl_seterr(VL_ERR_SHAPE, "%s: tensor '%s' has shape %s but the input width is %d (want [%d])", path,
+                             t2[i]->name, sh, D, D);
+        }
+    float *mean = malloc(sizeof(float) * (size_t)D), *sd = malloc(sizeof(float) * (size_t)D);
+    vl_status r = VL_OK;
+    if (!mean || !sd)
+        r = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+    if (!r)
+        r = vl_st_to_f32(st, m, mean);
+    if (!r)
+        r = vl_st_to_f32(st, s, sd);
+    if (!r)
+        r = check_finite(path, "norm.mean", mean, D);
+    if (!r)
+        r = check_finite(path, "norm.std", sd, D);
+    for (int i = 0; i < D && !r; i++)
+        if (!(sd[i] > 0.0f))
+            r = vl_seterr(VL_ERR_NUMERIC, "%s: tensor 'norm.std' element %d is %g: must be positive", path, i,
+                          (double)sd[i]);
+    if (r) {
+        free(mean);
+        free(sd);
+        return r;
+    }
+    if (meta) {
+        meta->dim = D;
+        meta->norm_mean = mean;
+        meta->norm_std = sd;
+    } else {
+        free(mean);
+        free(sd);
+    }
+    return VL_OK;
+}
+
+static vl_status load_classes(const vl_st_file *st, const char *path, const vl_net_config *cfg, vl_model_meta *meta)
+{
+    const char *cj = vl_st_meta(st, "classes");
+    if (!cj)
+        return VL_OK;
+    char label[4200];
+    snprintf(label, sizeof label, "%s: classes metadata", path);
+    vl_json *c;
+    vl_status r = vl_json_parse(cj, strlen(cj), label, &c);
+    if (r)
+        return r;
+    if (c->type != VL_JSON_ARRAY) {
+        r = vl_seterr(VL_ERR_FORMAT, "%s: classes metadata must be an array of strings", path);
+    } else if (cfg->task != VL_TASK_CLASSIFY || (int)c->count != cfg->outputs) {
+        r = vl_seterr(VL_ERR_FORMAT, "%s: %zu class names for a %s network with %d outputs", path, c->count,
+                      cfg->task == VL_TASK_CLASSIFY ? "classification" : "regression", cfg->outputs);
+    } else {
+        for (size_t i = 0; i < c->count && !r; i++)
+            if (c->items[i].type != VL_JSON_STRING || c->items[i].len != strlen(c->items[i].str))
+                r = vl_seterr(VL_ERR_FORMAT, "%s: class name %zu is not a string", path, i);
+    }
+    if (!r && meta) {
+        meta->class_names = calloc(c->count, sizeof(char *));
+        if (!meta->class_names)
+            r = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+        for (size_t i = 0; i < c->count && !r; i++) {
+            meta->class_names[i] = c->items[i].str; /* steal */
+            c->items[i].str = NULL;
+            c->items[i].type = VL_JSON_NULL;
+            meta->nclasses = (int)i + 1;
+        }
+    }
+    vl_json_free(c);
+    return r;
+}
+
+/* Parameters the architecture implies (exact in 64 bits: inputs < 2^25,
+ * hidden <= 2^20, at most 16 layers). */
+static uint64_t arch_param_count(const vl_net_config *cfg)
+{
+    uint64_t n = 0, width = (uint64_t)cfg->input;
+    for (int l = 0; l < cfg->nlayers; l++) {
+        const vl_layer_spec *s = &cfg->layer[l];
+        if (s->kind != VL_LAYER_LSTM && s->kind != VL_LAYER_GRU)
+            continue;
+        uint64_t H = (uint64_t)s->hidden, G = (s->kind == VL_LAYER_LSTM ? 4 : 3) * H, dirs = s->bidirectional ? 2 : 1;
+        n += dirs * (G * width + G * H + 2 * G);
+        width = dirs * H;
+    }
+    return n + (uint64_t)cfg->outputs * (width + 1);
+}
+
+static vl_status load_from(const vl_st_file *st, const char *extra_prefix, vl_net **pnet, vl_model_meta *meta)
+{
+    const char *path = st->name;
+    const char *fmt = vl_st_meta(st, "format"), *ver = vl_st_meta(st, "format_version");
+    if (fmt && strcmp(fmt, FORMAT_NAME))
+        return vl_seterr(VL_ERR_FORMAT, "%s: not a vidlstm model (format is \"%.60s\")", path, fmt);
+    if (ver) {
+        char *end;
+        long v = strtol(ver, &end, 10);
+        if (end == ver || *end || v < 1)
+            return vl_seterr(VL_ERR_FORMAT, "%s: bad format_version \"%.20s\"", path, ver);
+        if (v > FORMAT_VERSION)
+            return vl_seterr(VL_ERR_UNSUPPORTED, "%s: format_version %ld is newer than this build reads (%d); upgrade vidlstm",
+                             path, v, FORMAT_VERSION);
+    }
+    const char *aj = vl_st_meta(st, "architecture");
+    if (!aj)
+        return vl_seterr(VL_ERR_FORMAT, "%s: no \"architecture\" in the metadata: not a vidlstm model "
+                                        "(see docs/model-format.md to export PyTorch weights)",
+                         path);
+    char label[4200];
+    snprintf(label, sizeof label, "%s: architecture metadata", path);
+    vl_net_config cfg;
+    vl_status r = vl_arch_from_json(aj, label, &cfg);
+    if (r)
+        return r;
+    /* A tiny file must not make us allocate gigabytes: an architecture that
+     * needs far more parameters (16M) than the file holds values is refused
+     * here. Smaller mismatches are left to the per-tensor checks below,
+     * whose messages name the tensor and layer. */
+    uint64_t needed = arch_param_count(&cfg), have = 0;
+    for (int i = 0; i < st->ntensors; i++)
+        have += (uint64_t)st->tensors[i].count;
+    if (needed > have + ((uint64_t)1 << 24))
+        return vl_seterr(VL_ERR_FORMAT, "%s: the architecture needs %llu parameters but the file holds %llu values: "
+                                        "the architecture metadata does not match the tensors",
+                         path, (unsigned long long)needed, (unsigned long long)have);
+    vl_net *net;
+    if ((r = vl_net_create(&cfg, 0, &net))) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", vl_errmsg());
+        return vl_seterr(r == VL_ERR_NOMEM ? r : VL_ERR_FORMAT, "%s: the architecture cannot be built: %s", path, why);
+    }
+    int np = vl_net_num_params(net);
+    for (int i = 0; i < np && !r; i++) {
+        vl_param p;
+        vl_net_param(net, i, &p);
+        const vl_st_tensor *t = vl_st_find(st, p.name);
+        char own[160];
+        param_owner(net, p.name, own, sizeof own);
+        int64_t want[2] = {p.shape[0], p.shape[1]};
+        char ws[64];
+        shape_str(ws, sizeof ws, p.ndim, want);
+        if (!t) {
+            r = vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' %s is missing (%s needs it): the architecture metadata does "
+                                         "not match the tensors",
+                          path, p.name, ws, own);
+            break;
+        }
+        if (t->ndim != p.ndim || t->shape[0] != p.shape[0] || (p.ndim == 2 && t->shape[1] != p.shape[1])) {
+            char hs[128];
+            shape_str(hs, sizeof hs, t->ndim, t->shape);
+            r = vl_seterr(VL_ERR_SHAPE, "%s: tensor '%s' has shape %s but %s needs %s: the architecture metadata does "
+                                        "not match the tensors",
+                          path, p.name, hs, own, ws);
+            break;
+        }
+        if (!(r = vl_st_to_f32(st, t, p.data)))
+            r = check_finite(path, p.name, p.data, (int64_t)p.count);
+    }
+    for (int i = 0; i < st->ntensors && !r; i++) {
+        const char *n = st->tensors[i].name;
+        vl_param p;
+        if (!strcmp(n, "norm.mean") || !strcmp(n, "norm.std") ||
+            (extra_prefix && extra_prefix[0] && !strncmp(n, extra_prefix, strlen(extra_prefix))))
+            continue;
+        if (vl_net_find_param(net, n, &p) != VL_OK) {
+            char arch_short[256];
+            snprintf(arch_short, sizeof arch_short, "%.200s", aj);
+            r = vl_seterr(VL_ERR_FORMAT, "%s: unexpected tensor '%s': the architecture %s has no such parameter "
+                                         "(architecture metadata and tensors disagree)",
+                          path, n, arch_short);
+        }
+    }
+    if (meta)
+        memset(meta, 0, sizeof *meta);
+    if (!r)
+        r = load_norm(st, path, cfg.input, meta);
+    if (!r)
+        r = load_classes(st, path, &cfg, meta);
+    const char *bj = vl_st_meta(st, "backbone");
+    if (!r && bj && meta)
+        r = backbone_from_json(bj, path, meta);
+    const char *tj = vl_st_meta(st, "training");
+    if (!r && tj && meta && !(meta->training_json = strdup(tj)))
+        r = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+    if (r) {
+        vl_net_free(net);
+        vl_model_meta_free(meta);
+        return r;
+    }
+    *pnet = net;
+    return VL_OK;
+}
+
+vl_status vl_model_load_ex(const char *path, const char *extra_prefix, vl_net **net, vl_model_meta *meta,
+                           vl_st_file *stout)
+{
+    *net = NULL;
+    if (meta)
+        memset(meta, 0, sizeof *meta);
+    if (stout)
+        memset(stout, 0, sizeof *stout);
+    vl_st_file st;
+    vl_status r = vl_st_read(path, &st);
+    if (r)
+        return r;
+    r = load_from(&st, extra_prefix, net, meta);
+    if (r || !stout)
+        vl_st_free(&st);
+    else
+        *stout = st;
+    return r;
+}
+
+vl_status vl_model_load(const char *path, vl_net **net, vl_model_meta *meta)
+{
+    return vl_model_load_ex(path, NULL, net, meta, NULL);
+}
+
+/* ---- describe ------------------------------------------------------------------------- */
+
+static const char *ordinal_suffix(int k)
+{
+    if (k % 100 >= 11 && k % 100 <= 13)
+        return "th";
+    return k % 10 == 1 ? "st" : k % 10 == 2 ? "nd" : k % 10 == 3 ? "rd" : "th";
+}
+
+vl_status vl_model_describe(const char *path, FILE *f)
+{
+    vl_net *net;
+    vl_model_meta m;
+    vl_st_file st;
+    vl_status r = vl_model_load_ex(path, NULL, &net, &m, &st);
+    if (r)
+        return r;
+    const vl_net_config *cfg = vl_net_get_config(net);
+    const char *fmt = vl_st_meta(&st, "format"), *ver = vl_st_meta(&st, "format_version");
+    const char *writer = vl_st_meta(&st, "writer");
+    fprintf(f, "model: %s\n", path);
+    fprintf(f, "format: %s %s%s%s%s\n", fmt ? fmt : "safetensors (no format tag)", ver ? "version " : "",
+            ver ? ver : "", writer ? ", written by " : "", writer ? writer : "");
+    fprintf(f, "task: %s, %s\n", cfg->task == VL_TASK_CLASSIFY ? "classification" : "regression",
+            cfg->mode == VL_OUT_LAST ? "one output per clip (mode last, many-to-one)"
+                                     : "one output per step (mode sequence, many-to-many)");
+    fprintf(f, "input: %d features per step\n", cfg->input);
+    fprintf(f, "layers:\n");
+    int width = cfg->input, rec = 0;
+    for (int l = 0; l < cfg->nlayers; l++) {
+        const vl_layer_spec *s = &cfg->layer[l];
+        switch (s->kind) {
+        case VL_LAYER_LSTM:
+        case VL_LAYER_GRU: {
+            int out = s->hidden * (s->bidirectional ? 2 : 1);
+            fprintf(f, "  %2d. %s%s  %d -> %d (%d units%s; weight_*_l%d%s)\n", l + 1, s->bidirectional ? "Bi" : "",
+                    s->kind == VL_LAYER_LSTM ? "LSTM" : "GRU", width, out, s->hidden,
+                    s->bidirectional ? " per direction" : "", rec, s->bidirectional ? "[_reverse]" : "");
+            width = out;
+            rec++;
+            break;
+        }
+        case VL_LAYER_DROPOUT:
+            fprintf(f, "  %2d. dropout p=%g (training only)\n", l + 1, (double)s->p);
+            break;
+        case VL_LAYER_MEAN:
+            fprintf(f, "  %2d. mean over valid steps\n", l + 1);
+            break;
+        }
+    }
+    fprintf(f, "  head: fully connected %d -> %d%s\n", width, cfg->outputs,
+            cfg->task == VL_TASK_CLASSIFY ? ", softmax" : "");
+    fprintf(f, "parameters: %zu in %d tensors\n", vl_net_param_count(net), vl_net_num_params(net));
+    if (m.nclasses) {
+        fprintf(f, "classes (%d):", m.nclasses);
+        for (int i = 0; i < m.nclasses; i++)
+            fprintf(f, "%s %d=%s", i ? "," : "", i, m.class_names[i]);
+        fputc('\n', f);
+    } else if (cfg->task == VL_TASK_CLASSIFY) {
+        fprintf(f, "classes: %d (no names recorded)\n", cfg->outputs);
+    }
+    fprintf(f, "feature normalisation: %s\n", m.norm_mean ? "per-dimension (x - mean) / std, stored in the file" : "none");
+    if (m.backbone[0]) {
+        fprintf(f, "backbone: %s", m.backbone);
+        if (m.tap[0])
+            fprintf(f, ", tap %s", m.tap);
+        fprintf(f, ", %d features\n", m.feature_dim);
+        if (m.pre.width) {
+            const vl_preproc *p = &m.pre;
+            fprintf(f, "preprocessing: %dx%d, ", p->width, p->height);
+            if (p->resize == VL_RESIZE_EXACT)
+                fprintf(f, "resize to exactly that size");
+            else
+                fprintf(f, "shorter side to %d then centre crop", p->resize_to);
+            fprintf(f, ", %s, scale %g, mean (%g, %g, %g), std (%g, %g, %g), %s\n", p->bgr ? "BGR" : "RGB",
+                    (double)p->scale, (double)p->mean[0], (double)p->mean[1], (double)p->mean[2], (double)p->std[0],
+                    (double)p->std[1], (double)p->std[2], p->nhwc ? "NHWC" : "NCHW");
+        }
+        if (m.fps > 0)
+            fprintf(f, "sampling: %g frames per second\n", m.fps);
+        else if (m.every_k > 0)
+            fprintf(f, "sampling: every %d%s frame\n", m.every_k, ordinal_suffix(m.every_k));
+    } else {
+        fprintf(f, "backbone: not recorded (features must come from the same extractor as in training)\n");
+    }
+    if (m.training_json)
+        fprintf(f, "training: %s\n", m.training_json);
+    vl_st_free(&st);
+    vl_model_meta_free(&m);
+    vl_net_free(net);
+    return VL_OK;
+}
