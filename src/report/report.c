@@ -122,8 +122,35 @@ static void sb_esc(sbuf *b, const char *s, int maxchars)
     }
 }
 
-/* Estimated rendered width of n characters at font size fs. */
-static double text_w(int nchars, double fs) { return nchars * 0.6 * fs; }
+/* Estimated rendered width of a string shown with at most maxchars
+ * characters (0 = all; as sb_esc truncates it) at font size fs: Helvetica's
+ * advance widths (Arial and Liberation Sans share them) plus 10% for wider
+ * fallback fonts such as DejaVu Sans; 0.6 em for other Latin/Greek/Cyrillic
+ * text and a full em for CJK and symbols. */
+static double str_w(const char *s, int maxchars, double fs)
+{
+    static const unsigned short adv[95] = {
+        278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556,
+        556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667,
+        611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667,
+        667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500,
+        222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584};
+    if (!s)
+        return 0;
+    int total = maxchars > 0 ? utf8_chars(s) : 0, n = 0, len;
+    double w = 0;
+    uint32_t cp;
+    while ((len = vl_utf8_next(s, &cp)) > 0) {
+        if (maxchars > 0 && total > maxchars && n == maxchars - 1) {
+            w += 1000; /* the ellipsis */
+            break;
+        }
+        w += cp >= 32 && cp < 127 ? adv[cp - 32] : cp < 0x2E80 ? 600 : 1000;
+        s += len;
+        n++;
+    }
+    return w * 1.1e-3 * fs;
+}
 
 static void sb_text(sbuf *b, double x, double y, double fs, const char *anchor, const char *extra, const char *s,
                     int maxchars)
@@ -294,6 +321,30 @@ static void path_points(sbuf *b, const axes *a, const double *x, const double *y
         sb_puts(b, "\"/>\n");
 }
 
+/* The next of 1, 2, 5, 10, 20, 50, ... */
+static int next_nice(int k)
+{
+    int lead = k;
+    while (lead >= 10)
+        lead /= 10;
+    return lead == 2 ? k / 2 * 5 : k * 2;
+}
+
+/* Epoch boundaries are drawn for every k-th epoch, k in 1, 2, 5, 10, 20, 50..
+ * so that at most 25 lines show; 0 when the run has a single epoch. */
+static int epoch_stride(const vl_progress_point *p, int n)
+{
+    int nep = 0;
+    for (int i = 1; i < n; i++)
+        nep += p[i].epoch != p[i - 1].epoch;
+    if (nep == 0)
+        return 0;
+    int every = 1;
+    while (nep / every > 25)
+        every = next_nice(every);
+    return every;
+}
+
 /* Draws one subplot: grid, epoch boundaries, the training curve (min/max
  * decimated), its smoothed line, validation points, axes and labels. */
 static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *ylabel,
@@ -312,9 +363,9 @@ static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *
         b->oom = 1;
         return;
     }
-    /* exponential moving average, debiased, with a window of about n/40 points */
-    double wnd = n / 40.0 > 2.5 ? n / 40.0 : 2.5, wgt = 1.0 - 1.0 / wnd, acc = 0.0, bias = 1.0;
-    double smhi = -INFINITY;
+    /* exponential moving average, debiased, with a window of about 1% of the
+     * points (at least 2.5): smooth enough, and lagging trends by little */
+    double wnd = n / 100.0 > 2.5 ? n / 100.0 : 2.5, wgt = 1.0 - 1.0 / wnd, acc = 0.0, bias = 1.0;
     for (int i = 0; i < n; i++) {
         double v = train_val(s, i), vv = valid_val(s, i);
         sm[i] = NAN;
@@ -325,7 +376,6 @@ static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *
             acc = wgt * acc + (1 - wgt) * v;
             bias *= wgt;
             sm[i] = acc / (1 - bias);
-            smhi = sm[i] > smhi ? sm[i] : smhi;
         } else {
             nbad++;
         }
@@ -342,8 +392,7 @@ static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *
     if (nfin > 20) {
         qsort(fin, (size_t)nfin, sizeof *fin, cmp_double);
         double q = fin[(size_t)(0.98 * (nfin - 1))];
-        double keep = q > smhi ? q : smhi;
-        keep = keep > vhi ? keep : vhi;
+        double keep = q > vhi ? q : vhi;
         if (hi > keep + 1.5 * (keep - (lo < 0 ? lo : 0)) && keep > lo) {
             hi = keep + 0.1 * (keep - lo);
             clipped = 1;
@@ -391,13 +440,8 @@ static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *
     }
     /* epoch boundaries: between the last point of an epoch and the first of the next;
      * thinned to every k-th so that they stay at least 6 px apart */
-    int nep = 0;
-    for (int i = 1; i < n; i++)
-        nep += p[i].epoch != p[i - 1].epoch;
-    if (nep > 0) {
-        int every = 1;
-        while (nep / every > a->w / 6)
-            every = every < 2 ? 2 : every < 5 ? 5 : every * 2;
+    int every = epoch_stride(p, n);
+    if (every > 0) {
         for (int i = 1; i < n; i++)
             if (p[i].epoch != p[i - 1].epoch && (p[i].epoch - 1) % every == 0) {
                 double x = ax_x(a, 0.5 * ((double)p[i - 1].iteration + p[i].iteration));
@@ -515,7 +559,7 @@ static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *
             snprintf(note, sizeof note, "%d non-finite training value%s not drawn (gaps)", nbad, nbad > 1 ? "s" : "");
         else
             snprintf(note, sizeof note, "spikes above %.3g clipped", a->ymax);
-        sb_text(b, a->x0 + a->w - 6, a->y0 + 14, 11, "end", " fill=\"#b03030\"", note, 0);
+        sb_text(b, a->x0 + a->w, a->y0 + a->h + 32, 11, "end", " fill=\"#b03030\"", note, 0);
     }
 }
 
@@ -538,7 +582,7 @@ static void legend_item(sbuf *b, double *x, double y, const char *kind, const ch
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-dasharray=\"3 3\"/>\n",
                   C(*x + 11), C(y - 11), C(*x + 11), C(y + 3), col);
     sb_text(b, *x + 28, y, 12, NULL, " fill=\"#222\"", label, 0);
-    *x += 28 + text_w(utf8_chars(label), 12) + 18;
+    *x += 28 + str_w(label, 0, 12) + 18;
 }
 
 static void svg_progress(sbuf *b, const vl_report *r)
@@ -588,9 +632,9 @@ static void svg_progress(sbuf *b, const vl_report *r)
     sb_text(b, 20, 46, 12, NULL, " fill=\"#555\"", info, 0);
     /* legend row */
     double lx = 80, ly = 72;
-    legend_item(b, &lx, ly, "thin", "#f4a582", "Training loss");
+    legend_item(b, &lx, ly, "line", "#f4a582", "Training loss");
     legend_item(b, &lx, ly, "line", "#d6604d", "smoothed");
-    legend_item(b, &lx, ly, "thin", "#92c5de", r->regress ? "Training RMSE" : "Training accuracy");
+    legend_item(b, &lx, ly, "line", "#92c5de", r->regress ? "Training RMSE" : "Training accuracy");
     legend_item(b, &lx, ly, "line", "#2166ac", "smoothed");
     legend_item(b, &lx, ly, "dash", "#1a1a1a", "Validation");
     legend_item(b, &lx, ly, "epoch", "#9a9a9a", "epoch boundary");
@@ -612,28 +656,41 @@ static void svg_progress(sbuf *b, const vl_report *r)
     series_src s = {p, n, 0, 1.0};
     progress_subplot(b, &s, &a, "Loss", "vl-clip-loss", "#f4a582", "#d6604d");
     axes a2 = a;
-    a2.y0 = a.y0 + a.h + 48;
+    a2.y0 = a.y0 + a.h + 52;
     s.which = 1;
     s.scale = r->regress ? 1.0 : 100.0;
     progress_subplot(b, &s, &a2, r->regress ? "RMSE" : "Accuracy (%)", "vl-clip-metric", "#92c5de", "#2166ac");
-    sb_text(b, a2.x0 + a2.w / 2, a2.y0 + a2.h + 36, 13, "middle", " fill=\"#222\"", "Iteration", 0);
+    sb_text(b, a2.x0 + a2.w / 2, a2.y0 + a2.h + 34, 13, "middle", " fill=\"#222\"", "Iteration", 0);
     /* epoch numbers along the top of the first subplot, where they fit */
-    int nep = 0;
-    for (int i = 1; i < n; i++)
-        nep += p[i].epoch != p[i - 1].epoch;
-    if (n > 0 && nep > 0) {
-        double lastx = -1e9;
-        for (int i = 0; i < n; i++) {
-            if (i > 0 && p[i].epoch == p[i - 1].epoch)
-                continue;
-            double x0 = i == 0 ? a.x0 : ax_x(&a, 0.5 * ((double)p[i - 1].iteration + p[i].iteration));
-            char t[32];
-            snprintf(t, sizeof t, "epoch %d", p[i].epoch);
-            double w = text_w((int)strlen(t), 10);
-            if (x0 + 3 < lastx + 8 || x0 + 3 + w > a.x0 + a.w)
-                continue;
-            sb_text(b, x0 + 3, a.y0 - 4, 10, NULL, " fill=\"#777\"", t, 0);
-            lastx = x0 + 3 + w;
+    int every = epoch_stride(p, n);
+    if (every > 0) {
+        /* label every m-th drawn boundary, m growing like the stride until the labels fit */
+        for (int mult = 1; mult <= 1000000; mult = next_nice(mult)) {
+            int step = every * mult, fits = 1;
+            double lastx = -1e9;
+            sbuf lab = {0};
+            for (int i = 0; i < n && fits; i++) {
+                if ((i > 0 && p[i].epoch == p[i - 1].epoch) || (p[i].epoch - 1) % step != 0)
+                    continue;
+                double x0 = i == 0 ? a.x0 : ax_x(&a, 0.5 * ((double)p[i - 1].iteration + p[i].iteration));
+                char t[32];
+                snprintf(t, sizeof t, "epoch %d", p[i].epoch);
+                double w = str_w(t, 0, 10);
+                if (x0 + 3 + w > a.x0 + a.w)
+                    break;
+                if (x0 + 3 < lastx + 10)
+                    fits = 0;
+                sb_text(&lab, x0 + 3, a.y0 - 4, 10, NULL, " fill=\"#777\"", t, 0);
+                lastx = x0 + 3 + w;
+            }
+            if (fits || lab.oom) {
+                if (lab.n)
+                    sb_putn(b, lab.p, lab.n);
+                b->oom |= lab.oom;
+                free(lab.p);
+                break;
+            }
+            free(lab.p);
         }
     }
     sb_puts(b, "</svg>\n");
@@ -660,19 +717,16 @@ static void svg_confusion(sbuf *b, const vl_report *r)
     cs = cs > 56 ? 56 : cs < 12 ? 12 : cs;
     double fs = cs * 0.75 > 12 ? 12 : cs * 0.75;
     const int maxname = 28;
-    int longest = 0;
+    double namew = 0;
     int64_t maxcount = 0;
     for (int c = 0; c < n; c++) {
         class_label(nm, sizeof nm, names, n, c);
-        int l = utf8_chars(nm);
-        longest = l > longest ? l : longest;
+        double w = str_w(nm, maxname, fs);
+        namew = w > namew ? w : namew;
         for (int k = 0; k < n; k++)
             if (m->confusion[(size_t)c * n + k] > maxcount)
                 maxcount = m->confusion[(size_t)c * n + k];
     }
-    if (longest > maxname)
-        longest = maxname;
-    double namew = text_w(longest, fs);
     int rotate = namew > cs - 4;
     int digits = 1;
     for (int64_t v = maxcount; v >= 10; v /= 10)
@@ -688,7 +742,8 @@ static void svg_confusion(sbuf *b, const vl_report *r)
     int sum_text = cs >= 12;
     double sumw = 56, ph = vert_prec ? 44 : 24;
 
-    double mx = 40 + namew + 10, my = 64;
+    double pl = str_w("Precision", 0, 11);
+    double mx = 40 + (namew > pl ? namew : pl) + 10, my = 64;
     double mw = n * cs;
     double labh = rotate ? namew + 8 : fs + 8;
     double W = mx + mw + 8 + sumw + 16;
@@ -913,8 +968,7 @@ static void svg_timeline(sbuf *b, const vl_report *r, int nnames)
         if ((k < 0 && !has_unl) || (k >= 0 && !present[k]))
             continue;
         class_label(nm, sizeof nm, names, nnames, k);
-        int ch = utf8_chars(nm);
-        double w = 16 + text_w(ch > 24 ? 24 : ch, lfs) + 14;
+        double w = 16 + str_w(nm, 24, lfs) + 14;
         if (lx + w > W - 10 && lx > 20)
             lx = 20, ly += rowh;
         lx += w;
@@ -934,8 +988,7 @@ static void svg_timeline(sbuf *b, const vl_report *r, int nnames)
         if ((k < 0 && !has_unl) || (k >= 0 && !present[k]))
             continue;
         class_label(nm, sizeof nm, names, nnames, k);
-        int ch = utf8_chars(nm);
-        double w = 16 + text_w(ch > 24 ? 24 : ch, lfs) + 14;
+        double w = 16 + str_w(nm, 24, lfs) + 14;
         if (lx + w > W - 10 && lx > 20)
             lx = 20, ly += rowh;
         hex(col, class_rgb(k));
@@ -961,12 +1014,15 @@ static void svg_timeline(sbuf *b, const vl_report *r, int nnames)
         } else {
             snprintf(acc, sizeof acc, "no labelled frames");
         }
-        double accw = text_w(utf8_chars(acc), 11);
-        int room = (int)((pw - accw - 20) / text_w(1, 12));
         if (tl->name)
             snprintf(nm, sizeof nm, "%s", tl->name);
         else
             snprintf(nm, sizeof nm, "video %d", v + 1);
+        double accw = str_w(acc, 0, 11);
+        /* the longest head of the name that fits before the accuracy (bold: +8%) */
+        int room = utf8_chars(nm) + 1;
+        while (room > 8 && 1.08 * str_w(nm, room, 12) > pw - accw - 20)
+            room--;
         sb_text(b, x0, y + 14, 12, NULL, " font-weight=\"bold\" fill=\"#222\"", nm, room > 8 ? room : 8);
         sb_text(b, x0 + pw, y + 14, 11, "end", " fill=\"#555\"", acc, 0);
         sb_text(b, x0 - 8, y + 31, 11, "end", " fill=\"#444\"", "truth", 0);
@@ -977,21 +1033,30 @@ static void svg_timeline(sbuf *b, const vl_report *r, int nnames)
         }
         band(b, tl->truth, tl->T, x0, pw, y + 20, 16);
         band(b, tl->pred, tl->T, x0, pw, y + 44, 16);
-        /* errors between the bands: any wrong labelled frame in a pixel column */
+        /* errors between the bands, per pixel column: opacity in four steps by
+         * the share of wrong labelled frames, so that a few errors stay visible */
         int64_t cols = tl->T <= (int64_t)pw ? tl->T : (int64_t)pw;
         double cw = pw / (double)cols;
-        int64_t run = -1;
+        int64_t run = 0;
+        int level = 0;
         for (int64_t j = 0; j <= cols; j++) {
-            int bad = 0;
-            if (j < cols)
-                for (int64_t i = j * tl->T / cols; i < (j + 1) * tl->T / cols && !bad; i++)
-                    bad = tl->truth[i] >= 0 && tl->truth[i] != tl->pred[i];
-            if (bad && run < 0)
+            int lv = 0;
+            if (j < cols) {
+                int64_t bad = 0, all = 0;
+                for (int64_t i = j * tl->T / cols; i < (j + 1) * tl->T / cols; i++) {
+                    all += tl->truth[i] >= 0;
+                    bad += tl->truth[i] >= 0 && tl->truth[i] != tl->pred[i];
+                }
+                lv = bad ? (int)ceil(4.0 * (double)bad / (double)all) : 0;
+            }
+            if (j == cols || lv != level) {
+                if (level)
+                    sb_printf(b,
+                              "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"5\" fill=\"#d62728\" "
+                              "fill-opacity=\"%.2f\"/>\n",
+                              x0 + run * cw, y + 38, (j - run) * cw, 0.25 * level);
                 run = j;
-            if (!bad && run >= 0) {
-                sb_printf(b, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"5\" fill=\"#d62728\"/>\n",
-                          x0 + run * cw, y + 38, (j - run) * cw);
-                run = -1;
+                level = lv;
             }
         }
         sb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"40\" fill=\"none\" stroke=\"#999\" stroke-width=\"0.5\"/>\n",
@@ -1010,7 +1075,7 @@ static void svg_timeline(sbuf *b, const vl_report *r, int nnames)
             fmt_tick(t, sizeof t, tv, st);
             sb_text(b, x, ay + 15, 10, "middle", " fill=\"#555\"", t, 0);
         }
-        sb_text(b, x0 + pw + 8, ay + 15, 10, NULL, " fill=\"#555\"", tl->fps > 0 ? "s" : "frame", 0);
+        sb_text(b, x0 + pw + 20, ay + 15, 10, NULL, " fill=\"#555\"", tl->fps > 0 ? "s" : "frame", 0);
     }
     if (r->ntimelines > nt) {
         snprintf(t, sizeof t, "The first %d of %d videos are shown.", nt, r->ntimelines);
@@ -1084,7 +1149,7 @@ static void remove_stale(const char *dir, const char *name)
 
 static const char *CSS =
     "body{font-family:Helvetica,Arial,'Liberation Sans','DejaVu Sans',sans-serif;color:#222;background:#fff;"
-    "margin:0 auto;max-width:1000px;padding:24px 20px 48px;line-height:1.4}\n"
+    "margin:0 auto;max-width:1040px;padding:24px 20px 48px;line-height:1.4}\n"
     "h1{font-size:26px;margin:0 0 4px}\n"
     "h2{font-size:19px;margin:36px 0 10px;padding-bottom:4px;border-bottom:1px solid #ddd}\n"
     ".meta{color:#666;font-size:13px;margin:0 0 12px}\n"
@@ -1104,8 +1169,8 @@ static void html_perclass(sbuf *h, const vl_report *r)
     const vl_cls_metrics *m = r->confusion;
     int n = m->nclasses;
     char nm[512];
-    sb_printf(h, "<details%s><summary>Per-class precision, recall and F1 (%d classes)</summary>\n",
-              n <= 20 ? " open" : "", n);
+    sb_printf(h, "<details%s><summary>Per-class precision, recall and F1 (%d class%s)</summary>\n",
+              n <= 20 ? " open=\"open\"" : "", n, n == 1 ? "" : "es");
     sb_puts(h, "<table class=\"num\"><thead><tr><th>Class</th><th class=\"n\">Precision</th><th class=\"n\">Recall</th>"
                "<th class=\"n\">F1</th><th class=\"n\">Support</th></tr></thead>\n<tbody>\n");
     for (int c = 0; c < n; c++) {
