@@ -410,6 +410,7 @@ static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *
             lo = 0;
         if (hi <= lo)
             hi = lo + (fabs(lo) > 0 ? fabs(lo) : 1.0);
+        hi += 0.03 * (hi - lo); /* headroom: a point at the top stays whole */
         double st = nice_step(hi - lo, 5);
         a->ymin = floor(lo / st) * st;
         a->ymax = ceil(hi / st - 1e-9) * st;
@@ -497,8 +498,9 @@ static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *
             if (n <= 60) /* sparse runs: dots show where the points are */
                 for (int i = 0; i < k; i++)
                     if (isfinite(ys[i]))
-                        sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"%s\"/>\n", C(ax_x(a, xs[i])),
-                                  C(ax_y(a, ys[i])), train_col);
+                        sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" fill=\"%s\"/>\n",
+                                  C(ax_x(a, xs[i])), C(ax_y(a, ys[i])), ks == 1 ? "3.5" : "2",
+                                  ks == 1 ? smooth_col : train_col);
             snprintf(style, sizeof style,
                      "fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke-linecap=\"round\"",
                      smooth_col);
@@ -647,10 +649,10 @@ static void svg_progress(sbuf *b, const vl_report *r)
             xmin = p[i].iteration < xmin ? p[i].iteration : xmin;
             xmax = p[i].iteration > xmax ? p[i].iteration : xmax;
         }
+        if (xmax - xmin < 1) /* one iteration: put it in the middle */
+            xmax = xmin + 1;
         if (xmin > 0 && xmin <= 0.05 * xmax + 1) /* start at 0 when the run starts near it */
             xmin = 0;
-        if (xmax <= xmin)
-            xmin = xmax - 1, xmax = xmax + 1;
     }
     a.xmin = xmin, a.xmax = xmax;
     series_src s = {p, n, 0, 1.0};
@@ -706,7 +708,8 @@ static void fmt_pct(char *buf, size_t n, double v)
         snprintf(buf, n, "%.1f%%", 100.0 * v);
 }
 
-static void svg_confusion(sbuf *b, const vl_report *r)
+/* Returns the chart's width in pixels. */
+static double svg_confusion(sbuf *b, const vl_report *r)
 {
     const vl_cls_metrics *m = r->confusion;
     int n = m->nclasses;
@@ -757,8 +760,13 @@ static void svg_confusion(sbuf *b, const vl_report *r)
         fmt_pct(acc, sizeof acc, m->accuracy);
     else
         snprintf(acc, sizeof acc, "n/a");
-    snprintf(t, sizeof t, "accuracy %s  \xC2\xB7  macro F1 %.3f  \xC2\xB7  %lld items  \xC2\xB7  %d classes", acc,
-             isfinite(m->macro_f1) ? m->macro_f1 : 0.0, (long long)m->n, n);
+    char mf1[32];
+    if (isfinite(m->macro_f1))
+        snprintf(mf1, sizeof mf1, "%.3f", m->macro_f1);
+    else
+        snprintf(mf1, sizeof mf1, "n/a");
+    snprintf(t, sizeof t, "accuracy %s  \xC2\xB7  macro F1 %s  \xC2\xB7  %lld item%s  \xC2\xB7  %d class%s", acc,
+             mf1, (long long)m->n, m->n == 1 ? "" : "s", n, n == 1 ? "" : "es");
     sb_text(b, 20, 46, 12, NULL, " fill=\"#555\"", t, 0);
 
     /* grid for readable sizes, then the non-empty cells */
@@ -872,6 +880,7 @@ static void svg_confusion(sbuf *b, const vl_report *r)
                     : "Colour: share of the true class (blue: correct, red: confused); hover a cell for its count.",
             0);
     sb_puts(b, "</svg>\n");
+    return W;
 }
 
 /* ---- per-frame timeline ---------------------------------------------------------------- */
@@ -1220,8 +1229,7 @@ vl_status vl_report_write(const char *dir, const vl_report *r)
     const char *title = r->title && *r->title ? r->title : "vidlstm report";
     sbuf prog = {0}, conf = {0}, tl = {0}, html = {0};
     svg_progress(&prog, r);
-    if (cm)
-        svg_confusion(&conf, r);
+    double conf_w = cm ? svg_confusion(&conf, r) : 0;
     if (r->ntimelines > 0)
         svg_timeline(&tl, r, nnames);
 
@@ -1262,8 +1270,10 @@ vl_status vl_report_write(const char *dir, const vl_report *r)
     if (cm) {
         sb_puts(&html, "<section id=\"confusion\">\n<h2>Confusion matrix</h2>\n<div class=\"chart\">\n");
         sb_putn(&html, conf.p ? conf.p : "", conf.n);
-        sb_puts(&html, "</div>\n<p class=\"note\">Rows: true class; columns: predicted class. Also saved as "
-                       "confusion.svg.</p>\n");
+        sb_printf(&html, "</div>\n<p class=\"note\">Rows: true class; columns: predicted class.%s Also saved as "
+                         "confusion.svg.</p>\n",
+                  conf_w > 1000 ? " The chart is shown at full size so that every class stays readable: scroll "
+                                  "sideways to see all of it." : "");
         html_perclass(&html, r);
         sb_puts(&html, "</section>\n");
     }
