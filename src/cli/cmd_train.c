@@ -57,6 +57,8 @@ void cli_help_train(FILE *f)
           "  --val-frequency N        [ValidationFrequency] iterations (default: every epoch)\n"
           "  --patience N             [ValidationPatience] stop after N validations without a\n"
           "                           lower validation loss; the best network is kept\n"
+          "  --output-network best-validation|last-iteration   [OutputNetwork] which weights\n"
+          "                           to keep (default best-validation when there is validation data)\n"
           "  --seed N                 initialisation, dropout, shuffling, split (default 1)\n"
           "  --threads N              (default: all cores)\n"
           "output:\n"
@@ -149,8 +151,9 @@ static int on_event(void *user, const vl_train_event *e)
         fprintf(stderr, "\r\033[Kepoch %d/%d [%s] iter %d/%d loss %.4f %s %.4g%s lr %.3g %s left", e->epoch,
                 e->epochs, bar, e->iteration, e->iterations, e->loss, p->metric_name, e->metric, val, e->lr, tl);
         p->line_open = 1;
-        if (e->validated && e->epoch_end) {
-            fputc('\n', stderr); /* keep one line per validated epoch, like MATLAB's table */
+        if (e->validated && e->epoch_end && (e->epoch % p->log_every == 0 || e->epoch == e->epochs)) {
+            /* keep one line per validated epoch (at most ~50), like MATLAB's table */
+            fputc('\n', stderr);
             p->line_open = 0;
         }
         fflush(stderr);
@@ -196,7 +199,7 @@ static int parse(int argc, char **argv, train_args *A)
             else if (!strcmp(a.val, "sgdm")) A->t.opt.kind = VL_OPT_SGDM;
             else if (!strcmp(a.val, "rmsprop")) A->t.opt.kind = VL_OPT_RMSPROP;
             else { cli_fail("train", "--optimizer: '%s' is not adam, sgdm or rmsprop", a.val); a.bad = 1; }
-        } else if (cli_opt(&a, "--lr")) { A->t.opt.lr = (float)cli_num(&a, 1e-12, 100); A->lr_given = 1; }
+        } else if (cli_opt(&a, "--lr")) { A->t.opt.lr = (float)cli_num(&a, 1e-12, 1e30); A->lr_given = 1; }
         else if (cli_opt(&a, "--momentum")) A->t.opt.momentum = (float)cli_num(&a, 0, 0.9999);
         else if (cli_opt(&a, "--l2")) A->t.opt.weight_decay = (float)cli_num(&a, 0, 10);
         else if (cli_opt(&a, "--lr-schedule")) {
@@ -229,6 +232,11 @@ static int parse(int argc, char **argv, train_args *A)
         } else if (cli_flag(&a, "--no-bucket")) A->t.bucket = 0;
         else if (cli_opt(&a, "--val-frequency")) A->t.val_every = cli_int(&a, 1, 1 << 30);
         else if (cli_opt(&a, "--patience")) A->t.patience = cli_int(&a, 1, 1 << 30);
+        else if (cli_opt(&a, "--output-network")) {
+            if (!strcmp(a.val, "best-validation")) A->t.keep_last = 0;
+            else if (!strcmp(a.val, "last-iteration")) A->t.keep_last = 1;
+            else { cli_fail("train", "--output-network: '%s' is not best-validation or last-iteration", a.val); a.bad = 1; }
+        }
         else if (cli_opt(&a, "--seed")) A->t.seed = (uint64_t)cli_num(&a, 0, 9007199254740992.0);
         else if (cli_opt(&a, "--threads")) A->threads = cli_int(&a, 1, 1024);
         else if (cli_opt(&a, "--out")) A->out = a.val;

@@ -383,6 +383,7 @@ static uint64_t fingerprint(const vl_net *net, const vl_dataset *d, const int *t
     FNV_FIELD(h, o->bucket);
     FNV_FIELD(h, o->val_every);
     FNV_FIELD(h, o->patience);
+    FNV_FIELD(h, o->keep_last);
     FNV_FIELD(h, o->seed);
     FNV_FIELD(h, ntrain);
     FNV_FIELD(h, nval);
@@ -626,7 +627,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
         if (o->checkpoint && (st = ckpt_save(o->checkpoint, &hd, net, opt, best, hist)))
             goto done;
     }
-    if (hd.has_best)
+    if (hd.has_best && !o->keep_last)
         memcpy(net->params, best, sizeof(float) * net->nscalars);
     res->epochs_done = hd.epochs_done;
     res->iterations = hd.iteration;

@@ -10,7 +10,8 @@
  *
  * Validation runs every `val_every` iterations (0: at each epoch's end) and at
  * the end. The kept network is the one with the lowest validation loss
- * (MATLAB's OutputNetwork "best-validation-loss"); with patience P, training
+ * (MATLAB's OutputNetwork "best-validation"; keep_last for "last-iteration");
+ * with patience P, training
  * stops after P validations without improvement.
  *
  * Checkpoints: after every epoch the whole training state (weights, optimiser
@@ -64,6 +65,7 @@ typedef struct {
     int bucket;           /* batch sequences of similar length together */
     int val_every;        /* iterations; 0 = once per epoch */
     int patience;         /* validations without improvement; 0 = never stop early */
+    int keep_last;        /* 1: return the last weights, not the best-validation ones */
     uint64_t seed;        /* shuffling (the network's own seed draws init and dropout) */
     const char *checkpoint; /* NULL = none */
     int resume;           /* continue from `checkpoint` if it exists */
