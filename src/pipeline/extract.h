@@ -1,0 +1,70 @@
+/* Feature extraction: video clips -> per-frame feature sequences, through a
+ * backbone, with an on-disk cache. The one module that joins video/ and
+ * backbone/; train/ only ever sees the resulting sequences.
+ *
+ * A clip (file, start, end) is decoded and sampled (video.h), each sampled
+ * frame is preprocessed as the backbone asks and turned into a feature
+ * vector. Results are cached as `<cache>/<key>.npy` ([T, D] float32, readable
+ * by numpy) plus `<key>.frames` (sampled times and source frame numbers, for
+ * aligning per-frame labels), where the key hashes the backbone (spec, tap,
+ * preprocessing, model file size and time), the sampling settings, the clip's
+ * bounds and the video file's identity (path, size, modification time). A
+ * second run with the same settings decodes nothing.
+ *
+ * Clips are processed in parallel (`jobs` workers, each with its own
+ * backbone instance and decoder); the callback reports progress from the
+ * calling thread. */
+#ifndef VL_PIPELINE_EXTRACT_H
+#define VL_PIPELINE_EXTRACT_H
+
+#include <stdint.h>
+
+#include "backbone/backbone.h"
+#include "video/clips.h"
+#include "vidlstm.h"
+
+typedef struct {
+    const char *backbone; /* "builtin:motion-grid" (default when NULL) or an .onnx path */
+    const char *tap;      /* ONNX tensor (NULL: the classifier's input) */
+    double fps;           /* sampling rate (default 10 when 0 and every_k == 0) */
+    int every_k;          /* or every k-th frame */
+    const char *cache;    /* cache folder (created); NULL = no cache */
+    int jobs;             /* parallel clips; 0 = automatic */
+    int batch;            /* frames per backbone call (default 16) */
+    /* progress: called from the calling thread after each clip */
+    void (*progress)(void *user, int done, int total, int64_t frames, int cached);
+    void *user;
+} vl_extract_opts;
+
+/* One extracted clip. */
+typedef struct {
+    int T, D;
+    float *x;        /* [T, D] */
+    double *time;    /* [T] sampled times (seconds from the stream start) */
+    int64_t *index;  /* [T] source frame numbers */
+    int cached;      /* 1 if read from the cache */
+} vl_features;
+
+void vl_features_free(vl_features *f);
+
+typedef struct vl_extractor vl_extractor;
+
+/* Opens the backbone once to describe it (errors here name the model file). */
+vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out);
+void vl_extractor_close(vl_extractor *x);
+const vl_backbone_desc *vl_extractor_backbone(const vl_extractor *x);
+/* The effective sampling: fps (0 if every_k) and every_k. */
+void vl_extractor_sampling(const vl_extractor *x, double *fps, int *every_k);
+
+/* Extracts clips[0..n) into out[0..n) (zeroed first). On error, every
+ * successfully extracted clip is still freed by the caller via
+ * vl_features_free; the message names the video. */
+vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_features *out);
+
+/* Streams one video (a path, "-" for standard input, or anything FFmpeg
+ * opens), calling `sink` with each batch of features as it is computed
+ * (bounded memory, for live prediction). Not cached. */
+typedef int (*vl_feature_sink)(void *user, const float *x, int n, const double *time, const int64_t *index);
+vl_status vl_extract_stream(vl_extractor *x, const char *path, vl_feature_sink sink, void *user);
+
+#endif

@@ -1,0 +1,45 @@
+/* Labelled videos -> a training dataset of feature sequences.
+ *
+ * Where the data comes from (PRODUCT.md, "How users give data"):
+ *   - a folder per class: DIR/<class>/<video>            (mode last)
+ *   - a folder of videos, each with per-frame labels in a CSV of the same
+ *     name (walk1.mp4 + walk1.csv)                         (mode sequence)
+ *   - a CSV manifest of videos: path,label[,start,end] (mode last) or
+ *     path,labels.csv (mode sequence: a per-frame label file per video,
+ *     `frame,label` or `start,end,label` in seconds; see video/clips.h)
+ *   - any of these cut into random clips: `clips_per_video` clips of
+ *     clip_min..clip_max seconds from each (labelled) video, the MATLAB
+ *     example's way.
+ * Features come from the extractor (cached); per-frame labels are aligned to
+ * the frames actually sampled, by timestamp. Every clip keeps its source
+ * video as its group, so splits never put two clips of one video on both
+ * sides. */
+#ifndef VL_PIPELINE_VIDEODATA_H
+#define VL_PIPELINE_VIDEODATA_H
+
+#include "pipeline/extract.h"
+#include "train/dataset.h"
+#include "video/clips.h"
+
+typedef struct {
+    vl_task task;
+    vl_out_mode mode;
+    const char *const *classes; /* fixed class list (eval against a model), or NULL */
+    int nclasses;
+    int clips_per_video;        /* > 0: random clips from each video */
+    double clip_min, clip_max;  /* seconds */
+    uint64_t seed;              /* for random clips */
+} vl_videodata_opts;
+
+/* 1 if `data` names video data (a folder, or a CSV whose first path is a
+ * video file), 0 for a manifest of feature files. */
+int vl_videodata_is_video(const char *data);
+
+/* Builds the clip list for `data` (as above). For mode sequence, each clip's
+ * label is the path of its per-frame label file. */
+vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_clip_list *clips);
+
+/* Extracts every clip and assembles the dataset (source = data). */
+vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodata_opts *o, vl_dataset *out);
+
+#endif
