@@ -453,7 +453,7 @@ static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *
             }
     }
     sb_printf(b, "<clipPath id=\"%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n",
-              clip_id, C(a->x0 - 3), C(a->y0 - 3), C(a->w + 6), C(a->h + 6));
+              clip_id, C(a->x0 - 4), C(a->y0 - 4), C(a->w + 8), C(a->h + 8));
     sb_printf(b, "<g clip-path=\"url(#%s)\">\n", clip_id);
     /* the raw training curve: every point, or per bucket its min and max in order */
     if (n > 0) {
@@ -682,7 +682,7 @@ static void svg_progress(sbuf *b, const vl_report *r)
                     break;
                 if (x0 + 3 < lastx + 10)
                     fits = 0;
-                sb_text(&lab, x0 + 3, a.y0 - 4, 10, NULL, " fill=\"#777\"", t, 0);
+                sb_text(&lab, x0 + 3, a.y0 - 6, 10, NULL, " fill=\"#777\"", t, 0);
                 lastx = x0 + 3 + w;
             }
             if (fits || lab.oom) {
