@@ -67,7 +67,7 @@ typedef struct {
  * min_len > 1 first absorbs runs shorter than min_len into the longer
  * neighbour (smoothing flicker): shortest runs first, left to right, the left
  * neighbour on a tie, neighbours of equal label joined; a single run is kept
- * whatever its length. O(T + runs * min_len). *out is malloc'ed (NULL when
+ * whatever its length. O(T log T) at worst. *out is malloc'ed (NULL when
  * T == 0); free() it. */
 vl_status vl_segments_from_frames(const int32_t *labels, const float *conf, int64_t T, int min_len,
                                   vl_segment **out, int64_t *nseg);
