@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -533,6 +534,42 @@ static void test_sequence(void)
     free(p);
 }
 
+/* Hostile progress values: Inf, -Inf, 1e30, negative losses, repeated and
+ * decreasing iterations, accuracy outside [0, 1], NaN learning rates. */
+static void test_hostile(void)
+{
+    char dir[600];
+    sub(dir, sizeof dir, "hostile");
+    int n = 80;
+    vl_progress_point *p = calloc((size_t)n, sizeof *p);
+    for (int i = 0; i < n; i++) {
+        static const float odd[8] = {INFINITY, -INFINITY, 1e30f, -5.0f, NAN, 0.0f, 1e-30f, 3.0f};
+        p[i] = (vl_progress_point){.iteration = i < 40 ? 7 : 100 - i, .epoch = i % 3 + 1, .loss = odd[i % 8],
+                                   .metric = odd[(i + 3) % 8], .val_loss = odd[(i + 5) % 8],
+                                   .val_metric = odd[(i + 1) % 8] * 2, .lr = odd[(i + 2) % 8]};
+    }
+    vl_report r = {.title = "hostile", .progress = p, .nprogress = n};
+    CHECK(vl_report_write(dir, &r) == VL_OK, "%s", vl_errmsg());
+    check_report(dir, 0, 0, NULL, NULL);
+    r.regress = 1;
+    CHECK(vl_report_write(dir, &r) == VL_OK, "%s", vl_errmsg());
+    check_report(dir, 0, 0, NULL, NULL);
+    /* all points NaN, and one huge iteration number */
+    for (int i = 0; i < n; i++)
+        p[i] = (vl_progress_point){.iteration = 2000000000 - n + i, .epoch = 1, .loss = NAN, .metric = NAN,
+                                   .val_loss = NAN, .val_metric = NAN, .lr = NAN};
+    CHECK(vl_report_write(dir, &r) == VL_OK, "%s", vl_errmsg());
+    const char *must[] = {"no data recorded", NULL};
+    check_report(dir, 0, 0, must, NULL);
+    /* ticks 10 iterations apart near 2e9 must not all print as 2e+09 */
+    char path[700];
+    snprintf(path, sizeof path, "%s/progress.svg", dir);
+    char *s = slurp(path, NULL);
+    CHECK(s && !strstr(s, "e+09") && strstr(s, "1999999950"), "progress.svg: iteration ticks near 2e9 collapse");
+    free(s);
+    free(p);
+}
+
 static void test_errors(void)
 {
     char file[600], dir[700];
@@ -602,6 +639,7 @@ int main(int argc, char **argv)
     test_classify101();
     test_regress();
     test_sequence();
+    test_hostile();
     test_errors();
     if (!keep)
         rm_rf(root);

@@ -174,26 +174,33 @@ static double nice_step(double range, int target)
     return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
 }
 
-/* Tick label: integers with k/M/G suffixes when large, else just enough decimals. */
+/* Tick label for value v on an axis with tick spacing `step`: k/M/G
+ * suffixes for large values when at most one decimal is needed (20k, 1.5M),
+ * fixed decimals for ordinary values, else as many significant digits as
+ * the spacing needs (so neighbouring ticks never print alike). */
 static void fmt_tick(char *buf, size_t n, double v, double step)
 {
+    static const double div[3] = {1e9, 1e6, 1e3};
+    static const char *const suf[3] = {"G", "M", "k"};
     double a = fabs(v);
-    if (fabs(v) < step * 1e-6)
+    if (a < step * 1e-6)
         v = 0.0, a = 0.0;
-    if (a >= 1e4 && step >= 1000) {
-        const char *suf = a >= 1e9 ? "G" : a >= 1e6 ? "M" : "k";
-        double d = a >= 1e9 ? 1e9 : a >= 1e6 ? 1e6 : 1e3;
-        double s = step / d;
-        int dec = s >= 1 ? 0 : (int)ceil(-log10(s) - 1e-9);
-        snprintf(buf, n, "%.*f%s", dec > 3 ? 3 : dec, v / d, suf);
+    if (a >= 1e4 && a < 1e12)
+        for (int i = 0; i < 3; i++)
+            if (a >= div[i] && step / div[i] >= 0.1) {
+                double s = step / div[i];
+                int dec = s >= 1 ? 0 : (int)ceil(-log10(s) - 1e-9);
+                snprintf(buf, n, "%.*f%s", dec, v / div[i], suf[i]);
+                return;
+            }
+    if (a < 1e7 && step >= 1e-4) {
+        int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+        snprintf(buf, n, "%.*f", dec, v);
         return;
     }
-    if (step < 1e-4 || a >= 1e7) {
-        snprintf(buf, n, "%.3g", v);
-        return;
-    }
-    int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
-    snprintf(buf, n, "%.*f", dec, v);
+    int sig = a > 0 ? (int)ceil(log10(a / step)) + 1 : 1;
+    sig = sig < 2 ? 2 : sig > 15 ? 15 : sig;
+    snprintf(buf, n, "%.*g", sig, v);
 }
 
 typedef struct {
@@ -453,7 +460,7 @@ static void progress_subplot(sbuf *b, const series_src *s, axes *a, const char *
             }
     }
     sb_printf(b, "<clipPath id=\"%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n",
-              clip_id, C(a->x0 - 3), C(a->y0 - 3), C(a->w + 6), C(a->h + 6));
+              clip_id, C(a->x0 - 4), C(a->y0 - 4), C(a->w + 8), C(a->h + 8));
     sb_printf(b, "<g clip-path=\"url(#%s)\">\n", clip_id);
     /* the raw training curve: every point, or per bucket its min and max in order */
     if (n > 0) {
@@ -682,7 +689,7 @@ static void svg_progress(sbuf *b, const vl_report *r)
                     break;
                 if (x0 + 3 < lastx + 10)
                     fits = 0;
-                sb_text(&lab, x0 + 3, a.y0 - 4, 10, NULL, " fill=\"#777\"", t, 0);
+                sb_text(&lab, x0 + 3, a.y0 - 6, 10, NULL, " fill=\"#777\"", t, 0);
                 lastx = x0 + 3 + w;
             }
             if (fits || lab.oom) {

@@ -5,7 +5,8 @@
  * Conventions: confusion rows = true class, columns = predicted class (as
  * MATLAB's confusionchart and sklearn). Precision/recall/F1 of a class with no
  * predictions / no support are 0 (sklearn's zero_division=0); macro F1 is the
- * unweighted mean over classes that occur in truth or prediction. */
+ * unweighted mean over classes that occur in truth or prediction. Accuracy
+ * and macro F1 are NaN when nothing was counted (no labelled item). */
 #ifndef VL_TRAIN_METRICS_H
 #define VL_TRAIN_METRICS_H
 
@@ -25,7 +26,9 @@ typedef struct {
 } vl_cls_metrics;
 
 /* truth/pred: n labels in [0, nclasses); a truth < 0 is skipped (unlabelled
- * frame). Errors: label out of range. */
+ * frame) whatever its prediction. Errors: a label out of range (the message
+ * names its index), bad arguments. On error *out is zeroed and owns nothing.
+ * Free the arrays with vl_cls_metrics_free (safe to call twice). */
 vl_status vl_cls_metrics_compute(int nclasses, const int32_t *truth, const int32_t *pred, int64_t n,
                                  vl_cls_metrics *out);
 void vl_cls_metrics_free(vl_cls_metrics *m);
@@ -35,32 +38,42 @@ typedef struct {
     double rmse, mae, r2; /* r2 = 1 - SS_res/SS_tot over all values (NaN if SS_tot == 0) */
 } vl_reg_metrics;
 
+/* Sums in double. n == 0 gives NaN metrics; a NaN or Inf value is
+ * VL_ERR_NUMERIC naming its index. */
 vl_status vl_reg_metrics_compute(const float *truth, const float *pred, int64_t n, vl_reg_metrics *out);
 
 /* Aligned text: accuracy, confusion matrix with class names as row/column
- * headers (truncated to a readable width), then per-class precision, recall,
- * F1, support, and macro F1. */
+ * headers (truncated to a readable width keeping head and tail: "a_real~t_7";
+ * more than 16 classes, or too wide a line: columns by class index), then
+ * per-class precision, recall, F1, support, and macro F1. Alignment counts
+ * UTF-8 characters; control characters print as '?'. class_names may be
+ * NULL (indices are used). */
 void vl_cls_metrics_print(FILE *f, const vl_cls_metrics *m, const char *const *class_names);
 /* JSON members (no surrounding braces) so callers can add their own keys:
- *   "accuracy":..,"macro_f1":..,"classes":[..],"confusion":[[..],..],
+ *   "accuracy":..,"macro_f1":..,"n":..,"classes":[..],"confusion":[[..],..],
  *   "per_class":[{"class":..,"precision":..,"recall":..,"f1":..,"support":..},..]
- * Strings are JSON-escaped. */
+ * Strings are JSON-escaped; NaN/Inf are written as null; class_names may be
+ * NULL ("0", "1", ...). */
 void vl_cls_metrics_json(FILE *f, const vl_cls_metrics *m, const char *const *class_names);
 
 /* Per-frame labels merged into segments of constant label. */
 typedef struct {
     int64_t start, end; /* frame indices, end exclusive */
     int32_t label;
-    float confidence;   /* mean probability of `label` over the segment */
+    float confidence;   /* mean conf over the segment's frames predicted as `label` */
 } vl_segment;
 
 /* labels [T], conf [T] (probability of labels[t]; may be NULL -> 1).
  * min_len > 1 first absorbs runs shorter than min_len into the longer
- * neighbour (smoothing flicker). *out is malloc'ed; free() it. */
+ * neighbour (smoothing flicker): shortest runs first, left to right, the left
+ * neighbour on a tie, neighbours of equal label joined; a single run is kept
+ * whatever its length. O(T log T) at worst. *out is malloc'ed (NULL when
+ * T == 0); free() it. */
 vl_status vl_segments_from_frames(const int32_t *labels, const float *conf, int64_t T, int min_len,
                                   vl_segment **out, int64_t *nseg);
 
-/* Minimal JSON string escaping for writers. */
+/* Writes s as a JSON string literal (quotes, backslash and control
+ * characters escaped, invalid UTF-8 replaced by U+FFFD); NULL writes null. */
 void vl_json_write_string(FILE *f, const char *s);
 
 #endif
