@@ -6,19 +6,24 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "model/modelfile.h"
+#include "pipeline/extract.h"
+#include "pipeline/videodata.h"
 #include "train/dataset.h"
 
 void cli_help_eval(FILE *f)
 {
     fputs("usage: vidlstm eval --model MODEL.safetensors --data TEST.csv [options]\n"
           "\n"
-          "Evaluates a model on a labelled manifest of feature files (the same format as\n"
-          "for training): accuracy, confusion matrix (rows = true class), per-class\n"
+          "Evaluates a model on labelled videos (the layouts `train` takes; features are\n"
+          "extracted with the backbone and sampling recorded in the model) or on a manifest\n"
+          "of feature files: accuracy, confusion matrix (rows = true class), per-class\n"
           "precision/recall/F1 and macro F1; per-frame accuracy for sequence models;\n"
           "RMSE, MAE and R^2 for regression.\n"
           "\n"
           "  --model FILE     the model (.safetensors)\n"
-          "  --data FILE      the manifest (path,label[,group])\n"
+          "  --data DIR|FILE  videos (class folders, labelled folder, CSV) or a feature manifest\n"
+          "  --cache DIR      feature cache (default ~/.cache/vidlstm/features); --no-cache\n"
+          "  --jobs N         videos decoded in parallel\n"
           "  --json           one JSON object: accuracy, macro_f1, classes, confusion,\n"
           "                   per_class, frame_accuracy (sequence), rmse/mae/r2 (regression)\n"
           "  --report DIR     confusion chart (and per-frame timelines) as SVG + report.html\n"
@@ -29,8 +34,8 @@ void cli_help_eval(FILE *f)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *report = NULL;
-    int json = 0, batch = 64, threads = 0;
+    const char *model = NULL, *data = NULL, *report = NULL, *cache = NULL;
+    int json = 0, batch = 64, threads = 0, jobs = 0;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "eval"};
     for (a.i = 0; a.i < argc && !a.bad; a.i++) {
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
@@ -42,6 +47,9 @@ int cmd_eval(int argc, char **argv)
         else if (cli_flag(&a, "--json")) json = 1;
         else if (cli_opt(&a, "--batch")) batch = cli_int(&a, 1, 1 << 20);
         else if (cli_opt(&a, "--threads")) threads = cli_int(&a, 1, 1024);
+        else if (cli_opt(&a, "--cache")) cache = a.val;
+        else if (cli_flag(&a, "--no-cache")) cache = "";
+        else if (cli_opt(&a, "--jobs")) jobs = cli_int(&a, 1, 64);
         else
             return cli_fail("eval", "unknown option '%s' (see vidlstm eval --help)", argv[a.i]);
     }
@@ -60,10 +68,19 @@ int cmd_eval(int argc, char **argv)
     vl_dataset_opts o = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input,
                          .classes = (const char *const *)meta.class_names, .nclasses = meta.nclasses};
     int status = 1;
-    if (vl_dataset_load(data, &o, &d)) {
-        cli_fail_status("eval");
+    vl_extractor *xt = NULL;
+    if (vl_videodata_is_video(data) && !meta.backbone[0]) {
+        cli_fail("eval", "%s was trained on feature files and records no backbone: evaluate it on a manifest of "
+                         "feature files made the same way", model);
         goto out_model;
     }
+    /* Videos: the backbone, layer and sampling recorded in the model. */
+    cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL, .fps = meta.fps,
+                        .every_k = meta.every_k, .cache = cache, .jobs = jobs};
+    int bad = cli_load_data("eval", data, &o, &v, &xt, &d);
+    vl_extractor_close(xt);
+    if (bad)
+        goto out_model;
     if (meta.norm_mean && meta.norm_std)
         vl_dataset_normalize(&d, meta.norm_mean, meta.norm_std);
     int *idx = malloc(sizeof(int) * (size_t)d.n);

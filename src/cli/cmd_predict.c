@@ -7,15 +7,21 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "model/modelfile.h"
+#include "nn/layers.h"
+#include "pipeline/extract.h"
+#include "video/clips.h"
+#include <sys/stat.h>
+#include <time.h>
 #include "train/dataset.h"
 #include "train/metrics.h"
 #include "train/trainer.h"
 
 void cli_help_predict(FILE *f)
 {
-    fputs("usage: vidlstm predict --model MODEL.safetensors FEATURES.npy... [options]\n"
+    fputs("usage: vidlstm predict --model MODEL.safetensors VIDEO|FEATURES.npy|- ... [options]\n"
           "\n"
-          "Labels feature sequences (.npy float32 [T, D]) with a trained model:\n"
+          "Labels videos (features are extracted with the backbone and sampling recorded in\n"
+          "the model) or feature sequences (.npy float32 [T, D]) with a trained model:\n"
           "  clip models (mode last): the label and every class probability per file, or\n"
           "    with --window a timeline of windows over each (long) sequence;\n"
           "  sequence models: per-frame labels merged into segments (start, end, label,\n"
@@ -23,8 +29,11 @@ void cli_help_predict(FILE *f)
           "\n"
           "  --model FILE       the model (.safetensors)\n"
           "  --data FILE        a manifest (path[,label[,group]]) instead of / besides files\n"
-          "  --window L         clip models: windows of L steps ...\n"
-          "  --stride S         ... every S steps (default L/2)\n"
+          "  --window L         clip models: windows of L seconds (videos) or steps (.npy) ...\n"
+          "  --stride S         ... every S (default L/2)\n"
+          "  -, pipe:N, URLs    stream: read video as it arrives (e.g. `cat a.mp4 | vidlstm\n"
+          "                     predict --model m -`), print each window when it completes\n"
+          "                     (default window: 2 s) with its latency; memory stays bounded\n"
           "  --min-segment N    sequence models: absorb segments shorter than N frames (1)\n"
           "  --json             one JSON object with a `predictions` array\n"
           "  --batch N          sequences per forward pass (default 64)\n"
@@ -102,36 +111,238 @@ static int print_segments(const out_ctx *o, const char *file, const int32_t *lab
     return 0;
 }
 
+static int is_stream(const char *p)
+{
+    if (!strcmp(p, "-") || !strncmp(p, "pipe:", 5) || strstr(p, "://"))
+        return 1;
+    struct stat sb;
+    return stat(p, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode); /* a FIFO or device */
+}
+
+/* The extractor recorded in the model: same backbone, layer and sampling as
+ * in training. */
+static int open_model_extractor(const vl_model_meta *meta, const char *model, int input, vl_extractor **xt)
+{
+    if (*xt)
+        return 0;
+    if (!meta->backbone[0])
+        return cli_fail("predict", "%s was trained on feature files and records no backbone: give it feature files "
+                                   "(.npy) made the same way", model);
+    vl_extract_opts eo = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL, .fps = meta->fps,
+                          .every_k = meta->every_k, .jobs = 1};
+    if (vl_extractor_open(&eo, xt))
+        return cli_fail_status("predict");
+    if (vl_extractor_backbone(*xt)->feature_dim != input)
+        return cli_fail("predict", "backbone %s gives %d features, but %s expects %d", meta->backbone,
+                        vl_extractor_backbone(*xt)->feature_dim, model, input);
+    return 0;
+}
+
+static int extract_video(const vl_model_meta *meta, const char *model, const char *path, int input, vl_extractor **xt,
+                         float **x, int *T)
+{
+    if (open_model_extractor(meta, model, input, xt))
+        return 1;
+    vl_clip c = {.path = (char *)path};
+    vl_features f;
+    if (vl_extract_clips(*xt, &c, 1, &f)) {
+        vl_features_free(&f);
+        return cli_fail_status("predict");
+    }
+    *x = f.x;
+    *T = f.T;
+    f.x = NULL;
+    vl_features_free(&f);
+    return 0;
+}
+
+/* ---- streaming ------------------------------------------------------------------ */
+
+typedef struct {
+    vl_net *net;
+    const vl_model_meta *meta;
+    int D, C, L, S, json, seq, cls, batch;
+    float *ring;   /* [L, D] window being filled, oldest first */
+    double *times; /* [L] */
+    int have, since, nwin;
+    float *out;
+    double t0;
+    int err;
+} stream_ctx;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int run_window(stream_ctx *c)
+{
+    float *x = malloc(sizeof(float) * (size_t)c->L * c->D);
+    if (!x)
+        return -1;
+    memcpy(x, c->ring, sizeof(float) * (size_t)c->have * c->D);
+    if (c->meta->norm_mean && c->meta->norm_std)
+        for (int t = 0; t < c->have; t++)
+            for (int k = 0; k < c->D; k++)
+                x[(size_t)t * c->D + k] = (x[(size_t)t * c->D + k] - c->meta->norm_mean[k]) / c->meta->norm_std[k];
+    int32_t len = c->have;
+    vl_batch b = {.batch = 1, .tmax = c->have, .dim = c->D, .x = x, .lengths = &len};
+    vl_status st = vl_net_forward(c->net, &b, c->out);
+    free(x);
+    if (st)
+        return -1;
+    double t0 = c->times[0], t1 = c->times[c->have - 1];
+    int steps = c->seq ? c->have : 1;
+    if (c->cls)
+        vl_softmax_rows(steps, c->C, c->out, c->out);
+    double lat = 1e3 * (now_s() - c->t0);
+    const vl_model_meta *m = c->meta;
+    if (c->seq && c->cls) {
+        /* per-frame labels of the window, as segments in time */
+        int s0 = 0;
+        for (int t = 1; t <= steps; t++) {
+            int a = argmax(c->out + (size_t)(t - 1) * c->C, c->C);
+            int bnext = t < steps ? argmax(c->out + (size_t)t * c->C, c->C) : -1;
+            if (bnext != a) {
+                double conf = 0;
+                for (int k = s0; k < t; k++)
+                    conf += c->out[(size_t)k * c->C + a];
+                conf /= (t - s0);
+                if (c->json) {
+                    printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"label\":", c->times[s0], c->times[t - 1]);
+                    vl_json_write_string(stdout, cname(m, a));
+                    printf(",\"confidence\":%.4f,\"latency_ms\":%.1f}\n", conf, lat);
+                } else {
+                    printf("%9.2fs %9.2fs  %-20s %.3f  (latency %.0f ms)\n", c->times[s0], c->times[t - 1], cname(m, a),
+                           conf, lat);
+                }
+                s0 = t;
+            }
+        }
+    } else if (c->cls) {
+        int a = argmax(c->out, c->C);
+        if (c->json) {
+            printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"label\":", t0, t1);
+            vl_json_write_string(stdout, cname(m, a));
+            printf(",\"confidence\":%.4f,\"latency_ms\":%.1f}\n", c->out[a], lat);
+        } else {
+            printf("%9.2fs %9.2fs  %-20s %.3f  (latency %.0f ms)\n", t0, t1, cname(m, a), c->out[a], lat);
+        }
+    } else {
+        if (c->json)
+            printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"value\":%.6g,\"latency_ms\":%.1f}\n", t0, t1,
+                   c->out[(size_t)(steps - 1)], lat);
+        else
+            printf("%9.2fs %9.2fs  %.6g  (latency %.0f ms)\n", t0, t1, c->out[(size_t)(steps - 1)], lat);
+    }
+    fflush(stdout);
+    c->nwin++;
+    return 0;
+}
+
+static int on_stream(void *user, const float *x, int n, const double *time, const int64_t *index, double arrival)
+{
+    (void)index;
+    stream_ctx *c = user;
+    c->t0 = arrival; /* latency: from the decoded frame to the printed prediction */
+    for (int i = 0; i < n; i++) {
+        if (c->have == c->L) { /* slide by one step */
+            memmove(c->ring, c->ring + c->D, sizeof(float) * (size_t)(c->L - 1) * c->D);
+            memmove(c->times, c->times + 1, sizeof(double) * (size_t)(c->L - 1));
+            c->have--;
+        }
+        memcpy(c->ring + (size_t)c->have * c->D, x + (size_t)i * c->D, sizeof(float) * (size_t)c->D);
+        c->times[c->have++] = time[i];
+        c->since++;
+        if (c->have == c->L && c->since >= c->S) {
+            c->since = 0;
+            if (run_window(c)) {
+                c->err = 1;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int predict_stream(vl_net *net, const vl_model_meta *meta, const char *model, const char *src, double window,
+                          double stride, int json, int batch)
+{
+    (void)batch;
+    const vl_net_config *cfg = vl_net_get_config(net);
+    vl_extractor *xt = NULL;
+    if (open_model_extractor(meta, model, cfg->input, &xt)) {
+        vl_extractor_close(xt);
+        return 1;
+    }
+    double u = meta->fps > 0 ? meta->fps : 1.0;
+    if (window <= 0)
+        window = meta->fps > 0 ? 2.0 : 20.0;
+    int L = (int)lround(window * u);
+    L = L < 1 ? 1 : L;
+    int S = stride > 0 ? (int)lround(stride * u) : (cfg->mode == VL_OUT_SEQUENCE ? L : (L / 2 > 0 ? L / 2 : 1));
+    stream_ctx c = {.net = net, .meta = meta, .D = cfg->input, .C = cfg->outputs, .L = L, .S = S < 1 ? 1 : S,
+                    .json = json, .seq = cfg->mode == VL_OUT_SEQUENCE, .cls = cfg->task == VL_TASK_CLASSIFY};
+    c.ring = malloc(sizeof(float) * (size_t)L * c.D);
+    c.times = malloc(sizeof(double) * (size_t)L);
+    c.out = malloc(sizeof(float) * (size_t)L * c.C);
+    int rc = 0;
+    if (!c.ring || !c.times || !c.out)
+        rc = cli_fail("predict", "out of memory");
+    else if (!json)
+        printf("streaming %s: windows of %d steps every %d\n%10s %10s  %-20s %s\n", src, L, c.S, "start", "end",
+               "label", "confidence");
+    if (!rc && vl_extract_stream(xt, src, on_stream, &c))
+        rc = cli_fail_status("predict");
+    if (!rc && c.err)
+        rc = cli_fail_status("predict");
+    if (!rc && c.have > 0 && (c.nwin == 0 || c.since > 0) && run_window(&c)) /* the tail */
+        rc = cli_fail_status("predict");
+    free(c.ring);
+    free(c.times);
+    free(c.out);
+    vl_extractor_close(xt);
+    return rc;
+}
+
 int cmd_predict(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL;
-    int json = 0, batch = 64, threads = 0, window = 0, stride = 0, min_seg = 1;
+    int json = 0, batch = 64, threads = 0, min_seg = 1;
+    double window = 0, stride = 0;
     const char **files = calloc((size_t)argc + 1, sizeof *files);
-    int nfiles = 0;
-    if (!files)
+    double *unit = calloc((size_t)argc + 1, sizeof *unit); /* steps per window unit, per input */
+    int nfiles = 0, nunit = argc + 1;
+    vl_extractor *xt = NULL;
+    if (!files || !unit)
         return cli_fail("predict", "out of memory");
     cli_args a = {.argc = argc, .argv = argv, .cmd = "predict"};
     for (a.i = 0; a.i < argc && !a.bad; a.i++) {
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
             cli_help_predict(stdout);
             free(files);
+            free(unit);
             return 0;
         } else if (cli_opt(&a, "--model")) model = a.val;
         else if (cli_opt(&a, "--data")) data = a.val;
-        else if (cli_opt(&a, "--window")) window = cli_int(&a, 1, 1 << 24);
-        else if (cli_opt(&a, "--stride")) stride = cli_int(&a, 1, 1 << 24);
+        else if (cli_opt(&a, "--window")) window = cli_num(&a, 1e-3, 1e9);
+        else if (cli_opt(&a, "--stride")) stride = cli_num(&a, 1e-3, 1e9);
         else if (cli_opt(&a, "--min-segment")) min_seg = cli_int(&a, 1, 1 << 24);
         else if (cli_flag(&a, "--json")) json = 1;
         else if (cli_opt(&a, "--batch")) batch = cli_int(&a, 1, 1 << 20);
         else if (cli_opt(&a, "--threads")) threads = cli_int(&a, 1, 1024);
-        else if (argv[a.i][0] == '-' && argv[a.i][1]) {
+        else if (argv[a.i][0] == '-' && argv[a.i][1] && argv[a.i][1] != '\0') {
             free(files);
+            free(unit);
             return cli_fail("predict", "unknown option '%s' (see vidlstm predict --help)", argv[a.i]);
         } else
             files[nfiles++] = argv[a.i];
     }
     if (a.bad || !model || (!nfiles && !data)) {
         free(files);
+        free(unit);
         return a.bad ? 1 : cli_fail("predict", "--model MODEL.safetensors and feature files (or --data) are required");
     }
     if (threads)
@@ -140,6 +351,7 @@ int cmd_predict(int argc, char **argv)
     vl_model_meta meta;
     if (vl_model_load(model, &net, &meta)) {
         free(files);
+        free(unit);
         return cli_fail_status("predict");
     }
     const vl_net_config *cfg = vl_net_get_config(net);
@@ -165,6 +377,27 @@ int cmd_predict(int argc, char **argv)
     }
     d.D = d.D ? d.D : cfg->input;
     for (int i = 0; i < nfiles; i++) {
+        if (is_stream(files[i])) {
+            if (nfiles > 1 || data) {
+                cli_fail("predict", "a stream (%s) must be the only input", files[i]);
+                goto out;
+            }
+            status = predict_stream(net, &meta, model, files[i], window, stride, json, batch);
+            goto out;
+        }
+        if (vl_is_video_file_name(files[i])) {
+            float *fx = NULL;
+            int T = 0;
+            if (extract_video(&meta, model, files[i], cfg->input, &xt, &fx, &T))
+                goto out;
+            if (vl_dataset_add_features(&d, files[i], T, cfg->input, fx)) {
+                free(fx);
+                cli_fail_status("predict");
+                goto out;
+            }
+            unit[d.n - 1] = meta.fps > 0 ? meta.fps : 1.0;
+            continue;
+        }
         vl_npy x;
         if (vl_npy_read(files[i], &x)) {
             cli_fail_status("predict");
@@ -189,6 +422,7 @@ int cmd_predict(int argc, char **argv)
             cli_fail_status("predict");
             goto out;
         }
+        unit[d.n - 1] = 1.0;
     }
     if (meta.norm_mean && meta.norm_std)
         vl_dataset_normalize(&d, meta.norm_mean, meta.norm_std);
@@ -205,7 +439,10 @@ int cmd_predict(int argc, char **argv)
             printf("%s{\"file\":", i ? "," : ""), vl_json_write_string(stdout, s->path), printf(",\"steps\":%d,", s->T);
         if (window) {
             /* Windows [k*S, k*S + L) (the last one flush with the end). */
-            int L = window < s->T ? window : s->T, S = stride ? stride : (L / 2 > 0 ? L / 2 : 1);
+            double u = i < nunit && unit[i] > 0 ? unit[i] : 1.0;
+            int L = (int)lround(window * u), S = stride > 0 ? (int)lround(stride * u) : L / 2;
+            L = L < 1 ? 1 : (L < s->T ? L : s->T);
+            S = S < 1 ? 1 : S;
             int nw = s->T <= L ? 1 : (s->T - L + S - 1) / S + 1;
             vl_dataset_free(&w);
             w = (vl_dataset){.D = d.D, .task = d.task, .mode = d.mode};
@@ -384,5 +621,7 @@ out:
     free(ws);
     free(we);
     free(files);
+    free(unit);
+    vl_extractor_close(xt);
     return status;
 }

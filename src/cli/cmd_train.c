@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "model/modelfile.h"
+#include "pipeline/extract.h"
 #include "report/report.h"
 #include "train/dataset.h"
 #include "train/metrics.h"
@@ -18,11 +19,27 @@ void cli_help_train(FILE *f)
 {
     fputs("usage: vidlstm train --data TRAIN.csv --out MODEL.safetensors [options]\n"
           "\n"
-          "Trains a recurrent network on feature sequences (.npy float32 [T, D] files)\n"
-          "listed in a CSV manifest: path,label[,group] (see docs/train.md).\n"
+          "Trains a recurrent network on videos (features are extracted with a backbone and\n"
+          "cached) or on feature sequences (.npy float32 [T, D]) listed in a manifest.\n"
+          "See docs/train.md and docs/video-data.md.\n"
           "\n"
           "data:\n"
-          "  --data FILE              training manifest\n"
+          "  --data DIR|FILE          videos: a folder per class (DIR/<class>/<video>), a folder of\n"
+          "                           videos with same-named per-frame label .csv files (mode\n"
+          "                           sequence), or a CSV of videos: path,label[,start,end]\n"
+          "                           (mode sequence: path,labels.csv); features: a CSV of .npy\n"
+          "                           files: path,label[,group]\n"
+          "  --clips N                cut N random clips from each video ...\n"
+          "  --clip-length MIN:MAX    ... of MIN to MAX seconds (default 2:5)\n"
+          "video features:\n"
+          "  --backbone SPEC          builtin:motion-grid (default, no download) or MODEL.onnx\n"
+          "  --layer NAME             ONNX tensor to read features from (default: the input of\n"
+          "                           the final classifier, e.g. ResNet's pooled 512-d vector)\n"
+          "  --fps F                  sampling rate (default 10), or\n"
+          "  --every K                every K-th frame\n"
+          "  --cache DIR              feature cache (default ~/.cache/vidlstm/features)\n"
+          "  --no-cache               extract again, keep nothing\n"
+          "  --jobs N                 videos decoded in parallel (default: automatic)\n"
           "  --val-data FILE          validation manifest, or\n"
           "  --val-fraction F         hold out about F of each class's source videos (groups;\n"
           "                           clips of one video never straddle the split), or\n"
@@ -76,6 +93,7 @@ typedef struct {
     double val_fraction;
     int normalize;
     const char *layers;
+    cli_video_opts v;
     vl_out_mode mode;
     vl_task task;
     const char *class_weights;
@@ -183,6 +201,23 @@ static int parse(int argc, char **argv, train_args *A)
         else if (cli_opt(&a, "--val-data")) A->val_data = a.val;
         else if (cli_opt(&a, "--val-fraction")) A->val_fraction = cli_num(&a, 0.0, 0.95);
         else if (cli_opt(&a, "--split-file")) A->split_file = a.val;
+        else if (cli_opt(&a, "--backbone")) A->v.backbone = a.val;
+        else if (cli_opt(&a, "--layer")) A->v.tap = a.val;
+        else if (cli_opt(&a, "--fps")) A->v.fps = cli_num(&a, 0.01, 1000);
+        else if (cli_opt(&a, "--every")) A->v.every_k = cli_int(&a, 1, 100000);
+        else if (cli_opt(&a, "--cache")) A->v.cache = a.val;
+        else if (cli_flag(&a, "--no-cache")) A->v.cache = "";
+        else if (cli_opt(&a, "--jobs")) A->v.jobs = cli_int(&a, 1, 64);
+        else if (cli_opt(&a, "--clips")) A->v.clips_per_video = cli_int(&a, 1, 1000000);
+        else if (cli_opt(&a, "--clip-length")) {
+            char *e;
+            A->v.clip_min = strtod(a.val, &e);
+            A->v.clip_max = *e == ':' ? strtod(e + 1, &e) : A->v.clip_min;
+            if (*e || !(A->v.clip_min > 0) || !(A->v.clip_max >= A->v.clip_min)) {
+                cli_fail("train", "--clip-length: '%s' is not MIN:MAX seconds (0 < MIN <= MAX)", a.val);
+                a.bad = 1;
+            }
+        }
         else if (cli_flag(&a, "--no-normalize")) A->normalize = 0;
         else if (cli_opt(&a, "--layers")) A->layers = a.val;
         else if (cli_opt(&a, "--mode")) {
@@ -258,6 +293,12 @@ static int parse(int argc, char **argv, train_args *A)
         return cli_fail("train", "--out MODEL.safetensors is required");
     if ((A->val_data != NULL) + (A->split_file != NULL) + (A->val_fraction >= 0) > 1)
         return cli_fail("train", "give one of --val-data, --val-fraction and --split-file");
+    if (A->v.clips_per_video && A->v.clip_min == 0) {
+        A->v.clip_min = 2;
+        A->v.clip_max = 5;
+    }
+    A->v.seed = A->t.seed;
+    A->v.quiet = A->quiet;
     if (A->t.opt.kind == VL_OPT_SGDM && !A->lr_given)
         A->t.opt.lr = 0.01f;
     A->t.opt.total_epochs = A->t.epochs;
@@ -319,8 +360,11 @@ int cmd_train(int argc, char **argv)
 
     vl_dataset d = {0}, vd = {0};
     vl_dataset_opts dopt = {.task = A.task, .mode = A.mode};
-    if (vl_dataset_load(A.data, &dopt, &d))
-        return cli_fail_status("train");
+    vl_extractor *xt = NULL;
+    if (cli_load_data("train", A.data, &dopt, &A.v, &xt, &d)) {
+        vl_extractor_close(xt);
+        return 1;
+    }
     int status = 1;
     uint8_t *is_val = calloc((size_t)d.n, 1);
     int *train = malloc(sizeof(int) * (size_t)d.n), *val = malloc(sizeof(int) * (size_t)d.n);
@@ -337,10 +381,10 @@ int cmd_train(int argc, char **argv)
     if (A.val_data) {
         vl_dataset_opts vo = {.task = A.task, .mode = A.mode, .dim = d.D,
                               .classes = (const char *const *)d.classes, .nclasses = d.nclasses};
-        if (vl_dataset_load(A.val_data, &vo, &vd)) {
-            cli_fail_status("train");
+        cli_video_opts vv = A.v;
+        vv.clips_per_video = 0; /* validation videos are used whole */
+        if (cli_load_data("train", A.val_data, &vo, &vv, &xt, &vd))
             goto out;
-        }
         vds = &vd;
         for (int i = 0; i < vd.n; i++)
             val[nval++] = i;
@@ -444,6 +488,14 @@ int cmd_train(int argc, char **argv)
     meta.norm_mean = mean;
     meta.norm_std = stdv;
     meta.training_json = cli_training_json(&sum);
+    if (xt) { /* how the features were made, so predict can do the same on new video */
+        const vl_backbone_desc *bd = vl_extractor_backbone(xt);
+        snprintf(meta.backbone, sizeof meta.backbone, "%s", bd->name);
+        snprintf(meta.tap, sizeof meta.tap, "%s", bd->tap);
+        meta.feature_dim = bd->feature_dim;
+        meta.pre = bd->pre;
+        vl_extractor_sampling(xt, &meta.fps, &meta.every_k);
+    }
     st = vl_model_save(A.out, net, &meta);
     free(meta.training_json);
     if (st) {
@@ -487,6 +539,7 @@ out:
     vl_net_free(net);
     vl_dataset_free(&d);
     vl_dataset_free(&vd);
+    vl_extractor_close(xt);
     free(is_val);
     free(train);
     free(val);

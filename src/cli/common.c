@@ -6,7 +6,11 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "pipeline/extract.h"
+#include "pipeline/videodata.h"
 #include "train/metrics.h"
+#include <time.h>
+#include <unistd.h>
 
 int cli_parse_layers(const char *spec, vl_net_config *cfg, char *err, size_t errlen)
 {
@@ -253,4 +257,80 @@ done:
     free(yp);
     free(tl);
     return status;
+}
+
+/* ---- data ------------------------------------------------------------------------- */
+
+const char *cli_default_cache(void)
+{
+    static char buf[4096];
+    const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    if (x && *x)
+        snprintf(buf, sizeof buf, "%s/vidlstm/features", x);
+    else if (h && *h)
+        snprintf(buf, sizeof buf, "%s/.cache/vidlstm/features", h);
+    else
+        snprintf(buf, sizeof buf, ".vidlstm-cache");
+    return buf;
+}
+
+typedef struct {
+    int tty, quiet;
+    double t0, last;
+} xprog;
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void on_extract(void *user, int done, int total, int64_t frames, int cached)
+{
+    xprog *p = user;
+    if (p->quiet)
+        return;
+    double now = mono();
+    int last = done == total;
+    if (p->tty) {
+        if (!last && now - p->last < 0.1)
+            return;
+        fprintf(stderr, "\r\033[Kextracting features: %d/%d clips, %lld frames (%d cached), %.1f s", done, total,
+                (long long)frames, cached, now - p->t0);
+        if (last)
+            fputc('\n', stderr);
+    } else {
+        /* about ten lines per extraction */
+        if (!last && done % (total / 10 > 0 ? total / 10 : 1) != 0)
+            return;
+        fprintf(stderr, "extracting features: %d/%d clips, %lld frames (%d cached), %.1f s\n", done, total,
+                (long long)frames, cached, now - p->t0);
+    }
+    p->last = now;
+}
+
+int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, const cli_video_opts *v,
+                  vl_extractor **x, vl_dataset *out)
+{
+    if (!vl_videodata_is_video(data)) {
+        if (vl_dataset_load(data, o, out))
+            return cli_fail_status(cmd);
+        return 0;
+    }
+    static xprog pr;
+    pr = (xprog){.tty = isatty(2), .quiet = v->quiet, .t0 = mono()};
+    if (!*x) {
+        const char *cache = v->cache ? (*v->cache ? v->cache : NULL) : cli_default_cache();
+        vl_extract_opts eo = {.backbone = v->backbone, .tap = v->tap, .fps = v->fps, .every_k = v->every_k,
+                              .cache = cache, .jobs = v->jobs, .progress = on_extract, .user = &pr};
+        if (vl_extractor_open(&eo, x))
+            return cli_fail_status(cmd);
+    }
+    vl_videodata_opts vo = {.task = o->task, .mode = o->mode, .classes = o->classes, .nclasses = o->nclasses,
+                            .clips_per_video = v->clips_per_video, .clip_min = v->clip_min,
+                            .clip_max = v->clip_max, .seed = v->seed};
+    if (vl_videodata_load(*x, data, &vo, out))
+        return cli_fail_status(cmd);
+    return 0;
 }

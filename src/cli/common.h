@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "pipeline/extract.h"
 #include "report/report.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
@@ -47,5 +48,31 @@ typedef struct {
  * classify+sequence: the same over frames (frame_accuracy); regress: RMSE,
  * MAE, R². Writes the report when asked. Returns 0 or 1 (error printed). */
 int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, const cli_eval_opts *o);
+
+/* ---- data: feature manifests or videos ---------------------------------------- */
+
+typedef struct {
+    const char *backbone; /* NULL: builtin:motion-grid */
+    const char *tap;
+    double fps;
+    int every_k;
+    const char *cache;    /* NULL: the default cache folder; "" = none */
+    int jobs;
+    int clips_per_video;
+    double clip_min, clip_max;
+    uint64_t seed;
+    int quiet;
+} cli_video_opts;
+
+/* The default feature cache: $XDG_CACHE_HOME/vidlstm/features or
+ * ~/.cache/vidlstm/features (static buffer). */
+const char *cli_default_cache(void);
+
+/* Loads `data` as a feature manifest, or (folder, or CSV of videos) by
+ * extracting features with the backbone (opening *x on first use; the caller
+ * closes it). o (dataset options) carries task, mode, fixed classes and width.
+ * Prints extraction progress unless quiet. Returns 0 or 1 (error printed). */
+int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, const cli_video_opts *v,
+                  vl_extractor **x, vl_dataset *out);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -197,6 +198,9 @@ static int on_frames(void *user, const vl_frame_batch *b)
 {
     clip_ctx *c = user;
     if (c->sink) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double arrival = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
         if (b->n > c->tmp_cap) {
             float *t = realloc(c->tmp, sizeof(float) * (size_t)b->n * c->D);
             if (!t) {
@@ -209,7 +213,7 @@ static int on_frames(void *user, const vl_frame_batch *b)
         if ((c->err = vl_backbone_run(c->bb, b->pixels, b->n, c->first, c->tmp)))
             return 1;
         c->first = 0;
-        return c->sink(c->user, c->tmp, b->n, b->time, b->index);
+        return c->sink(c->user, c->tmp, b->n, b->time, b->index, arrival);
     }
     int T = c->f->T;
     if (grow(c, T + b->n)) {
@@ -436,7 +440,7 @@ vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_feat
 vl_status vl_extract_stream(vl_extractor *x, const char *path, vl_feature_sink sink, void *user)
 {
     clip_ctx c = {.bb = x->bb, .D = x->desc.feature_dim, .first = 1, .sink = sink, .user = user};
-    vl_sample_opts so = {.fps = x->fps, .every_k = x->every_k, .batch = x->batch};
+    vl_sample_opts so = {.fps = x->fps, .every_k = x->every_k, .batch = 1};
     int64_t n = 0;
     vl_status st = vl_video_stream(path, &so, &x->desc.pre, on_frames, &c, &n);
     if (!st && c.err)

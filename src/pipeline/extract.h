@@ -62,9 +62,13 @@ void vl_extractor_sampling(const vl_extractor *x, double *fps, int *every_k);
 vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_features *out);
 
 /* Streams one video (a path, "-" for standard input, or anything FFmpeg
- * opens), calling `sink` with each batch of features as it is computed
- * (bounded memory, for live prediction). Not cached. */
-typedef int (*vl_feature_sink)(void *user, const float *x, int n, const double *time, const int64_t *index);
+ * opens), calling `sink` with each frame's features as soon as it is
+ * computed (batches of one frame: no waiting for a batch to fill; bounded
+ * memory, for live prediction). `arrival` is the CLOCK_MONOTONIC time in
+ * seconds at which the decoded frame reached the backbone, for latency
+ * figures. Not cached. */
+typedef int (*vl_feature_sink)(void *user, const float *x, int n, const double *time, const int64_t *index,
+                               double arrival);
 vl_status vl_extract_stream(vl_extractor *x, const char *path, vl_feature_sink sink, void *user);
 
 #endif

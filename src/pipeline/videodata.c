@@ -1,0 +1,307 @@
+/* Labelled videos -> feature-sequence datasets (see videodata.h). */
+#include "pipeline/videodata.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/csv.h"
+#include "core/error.h"
+#include "core/rng.h"
+
+static char *dupstr(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int vl_videodata_is_video(const char *data)
+{
+    if (is_dir(data))
+        return 1;
+    vl_csv r;
+    if (vl_csv_open(&r, data))
+        return 0;
+    int video = 0, rc;
+    while ((rc = vl_csv_next(&r)) > 0) {
+        if (r.nf >= 1 && !strcmp(r.f[0], "path"))
+            continue; /* header */
+        video = vl_is_video_file_name(r.f[0]);
+        break;
+    }
+    vl_csv_close(&r);
+    return video;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sequence mode with a folder: each video with a same-named .csv beside it. */
+static vl_status clips_from_labelled_folder(const char *dir, vl_clip_list *l)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return vl_seterr(VL_ERR_IO, "%s: %s", dir, strerror(errno));
+    char **names = NULL;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    vl_status st = VL_OK;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !vl_is_video_file_name(e->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nn = realloc(names, sizeof *nn * (size_t)cap);
+            if (!nn) {
+                st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[n] = dupstr(e->d_name))) {
+            st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (!st && n == 0)
+        st = vl_seterr(VL_ERR_FORMAT, "%s: no video files (a sequence model needs videos, each with a same-named "
+                                      ".csv of per-frame labels)", dir);
+    if (!st)
+        qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n && !st; i++) {
+        char vp[4096], lp[4096];
+        snprintf(vp, sizeof vp, "%s/%s", dir, names[i]);
+        snprintf(lp, sizeof lp, "%s", vp);
+        char *dot = strrchr(lp, '.');
+        if (dot)
+            strcpy(dot, ".csv");
+        struct stat sb;
+        if (stat(lp, &sb) != 0) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: no per-frame label file %s beside it", vp, lp);
+            break;
+        }
+        st = vl_clip_list_add(l, vp, 0, 0, lp, vp);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return st;
+}
+
+/* Per-frame label files named in a video manifest are relative to it. */
+static vl_status resolve_label_paths(const char *manifest, vl_clip_list *l)
+{
+    const char *slash = strrchr(manifest, '/');
+    if (!slash)
+        return VL_OK;
+    size_t dl = (size_t)(slash - manifest) + 1;
+    for (int i = 0; i < l->n; i++) {
+        char *lab = l->items[i].label;
+        if (!lab || lab[0] == '/')
+            continue;
+        size_t ll = strlen(lab);
+        char *r = malloc(dl + ll + 1);
+        if (!r)
+            return vl_seterr(VL_ERR_NOMEM, "out of memory");
+        memcpy(r, manifest, dl);
+        memcpy(r + dl, lab, ll + 1);
+        free(lab);
+        l->items[i].label = r;
+    }
+    return VL_OK;
+}
+
+vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_clip_list *clips)
+{
+    vl_clip_list whole = {0};
+    vl_status st;
+    if (is_dir(data))
+        st = o->mode == VL_OUT_SEQUENCE ? clips_from_labelled_folder(data, &whole) : vl_clips_from_folders(&whole, data);
+    else {
+        st = vl_clips_from_csv(&whole, data);
+        if (!st && o->mode == VL_OUT_SEQUENCE)
+            st = resolve_label_paths(data, &whole);
+    }
+    if (st) {
+        vl_clip_list_free(&whole);
+        return st;
+    }
+    if (o->clips_per_video <= 0) {
+        *clips = whole;
+        return VL_OK;
+    }
+    if (o->mode == VL_OUT_SEQUENCE) {
+        vl_clip_list_free(&whole);
+        return vl_seterr(VL_ERR_ARG, "random clips apply to clip labels (mode last); sequence models train on whole "
+                                     "videos with per-frame labels");
+    }
+    vl_rng rng;
+    vl_rng_seed(&rng, o->seed ^ 0xc11b5ULL);
+    *clips = (vl_clip_list){0};
+    for (int i = 0; i < whole.n && !st; i++) {
+        const vl_clip *c = &whole.items[i];
+        double dur = c->end > 0 ? c->end - c->start : 0.0;
+        int n0 = clips->n;
+        st = vl_clips_random(clips, c->path, c->label, dur, o->clips_per_video, o->clip_min, o->clip_max, &rng);
+        for (int k = n0; !st && k < clips->n; k++)
+            clips->items[k].start += c->start, clips->items[k].end += c->start;
+    }
+    vl_clip_list_free(&whole);
+    if (st)
+        vl_clip_list_free(clips);
+    return st;
+}
+
+static int find_class(char *const *classes, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(classes[i], name))
+            return i;
+    return -1;
+}
+
+static int add_class(vl_dataset *d, const char *name)
+{
+    if (find_class(d->classes, d->nclasses, name) >= 0)
+        return 0;
+    char **c = realloc(d->classes, sizeof *c * (size_t)(d->nclasses + 1));
+    if (!c)
+        return -1;
+    d->classes = c;
+    if (!(c[d->nclasses] = dupstr(name)))
+        return -1;
+    d->nclasses++;
+    qsort(d->classes, (size_t)d->nclasses, sizeof *d->classes, cmp_str);
+    return 0;
+}
+
+vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodata_opts *o, vl_dataset *out)
+{
+    *out = (vl_dataset){.task = o->task, .mode = o->mode};
+    vl_dataset *d = out;
+    vl_clip_list cl = {0};
+    vl_frame_labels **fls = NULL;
+    vl_features *f = NULL;
+    vl_status st = vl_videodata_clips(data, o, &cl);
+    if (st)
+        return st;
+    if (!(d->source = dupstr(data))) {
+        st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    const int seq = o->mode == VL_OUT_SEQUENCE, cls = o->task == VL_TASK_CLASSIFY;
+    /* Classes: fixed, or every label seen (clip labels or per-frame files). */
+    if (seq) {
+        fls = calloc((size_t)cl.n, sizeof *fls);
+        if (!fls) {
+            st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < cl.n && !st; i++) {
+            if (!cl.items[i].label) {
+                st = vl_seterr(VL_ERR_FORMAT, "%s: no per-frame label file", cl.items[i].path);
+                break;
+            }
+            if (!cls) {
+                st = vl_seterr(VL_ERR_UNSUPPORTED, "%s: per-frame regression from videos is not supported; extract "
+                                                   "features and give per-frame targets in .npy files",
+                               cl.items[i].path);
+                break;
+            }
+            st = vl_frame_labels_load(cl.items[i].label, &fls[i]);
+        }
+    }
+    if (st)
+        goto done;
+    if (cls && o->classes) {
+        for (int c = 0; c < o->nclasses && !st; c++)
+            if (add_class(d, o->classes[c]))
+                st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+    } else if (cls) {
+        for (int i = 0; i < cl.n && !st; i++) {
+            if (seq) {
+                for (int c = 0; c < fls[i]->nclasses; c++)
+                    if (add_class(d, fls[i]->classes[c]))
+                        st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+            } else if (cl.items[i].label && add_class(d, cl.items[i].label)) {
+                st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+            }
+        }
+        if (!st && d->nclasses < 2)
+            st = vl_seterr(VL_ERR_ARG, "%s: every clip has the label '%s': classification needs at least two classes",
+                           data, d->nclasses ? d->classes[0] : "");
+    }
+    if (st)
+        goto done;
+    /* Labels are checked before the (slow) extraction. */
+    for (int i = 0; i < cl.n && !seq && cls; i++)
+        if (find_class(d->classes, d->nclasses, cl.items[i].label) < 0) {
+            st = vl_seterr(VL_ERR_ARG, "%s: label '%s' is not one of the model's %d classes", cl.items[i].path,
+                           cl.items[i].label, d->nclasses);
+            goto done;
+        }
+    if (!(f = calloc((size_t)cl.n, sizeof *f)) || !(d->items = calloc((size_t)cl.n, sizeof *d->items))) {
+        st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    d->cap = cl.n;
+    if ((st = vl_extract_clips(x, cl.items, cl.n, f)))
+        goto done;
+    d->D = vl_extractor_backbone(x)->feature_dim;
+    for (int i = 0; i < cl.n && !st; i++) {
+        const vl_clip *c = &cl.items[i];
+        vl_seq *s = &d->items[d->n++];
+        *s = (vl_seq){.label = -1, .T = f[i].T, .x = f[i].x, .line = i + 1};
+        f[i].x = NULL;
+        s->path = dupstr(c->path);
+        s->group = dupstr(c->group ? c->group : c->path);
+        if (!s->path || !s->group) {
+            st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (seq) {
+            if (!(s->frame_labels = malloc(sizeof(int32_t) * (size_t)s->T))) {
+                st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+                break;
+            }
+            st = vl_frame_labels_align(fls[i], s->T, f[i].time, f[i].index, (const char *const *)d->classes,
+                                       d->nclasses, 0, s->frame_labels);
+        } else if (cls) {
+            s->label = find_class(d->classes, d->nclasses, c->label);
+        } else {
+            char *e;
+            double v = c->label ? strtod(c->label, &e) : NAN;
+            if (!c->label || *e || !isfinite(v))
+                st = vl_seterr(VL_ERR_FORMAT, "%s: regression target '%s' is not a finite number", c->path,
+                               c->label ? c->label : "");
+            s->target = (float)v;
+        }
+    }
+done:
+    if (f)
+        for (int i = 0; i < cl.n; i++)
+            vl_features_free(&f[i]);
+    free(f);
+    if (fls)
+        for (int i = 0; i < cl.n; i++)
+            vl_frame_labels_free(fls[i]);
+    free(fls);
+    vl_clip_list_free(&cl);
+    if (st)
+        vl_dataset_free(d);
+    return st;
+}
