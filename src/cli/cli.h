@@ -34,9 +34,11 @@ double cli_num(cli_args *a, double lo, double hi);
 void cli_help_train(FILE *f);
 void cli_help_eval(FILE *f);
 void cli_help_predict(FILE *f);
+void cli_help_extract(FILE *f);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
 
 #endif

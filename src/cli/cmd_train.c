@@ -488,6 +488,29 @@ int cmd_train(int argc, char **argv)
     meta.norm_mean = mean;
     meta.norm_std = stdv;
     meta.training_json = cli_training_json(&sum);
+    if (!xt) { /* features from `vidlstm extract`: it left backbone.json beside the manifest */
+        char bp[4200];
+        const char *sl = strrchr(A.data, '/');
+        snprintf(bp, sizeof bp, "%.*sbackbone.json", sl ? (int)(sl - A.data + 1) : 0, A.data);
+        FILE *bf = fopen(bp, "r");
+        if (bf) {
+            char js[8192];
+            size_t n = fread(js, 1, sizeof js - 1, bf);
+            fclose(bf);
+            js[n] = 0;
+            if (vl_model_backbone_from_json(js, bp, &meta)) {
+                cli_fail_status("train");
+                free(meta.training_json);
+                goto out;
+            }
+            if (meta.feature_dim != d.D) {
+                cli_fail("train", "%s says %d features per frame, but the manifest's files have %d", bp,
+                         meta.feature_dim, d.D);
+                free(meta.training_json);
+                goto out;
+            }
+        }
+    }
     if (xt) { /* how the features were made, so predict can do the same on new video */
         const vl_backbone_desc *bd = vl_extractor_backbone(xt);
         snprintf(meta.backbone, sizeof meta.backbone, "%s", bd->name);

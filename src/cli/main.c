@@ -29,12 +29,15 @@ static void usage(FILE *f)
           "           frequency); prints validation accuracy and a confusion matrix\n"
           "           options: --seed N (default 1)  --threads K (default: all cores)  --json\n"
           "\n"
-          "  train    --data TRAIN.csv --out MODEL.safetensors [options]\n"
-          "           train a network on feature sequences listed in a manifest\n"
-          "  eval     --model MODEL.safetensors --data TEST.csv [--json] [--report DIR]\n"
+          "  train    --data VIDEOS|MANIFEST --out MODEL.safetensors [options]\n"
+          "           extract features from labelled videos (cached) and train, or train\n"
+          "           on feature sequences listed in a manifest\n"
+          "  eval     --model MODEL.safetensors --data VIDEOS|MANIFEST [--json] [--report DIR]\n"
           "           accuracy, confusion matrix, per-class P/R/F1 (or RMSE/MAE/R^2)\n"
-          "  predict  --model MODEL.safetensors FEATURES.npy... [--window L] [--json]\n"
-          "           labels, probabilities, per-frame segments or window timelines\n"
+          "  predict  --model MODEL.safetensors VIDEO|FEATURES.npy|- ... [--window L] [--json]\n"
+          "           labels, probabilities, per-frame segments, window timelines, live streams\n"
+          "  extract  --data VIDEOS --out DIR\n"
+          "           per-frame features as .npy files + a manifest, to train on later\n"
           "           (each command: --help for its options)\n"
           "\n"
           "  info MODEL.onnx\n"
@@ -283,6 +286,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "predict"))
         return cmd_predict(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "extract"))
+        return cmd_extract(argc - 2, argv + 2);
     fprintf(stderr, "vidlstm: unknown command '%s' (see vidlstm --help)\n", argv[1]);
     return 2;
 }

@@ -819,3 +819,15 @@ vl_status vl_model_describe(const char *path, FILE *f)
     vl_net_free(net);
     return VL_OK;
 }
+
+char *vl_model_backbone_json(const vl_model_meta *meta)
+{
+    vl_jbuf b = {0};
+    backbone_json(&b, meta);
+    return vl_jbuf_take(&b);
+}
+
+vl_status vl_model_backbone_from_json(const char *json, const char *name, vl_model_meta *meta)
+{
+    return backbone_from_json(json, name, meta);
+}

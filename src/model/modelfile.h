@@ -79,6 +79,14 @@ void vl_model_meta_free(vl_model_meta *meta); /* frees the heap parts; zeroes *m
  * The file is fully loaded and validated first; nothing is written to f on error. */
 vl_status vl_model_describe(const char *path, FILE *f);
 
+/* The "backbone" metadata on its own (the JSON object described above), for
+ * `vidlstm extract`, which records how its features were made beside them
+ * (backbone.json) so that a model trained on them later records it too.
+ * The string is malloc'ed (NULL when out of memory). */
+char *vl_model_backbone_json(const vl_model_meta *meta);
+/* Fills meta's backbone fields from such JSON; errors name `name`. */
+vl_status vl_model_backbone_from_json(const char *json, const char *name, vl_model_meta *meta);
+
 /* ---- for checkpoints and tools --------------------------------------------------- */
 
 /* vl_model_save plus extra tensors (appended after the model's; names must

@@ -1,0 +1,251 @@
+/* vidlstm extract: videos -> feature files + a manifest, for training later
+ * (or elsewhere: the .npy files load with numpy.load). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "core/json.h"
+#include "model/modelfile.h"
+#include "pipeline/extract.h"
+#include "pipeline/videodata.h"
+#include "train/metrics.h"
+
+void cli_help_extract(FILE *f)
+{
+    fputs("usage: vidlstm extract --data DIR|FILE --out DIR [options]\n"
+          "\n"
+          "Extracts per-frame features from labelled videos (the layouts `train` takes) and\n"
+          "writes them as OUT/features/*.npy (float32 [T, D]) with OUT/manifest.csv\n"
+          "(path,label,group; sequence mode: per-frame label files in OUT/labels/) and\n"
+          "OUT/backbone.json (how the features were made; `train --data OUT/manifest.csv`\n"
+          "records it in the model so `predict` can run on videos).\n"
+          "\n"
+          "  --data DIR|FILE          class folders, a folder of videos with per-frame label\n"
+          "                           CSVs (--mode sequence), or a CSV of videos\n"
+          "  --out DIR                output folder (created)\n"
+          "  --mode last|sequence     clip labels (default) or per-frame labels\n"
+          "  --task classify|regress\n"
+          "  --clips N --clip-length MIN:MAX   random clips from each video (seconds)\n"
+          "  --seed N                 for random clips (default 1)\n"
+          "  --backbone SPEC          builtin:motion-grid (default) or MODEL.onnx\n"
+          "  --layer NAME             ONNX tensor to read (default: the classifier's input)\n"
+          "  --fps F | --every K      sampling (default 10 fps)\n"
+          "  --cache DIR | --no-cache feature cache (default ~/.cache/vidlstm/features)\n"
+          "  --jobs N                 videos in parallel\n"
+          "  --quiet\n",
+          f);
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, strlen(path) + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    return 0;
+}
+
+/* "dir/walk/clip 01.mp4" -> "walk_clip_01" (file-system safe, readable) */
+static void safe_name(const char *path, char *out, size_t n)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t o = 0;
+    for (const char *p = base; *p && o + 1 < n; p++) {
+        if (*p == '.' && !strchr(p + 1, '.'))
+            break; /* drop the extension */
+        char c = *p;
+        out[o++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ? c : '_';
+    }
+    out[o] = 0;
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (strpbrk(s, ",\"\n\r") || s[0] == ' ' || s[0] == '#') {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+}
+
+int cmd_extract(int argc, char **argv)
+{
+    const char *data = NULL, *outdir = NULL;
+    vl_out_mode mode = VL_OUT_LAST;
+    vl_task task = VL_TASK_CLASSIFY;
+    cli_video_opts v = {.seed = 1};
+    cli_args a = {.argc = argc, .argv = argv, .cmd = "extract"};
+    for (a.i = 0; a.i < argc && !a.bad; a.i++) {
+        if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+            cli_help_extract(stdout);
+            return 0;
+        } else if (cli_opt(&a, "--data")) data = a.val;
+        else if (cli_opt(&a, "--out")) outdir = a.val;
+        else if (cli_opt(&a, "--mode")) {
+            if (!strcmp(a.val, "last")) mode = VL_OUT_LAST;
+            else if (!strcmp(a.val, "sequence")) mode = VL_OUT_SEQUENCE;
+            else { cli_fail("extract", "--mode: '%s' is not last or sequence", a.val); a.bad = 1; }
+        } else if (cli_opt(&a, "--task")) {
+            if (!strcmp(a.val, "classify")) task = VL_TASK_CLASSIFY;
+            else if (!strcmp(a.val, "regress")) task = VL_TASK_REGRESS;
+            else { cli_fail("extract", "--task: '%s' is not classify or regress", a.val); a.bad = 1; }
+        } else if (cli_opt(&a, "--backbone")) v.backbone = a.val;
+        else if (cli_opt(&a, "--layer")) v.tap = a.val;
+        else if (cli_opt(&a, "--fps")) v.fps = cli_num(&a, 0.01, 1000);
+        else if (cli_opt(&a, "--every")) v.every_k = cli_int(&a, 1, 100000);
+        else if (cli_opt(&a, "--cache")) v.cache = a.val;
+        else if (cli_flag(&a, "--no-cache")) v.cache = "";
+        else if (cli_opt(&a, "--jobs")) v.jobs = cli_int(&a, 1, 64);
+        else if (cli_opt(&a, "--clips")) v.clips_per_video = cli_int(&a, 1, 1000000);
+        else if (cli_opt(&a, "--seed")) v.seed = (uint64_t)cli_num(&a, 0, 9007199254740992.0);
+        else if (cli_opt(&a, "--clip-length")) {
+            char *e;
+            v.clip_min = strtod(a.val, &e);
+            v.clip_max = *e == ':' ? strtod(e + 1, &e) : v.clip_min;
+            if (*e || !(v.clip_min > 0) || !(v.clip_max >= v.clip_min)) {
+                cli_fail("extract", "--clip-length: '%s' is not MIN:MAX seconds", a.val);
+                a.bad = 1;
+            }
+        } else if (cli_flag(&a, "--quiet")) v.quiet = 1;
+        else
+            return cli_fail("extract", "unknown option '%s' (see vidlstm extract --help)", argv[a.i]);
+    }
+    if (a.bad)
+        return 1;
+    if (!data || !outdir)
+        return cli_fail("extract", "--data and --out are required (see vidlstm extract --help)");
+    if (v.clips_per_video && v.clip_min == 0) {
+        v.clip_min = 2;
+        v.clip_max = 5;
+    }
+    if (!vl_videodata_is_video(data))
+        return cli_fail("extract", "%s: not video data (a folder or a CSV of videos); it looks like a manifest of "
+                                   "feature files already", data);
+    vl_dataset d = {0};
+    vl_dataset_opts o = {.task = task, .mode = mode};
+    vl_extractor *xt = NULL;
+    int status = 1;
+    char p[4200], q[4200];
+    FILE *mf = NULL;
+    if (cli_load_data("extract", data, &o, &v, &xt, &d))
+        goto out;
+    snprintf(p, sizeof p, "%s/features", outdir);
+    snprintf(q, sizeof q, "%s/labels", outdir);
+    if (mkdir_p(p) || (mode == VL_OUT_SEQUENCE && mkdir_p(q))) {
+        cli_fail("extract", "%s: cannot create: %s", outdir, strerror(errno));
+        goto out;
+    }
+    char man[4200], tmp[4300];
+    snprintf(man, sizeof man, "%s/manifest.csv", outdir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", man, (long)getpid());
+    if (!(mf = fopen(tmp, "w"))) {
+        cli_fail("extract", "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fprintf(mf, "path,label,group\n");
+    for (int i = 0; i < d.n; i++) {
+        const vl_seq *s = &d.items[i];
+        char nm[200], rel[300];
+        safe_name(s->path, nm, sizeof nm);
+        snprintf(rel, sizeof rel, "features/%05d_%s.npy", i, nm);
+        snprintf(p, sizeof p, "%s/%s", outdir, rel);
+        int64_t shape[2] = {s->T, d.D};
+        if (vl_npy_write(p, VL_NPY_F32, 2, shape, s->x)) {
+            cli_fail_status("extract");
+            goto out;
+        }
+        csv_field(mf, rel);
+        fputc(',', mf);
+        if (mode == VL_OUT_SEQUENCE) {
+            char lrel[300];
+            snprintf(lrel, sizeof lrel, "labels/%05d_%s.csv", i, nm);
+            snprintf(q, sizeof q, "%s/%s", outdir, lrel);
+            FILE *lf = fopen(q, "w");
+            if (!lf) {
+                cli_fail("extract", "%s: %s", q, strerror(errno));
+                goto out;
+            }
+            fprintf(lf, "frame,label\n");
+            for (int t = 0; t < s->T; t++) {
+                fprintf(lf, "%d,", t);
+                csv_field(lf, d.classes[s->frame_labels[t]]);
+                fputc('\n', lf);
+            }
+            if (fclose(lf) != 0) {
+                cli_fail("extract", "%s: write failed", q);
+                goto out;
+            }
+            csv_field(mf, lrel);
+        } else if (task == VL_TASK_CLASSIFY) {
+            csv_field(mf, d.classes[s->label]);
+        } else {
+            fprintf(mf, "%.9g", s->target);
+        }
+        fputc(',', mf);
+        csv_field(mf, s->group);
+        fputc('\n', mf);
+    }
+    if (fclose(mf) != 0) {
+        mf = NULL;
+        cli_fail("extract", "%s: write failed", tmp);
+        goto out;
+    }
+    mf = NULL;
+    if (rename(tmp, man) != 0) {
+        cli_fail("extract", "%s: %s", man, strerror(errno));
+        goto out;
+    }
+    /* how the features were made */
+    vl_model_meta bm = {0};
+    const vl_backbone_desc *bd = vl_extractor_backbone(xt);
+    snprintf(bm.backbone, sizeof bm.backbone, "%s", bd->name);
+    snprintf(bm.tap, sizeof bm.tap, "%s", bd->tap);
+    bm.feature_dim = bd->feature_dim;
+    bm.pre = bd->pre;
+    vl_extractor_sampling(xt, &bm.fps, &bm.every_k);
+    char *bj = vl_model_backbone_json(&bm);
+    snprintf(p, sizeof p, "%s/backbone.json", outdir);
+    FILE *bf = bj ? fopen(p, "w") : NULL;
+    if (!bf || fprintf(bf, "%s\n", bj) < 0 || fclose(bf) != 0) {
+        free(bj);
+        cli_fail("extract", "%s: cannot write", p);
+        goto out;
+    }
+    free(bj);
+    if (!v.quiet)
+        fprintf(stderr, "wrote %d feature files (%d features per frame) and %s\n", d.n, d.D, man);
+    status = 0;
+out:
+    if (mf) {
+        fclose(mf);
+        unlink(tmp);
+    }
+    vl_dataset_free(&d);
+    vl_extractor_close(xt);
+    return status;
+}
