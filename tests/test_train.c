@@ -242,6 +242,7 @@ static void test_resume(void)
           "and the same history (%d/%d points) and best iteration (%d/%d)", rb.nhistory, ra.nhistory,
           rb.best_iteration, ra.best_iteration);
     /* a checkpoint from other settings is refused */
+    vl_train_result_free(&rb);
     to.batch = 8;
     CHECK(vl_train(b, &d, ti, nt, &d, vi, nv, &to, &rb) == VL_ERR_ARG && strstr(vl_errmsg(), "other options"),
           "mismatched checkpoint refused: %s", vl_errmsg());

@@ -185,13 +185,14 @@ static vl_status load_features(vl_dataset *d, vl_seq *s, const char *mf, int lin
     const float *x = a.data;
     for (int64_t i = 0; i < a.count; i++)
         if (!isfinite(x[i])) {
+            vl_status bad = vl_seterr(VL_ERR_NUMERIC, "%s: feature [%lld, %lld] is %s", s->path,
+                                      (long long)(i / D), (long long)(i % D), isnan(x[i]) ? "NaN" : "Inf");
             vl_npy_free(&a);
-            return vl_seterr(VL_ERR_NUMERIC, "%s: feature [%lld, %lld] is %s", s->path, (long long)(i / D),
-                             (long long)(i % D), isnan(x[i]) ? "NaN" : "Inf");
+            return bad;
         }
     d->D = D;
     s->T = T;
-    s->x = a.data; /* vl_npy data is malloc'ed */
+    s->x = a.data; /* vl_npy data comes from vl_alloc, which free() releases */
     return VL_OK;
 }
 
