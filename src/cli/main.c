@@ -194,8 +194,33 @@ static int is_safetensors(const char *path)
     return ok;
 }
 
+static void help_info(FILE *f)
+{
+    fputs("usage: vidlstm info MODEL.onnx | MODEL.safetensors\n"
+          "\n"
+          "ONNX models: inputs, outputs, the default feature tensor, operator counts and\n"
+          "every tappable tensor with its shape for one frame (docs/backbones.md).\n"
+          "Model files: architecture, classes, parameters, feature normalisation, backbone,\n"
+          "preprocessing, sampling and the training record (docs/model-format.md).\n",
+          f);
+}
+
+static void help_infer(FILE *f)
+{
+    fputs("usage: vidlstm infer MODEL.onnx --input X.npy [--tap NAME] --out Y.npy\n"
+          "\n"
+          "Runs an ONNX model on a raw float32 tensor (numpy.save) up to tensor NAME\n"
+          "(default: the graph output) and writes it as .npy, to compare with your own\n"
+          "framework.\n",
+          f);
+}
+
 static int cmd_info(int argc, char **argv)
 {
+    if (argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+        help_info(stdout);
+        return 0;
+    }
     if (argc != 1) {
         fputs("usage: vidlstm info MODEL.onnx | MODEL.safetensors\n", stderr);
         return 2;
@@ -221,6 +246,10 @@ static int cmd_infer(int argc, char **argv)
 {
     const char *model = NULL, *in = NULL, *out = NULL, *tap = NULL;
     for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            help_infer(stdout);
+            return 0;
+        }
         if (!strcmp(argv[i], "--input") && i + 1 < argc) in = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--tap") && i + 1 < argc) tap = argv[++i];
