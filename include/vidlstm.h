@@ -255,6 +255,32 @@ vl_status vl_onnx_run(vl_onnx *m, const float *input, int ndim, const int64_t *s
  * (for a batch of one) to f. */
 vl_status vl_onnx_describe(vl_onnx *m, FILE *f);
 
+/* ---- trained models ------------------------------------------------------------------ */
+
+/* A model file written by `vidlstm train` (or PyTorch weights saved in the
+ * same format, docs/model-format.md), ready to label new data: the network,
+ * its class names, the feature normalisation and, when recorded, the backbone
+ * and sampling its features came from. */
+typedef struct vl_model vl_model;
+
+vl_status vl_model_open(const char *path, vl_model **out);
+void vl_model_close(vl_model *m);
+vl_net *vl_model_net(vl_model *m); /* owned by the model */
+int vl_model_num_classes(const vl_model *m); /* 0 for regression */
+const char *vl_model_class_name(const vl_model *m, int c);
+int vl_model_feature_dim(const vl_model *m);
+
+/* One feature sequence x [T, D] (raw features: the stored normalisation is
+ * applied here). out: class probabilities [C] (many-to-one) or [T, C]
+ * (many-to-many); for regression the values, [outputs] or [T, outputs]. */
+vl_status vl_model_predict(vl_model *m, const float *x, int T, float *out);
+
+/* A video file: features are extracted with the backbone, layer and sampling
+ * recorded in the model, then as vl_model_predict. *out (malloc'ed; free())
+ * holds [C] or [T, C]; *T receives the number of sampled frames and, when
+ * `times` is not NULL, *times (malloc'ed) their times in seconds. */
+vl_status vl_model_predict_video(vl_model *m, const char *path, float **out, int *T, double **times);
+
 #ifdef __cplusplus
 }
 #endif

@@ -245,6 +245,8 @@ int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int ba
         if (!o->quiet && !o->json)
             printf("report: %s/report.html\n", o->report);
     }
+    if (o->result)
+        *o->result = cls ? cm.accuracy : rm.r2;
     if (cls)
         vl_cls_metrics_free(&cm);
     status = 0;

@@ -41,6 +41,7 @@ typedef struct {
     const vl_progress_point *progress; /* training history for the report (may be NULL) */
     int nprogress;
     const char *extra_json; /* extra members for the JSON object ("k":v,...) or NULL */
+    double *result;         /* if set: accuracy (frame accuracy for sequence models) or R^2 */
 } cli_eval_opts;
 
 /* Runs the network over items idx[0..n) of d and prints the metrics:

@@ -1,13 +1,6 @@
-/* The vidlstm command. Uses only the public API (vidlstm.h).
- *
- * Commands so far:
- *   vidlstm demo [--seed N] [--threads K] [--json]
- *   vidlstm info MODEL.onnx
- *   vidlstm infer MODEL.onnx --input X.npy [--tap NAME] --out Y.npy
- *   vidlstm --version | --help
- * The video pipeline (extract/train/eval/predict on video files) arrives
- * with the video and backbone modules; until then `demo` trains on
- * synthetic feature sequences whose classes differ only in their dynamics. */
+/* The vidlstm command: dispatch, the usage text, and the ONNX utilities
+ * (info, infer). Each workflow command lives in its own file (cmd_*.c); the
+ * options of each are documented by its --help and docs/cli.md. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,10 +17,9 @@ static void usage(FILE *f)
     fputs("usage: vidlstm <command> [options]\n"
           "\n"
           "commands:\n"
-          "  demo     train and evaluate a BiLSTM on synthetic feature sequences whose\n"
-          "           classes differ only in their dynamics (gait-like oscillation\n"
-          "           frequency); prints validation accuracy and a confusion matrix\n"
-          "           options: --seed N (default 1)  --threads K (default: all cores)  --json\n"
+          "  demo     [--dir DIR] [--backbone MODEL.onnx] [--json]\n"
+          "           make sample videos (head camera: stand, walk, run), train a clip model\n"
+          "           and a per-frame model on them, evaluate, label a new video\n"
           "\n"
           "  train    --data VIDEOS|MANIFEST --out MODEL.safetensors [options]\n"
           "           extract features from labelled videos (cached) and train, or train\n"
@@ -51,130 +43,6 @@ static void usage(FILE *f)
           "  --version  print the version and the GEMM backend\n"
           "  --help     this text\n",
           f);
-}
-
-/* Synthetic clip: D features per step; class c oscillates at frequency
- * freq[c] (cycles per step) with random phase and amplitude, plus noise.
- * Every single frame has the same distribution in both classes: only the
- * temporal structure tells them apart, as with walking versus running seen
- * from a head-mounted camera. */
-static uint64_t rng_state;
-static double urand(void)
-{
-    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
-
-enum { D = 8, TMAX = 48, TMIN = 24 };
-
-static void make_clip(int cls, float *x, int32_t *len)
-{
-    static const double freq[2] = {0.06, 0.11};
-    int T = TMIN + (int)(urand() * (TMAX - TMIN + 1));
-    double f = freq[cls] * (0.9 + 0.2 * urand());
-    double phase[D], amp[D];
-    for (int d = 0; d < D; d++) {
-        phase[d] = 6.283185307 * urand();
-        amp[d] = 0.5 + urand();
-    }
-    memset(x, 0, sizeof(float) * TMAX * D);
-    for (int t = 0; t < T; t++)
-        for (int d = 0; d < D; d++)
-            x[t * D + d] = (float)(amp[d] * sin(6.283185307 * f * t + phase[d]) + 0.3 * (urand() - 0.5));
-    *len = T;
-}
-
-static int cmd_demo(int argc, char **argv)
-{
-    uint64_t seed = 1;
-    int json = 0, threads = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--seed") && i + 1 < argc)
-            seed = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else {
-            fprintf(stderr, "vidlstm demo: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    if (threads > 0)
-        vl_set_threads(threads);
-    rng_state = seed * 0x9e3779b97f4a7c15ULL + 1;
-    const int ntrain = 512, nval = 256, batch = 32, epochs = 12, C = 2;
-    int n = ntrain + nval;
-    float *x = malloc(sizeof(float) * (size_t)n * TMAX * D);
-    int32_t *len = malloc(sizeof(int32_t) * (size_t)n), *lab = malloc(sizeof(int32_t) * (size_t)n);
-    float *out = malloc(sizeof(float) * (size_t)batch * C);
-    if (!x || !len || !lab || !out) {
-        fprintf(stderr, "vidlstm demo: out of memory\n");
-        return 1;
-    }
-    for (int i = 0; i < n; i++) {
-        lab[i] = i % 2;
-        make_clip(lab[i], x + (size_t)i * TMAX * D, &len[i]);
-    }
-
-    vl_net_config cfg = {.input = D, .outputs = C, .mode = VL_OUT_LAST, .task = VL_TASK_CLASSIFY};
-    vl_net_add_layer(&cfg, VL_LAYER_LSTM, 32, 1);
-    vl_net *net;
-    vl_optim *opt;
-    vl_optim_config oc = {.kind = VL_OPT_ADAM, .lr = 0.01f, .clip = VL_CLIP_GLOBAL_L2NORM, .clip_threshold = 1.0f,
-                          .sched = VL_SCHED_COSINE, .total_epochs = epochs, .min_lr = 0.001f};
-    if (vl_net_create(&cfg, seed, &net) || vl_optim_create(net, &oc, &opt)) {
-        fprintf(stderr, "vidlstm demo: %s\n", vl_errmsg());
-        return 1;
-    }
-    clock_t t0 = clock();
-    float loss = 0.0f;
-    for (int e = 0; e < epochs; e++) {
-        vl_optim_set_epoch(opt, e);
-        double sum = 0.0;
-        int nb = 0;
-        for (int s = 0; s + batch <= ntrain; s += batch, nb++) {
-            vl_batch b = {.batch = batch, .tmax = TMAX, .dim = D, .x = x + (size_t)s * TMAX * D,
-                          .lengths = len + s, .labels = lab + s};
-            if (vl_net_forward_backward(net, &b, &loss, NULL) || vl_optim_step(opt, NULL)) {
-                fprintf(stderr, "vidlstm demo: %s\n", vl_errmsg());
-                return 1;
-            }
-            sum += loss;
-        }
-        if (!json)
-            printf("epoch %2d  lr %.4f  train loss %.4f\n", e + 1, (double)vl_optim_lr(opt), sum / nb);
-    }
-    int conf[2][2] = {{0, 0}, {0, 0}};
-    for (int s = ntrain; s < n; s += batch) {
-        int bsz = n - s < batch ? n - s : batch;
-        vl_batch b = {.batch = bsz, .tmax = TMAX, .dim = D, .x = x + (size_t)s * TMAX * D, .lengths = len + s};
-        if (vl_net_forward(net, &b, out)) {
-            fprintf(stderr, "vidlstm demo: %s\n", vl_errmsg());
-            return 1;
-        }
-        for (int i = 0; i < bsz; i++)
-            conf[lab[s + i]][out[i * C + 1] > out[i * C]]++;
-    }
-    double acc = (double)(conf[0][0] + conf[1][1]) / nval;
-    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
-    if (json)
-        printf("{\"accuracy\": %.4f, \"confusion\": [[%d, %d], [%d, %d]], \"classes\": [\"slow\", \"fast\"], "
-               "\"train_clips\": %d, \"val_clips\": %d}\n",
-               acc, conf[0][0], conf[0][1], conf[1][0], conf[1][1], ntrain, nval);
-    else
-        printf("\nvalidation accuracy %.1f%% on %d clips (cpu %.1f s)\n"
-               "confusion (rows = true):   slow  fast\n"
-               "                   slow  %5d %5d\n"
-               "                   fast  %5d %5d\n",
-               100.0 * acc, nval, secs, conf[0][0], conf[0][1], conf[1][0], conf[1][1]);
-    vl_optim_free(opt);
-    vl_net_free(net);
-    free(x);
-    free(len);
-    free(lab);
-    free(out);
-    return 0;
 }
 
 /* A safetensors file: 8-byte little-endian header length that fits in the
