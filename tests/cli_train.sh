@@ -132,6 +132,14 @@ check "no model file written by failed runs" '[ ! -e "$W/x.safetensors" ]'
 expect_error "divergence" "diverged" \
   "$BIN" train --data "$W/regress.csv" --task regress --layers lstm:8 --optimizer sgdm --lr 1e10 --l2 0 \
   --out "$W/x.safetensors" --quiet --epochs 2
+# predict --data MANIFEST plus files: every item predicted (the per-item units
+# were sized by the command line only: a heap overflow)
+"$BIN" predict --model "$W/order.safetensors" --data "$W/order_val.csv" "$W/ova0001.npy" "$W/ova0002.npy" --json \
+  > "$W/pred_many.json" 2> "$W/err.txt"
+rc=$?
+check "predict --data plus files exits 0 ($(cat "$W/err.txt"))" '[ $rc -eq 0 ]'
+check "predict --data plus files labels all 82 items" \
+  '[ "$(grep -o "\"file\":" "$W/pred_many.json" | wc -l)" -eq 82 ]'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
