@@ -132,6 +132,10 @@ check "no model file written by failed runs" '[ ! -e "$W/x.safetensors" ]'
 expect_error "divergence" "diverged" \
   "$BIN" train --data "$W/regress.csv" --task regress --layers lstm:8 --optimizer sgdm --lr 1e10 --l2 0 \
   --out "$W/x.safetensors" --quiet --epochs 2
+# diverging in the first epoch: no checkpoint exists, and the message must not name one
+check "a first-epoch divergence does not point at a checkpoint that was never written" \
+  'grep -q "no checkpoint" "$W/err.txt" && [ ! -e "$W/x.safetensors.ckpt" ]'
+
 # predict --data MANIFEST plus files: every item predicted (the per-item units
 # were sized by the command line only: a heap overflow)
 "$BIN" predict --model "$W/order.safetensors" --data "$W/order_val.csv" "$W/ova0001.npy" "$W/ova0002.npy" --json \

@@ -469,8 +469,10 @@ int cmd_train(int argc, char **argv)
     if (pr.tty && !A.quiet)
         fputs("\r\033[K", stderr);
     if (st) {
-        if (st == VL_ERR_NUMERIC)
+        if (st == VL_ERR_NUMERIC && access(A.t.checkpoint, F_OK) == 0)
             cli_fail("train", "%s; the last good checkpoint is %s", vl_errmsg(), A.t.checkpoint);
+        else if (st == VL_ERR_NUMERIC)
+            cli_fail("train", "%s; no epoch completed, so there is no checkpoint", vl_errmsg());
         else
             cli_fail_status("train");
         goto out;
