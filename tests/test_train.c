@@ -18,6 +18,7 @@
 #include "check.h"
 #include "core/rng.h"
 #include "train/dataset.h"
+#include "nn/layers.h"
 #include "train/trainer.h"
 #include "vidlstm.h"
 
@@ -380,6 +381,36 @@ static void test_header_any_order(void)
     vl_dataset_free(&d);
 }
 
+/* A batch whose every step has class weight 0 has no loss, not a NaN one
+ * (0/0 stopped training as "diverged"). */
+static void test_zero_weight_batch(void)
+{
+    float z[4] = {0.3f, -0.2f, 1.0f, 0.5f}, dz[4] = {1, 1, 1, 1}, w[2] = {0.0f, 1.0f};
+    int32_t y[2] = {0, 0};
+    float l = vl_softmax_xent(2, 2, z, y, w, dz);
+    CHECK(l == 0.0f && dz[0] == 0.0f && dz[1] == 0.0f && dz[2] == 0.0f && dz[3] == 0.0f,
+          "all-zero-weight batch: loss %g, gradients %g %g %g %g", l, dz[0], dz[1], dz[2], dz[3]);
+    char p[512];
+    snprintf(p, sizeof p, "%s/order_train.csv", dir);
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
+    CHECK(vl_dataset_load(p, &o, &d) == VL_OK, "load: %s", vl_errmsg());
+    vl_net_config cfg = {.input = D, .outputs = 2, .mode = VL_OUT_LAST, .task = VL_TASK_CLASSIFY, .class_weights = w};
+    vl_net_add_layer(&cfg, VL_LAYER_LSTM, 4, 0);
+    vl_net *net;
+    vl_net_create(&cfg, 1, &net);
+    vl_train_opts to = default_opts(1);
+    to.batch = 1; /* single-clip batches: those of class 0 weigh nothing */
+    int ti[24];
+    for (int i = 0; i < 24; i++)
+        ti[i] = i;
+    vl_train_result r;
+    CHECK(vl_train(net, &d, ti, 24, NULL, NULL, 0, &to, &r) == VL_OK, "zero class weight trains: %s", vl_errmsg());
+    vl_train_result_free(&r);
+    vl_net_free(net);
+    vl_dataset_free(&d);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vl_test_train_%ld", (long)getpid());
@@ -393,6 +424,7 @@ int main(void)
     test_resume();
     test_diverge();
     test_header_any_order();
+    test_zero_weight_batch();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
