@@ -98,6 +98,12 @@ check "resumed run ends with the same model file as the uninterrupted one" 'cmp 
 "$BIN" train $args --epochs 9 --out "$W/other.safetensors" --checkpoint "$W/saved.ckpt" --resume 2> "$W/err.txt"
 check "resuming with other options is refused" '[ $? -ne 0 ] && grep -q "other options" "$W/err.txt"'
 
+# a log (not a terminal) gets at most about 50 progress lines, even when every epoch is validated
+"$BIN" train --data "$W/order_train.csv" --val-data "$W/order_val.csv" --layers lstm:4 --epochs 120 --batch 256 \
+  --threads 2 --out "$W/long.safetensors" > /dev/null 2> "$W/long.err"
+nlines=$(grep -c "^epoch " "$W/long.err")
+check "120 validated epochs log $nlines lines (<= 60)" '[ "$nlines" -le 60 ] && [ "$nlines" -ge 40 ]'
+
 # bad input: one clear error line naming the file, non-zero exit, nothing written
 expect_error() { # name, expected text, command...
   name=$1; want=$2; shift 2

@@ -175,7 +175,8 @@ static int on_event(void *user, const vl_train_event *e)
             p->line_open = 0;
         }
         fflush(stderr);
-    } else if (e->epoch_end && (e->epoch % p->log_every == 0 || e->epoch == e->epochs || e->validated)) {
+    } else if (e->epoch_end && (e->epoch % p->log_every == 0 || e->epoch == e->epochs)) {
+        /* at most about 50 lines, validated or not (validation runs every epoch by default) */
         fprintf(stderr, "epoch %d/%d iter %d loss %.4f %s %.4g%s lr %.3g elapsed %s\n", e->epoch, e->epochs,
                 e->iteration, e->loss, p->metric_name, e->metric, val, e->lr, te);
     }
