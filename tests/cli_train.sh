@@ -151,5 +151,16 @@ check "predict --data plus files exits 0 ($(cat "$W/err.txt"))" '[ $rc -eq 0 ]'
 check "predict --data plus files labels all 82 items" \
   '[ "$(grep -o "\"file\":" "$W/pred_many.json" | wc -l)" -eq 82 ]'
 
+# every JSON output parses (a non-finite validation loss was printed as `inf`)
+printf 'rg000.npy,1e20\nrg001.npy,2\n' > "$W/huge_val.csv"
+"$BIN" train --data "$W/regress.csv" --val-data "$W/huge_val.csv" --task regress --layers lstm:4 --epochs 1 \
+  --out "$W/huge.safetensors" --json $T > "$W/huge.json"
+if command -v python3 > /dev/null 2>&1; then
+  for f in order mean eval pred frames seg reg pred_many huge; do
+    check "$f.json is valid JSON lines" \
+      'python3 -c "import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]" < "$W/$f.json" 2> /dev/null'
+  done
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -129,6 +129,15 @@ static void fmt_time(char *b, size_t n, double s)
         snprintf(b, n, "%02d:%02d", (int)s / 60, (int)s % 60);
 }
 
+/* A JSON number, or null when not finite (JSON has no inf/nan). */
+static void jnum(const char *key, double v)
+{
+    if (isfinite(v))
+        printf(",\"%s\":%.6g", key, v);
+    else
+        printf(",\"%s\":null", key);
+}
+
 static int on_event(void *user, const vl_train_event *e)
 {
     progress *p = user;
@@ -145,11 +154,15 @@ static int on_event(void *user, const vl_train_event *e)
     if (!isnan(e->val_loss))
         snprintf(val, sizeof val, " | val loss %.4f %s %.4g", e->val_loss, p->metric_name, e->val_metric);
     if (p->json && (e->epoch_end || e->validated)) {
-        printf("{\"event\":\"%s\",\"epoch\":%d,\"iteration\":%d,\"loss\":%.6g,\"%s\":%.6g,\"lr\":%.6g", 
-               e->epoch_end ? "epoch" : "validation", e->epoch, e->iteration, e->loss,
-               p->regress ? "rmse" : "accuracy", e->metric, e->lr);
-        if (e->validated)
-            printf(",\"val_loss\":%.6g,\"val_%s\":%.6g", e->val_loss, p->regress ? "rmse" : "accuracy", e->val_metric);
+        printf("{\"event\":\"%s\",\"epoch\":%d,\"iteration\":%d", e->epoch_end ? "epoch" : "validation", e->epoch,
+               e->iteration);
+        jnum("loss", e->loss);
+        jnum(p->regress ? "rmse" : "accuracy", e->metric);
+        jnum("lr", e->lr);
+        if (e->validated) {
+            jnum("val_loss", e->val_loss);
+            jnum(p->regress ? "val_rmse" : "val_accuracy", e->val_metric);
+        }
         printf(",\"elapsed\":%.3f}\n", e->elapsed);
         fflush(stdout);
     }
