@@ -517,6 +517,71 @@ static void test_zero_weight_batch(void)
     vl_dataset_free(&d);
 }
 
+/* A checkpoint whose optimiser moments, best weights or history are damaged
+ * is refused (the checksum covered only the header and the weights, so such
+ * a file resumed silently with wrong state). */
+static void test_ckpt_corrupt(void)
+{
+    char p[512], ck[512];
+    snprintf(p, sizeof p, "%s/order_train.csv", dir);
+    snprintf(ck, sizeof ck, "%s/corrupt.ckpt", dir);
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
+    CHECK(vl_dataset_load(p, &o, &d) == VL_OK, "load: %s", vl_errmsg());
+    int ti[32], vi[8];
+    for (int i = 0; i < 32; i++)
+        ti[i] = i;
+    for (int i = 0; i < 8; i++)
+        vi[i] = 32 + i;
+    vl_net *net = make_net(&d, VL_LAYER_LSTM, 4, 0, VL_OUT_LAST, VL_TASK_CLASSIFY);
+    size_t n = vl_net_param_count(net);
+    vl_train_opts to = default_opts(3);
+    to.batch = 8;
+    to.checkpoint = ck;
+    to.resume = 1;
+    to.cb = stopper;
+    stop_at = 6; /* mid-epoch 2: the checkpoint of epoch 1 is there */
+    unlink(ck);
+    vl_train_result r;
+    CHECK(vl_train(net, &d, ti, 32, &d, vi, 8, &to, &r) == VL_OK && r.interrupted, "interrupted: %s", vl_errmsg());
+    vl_train_result_free(&r);
+    stop_at = -1;
+    FILE *f = fopen(ck, "rb");
+    CHECK(f != NULL, "checkpoint written");
+    if (!f) {
+        vl_net_free(net);
+        vl_dataset_free(&d);
+        return;
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    unsigned char *buf = malloc((size_t)len);
+    fseek(f, 0, SEEK_SET);
+    CHECK(fread(buf, 1, (size_t)len, f) == (size_t)len, "read back");
+    fclose(f);
+    /* after the weights (the header is 104 bytes): the first moment, the
+     * best weights, the history */
+    long spots[3] = {104 + (long)(4 * n) + 8, 104 + (long)(12 * n) + 8, len - 8 - 10};
+    for (int k = 0; k < 3; k++) {
+        unsigned char *b2 = malloc((size_t)len);
+        memcpy(b2, buf, (size_t)len);
+        b2[spots[k]] ^= 0x40;
+        FILE *g = fopen(ck, "wb");
+        fwrite(b2, 1, (size_t)len, g);
+        fclose(g);
+        free(b2);
+        vl_status st = vl_train(net, &d, ti, 32, &d, vi, 8, &to, &r);
+        CHECK(st == VL_ERR_FORMAT && strstr(vl_errmsg(), "corrupt"), "damage at byte %ld of %ld refused: %s",
+              spots[k], len, st ? vl_errmsg() : "resumed");
+        if (!st)
+            vl_train_result_free(&r);
+    }
+    free(buf);
+    unlink(ck);
+    vl_net_free(net);
+    vl_dataset_free(&d);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vl_test_train_%ld", (long)getpid());
@@ -532,6 +597,7 @@ int main(void)
     test_resume_matrix();
     test_header_any_order();
     test_zero_weight_batch();
+    test_ckpt_corrupt();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
