@@ -134,6 +134,8 @@ expect_error "mean in a sequence model" "mean pooling must be the last layer of 
   "$BIN" train --data "$W/frames.csv" --mode sequence --layers mean --out "$W/x.safetensors" --quiet
 expect_error "unknown option" "unknown option '--epoch'" \
   "$BIN" train --data "$W/order_train.csv" --epoch 3 --out "$W/x.safetensors"
+expect_error "output folder missing" "cannot write into the folder" \
+  "$BIN" train --data "$W/order_train.csv" --out "$W/nodir/x.safetensors" --quiet
 check "no model file written by failed runs" '[ ! -e "$W/x.safetensors" ]'
 expect_error "divergence" "diverged" \
   "$BIN" train --data "$W/regress.csv" --task regress --layers lstm:8 --optimizer sgdm --lr 1e10 --l2 0 \

@@ -1,4 +1,5 @@
 /* vidlstm train: feature sequences + labels -> a trained model file. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,6 +368,13 @@ int cmd_train(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (A.threads)
         vl_set_threads(A.threads);
+    { /* fail now, not after hours of training, when the model cannot be written */
+        const char *sl = strrchr(A.out, '/');
+        char od[4200];
+        snprintf(od, sizeof od, "%.*s", sl ? (int)(sl - A.out) + 1 : 1, sl ? A.out : ".");
+        if (access(od, W_OK) != 0)
+            return cli_fail("train", "--out %s: cannot write into the folder %s: %s", A.out, od, strerror(errno));
+    }
     vl_net_config cfg = {.mode = A.mode, .task = A.task};
     char err[256];
     if (cli_parse_layers(A.layers, &cfg, err, sizeof err))
