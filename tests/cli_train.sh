@@ -136,6 +136,10 @@ expect_error "unknown option" "unknown option '--epoch'" \
   "$BIN" train --data "$W/order_train.csv" --epoch 3 --out "$W/x.safetensors"
 expect_error "output folder missing" "cannot write into the folder" \
   "$BIN" train --data "$W/order_train.csv" --out "$W/nodir/x.safetensors" --quiet
+"$BIN" train --data "$W/order_train.csv" --out "$W/x.safetensors" --epochs > "$W/out.txt" 2> "$W/err.txt"
+rc=$?
+check "an option without its value: one error line naming it ($(cat "$W/err.txt"))" \
+  '[ $rc -ne 0 ] && [ "$(wc -l < "$W/err.txt")" -eq 1 ] && grep -q "option --epochs needs a value" "$W/err.txt"'
 check "no model file written by failed runs" '[ ! -e "$W/x.safetensors" ]'
 expect_error "divergence" "diverged" \
   "$BIN" train --data "$W/regress.csv" --task regress --layers lstm:8 --optimizer sgdm --lr 1e10 --l2 0 \
