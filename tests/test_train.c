@@ -546,6 +546,11 @@ static void test_ckpt_corrupt(void)
     CHECK(vl_train(net, &d, ti, 32, &d, vi, 8, &to, &r) == VL_OK && r.interrupted, "interrupted: %s", vl_errmsg());
     vl_train_result_free(&r);
     stop_at = -1;
+    /* another cosine floor is another run */
+    to.opt.min_lr = 1e-4f;
+    CHECK(vl_train(net, &d, ti, 32, &d, vi, 8, &to, &r) == VL_ERR_ARG && strstr(vl_errmsg(), "other options"),
+          "a checkpoint from a run with another --min-lr is refused: %s", vl_errmsg());
+    to.opt.min_lr = 0.0f;
     FILE *f = fopen(ck, "rb");
     CHECK(f != NULL, "checkpoint written");
     if (!f) {

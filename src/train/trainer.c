@@ -376,6 +376,11 @@ static uint64_t fingerprint(const vl_net *net, const vl_dataset *d, const int *t
     FNV_FIELD(h, oc->drop_period);
     FNV_FIELD(h, oc->drop_factor);
     FNV_FIELD(h, oc->total_epochs);
+    FNV_FIELD(h, oc->min_lr);
+    FNV_FIELD(h, oc->beta1);
+    FNV_FIELD(h, oc->beta2);
+    FNV_FIELD(h, oc->alpha);
+    FNV_FIELD(h, oc->eps);
     FNV_FIELD(h, o->batch);
     FNV_FIELD(h, o->epochs);
     FNV_FIELD(h, o->shuffle);
