@@ -98,6 +98,12 @@ check "resumed run ends with the same model file as the uninterrupted one" 'cmp 
 "$BIN" train $args --epochs 9 --out "$W/other.safetensors" --checkpoint "$W/saved.ckpt" --resume 2> "$W/err.txt"
 check "resuming with other options is refused" '[ $? -ne 0 ] && grep -q "other options" "$W/err.txt"'
 
+# a log (not a terminal) gets at most about 50 progress lines, even when every epoch is validated
+"$BIN" train --data "$W/order_train.csv" --val-data "$W/order_val.csv" --layers lstm:4 --epochs 120 --batch 256 \
+  --threads 2 --out "$W/long.safetensors" > /dev/null 2> "$W/long.err"
+nlines=$(grep -c "^epoch " "$W/long.err")
+check "120 validated epochs log $nlines lines (<= 60)" '[ "$nlines" -le 60 ] && [ "$nlines" -ge 40 ]'
+
 # bad input: one clear error line naming the file, non-zero exit, nothing written
 expect_error() { # name, expected text, command...
   name=$1; want=$2; shift 2
@@ -128,10 +134,39 @@ expect_error "mean in a sequence model" "mean pooling must be the last layer of 
   "$BIN" train --data "$W/frames.csv" --mode sequence --layers mean --out "$W/x.safetensors" --quiet
 expect_error "unknown option" "unknown option '--epoch'" \
   "$BIN" train --data "$W/order_train.csv" --epoch 3 --out "$W/x.safetensors"
+expect_error "output folder missing" "cannot write into the folder" \
+  "$BIN" train --data "$W/order_train.csv" --out "$W/nodir/x.safetensors" --quiet
+"$BIN" train --data "$W/order_train.csv" --out "$W/x.safetensors" --epochs > "$W/out.txt" 2> "$W/err.txt"
+rc=$?
+check "an option without its value: one error line naming it ($(cat "$W/err.txt"))" \
+  '[ $rc -ne 0 ] && [ "$(wc -l < "$W/err.txt")" -eq 1 ] && grep -q "option --epochs needs a value" "$W/err.txt"'
 check "no model file written by failed runs" '[ ! -e "$W/x.safetensors" ]'
 expect_error "divergence" "diverged" \
   "$BIN" train --data "$W/regress.csv" --task regress --layers lstm:8 --optimizer sgdm --lr 1e10 --l2 0 \
   --out "$W/x.safetensors" --quiet --epochs 2
+# diverging in the first epoch: no checkpoint exists, and the message must not name one
+check "a first-epoch divergence does not point at a checkpoint that was never written" \
+  'grep -q "no checkpoint" "$W/err.txt" && [ ! -e "$W/x.safetensors.ckpt" ]'
+
+# predict --data MANIFEST plus files: every item predicted (the per-item units
+# were sized by the command line only: a heap overflow)
+"$BIN" predict --model "$W/order.safetensors" --data "$W/order_val.csv" "$W/ova0001.npy" "$W/ova0002.npy" --json \
+  > "$W/pred_many.json" 2> "$W/err.txt"
+rc=$?
+check "predict --data plus files exits 0 ($(cat "$W/err.txt"))" '[ $rc -eq 0 ]'
+check "predict --data plus files labels all 82 items" \
+  '[ "$(grep -o "\"file\":" "$W/pred_many.json" | wc -l)" -eq 82 ]'
+
+# every JSON output parses (a non-finite validation loss was printed as `inf`)
+printf 'rg000.npy,1e20\nrg001.npy,2\n' > "$W/huge_val.csv"
+"$BIN" train --data "$W/regress.csv" --val-data "$W/huge_val.csv" --task regress --layers lstm:4 --epochs 1 \
+  --out "$W/huge.safetensors" --json $T > "$W/huge.json"
+if command -v python3 > /dev/null 2>&1; then
+  for f in order mean eval pred frames seg reg pred_many huge; do
+    check "$f.json is valid JSON lines" \
+      'python3 -c "import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]" < "$W/$f.json" 2> /dev/null'
+  done
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

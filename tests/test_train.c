@@ -18,6 +18,7 @@
 #include "check.h"
 #include "core/rng.h"
 #include "train/dataset.h"
+#include "nn/layers.h"
 #include "train/trainer.h"
 #include "vidlstm.h"
 
@@ -359,6 +360,233 @@ static void test_bad_input(void)
     vl_dataset_free(&d);
 }
 
+/* ---- review findings -------------------------------------------------------------- */
+
+static int same_params(vl_net *a, vl_net *b)
+{
+    int same = 1;
+    for (int i = 0; i < vl_net_num_params(a); i++) {
+        vl_param pa, pb;
+        vl_net_param(a, i, &pa);
+        vl_net_param(b, i, &pb);
+        same &= !memcmp(pa.data, pb.data, sizeof(float) * pa.count);
+    }
+    return same;
+}
+
+/* Resuming is bit-exact in more configurations than test_resume's: each
+ * shuffle mode, bucketing off, schedules, every optimiser, 'shortest', a
+ * sequence model with validation every few iterations and patience. */
+static void test_resume_matrix(void)
+{
+    char p[512], pf[512], ck[512];
+    snprintf(p, sizeof p, "%s/order_train.csv", dir);
+    snprintf(pf, sizeof pf, "%s/frames.csv", dir);
+    snprintf(ck, sizeof ck, "%s/matrix.ckpt", dir);
+    vl_dataset dc, ds;
+    vl_dataset_opts oc = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
+    vl_dataset_opts os = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_SEQUENCE};
+    CHECK(vl_dataset_load(p, &oc, &dc) == VL_OK, "load: %s", vl_errmsg());
+    CHECK(vl_dataset_load(pf, &os, &ds) == VL_OK, "load: %s", vl_errmsg());
+    int ti[40], vi[12];
+    for (int i = 0; i < 40; i++)
+        ti[i] = i;
+    for (int i = 0; i < 12; i++)
+        vi[i] = 40 + i;
+    for (int k = 0; k < 5; k++) {
+        const vl_dataset *d = k == 4 ? &ds : &dc;
+        vl_train_opts to = default_opts(3);
+        to.batch = 8; /* 5 iterations per epoch */
+        switch (k) {
+        case 0:
+            to.shuffle = VL_SHUFFLE_ONCE;
+            to.opt.sched = VL_SCHED_PIECEWISE;
+            to.opt.drop_period = 1;
+            to.opt.drop_factor = 0.5f;
+            break;
+        case 1:
+            to.shuffle = VL_SHUFFLE_NEVER;
+            to.bucket = 0;
+            to.opt.kind = VL_OPT_SGDM;
+            to.opt.sched = VL_SCHED_COSINE;
+            to.opt.total_epochs = 3;
+            break;
+        case 2:
+            to.opt.kind = VL_OPT_RMSPROP;
+            to.opt.lr = 0.003f;
+            to.opt.clip = VL_CLIP_L2NORM;
+            to.opt.clip_threshold = 0.5f;
+            to.seqlen = VL_SEQLEN_SHORTEST;
+            break;
+        case 3:
+            to.opt.clip = VL_CLIP_ABSVALUE;
+            to.opt.clip_threshold = 0.05f;
+            to.opt.weight_decay = 1e-3f;
+            to.keep_last = 1;
+            break;
+        case 4:
+            to.val_every = 3;
+            to.patience = 3;
+            break;
+        }
+        vl_net_config cfg = {.input = D, .outputs = 2, .mode = d->mode, .task = VL_TASK_CLASSIFY};
+        vl_net_add_layer(&cfg, VL_LAYER_LSTM, 6, 1);
+        vl_net_add_dropout(&cfg, 0.25f);
+        vl_net_add_layer(&cfg, VL_LAYER_GRU, 5, 0);
+        vl_net *a, *b;
+        vl_net_create(&cfg, 4, &a);
+        vl_net_create(&cfg, 4, &b);
+        vl_train_result ra, rb;
+        CHECK(vl_train(a, d, ti, 40, d, vi, 12, &to, &ra) == VL_OK, "config %d uninterrupted: %s", k, vl_errmsg());
+        unlink(ck);
+        to.checkpoint = ck;
+        to.resume = 1;
+        to.cb = stopper;
+        stop_at = 5 + 3; /* mid-epoch 2 */
+        CHECK(vl_train(b, d, ti, 40, d, vi, 12, &to, &rb) == VL_OK && rb.interrupted, "config %d interrupted", k);
+        vl_train_result_free(&rb);
+        vl_net_free(b);
+        vl_net_create(&cfg, 77, &b);
+        stop_at = -1;
+        CHECK(vl_train(b, d, ti, 40, d, vi, 12, &to, &rb) == VL_OK, "config %d resumed: %s", k, vl_errmsg());
+        CHECK(same_params(a, b), "config %d: resumed run ends with bit-identical weights", k);
+        int hist_same = rb.nhistory == ra.nhistory;
+        for (int i = 0; hist_same && i < ra.nhistory; i++)
+            hist_same = ra.history[i].loss == rb.history[i].loss && ra.history[i].lr == rb.history[i].lr;
+        CHECK(hist_same && rb.best_iteration == ra.best_iteration,
+              "config %d: the same history (%d/%d points) and best iteration (%d/%d)", k, rb.nhistory, ra.nhistory,
+              rb.best_iteration, ra.best_iteration);
+        vl_train_result_free(&ra);
+        vl_train_result_free(&rb);
+        vl_net_free(a);
+        vl_net_free(b);
+    }
+    unlink(ck);
+    vl_dataset_free(&dc);
+    vl_dataset_free(&ds);
+}
+
+/* A header may name the columns in any order (docs/train.md): a header that
+ * does not start with `path` was read as a data row. */
+static void test_header_any_order(void)
+{
+    float x[4 * 3] = {0};
+    write_feats("h3.npy", 4, 3, x);
+    char p[512];
+    snprintf(p, sizeof p, "%s/swapped.csv", dir);
+    write_text(p, "label,group,path\na,g1,h3.npy\nb,g2,h3.npy\nb,g2,h3.npy\n");
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
+    vl_status st = vl_dataset_load(p, &o, &d);
+    CHECK(st == VL_OK, "header label,group,path: %s", vl_errmsg());
+    if (st)
+        return;
+    CHECK(d.n == 3 && d.nclasses == 2 && d.items[0].label == 0 && d.items[1].label == 1 &&
+              !strcmp(d.items[2].group, "g2") && strstr(d.items[0].path, "h3.npy"),
+          "columns taken from the header (%d items, %d classes)", d.n, d.nclasses);
+    vl_dataset_free(&d);
+}
+
+/* A batch whose every step has class weight 0 has no loss, not a NaN one
+ * (0/0 stopped training as "diverged"). */
+static void test_zero_weight_batch(void)
+{
+    float z[4] = {0.3f, -0.2f, 1.0f, 0.5f}, dz[4] = {1, 1, 1, 1}, w[2] = {0.0f, 1.0f};
+    int32_t y[2] = {0, 0};
+    float l = vl_softmax_xent(2, 2, z, y, w, dz);
+    CHECK(l == 0.0f && dz[0] == 0.0f && dz[1] == 0.0f && dz[2] == 0.0f && dz[3] == 0.0f,
+          "all-zero-weight batch: loss %g, gradients %g %g %g %g", l, dz[0], dz[1], dz[2], dz[3]);
+    char p[512];
+    snprintf(p, sizeof p, "%s/order_train.csv", dir);
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
+    CHECK(vl_dataset_load(p, &o, &d) == VL_OK, "load: %s", vl_errmsg());
+    vl_net_config cfg = {.input = D, .outputs = 2, .mode = VL_OUT_LAST, .task = VL_TASK_CLASSIFY, .class_weights = w};
+    vl_net_add_layer(&cfg, VL_LAYER_LSTM, 4, 0);
+    vl_net *net;
+    vl_net_create(&cfg, 1, &net);
+    vl_train_opts to = default_opts(1);
+    to.batch = 1; /* single-clip batches: those of class 0 weigh nothing */
+    int ti[24];
+    for (int i = 0; i < 24; i++)
+        ti[i] = i;
+    vl_train_result r;
+    CHECK(vl_train(net, &d, ti, 24, NULL, NULL, 0, &to, &r) == VL_OK, "zero class weight trains: %s", vl_errmsg());
+    vl_train_result_free(&r);
+    vl_net_free(net);
+    vl_dataset_free(&d);
+}
+
+/* A checkpoint whose optimiser moments, best weights or history are damaged
+ * is refused (the checksum covered only the header and the weights, so such
+ * a file resumed silently with wrong state). */
+static void test_ckpt_corrupt(void)
+{
+    char p[512], ck[512];
+    snprintf(p, sizeof p, "%s/order_train.csv", dir);
+    snprintf(ck, sizeof ck, "%s/corrupt.ckpt", dir);
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
+    CHECK(vl_dataset_load(p, &o, &d) == VL_OK, "load: %s", vl_errmsg());
+    int ti[32], vi[8];
+    for (int i = 0; i < 32; i++)
+        ti[i] = i;
+    for (int i = 0; i < 8; i++)
+        vi[i] = 32 + i;
+    vl_net *net = make_net(&d, VL_LAYER_LSTM, 4, 0, VL_OUT_LAST, VL_TASK_CLASSIFY);
+    size_t n = vl_net_param_count(net);
+    vl_train_opts to = default_opts(3);
+    to.batch = 8;
+    to.checkpoint = ck;
+    to.resume = 1;
+    to.cb = stopper;
+    stop_at = 6; /* mid-epoch 2: the checkpoint of epoch 1 is there */
+    unlink(ck);
+    vl_train_result r;
+    CHECK(vl_train(net, &d, ti, 32, &d, vi, 8, &to, &r) == VL_OK && r.interrupted, "interrupted: %s", vl_errmsg());
+    vl_train_result_free(&r);
+    stop_at = -1;
+    /* another cosine floor is another run */
+    to.opt.min_lr = 1e-4f;
+    CHECK(vl_train(net, &d, ti, 32, &d, vi, 8, &to, &r) == VL_ERR_ARG && strstr(vl_errmsg(), "other options"),
+          "a checkpoint from a run with another --min-lr is refused: %s", vl_errmsg());
+    to.opt.min_lr = 0.0f;
+    FILE *f = fopen(ck, "rb");
+    CHECK(f != NULL, "checkpoint written");
+    if (!f) {
+        vl_net_free(net);
+        vl_dataset_free(&d);
+        return;
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    unsigned char *buf = malloc((size_t)len);
+    fseek(f, 0, SEEK_SET);
+    CHECK(fread(buf, 1, (size_t)len, f) == (size_t)len, "read back");
+    fclose(f);
+    /* after the weights (the header is 104 bytes): the first moment, the
+     * best weights, the history */
+    long spots[3] = {104 + (long)(4 * n) + 8, 104 + (long)(12 * n) + 8, len - 8 - 10};
+    for (int k = 0; k < 3; k++) {
+        unsigned char *b2 = malloc((size_t)len);
+        memcpy(b2, buf, (size_t)len);
+        b2[spots[k]] ^= 0x40;
+        FILE *g = fopen(ck, "wb");
+        fwrite(b2, 1, (size_t)len, g);
+        fclose(g);
+        free(b2);
+        vl_status st = vl_train(net, &d, ti, 32, &d, vi, 8, &to, &r);
+        CHECK(st == VL_ERR_FORMAT && strstr(vl_errmsg(), "corrupt"), "damage at byte %ld of %ld refused: %s",
+              spots[k], len, st ? vl_errmsg() : "resumed");
+        if (!st)
+            vl_train_result_free(&r);
+    }
+    free(buf);
+    unlink(ck);
+    vl_net_free(net);
+    vl_dataset_free(&d);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vl_test_train_%ld", (long)getpid());
@@ -371,6 +599,10 @@ int main(void)
     test_learning_regress();
     test_resume();
     test_diverge();
+    test_resume_matrix();
+    test_header_any_order();
+    test_zero_weight_batch();
+    test_ckpt_corrupt();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

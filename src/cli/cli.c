@@ -48,6 +48,8 @@ int cli_flag(cli_args *a, const char *name) { return match(a, name, 0); }
 
 int cli_int(cli_args *a, long lo, long hi)
 {
+    if (a->bad) /* the option had no value: already reported */
+        return (int)lo;
     char *e;
     errno = 0;
     long v = strtol(a->val, &e, 10);
@@ -62,6 +64,8 @@ int cli_int(cli_args *a, long lo, long hi)
 
 double cli_num(cli_args *a, double lo, double hi)
 {
+    if (a->bad) /* the option had no value: already reported */
+        return lo;
     char *e;
     errno = 0;
     double v = strtod(a->val, &e);

@@ -376,6 +376,16 @@ int cmd_predict(int argc, char **argv)
         }
     }
     d.D = d.D ? d.D : cfg->input;
+    if (d.n > 0) { /* one unit per item: the manifest's come first */
+        double *u2 = calloc((size_t)(d.n + nfiles) + 1, sizeof *u2);
+        if (!u2) {
+            cli_fail("predict", "out of memory");
+            goto out;
+        }
+        free(unit);
+        unit = u2;
+        nunit = d.n + nfiles + 1;
+    }
     for (int i = 0; i < nfiles; i++) {
         if (is_stream(files[i])) {
             if (nfiles > 1 || data) {

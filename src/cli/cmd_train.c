@@ -1,4 +1,5 @@
 /* vidlstm train: feature sequences + labels -> a trained model file. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,15 @@ static void fmt_time(char *b, size_t n, double s)
         snprintf(b, n, "%02d:%02d", (int)s / 60, (int)s % 60);
 }
 
+/* A JSON number, or null when not finite (JSON has no inf/nan). */
+static void jnum(const char *key, double v)
+{
+    if (isfinite(v))
+        printf(",\"%s\":%.6g", key, v);
+    else
+        printf(",\"%s\":null", key);
+}
+
 static int on_event(void *user, const vl_train_event *e)
 {
     progress *p = user;
@@ -145,11 +155,15 @@ static int on_event(void *user, const vl_train_event *e)
     if (!isnan(e->val_loss))
         snprintf(val, sizeof val, " | val loss %.4f %s %.4g", e->val_loss, p->metric_name, e->val_metric);
     if (p->json && (e->epoch_end || e->validated)) {
-        printf("{\"event\":\"%s\",\"epoch\":%d,\"iteration\":%d,\"loss\":%.6g,\"%s\":%.6g,\"lr\":%.6g", 
-               e->epoch_end ? "epoch" : "validation", e->epoch, e->iteration, e->loss,
-               p->regress ? "rmse" : "accuracy", e->metric, e->lr);
-        if (e->validated)
-            printf(",\"val_loss\":%.6g,\"val_%s\":%.6g", e->val_loss, p->regress ? "rmse" : "accuracy", e->val_metric);
+        printf("{\"event\":\"%s\",\"epoch\":%d,\"iteration\":%d", e->epoch_end ? "epoch" : "validation", e->epoch,
+               e->iteration);
+        jnum("loss", e->loss);
+        jnum(p->regress ? "rmse" : "accuracy", e->metric);
+        jnum("lr", e->lr);
+        if (e->validated) {
+            jnum("val_loss", e->val_loss);
+            jnum(p->regress ? "val_rmse" : "val_accuracy", e->val_metric);
+        }
         printf(",\"elapsed\":%.3f}\n", e->elapsed);
         fflush(stdout);
     }
@@ -175,7 +189,8 @@ static int on_event(void *user, const vl_train_event *e)
             p->line_open = 0;
         }
         fflush(stderr);
-    } else if (e->epoch_end && (e->epoch % p->log_every == 0 || e->epoch == e->epochs || e->validated)) {
+    } else if (e->epoch_end && (e->epoch % p->log_every == 0 || e->epoch == e->epochs)) {
+        /* at most about 50 lines, validated or not (validation runs every epoch by default) */
         fprintf(stderr, "epoch %d/%d iter %d loss %.4f %s %.4g%s lr %.3g elapsed %s\n", e->epoch, e->epochs,
                 e->iteration, e->loss, p->metric_name, e->metric, val, e->lr, te);
     }
@@ -353,6 +368,13 @@ int cmd_train(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (A.threads)
         vl_set_threads(A.threads);
+    { /* fail now, not after hours of training, when the model cannot be written */
+        const char *sl = strrchr(A.out, '/');
+        char od[4200];
+        snprintf(od, sizeof od, "%.*s", sl ? (int)(sl - A.out) + 1 : 1, sl ? A.out : ".");
+        if (access(od, W_OK) != 0)
+            return cli_fail("train", "--out %s: cannot write into the folder %s: %s", A.out, od, strerror(errno));
+    }
     vl_net_config cfg = {.mode = A.mode, .task = A.task};
     char err[256];
     if (cli_parse_layers(A.layers, &cfg, err, sizeof err))
@@ -469,8 +491,10 @@ int cmd_train(int argc, char **argv)
     if (pr.tty && !A.quiet)
         fputs("\r\033[K", stderr);
     if (st) {
-        if (st == VL_ERR_NUMERIC)
+        if (st == VL_ERR_NUMERIC && access(A.t.checkpoint, F_OK) == 0)
             cli_fail("train", "%s; the last good checkpoint is %s", vl_errmsg(), A.t.checkpoint);
+        else if (st == VL_ERR_NUMERIC)
+            cli_fail("train", "%s; no epoch completed, so there is no checkpoint", vl_errmsg());
         else
             cli_fail_status("train");
         goto out;

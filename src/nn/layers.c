@@ -69,12 +69,13 @@ float vl_softmax_xent(int M, int C, const float *logits, const int32_t *labels, 
             float *d = dlogits + (size_t)m * C;
             float mx;
             double se = row_exp_sum(z, C, &mx);
-            double scale = (w ? w[labels[m]] : 1.0) / wsum;
+            /* every step weighted 0 (a batch of zero-weight classes): no loss, no gradient */
+            double scale = wsum > 0.0 ? (w ? w[labels[m]] : 1.0) / wsum : 0.0;
             for (int c = 0; c < C; c++)
                 d[c] = (float)(scale * (exp((double)z[c] - mx) / se - (c == labels[m])));
         }
     }
-    return (float)(total / wsum);
+    return wsum > 0.0 ? (float)(total / wsum) : 0.0f;
 }
 
 void vl_softmax_rows(int M, int C, const float *logits, float *probs)

@@ -417,7 +417,10 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
     while ((rc = vl_csv_next(&r)) > 0) {
         if (!header_seen) {
             header_seen = 1;
-            if (lower_eq(r.f[0], "path")) {
+            int is_header = 0; /* a row naming a `path` column, in any position */
+            for (int k = 0; k < r.nf; k++)
+                is_header |= lower_eq(r.f[k], "path");
+            if (is_header) {
                 col_label = col_group = -1;
                 for (int k = 0; k < r.nf; k++) {
                     if (lower_eq(r.f[k], "path"))

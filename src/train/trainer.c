@@ -376,6 +376,11 @@ static uint64_t fingerprint(const vl_net *net, const vl_dataset *d, const int *t
     FNV_FIELD(h, oc->drop_period);
     FNV_FIELD(h, oc->drop_factor);
     FNV_FIELD(h, oc->total_epochs);
+    FNV_FIELD(h, oc->min_lr);
+    FNV_FIELD(h, oc->beta1);
+    FNV_FIELD(h, oc->beta2);
+    FNV_FIELD(h, oc->alpha);
+    FNV_FIELD(h, oc->eps);
     FNV_FIELD(h, o->batch);
     FNV_FIELD(h, o->epochs);
     FNV_FIELD(h, o->shuffle);
@@ -419,7 +424,13 @@ static vl_status ckpt_save(const char *path, const ckpt_header *hd, const vl_net
              write_all(f, vl_optim_moment(opt, 1), sizeof(float) * n) &&
              (!hd->has_best || write_all(f, best, sizeof(float) * n)) &&
              write_all(f, hist, sizeof *hist * (size_t)hd->nhistory);
+    /* the checksum covers everything: weights, moments, best weights, history */
     sum = fnv(sum, net->params, sizeof(float) * n);
+    sum = fnv(sum, vl_optim_moment(opt, 0), sizeof(float) * n);
+    sum = fnv(sum, vl_optim_moment(opt, 1), sizeof(float) * n);
+    if (hd->has_best)
+        sum = fnv(sum, best, sizeof(float) * n);
+    sum = fnv(sum, hist, sizeof *hist * (size_t)hd->nhistory);
     if (ok)
         ok = write_all(f, &sum, sizeof sum);
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
@@ -471,8 +482,15 @@ static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_ne
                    (hd->has_best && !read_all(f, best, sizeof(float) * n)) ||
                    !read_all(f, h, sizeof *h * (size_t)hd->nhistory) || !read_all(f, &sum, sizeof sum)) {
             st = vl_seterr(VL_ERR_FORMAT, "%s: truncated checkpoint", path);
-        } else if (sum != fnv(want, params, sizeof(float) * n)) {
-            st = vl_seterr(VL_ERR_FORMAT, "%s: checkpoint checksum mismatch (corrupt file)", path);
+        } else {
+            want = fnv(want, params, sizeof(float) * n);
+            want = fnv(want, vl_optim_moment(opt, 0), sizeof(float) * n);
+            want = fnv(want, vl_optim_moment(opt, 1), sizeof(float) * n);
+            if (hd->has_best)
+                want = fnv(want, best, sizeof(float) * n);
+            want = fnv(want, h, sizeof *h * (size_t)hd->nhistory);
+            if (sum != want)
+                st = vl_seterr(VL_ERR_FORMAT, "%s: checkpoint checksum mismatch (corrupt file)", path);
         }
         if (!st) {
             memcpy(net->params, params, sizeof(float) * n);
