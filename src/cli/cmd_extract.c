@@ -150,7 +150,7 @@ int cmd_extract(int argc, char **argv)
     vl_dataset_opts o = {.task = task, .mode = mode};
     vl_extractor *xt = NULL;
     int status = 1;
-    char p[4200], q[4200];
+    char p[4200], q[4400], man[4200], tmp[4300] = "";
     FILE *mf = NULL;
     if (cli_load_data("extract", data, &o, &v, &xt, &d))
         goto out;
@@ -160,7 +160,6 @@ int cmd_extract(int argc, char **argv)
         cli_fail("extract", "%s: cannot create: %s", outdir, strerror(errno));
         goto out;
     }
-    char man[4200], tmp[4300];
     snprintf(man, sizeof man, "%s/manifest.csv", outdir);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", man, (long)getpid());
     if (!(mf = fopen(tmp, "w"))) {
@@ -216,10 +215,6 @@ int cmd_extract(int argc, char **argv)
         goto out;
     }
     mf = NULL;
-    if (rename(tmp, man) != 0) {
-        cli_fail("extract", "%s: %s", man, strerror(errno));
-        goto out;
-    }
     /* how the features were made */
     vl_model_meta bm = {0};
     const vl_backbone_desc *bd = vl_extractor_backbone(xt);
@@ -230,21 +225,30 @@ int cmd_extract(int argc, char **argv)
     vl_extractor_sampling(xt, &bm.fps, &bm.every_k);
     char *bj = vl_model_backbone_json(&bm);
     snprintf(p, sizeof p, "%s/backbone.json", outdir);
-    FILE *bf = bj ? fopen(p, "w") : NULL;
-    if (!bf || fprintf(bf, "%s\n", bj) < 0 || fclose(bf) != 0) {
+    snprintf(q, sizeof q, "%s.tmp.%ld", p, (long)getpid());
+    FILE *bf = bj ? fopen(q, "w") : NULL;
+    int bok = bf && fprintf(bf, "%s\n", bj) >= 0;
+    if (bf && fclose(bf) != 0)
+        bok = 0;
+    if (!bok || rename(q, p) != 0) {
         free(bj);
+        unlink(q);
         cli_fail("extract", "%s: cannot write", p);
         goto out;
     }
     free(bj);
+    if (rename(tmp, man) != 0) {
+        cli_fail("extract", "%s: %s", man, strerror(errno));
+        goto out;
+    }
     if (!v.quiet)
         fprintf(stderr, "wrote %d feature files (%d features per frame) and %s\n", d.n, d.D, man);
     status = 0;
 out:
-    if (mf) {
+    if (mf)
         fclose(mf);
-        unlink(tmp);
-    }
+    if (status && tmp[0])
+        unlink(tmp); /* nothing half-written */
     vl_dataset_free(&d);
     vl_extractor_close(xt);
     return status;

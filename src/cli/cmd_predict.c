@@ -9,6 +9,7 @@
 #include "model/modelfile.h"
 #include "nn/layers.h"
 #include "pipeline/extract.h"
+#include "pipeline/videodata.h"
 #include "video/clips.h"
 #include <sys/stat.h>
 #include <time.h>
@@ -366,6 +367,11 @@ int cmd_predict(int argc, char **argv)
     int64_t *ws = NULL, *we = NULL;
     if (window && seq) {
         cli_fail("predict", "--window applies to clip models; %s labels every frame already", model);
+        goto out;
+    }
+    if (data && vl_videodata_is_video(data)) {
+        cli_fail("predict", "%s: --data takes a manifest of feature files; give videos as arguments "
+                            "(vidlstm predict --model M a.mp4 b.mp4 ...)", data);
         goto out;
     }
     if (data) {

@@ -303,8 +303,8 @@ static void on_extract(void *user, int done, int total, int64_t frames, int cach
         if (last)
             fputc('\n', stderr);
     } else {
-        /* about ten lines per extraction */
-        if (!last && done % (total / 10 > 0 ? total / 10 : 1) != 0)
+        /* at most about ten lines per extraction */
+        if (!last && (int)((long)done * 10 / total) == (int)((long)(done - 1) * 10 / total))
             return;
         fprintf(stderr, "extracting features: %d/%d clips, %lld frames (%d cached), %.1f s\n", done, total,
                 (long long)frames, cached, now - p->t0);

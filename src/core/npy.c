@@ -168,7 +168,10 @@ vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int
     int total = 10 + n + 1;
     int pad = (64 - total % 64) % 64;
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+    /* unique per call: threads of one process may write the same path */
+    static _Atomic unsigned long serial;
+    unsigned long k = ++serial;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d.%lu", path, (int)getpid(), k) >= (int)sizeof tmp)
         return vl_seterr(VL_ERR_ARG, "%s: path too long", path);
     FILE *f = fopen(tmp, "wb");
     if (!f)
