@@ -329,7 +329,8 @@ typedef struct {
     float *depth;        /* [h * w] */
     int16_t *hit;        /* [h * w] */
     uint8_t *face;       /* [h * w] object face axis */
-    float *acc;          /* [h * w * 3] sub-frame accumulator */
+    float *acc;          /* [h * w * 3] the frame being made */
+    float *tmp;          /* [h * w * 3] motion blur scratch */
     uint8_t *rgb;        /* [h * w * 3] */
     int vis[OBJ_MAX];    /* objects near the camera this sub-frame */
     float voff[OBJ_MAX]; /* their z offset (period wrap) */
@@ -344,6 +345,7 @@ static void renderer_free(renderer *rd)
     free(rd->hit);
     free(rd->face);
     free(rd->acc);
+    free(rd->tmp);
     free(rd->rgb);
 }
 
@@ -360,8 +362,9 @@ static vl_status renderer_init(renderer *rd, int w, int h, float hfov)
     rd->hit = malloc(sizeof(int16_t) * np);
     rd->face = malloc(np);
     rd->acc = malloc(sizeof(float) * np * 3);
+    rd->tmp = malloc(sizeof(float) * np * 3);
     rd->rgb = malloc(np * 3);
-    if (!rd->xc || !rd->yc || !rd->inorm || !rd->depth || !rd->hit || !rd->face || !rd->acc || !rd->rgb) {
+    if (!rd->xc || !rd->yc || !rd->inorm || !rd->depth || !rd->hit || !rd->face || !rd->acc || !rd->tmp || !rd->rgb) {
         renderer_free(rd);
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
     }
@@ -664,6 +667,61 @@ static void render_pose(renderer *rd, const scene *s, const pose *q, float weigh
 
 /* ---- one video ------------------------------------------------------------------------ */
 
+/* Where the centre of view of pose a lands in pose b's image (pixels from the centre). */
+static void image_shift(const pose *a, const pose *b, float focal, float *du, float *dv)
+{
+    float Ra[3], Ua[3], Fa[3], Rb[3], Ub[3], Fb[3];
+    pose_basis(a, Ra, Ua, Fa);
+    pose_basis(b, Rb, Ub, Fb);
+    float p[3] = {a->x + 10.0f * Fa[0] - b->x, a->y + 10.0f * Fa[1] - b->y, a->z + 10.0f * Fa[2] - b->z};
+    float zc = p[0] * Fb[0] + p[1] * Fb[1] + p[2] * Fb[2];
+    if (zc < 0.1f) {
+        *du = *dv = 0.0f;
+        return;
+    }
+    *du = focal * (p[0] * Rb[0] + p[1] * Rb[1] + p[2] * Rb[2]) / zc;
+    *dv = -focal * (p[0] * Ub[0] + p[1] * Ub[1] + p[2] * Ub[2]) / zc;
+}
+
+/* Averages rd->acc over n taps spread along (-du/2, -dv/2) .. (du/2, dv/2), clamped at the edges. */
+static void motion_blur(renderer *rd, float du, float dv)
+{
+    float len = sqrtf(du * du + dv * dv);
+    int n = (int)ceilf(len);
+    if (n < 2)
+        return;
+    n = n > 12 ? 12 : n;
+    const int w = rd->w, h = rd->h;
+    int ox[12], oy[12];
+    for (int i = 0; i < n; i++) {
+        float f = ((float)i + 0.5f) / (float)n - 0.5f;
+        ox[i] = (int)lroundf(f * du);
+        oy[i] = (int)lroundf(f * dv);
+    }
+    float *out = rd->tmp;
+    memset(out, 0, sizeof(float) * (size_t)w * h * 3);
+    for (int i = 0; i < n; i++)
+        for (int v = 0; v < h; v++) {
+            int sv = v + oy[i];
+            sv = sv < 0 ? 0 : sv >= h ? h - 1 : sv;
+            const float *src = rd->acc + (size_t)sv * w * 3;
+            float *dst = out + (size_t)v * w * 3;
+            int u0 = ox[i] < 0 ? -ox[i] : 0, u1 = ox[i] > 0 ? w - ox[i] : w;
+            for (int u = 0; u < u0 && u < w; u++)
+                for (int j = 0; j < 3; j++)
+                    dst[3 * u + j] += src[j];
+            const float *sp = src + 3 * ox[i];
+            for (int q = 3 * u0; q < 3 * u1; q++)
+                dst[q] += sp[q];
+            for (int u = u1 > u0 ? u1 : u0; u < w; u++)
+                for (int j = 0; j < 3; j++)
+                    dst[3 * u + j] += src[3 * (w - 1) + j];
+        }
+    float inv = 1.0f / (float)n;
+    for (size_t q = 0; q < (size_t)w * h * 3; q++)
+        rd->acc[q] = out[q] * inv;
+}
+
 static vl_status check_spec(const vl_demo_clip *c, vl_demo_segment *one, const vl_demo_segment **seg, int *nseg)
 {
     if (!c || c->width < 16 || c->height < 16 || (c->width & 1) || (c->height & 1) || c->width > 8192 ||
@@ -739,19 +797,16 @@ vl_status vl_demo_render_frames(const vl_demo_clip *spec, vl_demo_frame_sink sin
     float ae = 1.0f, awb[3] = {1.0f, 1.0f, 1.0f}, ae_rate = (float)(1.0 - exp(-1.0 / (0.6 * spec->fps)));
     for (int k = 0; k < nframes; k++) {
         double t = (double)k / spec->fps, exposure = shutter / spec->fps;
-        /* sub-frames: enough that the image moves <= ~1.5 px between them */
+        /* motion blur: render the middle of the exposure, then average the image along
+         * the path the centre of view travels during the exposure (rotation dominates a
+         * head camera's blur; roll and forward-motion blur are left out) */
         pose a = pose_at(traj, ntraj, t - 0.5 * exposure), b = pose_at(traj, ntraj, t + 0.5 * exposure);
-        float rot = fabsf(b.yaw - a.yaw) + fabsf(b.pitch - a.pitch) + 0.5f * fabsf(b.roll - a.roll);
-        float trans = (fabsf(b.x - a.x) + fabsf(b.y - a.y)) / 3.0f + fabsf(b.z - a.z) * 0.15f;
-        float px = (rot + trans) * rd.focal;
-        int nsub = (int)ceilf(px / 2.5f);
-        nsub = nsub < 1 ? 1 : nsub > 3 ? 3 : nsub;
+        pose q = pose_at(traj, ntraj, t);
         memset(rd.acc, 0, sizeof(float) * np * 3);
-        for (int i = 0; i < nsub; i++) {
-            double ts = nsub == 1 ? t : t - 0.5 * exposure + exposure * (i + 0.5) / nsub;
-            pose q = pose_at(traj, ntraj, ts);
-            render_pose(&rd, s, &q, 1.0f / (float)nsub);
-        }
+        render_pose(&rd, s, &q, 1.0f);
+        float du, dv;
+        image_shift(&a, &b, rd.focal, &du, &dv);
+        motion_blur(&rd, du, dv);
         /* auto exposure and auto white balance: the camera's gains follow the
          * scene's mean level and (mostly) grey-world colour, with a lag */
         double mc[3] = {0, 0, 0};
@@ -990,6 +1045,7 @@ vl_status vl_demo_make_dataset(const char *dir, const vl_demo_opts *opts, vl_dem
             j->spec.height = 16;
         j->spec.fps = o.fps ? o.fps : rates[vl_rng_below(&r, 3)];
         j->spec.codec = o.codec;
+        j->spec.quality = o.quality ? o.quality : !strcmp(o.codec, "libx264") ? 23 : 0;
         j->spec.seed = vl_rng_next(&r);
         /* clip k of each class and long video k walk street k % scenes */
         int kk = is_long ? i - nclass * o.clips_per_class : i % o.clips_per_class;

@@ -20,8 +20,8 @@
  *          pitch oscillation (1.5-3 degrees).
  * All draw per-clip random parameters, plus slow yaw drift and head turns,
  * per-clip lighting (gain, tint, sun direction), slow light flicker, sensor
- * noise and motion blur (each frame averages 1-4 sub-frame renders across the
- * shutter time, as many as the image motion during the exposure needs).
+ * noise and motion blur (each frame is averaged along the path the centre of
+ * view travels during the shutter time, 45-55% of the frame interval).
  * docs/demo-data.md describes the generator.
  *
  * Rendering is deterministic: the same spec gives the same frames. */
@@ -81,6 +81,7 @@ typedef struct {
     double scale;          /* frame size multiplier (1) */
     int fps;               /* 0: each video draws 24, 25 or 30 fps; else this rate */
     const char *codec;     /* "libx264" */
+    int quality;           /* encoder quantiser (0: crf 23 for libx264, else the writer's default) */
     int scenes;            /* streets (scene seeds) shared by all classes: 1. Clip k of
                             * every class walks street k % scenes from a random point, so
                             * no street belongs to one class */
