@@ -970,10 +970,10 @@ vl_status vl_demo_make_dataset(const char *dir, const vl_demo_opts *opts, vl_dem
 {
     double t0 = now_s();
     vl_demo_opts o = opts ? *opts : (vl_demo_opts){0};
-    if (o.clips_per_class < 0)
-        return vl_seterr(VL_ERR_ARG, "demo dataset: clips_per_class must be >= 0");
     if (!o.clips_per_class)
         o.clips_per_class = 40;
+    if (o.clips_per_class < 0)
+        o.clips_per_class = 0;
     if (!(o.clip_min > 0))
         o.clip_min = 3.0;
     if (!(o.clip_max > 0))
@@ -1013,7 +1013,7 @@ vl_status vl_demo_make_dataset(const char *dir, const vl_demo_opts *opts, vl_dem
     snprintf(sub, sizeof sub, "%s/clips", dir);
     if (!st && o.clips_per_class)
         st = make_dir(sub);
-    for (int c = 0; !st && c < nclass; c++) {
+    for (int c = 0; !st && o.clips_per_class && c < nclass; c++) {
         snprintf(sub, sizeof sub, "%s/clips/%s", dir, vl_demo_activity_name((vl_demo_activity)(c + !o.with_stand)));
         st = make_dir(sub);
     }

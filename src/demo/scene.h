@@ -71,7 +71,7 @@ vl_status vl_demo_render_frames(const vl_demo_clip *spec, vl_demo_frame_sink sin
 
 /* Options of vl_demo_make_dataset; 0 / NULL fields take the defaults shown. */
 typedef struct {
-    int clips_per_class;   /* 40 */
+    int clips_per_class;   /* 40 (negative: none) */
     int with_stand;        /* 0: classes walk, run; 1: stand, walk, run */
     double clip_min, clip_max; /* clip lengths in seconds: 3, 6 */
     int long_videos;       /* 12 (negative: none) */
