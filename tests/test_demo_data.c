@@ -298,12 +298,7 @@ int main(int argc, char **argv)
                       .scale = small ? 0.4 : 0.5, .seed = 2024, .threads = 2};
     g_scale = o.scale;
     vl_demo_summary sum = {0};
-    const char *keep = getenv("VL_DEMO_TEST_DIR"); /* debugging: reuse a generated dataset */
-    if (keep)
-        snprintf(tmpdir, sizeof tmpdir, "%s", keep);
-    vl_status st = keep && access(keep, F_OK) == 0 ? VL_OK : vl_demo_make_dataset(tmpdir, &o, &sum);
-    if (keep && !sum.frames)
-        sum = (vl_demo_summary){3 * o.clips_per_class, o.long_videos, 1, 0, 0};
+    vl_status st = vl_demo_make_dataset(tmpdir, &o, &sum);
     CHECK(st == VL_OK, "make_dataset: %s", vl_errmsg());
     if (st) {
         rm_tree(tmpdir);
@@ -531,7 +526,6 @@ int main(int argc, char **argv)
     vl_demo_clip enc = {.width = 32, .height = 32, .fps = 10, .duration = 1, .codec = "no-such-codec"};
     CHECK(vl_demo_render_clip(p, &enc) != VL_OK && access(p, F_OK) != 0, "unknown encoder: %s", vl_errmsg());
 
-    if (!keep)
-        rm_tree(tmpdir);
+    rm_tree(tmpdir);
     return check_summary();
 }
