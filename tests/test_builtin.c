@@ -125,9 +125,35 @@ static double now(void)
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+/* "ego-motion" is motion-grid's first VL_EM_DIM numbers, frame for frame. */
+static void test_ego_motion(void)
+{
+    vl_builtin *mg, *em;
+    CHECK(vl_builtin_open("motion-grid", &mg) == VL_OK && vl_builtin_open("builtin:ego-motion", &em) == VL_OK,
+          "open both: %s", vl_errmsg());
+    int dim;
+    vl_builtin_describe(em, NULL, &dim);
+    CHECK(dim == VL_EM_DIM, "ego-motion has %d features (got %d)", VL_EM_DIM, dim);
+    static float frames[4 * FSZ], fm[4 * D], fe[4 * VL_EM_DIM];
+    for (int k = 0; k < 4; k++)
+        render(frames + (size_t)k * FSZ, 1.5 * k, -0.7 * k, 1.0 + 0.01 * k, 0.5 * k);
+    CHECK(vl_builtin_run(mg, frames, 4, 1, fm) == VL_OK && vl_builtin_run(em, frames, 4, 1, fe) == VL_OK, "run");
+    int same = 1;
+    for (int k = 0; k < 4; k++)
+        same &= !memcmp(fe + k * VL_EM_DIM, fm + (size_t)k * D, sizeof(float) * VL_EM_DIM);
+    CHECK(same, "ego-motion equals the first %d motion-grid features", VL_EM_DIM);
+    CHECK(fabsf(fe[VL_EM_DIM + VL_MG_DX]) > 0.05f, "and carries the motion (dx %g)", fe[VL_EM_DIM + VL_MG_DX]);
+    vl_builtin *x;
+    CHECK(vl_builtin_open("grid", &x) == VL_ERR_ARG && strstr(vl_errmsg(), "ego-motion"),
+          "unknown names list both built-ins: %s", vl_errmsg());
+    vl_builtin_free(mg);
+    vl_builtin_free(em);
+}
+
 int main(void)
 {
     texture_init();
+    test_ego_motion();
     const float px = VL_MG_SHIFT_SCALE;
     float *base = malloc(sizeof(float) * FSZ), *mov = malloc(sizeof(float) * FSZ);
     float f[D], g[D];
@@ -135,7 +161,7 @@ int main(void)
 
     /* names, describe */
     const char *const *names = vl_builtin_names();
-    CHECK(names[0] && !strcmp(names[0], "motion-grid") && names[1] == NULL, "names");
+    CHECK(names[0] && !strcmp(names[0], "motion-grid") && names[1] && !strcmp(names[1], "ego-motion") && names[2] == NULL, "names");
     vl_builtin *b = NULL;
     CHECK(vl_builtin_open("motion-grid", &b) == VL_OK && b, "%s", vl_errmsg());
     vl_preproc pre;

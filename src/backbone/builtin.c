@@ -57,7 +57,7 @@
 #define HOG_EPS 0.5f       /* per-bin floor of the orientation histograms (a flat cell -> uniform) */
 #define SHARP_EPS 1e-5f    /* floor of the gradient energies in the sharpness ratios */
 
-static const char *const k_names[] = {"motion-grid", NULL};
+static const char *const k_names[] = {"motion-grid", "ego-motion", NULL};
 
 typedef struct {
     _Alignas(64) float gre[LO * LO];
@@ -68,6 +68,8 @@ typedef struct {
 } frame_state;
 
 struct vl_builtin {
+    int dim;           /* features written per frame: VL_MG_DIM, or VL_EM_DIM for ego-motion */
+    _Alignas(64) float full[VL_MG_DIM]; /* one frame's whole descriptor */
     frame_state fs[2]; /* fs[cur] is filled for the frame being described; fs[cur ^ 1] is the previous one */
     int cur;
     int has_prev;
@@ -329,9 +331,9 @@ vl_status vl_builtin_open(const char *name, vl_builtin **out)
         return vl_seterr(VL_ERR_ARG, "vl_builtin_open: out is NULL");
     *out = NULL;
     if (!name)
-        return vl_seterr(VL_ERR_ARG, "built-in backbone: no name given (known: motion-grid)");
+        return vl_seterr(VL_ERR_ARG, "built-in backbone: no name given (known: motion-grid, ego-motion)");
     const char *bare = strncmp(name, "builtin:", 8) ? name : name + 8;
-    if (strcmp(bare, "motion-grid")) {
+    if (strcmp(bare, "motion-grid") && strcmp(bare, "ego-motion")) {
         char known[256] = "";
         for (int i = 0; k_names[i]; i++) {
             if (i)
@@ -343,6 +345,7 @@ vl_status vl_builtin_open(const char *name, vl_builtin **out)
     vl_builtin *b = vl_calloc(sizeof *b);
     if (!b)
         return vl_seterr(VL_ERR_NOMEM, "built-in backbone '%s': out of memory", bare);
+    b->dim = strcmp(bare, "ego-motion") ? VL_MG_DIM : VL_EM_DIM;
     for (int m = 0; m < LO / 2; m++) {
         b->cost[m] = (float)cos(2.0 * 3.14159265358979323846 * m / LO);
         b->sint[m] = (float)sin(2.0 * 3.14159265358979323846 * m / LO);
@@ -365,13 +368,12 @@ vl_status vl_builtin_open(const char *name, vl_builtin **out)
 
 void vl_builtin_describe(const vl_builtin *b, vl_preproc *pre, int *feature_dim)
 {
-    (void)b;
     if (pre)
         *pre = (vl_preproc){.width = IN, .height = IN, .resize = VL_RESIZE_EXACT, .resize_to = IN, .bgr = 0,
                             .scale = 1.0f / 255.0f, .mean = {0.0f, 0.0f, 0.0f}, .std = {1.0f, 1.0f, 1.0f},
                             .nhwc = 0};
     if (feature_dim)
-        *feature_dim = VL_MG_DIM;
+        *feature_dim = b->dim;
 }
 
 void vl_builtin_free(vl_builtin *b) { vl_free(b); }
@@ -617,7 +619,8 @@ vl_status vl_builtin_run(vl_builtin *b, const float *frames, int n, int new_sequ
         return vl_seterr(VL_ERR_ARG, "built-in backbone: NULL %s buffer", frames ? "feature" : "frame");
     const int64_t fsz = 3 * IN * IN;
     for (int i = 0; i < n; i++) {
-        float *f = features + (size_t)i * VL_MG_DIM;
+        /* ego-motion keeps the leading blocks of the same descriptor */
+        float *f = b->dim == VL_MG_DIM ? features + (size_t)i * VL_MG_DIM : b->full;
         appearance(b, frames + (size_t)i * fsz, f);
         /* colour cell sums cover every pixel of every channel: a NaN or Inf
          * anywhere makes one of them non-finite */
@@ -629,6 +632,8 @@ vl_status vl_builtin_run(vl_builtin *b, const float *frames, int n, int new_sequ
             return vl_seterr(VL_ERR_NUMERIC, "built-in backbone: frame %d of the batch has non-finite pixels", i);
         }
         motion(b, f);
+        if (f == b->full)
+            memcpy(features + (size_t)i * b->dim, f, sizeof(float) * (size_t)b->dim);
         b->cur ^= 1;
         b->has_prev = 1;
     }

@@ -1,6 +1,12 @@
 /* Built-in, weight-free backbones: frame descriptors computed in plain C that
  * need no file, so a first run works with nothing downloaded.
  *
+ * Two names: "motion-grid" (240 numbers: motion, sharpness and appearance,
+ * below) and "ego-motion" (its first 16: the motion and sharpness blocks
+ * alone, for tasks where the camera's own movement is the signal, e.g. gait
+ * from a head-worn camera; leaving appearance out keeps small datasets from
+ * fitting the scenery instead of the dynamics).
+ *
  * They are NOT pretrained CNNs and do not pretend to be. The one built-in,
  * "motion-grid", describes each frame by
  *   - how the whole image moved since the previous sampled frame of the same
@@ -53,6 +59,8 @@ enum {
                           * L1-normalised histogram (bin b centred at b * 22.5 degrees from +x towards
                           * +y, i.e. clockwise on screen; 0 = horizontal gradient = vertical edge) */
     VL_MG_DIM = 240,
+    /* "ego-motion": the motion and sharpness blocks alone (offsets 0..15) */
+    VL_EM_DIM = 16,
 };
 #define VL_MG_SHIFT_SCALE 8.0f /* input pixels per unit of VL_MG_DX / DY / SPEED / QRESID */
 #define VL_MG_AFFINE_SCALE 10.0f /* ZOOM / ROT / SHEAR = coefficient x this */

@@ -37,6 +37,7 @@ void cli_help_extract(FILE *f)
           "  --fps F | --every K      sampling (default 10 fps)\n"
           "  --cache DIR | --no-cache feature cache (default ~/.cache/vidlstm/features)\n"
           "  --jobs N                 videos in parallel\n"
+          "  --threads N              threads for a CNN backbone (default: all cores)\n"
           "  --quiet\n",
           f);
 }
@@ -132,6 +133,7 @@ int cmd_extract(int argc, char **argv)
                 a.bad = 1;
             }
         } else if (cli_flag(&a, "--quiet")) v.quiet = 1;
+        else if (cli_opt(&a, "--threads")) vl_set_threads(cli_int(&a, 1, 1024));
         else
             return cli_fail("extract", "unknown option '%s' (see vidlstm extract --help)", argv[a.i]);
     }

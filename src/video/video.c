@@ -494,7 +494,9 @@ static void *producer(void *arg)
     if (finished == 1) {
         /* End of the video: the last frame stays on screen for one frame duration. */
         double video_end = last_pts + fdur;
-        if (o->end > 0 && video_end < o->end - 0.5 * fdur) {
+        /* A clip end up to one frame past the end still counts as the end
+         * (label files often round the last time up), as at open time. */
+        if (o->end > 0 && video_end < o->end - fdur - 1e-3) {
             producer_fail(P, vl_seterr(VL_ERR_SHAPE, "%s: video is %.3f s long, shorter than the requested clip end %.3f s",
                                        v->path, video_end, o->end));
             goto out;
