@@ -365,6 +365,10 @@ int cmd_predict(int argc, char **argv)
     int32_t *lab = NULL;
     float *conf = NULL;
     int64_t *ws = NULL, *we = NULL;
+    if (stride > 0 && window <= 0) {
+        cli_fail("predict", "--stride needs --window");
+        goto out;
+    }
     if (window && seq) {
         cli_fail("predict", "--window applies to clip models; %s labels every frame already", model);
         goto out;

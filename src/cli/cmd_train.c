@@ -437,6 +437,8 @@ int cmd_train(int argc, char **argv)
         cli_fail("train", "%s: no training sequences left after the validation split", A.data);
         goto out;
     }
+    if (nval == 0 && !A.quiet && (A.t.patience > 0 || A.t.val_every > 0))
+        fprintf(stderr, "note: --patience and --val-frequency have no effect without validation data\n");
     cfg.input = d.D;
     cfg.outputs = A.task == VL_TASK_CLASSIFY ? d.nclasses : 1;
     if (A.task == VL_TASK_CLASSIFY && A.class_weights) {
