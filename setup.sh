@@ -7,11 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Build: compiler, CMake, pkg-config. Numerics: oneDNN (GEMM backend, OpenMP)
-# and OpenBLAS (optional backend, also what Debian's PyTorch uses).
+# and OpenBLAS (optional backend, also what Debian's PyTorch uses); Debian
+# builds oneDNN with its OpenCL runtime, so its CMake package needs the
+# OpenCL loader's development files even though we never use a GPU through it.
 # Video: FFmpeg's libraries; the ffmpeg command for benchmarks and test set-up.
 # ONNX: protobuf-c and its compiler (onnx.proto is compiled at build time).
 # Tests: clang with libFuzzer (fuzzing the ONNX loader).
-PKGS=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev
+PKGS=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
       libprotobuf-c-dev protobuf-c-compiler
       clang-14 libclang-rt-14-dev)
