@@ -1304,6 +1304,9 @@ typedef struct dn_node_s {
     dn_in in[2];
     float *w; /* convolution weights in the primitive's layout (owned) */
     dnnl_memory_t wmem, bmem, smem;
+    int dw; /* depthwise Conv node fused after this 1x1 one, or -1 */
+    float *dww;
+    dnnl_memory_t dwmem, dwbmem;
     dnnl_primitive_t res_copy; /* residual -> destination, when not accumulated in place */
     dnnl_exec_arg_t args[8];
     int nargs;
@@ -1394,6 +1397,26 @@ static int same_shape(const tensor *a, const tensor *b)
     return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
 }
 
+/* 3x3, stride 1, undilated, dense: where oneDNN has a Winograd kernel. */
+static int wino_shape(const node *n, const win2d *w)
+{
+    return attr_int(n, "group", 1) == 1 && w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->dh == 1 &&
+           w->dw == 1;
+}
+
+/* Depthwise Conv k can run as a dw post-op after a 1x1 Conv producing X. */
+static int dw_fusable(const vl_onnx *m, const node *k, const tensor *X)
+{
+    const tensor *W = &m->T[k->in[1]];
+    win2d w;
+    if (!W->is_const || W->is_int || W->ndim != 4 || X->ndim != 4 || k->nin < 3 || k->in[2] < 0 ||
+        !m->T[k->in[2]].is_const || W->shape[0] != X->shape[1] || W->shape[1] != 1 ||
+        attr_int(k, "group", 1) != X->shape[1] || window(m, k, X->shape[2], X->shape[3], W->shape[2], W->shape[3], 0, &w))
+        return 0;
+    return w.kh == 3 && w.kw == 3 && w.sh == w.sw && (w.sh == 1 || w.sh == 2) && w.dh == 1 && w.dw == 1 && w.pt == 1 &&
+           w.pl == 1 && w.pb == 1 && w.pr == 1;
+}
+
 static void dn_conv(vl_onnx *m, int j, int tap)
 {
     node *n = &m->N[j];
@@ -1410,15 +1433,26 @@ static void dn_conv(vl_onnx *m, int j, int tap)
     dnnl_dims_t sd = {X->shape[0], X->shape[1], X->shape[2], X->shape[3]};
     dnnl_dims_t dd = {Y->shape[0], Y->shape[1], Y->shape[2], Y->shape[3]};
     dnnl_dims_t wd = {g, Co / g, Wt->shape[1], w.kh, w.kw}, wd1 = {Co, Wt->shape[1], w.kh, w.kw}, bd = {Co};
-    dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, dnnl_format_tag_any);
+    /* One activation layout for all convolutions, nChw16c: oneDNN's Winograd
+     * kernels and the 1x1 + depthwise fusion need it, and switching layouts
+     * between convolutions would cost reorders (see BENCHMARKS.md). Inputs
+     * with fewer than 16 channels (the image) stay as they are. */
+    dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, X->shape[1] % 16 == 0 ? dnnl_nChw16c : dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, dnnl_nChw16c);
     if (g > 1) dnnl_memory_desc_init_by_tag(&wei, 5, wd, dnnl_f32, dnnl_format_tag_any);
     else dnnl_memory_desc_init_by_tag(&wei, 4, wd1, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
     dnnl_dims_t st = {w.sh, w.sw}, dil = {w.dh - 1, w.dw - 1}, pl = {w.pt, w.pl}, pr = {w.pb, w.pr};
-    dnnl_convolution_desc_t cd;
-    if (dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
-                                                   hasb ? &bia : NULL, &dst, st, dil, pl, pr) != dnnl_success)
+    dnnl_convolution_desc_t cd[2];
+    int nalg = 0;
+    int wino = wino_shape(n, &w) && !getenv("VL_ONNX_NO_WINOGRAD");
+    if (wino && dnnl_convolution_forward_desc_init(&cd[nalg], dnnl_forward_inference, dnnl_convolution_winograd, &src,
+                                                   &wei, hasb ? &bia : NULL, &dst, st, pl, pr) == dnnl_success)
+        nalg++;
+    if (dnnl_dilated_convolution_forward_desc_init(&cd[nalg], dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
+                                                   hasb ? &bia : NULL, &dst, st, dil, pl, pr) == dnnl_success)
+        nalg++;
+    if (!nalg)
         return;
     /* Shortcut: the only reader of the output is an Add whose other operand
      * is ready by now and has the same shape. */
@@ -1441,16 +1475,48 @@ static void dn_conv(vl_onnx *m, int j, int tap)
                 relu = r, act2 = ACT_CLIP, lo2 = lo, hi2 = hi;
         }
     }
-    for (int fuse = res >= 0; fuse >= 0 && !d->pd; fuse--) {
+    /* MobileNet: a 1x1 Conv whose only reader is a 3x3 depthwise Conv (pad 1,
+     * stride 1 or 2): the depthwise one runs inside it (oneDNN's dw post-op),
+     * so the expanded tensor never goes to memory. */
+    int dw = -1;
+    if (!(res < 0 && w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && !w.pt && !w.pl && !w.pb && !w.pr && g == 1 &&
+          n->out[0] != tap && consumers(m, n->out[0], &dw) == 1 && dw >= 0 && m->N[dw].live &&
+          m->N[dw].op == OP_CONV && dw_fusable(m, &m->N[dw], Y)))
+        dw = -1;
+    for (int t = 0; t < 2 * nalg && !d->pd; t++) {
+        int fuse = t % 2 == 0 && (res >= 0 || dw >= 0);
+        if (t % 2 == 0 && !fuse) continue;
         dnnl_post_ops_t po;
         if (dnnl_post_ops_create(&po) != dnnl_success)
             return;
         dn_append_act(po, n->act, n->act_min, n->act_max);
-        if (fuse) {
+        if (fuse && res >= 0) {
             dnnl_post_ops_append_sum(po, 1.0f);
             dn_append_act(po, act2, lo2, hi2);
         }
-        if (dn_create_pd(m, d, &cd, po) && fuse) {
+        if (fuse && dw >= 0) {
+            node *k = &m->N[dw];
+            int64_t v[2] = {1, 1};
+            attr_ints(k, "strides", v, 2);
+            dnnl_post_ops_append_dw(po, dnnl_f32, dnnl_f32, dnnl_f32, 3, v[0], 1, 0, 0, NULL);
+            dn_append_act(po, k->act, k->act_min, k->act_max);
+        }
+        int ok = dn_create_pd(m, d, &cd[t / 2], po);
+        if (ok && fuse && dw >= 0) { /* the fused output must be the depthwise Conv's */
+            const dnnl_memory_desc_t *o = dnnl_primitive_desc_query_md(d->pd, dnnl_query_dst_md, 0);
+            tensor *K = &m->T[m->N[dw].out[0]];
+            ok = o->ndims == 4 && o->dims[0] == K->shape[0] && o->dims[1] == K->shape[1] && o->dims[2] == K->shape[2] &&
+                 o->dims[3] == K->shape[3];
+            if (!ok) {
+                dnnl_primitive_desc_destroy(d->pd);
+                d->pd = NULL;
+            } else {
+                m->N[dw].live = 0;
+                n->pout = m->N[dw].out[0];
+                d->dw = dw;
+            }
+        }
+        if (ok && fuse && res >= 0) {
             m->N[add].live = 0;
             n->pout = m->N[add].out[0];
             if (relu >= 0) {
@@ -1567,6 +1633,8 @@ static int dn_decide(vl_onnx *m, int tap)
         return 1;
     for (int i = 0; i < m->nt; i++)
         m->dt[i].bufi = -1;
+    for (int j = 0; j < m->nn; j++)
+        m->dn[j].dw = -1;
     for (int j = 0; j < m->nn; j++) {
         node *n = &m->N[j];
         if (!n->live) continue;
@@ -1602,6 +1670,49 @@ static vl_status dn_reorder(vl_onnx *m, const dnnl_memory_desc_t *a, const dnnl_
     dnnl_status_t s = dnnl_primitive_create(p, pd);
     dnnl_primitive_desc_destroy(pd);
     return s == dnnl_success ? VL_OK : dn_fail(m, "a reorder");
+}
+
+/* Conv node n's weights (and bias) for primitive d, as argument base|WEIGHTS
+ * (base|BIAS): base 0 for the convolution, DNNL_ARG_ATTR_POST_OP_DW for a
+ * fused depthwise one. The weights are reordered into *buf (owned). */
+static vl_status dn_conv_weights(vl_onnx *m, dn_node *d, const node *n, int base, float **buf, dnnl_memory_t *wmem,
+                                 dnnl_memory_t *bmem)
+{
+    tensor *Wt = &m->T[n->in[1]];
+    int64_t g = attr_int(n, "group", 1);
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(d->pd, dnnl_query_exec_arg_md, base | DNNL_ARG_WEIGHTS);
+    dnnl_memory_desc_t wplain;
+    dnnl_dims_t wd = {g, Wt->shape[0] / g, Wt->shape[1], Wt->shape[2], Wt->shape[3]};
+    dnnl_dims_t wd1 = {Wt->shape[0], Wt->shape[1], Wt->shape[2], Wt->shape[3]};
+    if (g > 1) dnnl_memory_desc_init_by_tag(&wplain, 5, wd, dnnl_f32, dnnl_goihw);
+    else dnnl_memory_desc_init_by_tag(&wplain, 4, wd1, dnnl_f32, dnnl_oihw);
+    if (!wmd || !dnnl_memory_desc_get_size(wmd))
+        return dn_fail(m, "the convolution weights");
+    *buf = vl_alloc(dnnl_memory_desc_get_size(wmd));
+    if (!*buf) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+    dnnl_memory_t src;
+    dnnl_primitive_t r;
+    if (dnnl_memory_create(wmem, wmd, m->eng, *buf) != dnnl_success)
+        return dn_fail(m, "a memory object");
+    if (dnnl_memory_create(&src, &wplain, m->eng, Wt->data) != dnnl_success)
+        return dn_fail(m, "a memory object");
+    vl_status st = dn_reorder(m, &wplain, wmd, &r);
+    if (!st) {
+        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, *wmem}};
+        if (dnnl_primitive_execute(r, m->strm, 2, a) != dnnl_success || dnnl_stream_wait(m->strm) != dnnl_success)
+            st = dn_fail(m, "the convolution weights");
+        dnnl_primitive_destroy(r);
+    }
+    dnnl_memory_destroy(src);
+    if (st) return st;
+    d->args[d->nargs++] = (dnnl_exec_arg_t){base | DNNL_ARG_WEIGHTS, *wmem};
+    if (n->nin > 2 && n->in[2] >= 0) {
+        const dnnl_memory_desc_t *bmd = dnnl_primitive_desc_query_md(d->pd, dnnl_query_exec_arg_md, base | DNNL_ARG_BIAS);
+        if (!bmd || dnnl_memory_create(bmem, bmd, m->eng, m->T[n->in[2]].data) != dnnl_success)
+            return dn_fail(m, "a memory object");
+        d->args[d->nargs++] = (dnnl_exec_arg_t){base | DNNL_ARG_BIAS, *bmem};
+    }
+    return VL_OK;
 }
 
 /* After allocation: memory objects, primitives, weights in their layouts. */
@@ -1669,37 +1780,11 @@ static vl_status dn_bind(vl_onnx *m)
         }
         if (n->op != OP_CONV) continue;
         /* Weights: reordered once per plan into the primitive's layout. */
-        tensor *Wt = &m->T[n->in[1]];
-        int64_t g = attr_int(n, "group", 1);
-        const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(d->pd, dnnl_query_weights_md, 0);
-        dnnl_memory_desc_t wplain;
-        dnnl_dims_t wd = {g, Wt->shape[0] / g, Wt->shape[1], Wt->shape[2], Wt->shape[3]};
-        dnnl_dims_t wd1 = {Wt->shape[0], Wt->shape[1], Wt->shape[2], Wt->shape[3]};
-        if (g > 1) dnnl_memory_desc_init_by_tag(&wplain, 5, wd, dnnl_f32, dnnl_goihw);
-        else dnnl_memory_desc_init_by_tag(&wplain, 4, wd1, dnnl_f32, dnnl_oihw);
-        d->w = vl_alloc(dnnl_memory_desc_get_size(wmd));
-        if (!d->w) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
-        dnnl_memory_t src;
-        dnnl_primitive_t r;
-        if (dnnl_memory_create(&d->wmem, wmd, m->eng, d->w) != dnnl_success ||
-            dnnl_memory_create(&src, &wplain, m->eng, Wt->data) != dnnl_success)
-            return dn_fail(m, "a memory object");
-        st = dn_reorder(m, &wplain, wmd, &r);
-        if (!st) {
-            dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, d->wmem}};
-            if (dnnl_primitive_execute(r, m->strm, 2, a) != dnnl_success || dnnl_stream_wait(m->strm) != dnnl_success)
-                st = dn_fail(m, "the convolution weights");
-            dnnl_primitive_destroy(r);
-        }
-        dnnl_memory_destroy(src);
-        if (st) return st;
-        d->args[d->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, d->wmem};
-        if (n->nin > 2 && n->in[2] >= 0) {
-            const dnnl_memory_desc_t *bmd = dnnl_primitive_desc_query_md(d->pd, dnnl_query_weights_md, 1);
-            if (dnnl_memory_create(&d->bmem, bmd, m->eng, m->T[n->in[2]].data) != dnnl_success)
-                return dn_fail(m, "a memory object");
-            d->args[d->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, d->bmem};
-        }
+        if ((st = dn_conv_weights(m, d, n, 0, &d->w, &d->wmem, &d->bmem)))
+            return st;
+        if (d->dw >= 0 && (st = dn_conv_weights(m, d, &m->N[d->dw], DNNL_ARG_ATTR_POST_OP_DW, &d->dww, &d->dwmem,
+                                                &d->dwbmem)))
+            return st;
         if (n->pres >= 0 && !n->pinplace) {
             dnnl_memory_desc_t rmd = dn_md_of(m, n->pres);
             if ((st = dn_reorder(m, &rmd, &o->md, &d->res_copy))) return st;
@@ -1750,7 +1835,10 @@ static void dn_free_plan(vl_onnx *m)
             if (d->wmem) dnnl_memory_destroy(d->wmem);
             if (d->bmem) dnnl_memory_destroy(d->bmem);
             if (d->smem) dnnl_memory_destroy(d->smem);
+            if (d->dwmem) dnnl_memory_destroy(d->dwmem);
+            if (d->dwbmem) dnnl_memory_destroy(d->dwbmem);
             vl_free(d->w);
+            vl_free(d->dww);
         }
     }
     if (m->dt) {
