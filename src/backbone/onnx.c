@@ -71,6 +71,16 @@ typedef struct {
     int pout, pres, pinplace;
 } node;
 
+#ifdef VL_BLAS_DNNL
+/* A Conv's weights in a primitive's layout; kept across plans (a new input
+ * shape usually wants the same layout). */
+typedef struct dn_weights_s {
+    dnnl_memory_desc_t md;
+    float *buf;
+} dn_weights;
+
+#endif
+
 struct vl_onnx {
     char path[4096];
     Onnx__ModelProto *proto;
@@ -91,6 +101,9 @@ struct vl_onnx {
     float **blocks;
     size_t *block_size;
     int nblocks;
+    float **spare;       /* the previous plan's blocks, while planning for a new shape */
+    size_t *spare_size;
+    int nspare;
     float *scratch;
     size_t scratch_size; /* floats the planned convolutions need */
     size_t scratch_cap;  /* floats allocated */
@@ -100,6 +113,7 @@ struct vl_onnx {
     struct dn_tensor_s *dt; /* per tensor, this plan */
     struct dn_node_s *dn;   /* per node, this plan */
     void *dn_scratch;       /* the primitives' shared scratchpad */
+    struct dn_weights_s *wcache; /* per Conv node: [2j] its weights, [2j+1] a fused depthwise one's */
 #endif
 };
 
@@ -487,12 +501,14 @@ static vl_status fold_graph(vl_onnx *m)
 }
 
 static void free_plan(vl_onnx *m);
+static void free_spares(vl_onnx *m);
 
 void vl_onnx_free(vl_onnx *m)
 {
     if (!m)
         return;
     free_plan(m);
+    free_spares(m);
     for (int i = 0; i < m->nt; i++) {
         free(m->T[i].name);
         if (m->T[i].is_const)
@@ -500,6 +516,9 @@ void vl_onnx_free(vl_onnx *m)
         free(m->T[i].ival);
     }
 #ifdef VL_BLAS_DNNL
+    for (int j = 0; m->wcache && j < 2 * m->nn; j++)
+        vl_free(m->wcache[j].buf);
+    free(m->wcache);
     if (m->strm) dnnl_stream_destroy(m->strm);
     if (m->eng) dnnl_engine_destroy(m->eng);
 #endif
@@ -1302,10 +1321,8 @@ typedef struct dn_node_s {
     dnnl_primitive_t prim;
     int nin;
     dn_in in[2];
-    float *w; /* convolution weights in the primitive's layout (owned) */
     dnnl_memory_t wmem, bmem, smem;
     int dw; /* depthwise Conv node fused after this 1x1 one, or -1 */
-    float *dww;
     dnnl_memory_t dwmem, dwbmem;
     dnnl_primitive_t res_copy; /* residual -> destination, when not accumulated in place */
     dnnl_exec_arg_t args[8];
@@ -1627,6 +1644,8 @@ static int dn_decide(vl_onnx *m, int tap)
             return 0;
         }
     }
+    if (!m->wcache && !(m->wcache = calloc((size_t)m->nn * 2, sizeof(dn_weights))))
+        return 1;
     m->dt = calloc((size_t)m->nt, sizeof(dn_tensor));
     m->dn = calloc((size_t)m->nn, sizeof(dn_node));
     if (!m->dt || !m->dn)
@@ -1675,8 +1694,8 @@ static vl_status dn_reorder(vl_onnx *m, const dnnl_memory_desc_t *a, const dnnl_
 /* Conv node n's weights (and bias) for primitive d, as argument base|WEIGHTS
  * (base|BIAS): base 0 for the convolution, DNNL_ARG_ATTR_POST_OP_DW for a
  * fused depthwise one. The weights are reordered into *buf (owned). */
-static vl_status dn_conv_weights(vl_onnx *m, dn_node *d, const node *n, int base, float **buf, dnnl_memory_t *wmem,
-                                 dnnl_memory_t *bmem)
+static vl_status dn_conv_weights(vl_onnx *m, dn_node *d, const node *n, dn_weights *wc, int base,
+                                 dnnl_memory_t *wmem, dnnl_memory_t *bmem)
 {
     tensor *Wt = &m->T[n->in[1]];
     int64_t g = attr_int(n, "group", 1);
@@ -1688,16 +1707,21 @@ static vl_status dn_conv_weights(vl_onnx *m, dn_node *d, const node *n, int base
     else dnnl_memory_desc_init_by_tag(&wplain, 4, wd1, dnnl_f32, dnnl_oihw);
     if (!wmd || !dnnl_memory_desc_get_size(wmd))
         return dn_fail(m, "the convolution weights");
-    *buf = vl_alloc(dnnl_memory_desc_get_size(wmd));
-    if (!*buf) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+    int cached = wc->buf && dnnl_memory_desc_equal(&wc->md, wmd);
+    if (!cached) { /* first plan, or a layout this plan's primitive wants differently */
+        vl_free(wc->buf);
+        wc->buf = vl_alloc(dnnl_memory_desc_get_size(wmd));
+        if (!wc->buf) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        wc->md = *wmd;
+    }
     dnnl_memory_t src;
     dnnl_primitive_t r;
-    if (dnnl_memory_create(wmem, wmd, m->eng, *buf) != dnnl_success)
+    if (dnnl_memory_create(wmem, wmd, m->eng, wc->buf) != dnnl_success)
         return dn_fail(m, "a memory object");
     if (dnnl_memory_create(&src, &wplain, m->eng, Wt->data) != dnnl_success)
         return dn_fail(m, "a memory object");
-    vl_status st = dn_reorder(m, &wplain, wmd, &r);
-    if (!st) {
+    vl_status st = cached ? VL_OK : dn_reorder(m, &wplain, wmd, &r);
+    if (!st && !cached) {
         dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, *wmem}};
         if (dnnl_primitive_execute(r, m->strm, 2, a) != dnnl_success || dnnl_stream_wait(m->strm) != dnnl_success)
             st = dn_fail(m, "the convolution weights");
@@ -1780,10 +1804,10 @@ static vl_status dn_bind(vl_onnx *m)
         }
         if (n->op != OP_CONV) continue;
         /* Weights: reordered once per plan into the primitive's layout. */
-        if ((st = dn_conv_weights(m, d, n, 0, &d->w, &d->wmem, &d->bmem)))
+        if ((st = dn_conv_weights(m, d, n, &m->wcache[2 * j], 0, &d->wmem, &d->bmem)))
             return st;
-        if (d->dw >= 0 && (st = dn_conv_weights(m, d, &m->N[d->dw], DNNL_ARG_ATTR_POST_OP_DW, &d->dww, &d->dwmem,
-                                                &d->dwbmem)))
+        if (d->dw >= 0 && (st = dn_conv_weights(m, d, &m->N[d->dw], &m->wcache[2 * j + 1], DNNL_ARG_ATTR_POST_OP_DW,
+                                                &d->dwmem, &d->dwbmem)))
             return st;
         if (n->pres >= 0 && !n->pinplace) {
             dnnl_memory_desc_t rmd = dn_md_of(m, n->pres);
@@ -1837,8 +1861,6 @@ static void dn_free_plan(vl_onnx *m)
             if (d->smem) dnnl_memory_destroy(d->smem);
             if (d->dwmem) dnnl_memory_destroy(d->dwmem);
             if (d->dwbmem) dnnl_memory_destroy(d->dwbmem);
-            vl_free(d->w);
-            vl_free(d->dww);
         }
     }
     if (m->dt) {
@@ -2302,8 +2324,21 @@ static void free_plan(vl_onnx *m)
 #ifdef VL_BLAS_DNNL
     dn_free_plan(m);
 #endif
-    for (int b = 0; b < m->nblocks; b++)
-        vl_free(m->blocks[b]);
+    /* The blocks become spares for the next plan: fresh pages cost more than
+     * the computation on them (11-15 us each here). */
+    size_t nsp = (size_t)(m->nspare + m->nblocks + 1);
+    float **sp = realloc(m->spare, sizeof(float *) * nsp);
+    size_t *ss = sp ? realloc(m->spare_size, sizeof(size_t) * nsp) : NULL;
+    if (sp) m->spare = sp;
+    if (ss) m->spare_size = ss;
+    for (int b = 0; b < m->nblocks; b++) {
+        if (sp && ss) {
+            m->spare[m->nspare] = m->blocks[b];
+            m->spare_size[m->nspare++] = m->block_size[b];
+        } else {
+            vl_free(m->blocks[b]);
+        }
+    }
     free(m->blocks);
     free(m->block_size);
     m->blocks = NULL;
@@ -2356,9 +2391,20 @@ static int arena_get(vl_onnx *m, arena *a, size_t need)
         if (!nb || !bl || !bs) return -1;
         a->cap = cap;
     }
-    m->blocks[m->nblocks] = vl_alloc(sizeof(float) * need);
-    if (!m->blocks[m->nblocks]) return -1;
-    m->block_size[m->nblocks] = need;
+    int sp = -1;
+    for (int b = 0; b < m->nspare; b++)
+        if (m->spare_size[b] >= need && (sp < 0 || m->spare_size[b] < m->spare_size[sp]))
+            sp = b;
+    if (sp >= 0) {
+        m->blocks[m->nblocks] = m->spare[sp];
+        m->block_size[m->nblocks] = m->spare_size[sp];
+        m->spare[sp] = m->spare[--m->nspare];
+        m->spare_size[sp] = m->spare_size[m->nspare];
+    } else {
+        m->blocks[m->nblocks] = vl_alloc(sizeof(float) * need);
+        if (!m->blocks[m->nblocks]) return -1;
+        m->block_size[m->nblocks] = need;
+    }
     a->busy[m->nblocks] = 0;
     return m->nblocks++;
 }
@@ -2384,7 +2430,31 @@ static int dn_on(const vl_onnx *m, int j)
 #endif
 }
 
+static void free_spares(vl_onnx *m)
+{
+    for (int b = 0; b < m->nspare; b++)
+        vl_free(m->spare[b]);
+    free(m->spare);
+    free(m->spare_size);
+    m->spare = NULL;
+    m->spare_size = NULL;
+    m->nspare = 0;
+}
+
+static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap);
+
+/* Plans for this input shape and tap unless already planned. */
 static vl_status plan(vl_onnx *m, int ndim, const int64_t *shape, int tap)
+{
+    if (m->planned_ndim == ndim && !memcmp(m->planned_shape, shape, sizeof(int64_t) * (size_t)ndim) &&
+        m->planned_tap == tap)
+        return VL_OK;
+    vl_status st = plan_shape(m, ndim, shape, tap);
+    free_spares(m);
+    return st;
+}
+
+static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
 {
     if (m->planned_ndim == ndim && !memcmp(m->planned_shape, shape, sizeof(int64_t) * (size_t)ndim) &&
         m->planned_tap == tap)
