@@ -2456,9 +2456,6 @@ static vl_status plan(vl_onnx *m, int ndim, const int64_t *shape, int tap)
 
 static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
 {
-    if (m->planned_ndim == ndim && !memcmp(m->planned_shape, shape, sizeof(int64_t) * (size_t)ndim) &&
-        m->planned_tap == tap)
-        return VL_OK;
     free_plan(m);
     tensor *in = &m->T[m->input];
     if (m->decl_nd && m->decl_nd != ndim)
