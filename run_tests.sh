@@ -12,8 +12,9 @@ fail=0
 pass=0
 run_suite() { # dir, cmake args...
   local dir=$1; shift
-  cmake -S . -B "$dir" "$@" > /dev/null || return 1
-  cmake --build "$dir" -j"$jobs" > "$dir.log" 2>&1 || { cat "$dir.log"; return 1; }
+  # a build that cannot be configured or built counts as a failure
+  cmake -S . -B "$dir" "$@" > /dev/null || { echo "run_tests.sh: configuring $dir failed"; fail=$((fail + 1)); return 1; }
+  cmake --build "$dir" -j"$jobs" > "$dir.log" 2>&1 || { cat "$dir.log"; fail=$((fail + 1)); return 1; }
   (cd "$dir" && ctest --output-on-failure -j1) | tee "$dir.ctest"
   local rc=${PIPESTATUS[0]}
   local p f
