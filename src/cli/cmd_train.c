@@ -22,7 +22,7 @@ void cli_help_train(FILE *f)
           "\n"
           "Trains a recurrent network on videos (features are extracted with a backbone and\n"
           "cached) or on feature sequences (.npy float32 [T, D]) listed in a manifest.\n"
-          "See docs/train.md and docs/video-data.md.\n"
+          "See docs/train.md and docs/video.md.\n"
           "\n"
           "data:\n"
           "  --data DIR|FILE          videos: a folder per class (DIR/<class>/<video>), a folder of\n"

@@ -126,6 +126,9 @@ vl_status vl_video_writer_open(const char *path, const vl_writer_opts *o, vl_vid
         return st;
     }
     AVDictionary *mux = NULL;
+    /* MP4/MOV: index first, so the file can be read from a pipe as it arrives */
+    if (!strcmp(w->fmt->oformat->name, "mp4") || !strcmp(w->fmt->oformat->name, "mov"))
+        av_dict_set(&mux, "movflags", "+faststart", 0);
     if ((err = avformat_write_header(w->fmt, &mux)) < 0) {
         vl_status st = fail(w, "cannot write header", err);
         av_dict_free(&mux);
