@@ -95,6 +95,28 @@ check "extract writes a manifest and backbone.json" '[ -s "$W/feats/manifest.csv
 "$BIN" predict --model "$W/m5.safetensors" "$run" > "$W/p5.txt"
 check "a model trained on extracted features predicts on video" 'grep -q ": run (" "$W/p5.txt"'
 
+# an ONNX backbone: its path is recorded absolutely, and found beside the model when both move
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$W/onnx_a" "$W/onnx_b"
+cp "$SRC/tests/fixtures/onnx/tiny.onnx" "$W/onnx_a/"
+(cd "$W/onnx_a" && "$BIN" train --data ../clips --backbone tiny.onnx --epochs 2 --out m.safetensors --quiet --no-cache --threads 2)
+mv "$W/onnx_a/m.safetensors" "$W/onnx_a/tiny.onnx" "$W/onnx_b/"
+"$BIN" predict --model "$W/onnx_b/m.safetensors" "$run" > "$W/p6.txt" 2>&1
+check "a moved model finds its ONNX backbone beside it ($(cat "$W/p6.txt"))" 'grep -q ": run (\|: walk (" "$W/p6.txt"'
+rm "$W/onnx_b/tiny.onnx"
+"$BIN" predict --model "$W/onnx_b/m.safetensors" "$run" 2> "$W/err.txt"
+check "a missing ONNX backbone is one error naming it" '[ $? -ne 0 ] && grep -q "tiny.onnx is not there" "$W/err.txt"'
+
+# mode mix-ups with videos: one error that says which mode fits
+"$BIN" train --data "$W/long" $BB --out "$W/x.safetensors" --quiet 2> "$W/err.txt"
+check "per-frame videos given to a clip model: says --mode sequence" '[ $? -ne 0 ] && grep -q "use --mode sequence" "$W/err.txt"'
+"$BIN" eval --model "$W/activity.safetensors" --data "$W/clips" --cache "$W/.features" 2> "$W/err.txt"
+check "class folders given to a per-frame model: says use a clip model" '[ $? -ne 0 ] && grep -q "use a clip model" "$W/err.txt"'
+printf 'path,labels\nlong/long_00.mp4,long/long_00.csv\nlong/long_01.mp4,long/long_01.csv\n' > "$W/seq.csv"
+"$BIN" train --data "$W/seq.csv" --mode sequence $BB --layers bigru:8 --epochs 2 --out "$W/x.safetensors" --quiet 2> "$W/err.txt"
+check "a video manifest with a path,labels header trains a sequence model ($(cat "$W/err.txt"))" '[ $? -eq 0 ]'
+check "no model file left by the failed runs" 'rm -f "$W/x.safetensors"; true'
+
 # bad video input: one clear error naming the file
 printf 'not a video' > "$W/broken.mp4"
 "$BIN" predict --model "$W/m1.safetensors" "$W/broken.mp4" > /dev/null 2> "$W/err.txt"

@@ -74,6 +74,11 @@ int cmd_eval(int argc, char **argv)
                          "feature files made the same way", model);
         goto out_model;
     }
+    if (vl_videodata_is_video(data) && !vl_model_find_backbone(&meta, model)) {
+        cli_fail("eval", "%s: its backbone %s is not there (nor beside the model): put the ONNX file back or next to "
+                         "the model", model, meta.backbone);
+        goto out_model;
+    }
     /* Videos: the backbone, layer and sampling recorded in the model. */
     cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL, .fps = meta.fps,
                         .every_k = meta.every_k, .cache = cache, .jobs = jobs};

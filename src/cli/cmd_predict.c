@@ -129,6 +129,9 @@ static int open_model_extractor(const vl_model_meta *meta, const char *model, in
     if (!meta->backbone[0])
         return cli_fail("predict", "%s was trained on feature files and records no backbone: give it feature files "
                                    "(.npy) made the same way", model);
+    if (!vl_model_find_backbone((vl_model_meta *)meta, model))
+        return cli_fail("predict", "%s: its backbone %s is not there (nor beside the model): put the ONNX file back "
+                                   "or next to the model", model, meta->backbone);
     vl_extract_opts eo = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL, .fps = meta->fps,
                           .every_k = meta->every_k, .jobs = 1};
     if (vl_extractor_open(&eo, xt))

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/json.h"
@@ -830,4 +831,30 @@ char *vl_model_backbone_json(const vl_model_meta *meta)
 vl_status vl_model_backbone_from_json(const char *json, const char *name, vl_model_meta *meta)
 {
     return backbone_from_json(json, name, meta);
+}
+
+int vl_model_find_backbone(vl_model_meta *meta, const char *model_path)
+{
+    const char *b = meta->backbone;
+    if (!b[0] || !strncmp(b, "builtin:", 8))
+        return 1;
+    if (access(b, R_OK) == 0)
+        return 1;
+    const char *slash = strrchr(model_path, '/');
+    int dl = slash ? (int)(slash - model_path + 1) : 0;
+    const char *base = strrchr(b, '/');
+    base = base ? base + 1 : b;
+    const char *tries[2] = {b[0] != '/' ? b : NULL, base};
+    for (int k = 0; k < 2; k++) {
+        if (!tries[k])
+            continue;
+        char p[sizeof meta->backbone];
+        if (snprintf(p, sizeof p, "%.*s%s", dl, model_path, tries[k]) >= (int)sizeof p)
+            continue;
+        if (access(p, R_OK) == 0) {
+            memcpy(meta->backbone, p, strlen(p) + 1);
+            return 1;
+        }
+    }
+    return 0;
 }

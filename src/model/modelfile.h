@@ -84,6 +84,13 @@ vl_status vl_model_describe(const char *path, FILE *f);
  * (backbone.json) so that a model trained on them later records it too.
  * The string is malloc'ed (NULL when out of memory). */
 char *vl_model_backbone_json(const vl_model_meta *meta);
+/* Finds the recorded ONNX backbone file when it is not where the model says
+ * (models moved to another folder or machine): tries the recorded path, then
+ * the same relative path and the bare file name in the model file's folder.
+ * Built-in backbones are left alone. Updates meta->backbone when found;
+ * returns 1 if the backbone can be opened by that name, else 0. */
+int vl_model_find_backbone(vl_model_meta *meta, const char *model_path);
+
 /* Fills meta's backbone fields from such JSON; errors name `name`. */
 vl_status vl_model_backbone_from_json(const char *json, const char *name, vl_model_meta *meta);
 

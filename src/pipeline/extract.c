@@ -2,6 +2,7 @@
 #include "pipeline/extract.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,12 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
     vl_extractor *x = calloc(1, sizeof *x);
     if (!x)
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
-    x->backbone = dupstr(o->backbone ? o->backbone : "builtin:motion-grid");
+    const char *spec = o->backbone ? o->backbone : "builtin:motion-grid";
+    /* an ONNX file by its absolute path: models record it and must find it
+     * from wherever they are used later */
+    char *abs = strncmp(spec, "builtin:", 8) && access(spec, R_OK) == 0 ? realpath(spec, NULL) : NULL;
+    x->backbone = dupstr(abs ? abs : spec);
+    free(abs);
     x->tap = dupstr(o->tap);
     x->cache = dupstr(o->cache);
     x->every_k = o->every_k > 0 ? o->every_k : 0;

@@ -14,6 +14,7 @@ struct vl_model {
     vl_model_meta meta;
     vl_extractor *xt; /* opened on the first video */
     float *xn;        /* normalised copy of the input */
+    char *path;       /* the model file, for finding its backbone */
     size_t xn_cap;
 };
 
@@ -28,6 +29,12 @@ vl_status vl_model_open(const char *path, vl_model **out)
         free(m);
         return st;
     }
+    size_t pl = strlen(path) + 1;
+    if (!(m->path = malloc(pl))) {
+        vl_model_close(m);
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    }
+    memcpy(m->path, path, pl);
     *out = m;
     return VL_OK;
 }
@@ -40,6 +47,7 @@ void vl_model_close(vl_model *m)
     vl_model_meta_free(&m->meta);
     vl_extractor_close(m->xt);
     free(m->xn);
+    free(m->path);
     free(m);
 }
 
@@ -93,6 +101,9 @@ vl_status vl_model_predict_video(vl_model *m, const char *path, float **out, int
         return vl_seterr(VL_ERR_ARG, "the model records no backbone (it was trained on feature files): run it on "
                                      "features with vl_model_predict");
     vl_status st;
+    if (!m->xt && !vl_model_find_backbone(&m->meta, m->path))
+        return vl_seterr(VL_ERR_IO, "%s: its backbone %s is not there (nor beside the model)", m->path,
+                         m->meta.backbone);
     if (!m->xt) {
         vl_extract_opts eo = {.backbone = m->meta.backbone, .tap = m->meta.tap[0] ? m->meta.tap : NULL,
                               .fps = m->meta.fps, .every_k = m->meta.every_k, .jobs = 1};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/csv.h"
 #include "core/error.h"
@@ -125,17 +126,79 @@ static vl_status resolve_label_paths(const char *manifest, vl_clip_list *l)
     return VL_OK;
 }
 
+/* The classic mix-ups, caught with a message that says which mode fits. */
+static vl_status check_mode(const char *data, const vl_videodata_opts *o, const vl_clip_list *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        const char *lab = l->items[i].label;
+        if (!lab)
+            continue;
+        size_t n = strlen(lab);
+        /* clip labels are names; a file name among them is resolved as the
+         * manifest would resolve it */
+        char rp[4096];
+        const char *slash = strrchr(data, '/');
+        if (o->mode == VL_OUT_LAST && lab[0] != '/' && slash && !is_dir(data))
+            snprintf(rp, sizeof rp, "%.*s%s", (int)(slash - data + 1), data, lab);
+        else
+            snprintf(rp, sizeof rp, "%s", lab);
+        int is_file = access(rp, F_OK) == 0 && !is_dir(rp);
+        int looks = n > 4 && (!strcmp(lab + n - 4, ".csv") || !strcmp(lab + n - 4, ".CSV"));
+        if (o->mode == VL_OUT_SEQUENCE && !is_file)
+            return vl_seterr(VL_ERR_ARG,
+                             "%s: '%s' (for %s) is not a per-frame label file: a per-frame (sequence) model needs one "
+                             "label per frame; for one label per clip use a clip model (--mode last)",
+                             data, lab, l->items[i].path);
+        if (o->mode == VL_OUT_LAST && looks && is_file)
+            return vl_seterr(VL_ERR_ARG,
+                             "%s: the label of %s is a per-frame label file (%s), but the model is many-to-one (one "
+                             "label per clip); for per-frame labels use --mode sequence",
+                             data, l->items[i].path, lab);
+    }
+    return VL_OK;
+}
+
+/* A folder of videos each with a same-named .csv: per-frame data. */
+static int has_labelled_videos(const char *dir)
+{
+    vl_clip_list t = {0};
+    int yes = clips_from_labelled_folder(dir, &t) == VL_OK && t.n > 0;
+    vl_clip_list_free(&t);
+    return yes;
+}
+
 vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_clip_list *clips)
 {
     vl_clip_list whole = {0};
     vl_status st;
-    if (is_dir(data))
-        st = o->mode == VL_OUT_SEQUENCE ? clips_from_labelled_folder(data, &whole) : vl_clips_from_folders(&whole, data);
-    else {
+    if (is_dir(data)) {
+        if (o->mode == VL_OUT_SEQUENCE) {
+            st = clips_from_labelled_folder(data, &whole);
+            if (st) {
+                vl_clip_list probe = {0};
+                if (vl_clips_from_folders(&probe, data) == VL_OK)
+                    st = vl_seterr(VL_ERR_ARG,
+                                   "%s: a folder per class (one label per clip), but a per-frame (sequence) model "
+                                   "needs videos with per-frame label files; for clip labels use a clip model "
+                                   "(--mode last)",
+                                   data);
+                vl_clip_list_free(&probe);
+            }
+        } else {
+            st = vl_clips_from_folders(&whole, data);
+            if (st && has_labelled_videos(data))
+                st = vl_seterr(VL_ERR_ARG,
+                               "%s: videos with per-frame label files (name.mp4 + name.csv), but the model is "
+                               "many-to-one (one label per clip); for per-frame labels use --mode sequence",
+                               data);
+        }
+    } else {
         st = vl_clips_from_csv(&whole, data);
         if (!st && o->mode == VL_OUT_SEQUENCE)
             st = resolve_label_paths(data, &whole);
     }
+    if (!st && o->task == VL_TASK_CLASSIFY)
+        st = check_mode(data, o, &whole);
     if (st) {
         vl_clip_list_free(&whole);
         return st;

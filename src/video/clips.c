@@ -397,8 +397,13 @@ vl_status vl_clips_from_csv(vl_clip_list *l, const char *manifest)
     while ((rc = vl_csv_next(&r)) > 0) {
         if (first) {
             first = 0;
-            if (r.nf >= 2 && eq_nocase(r.f[0], "path") && eq_nocase(r.f[1], "label"))
+            if (r.nf >= 2 && eq_nocase(r.f[0], "path") && (eq_nocase(r.f[1], "label") || eq_nocase(r.f[1], "labels")))
                 continue;
+            if (eq_nocase(r.f[0], "path")) {
+                s = vl_seterr(VL_ERR_FORMAT, "%s:%d: a video manifest's header must be path,label[,start,end] "
+                                             "(labels: per-frame label files)", manifest, r.rec_line);
+                break;
+            }
         }
         if ((s = manifest_record(l, &r)))
             break;
