@@ -20,6 +20,8 @@ check() { if eval "$2"; then ok; else bad "$1"; fi; }
 jnum() { tail -1 "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p"; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'; }
 mkdir -p "$W"
+W=$(cd "$W" && pwd)
+case "$BIN" in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
 BB="--backbone builtin:ego-motion --cache $W/.features --threads 2"
 
 if [ -n "$SMALL" ]; then
