@@ -9,10 +9,17 @@ pass=0
 fail=0
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-sh "$SRC/docs/gen_cli.sh" "$BIN" > "$tmp"
-if cmp -s "$tmp" "$SRC/docs/cli.md"; then pass=$((pass + 1)); else
-  echo "FAIL: docs/cli.md is stale: run docs/gen_cli.sh build/vidlstm > docs/cli.md"; diff "$tmp" "$SRC/docs/cli.md" | head -20
-  fail=$((fail + 1)); fi
+rm -f "$tmp"
+mkdir -p "$tmp.d"
+sh "$SRC/docs/gen_cli.sh" "$BIN" "$tmp.d"
+if diff -r "$tmp.d/cli.md" "$SRC/docs/cli.md" > /dev/null && diff -r "$tmp.d/cli" "$SRC/docs/cli" > /dev/null; then
+  pass=$((pass + 1))
+else
+  echo "FAIL: docs/cli.md or docs/cli/ is stale: run docs/gen_cli.sh build/vidlstm docs"
+  diff -r "$tmp.d" "$SRC/docs" 2> /dev/null | grep -v "^Only in" | head -20
+  fail=$((fail + 1))
+fi
+rm -rf "$tmp.d"
 for c in demo train eval predict extract info infer; do
   if grep -q "vidlstm $c" "$SRC/README.md"; then pass=$((pass + 1)); else echo "FAIL: README does not mention vidlstm $c"; fail=$((fail + 1)); fi
 done
