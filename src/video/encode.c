@@ -59,7 +59,7 @@ vl_status vl_video_writer_open(const char *path, const vl_writer_opts *o, vl_vid
     w->o = *o;
     w->last_pts = -1;
     av_log_set_level(AV_LOG_QUIET);
-    int err = avformat_alloc_output_context2(&w->fmt, NULL, NULL, path);
+    int err = avformat_alloc_output_context2(&w->fmt, NULL, NULL, w->tmp); /* the url the muxer may reopen (faststart) */
     if (err < 0 || !w->fmt) {
         release(w);
         return vl_seterr(VL_ERR_ARG, "%s: no container for this file extension", path);

@@ -494,6 +494,18 @@ static void *producer(void *arg)
     if (finished == 1) {
         /* End of the video: the last frame stays on screen for one frame duration. */
         double video_end = last_pts + fdur;
+        /* Data that stops well short of the video stream's own declared
+         * length is a truncated file whose index survived (an MP4 written
+         * index-first): an error, not a silently shorter video. Only the
+         * stream's duration counts (the container's may include longer audio). */
+        double declared = (v->st->duration != AV_NOPTS_VALUE && v->st->duration > 0) ? (double)v->st->duration * v->tb : 0.0;
+        double tol = 3.0 * fdur > 0.5 ? 3.0 * fdur : 0.5;
+        if (declared > 0 && video_end < declared - tol && (o->end <= 0 || o->end > video_end + tol)) {
+            producer_fail(P, vl_seterr(VL_ERR_FORMAT, "%s: truncated: its frames end at %.3f s, but the video stream is "
+                                                      "%.3f s long",
+                                       v->path, video_end, declared));
+            goto out;
+        }
         /* A clip end up to one frame past the end still counts as the end
          * (label files often round the last time up), as at open time. */
         if (o->end > 0 && video_end < o->end - fdur - 1e-3) {
