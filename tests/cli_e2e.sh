@@ -94,6 +94,9 @@ echo "per-frame labels: frame accuracy $a4"
 check "per-frame model frame accuracy $a4 >= 0.90" 'ge "$a4" 0.90'
 "$BIN" predict --model "$W/m4.safetensors" "$W/long/long_01.mp4" --json > "$W/p4.json"
 check "per-frame prediction on a video gives timed segments" 'grep -q "\"segments\":\[{\"start\":0,\"end\":[0-9]*,\"start_s\":0" "$W/p4.json"'
+ffmpeg -v error -i "$W/long/long_01.mp4" -t 2.5 -c copy -f mpegts - 2> /dev/null |
+  "$BIN" predict --model "$W/m4.safetensors" - --json > "$W/p4s.json"
+check "per-frame stream: segments in order, the tail not printed twice" '[ -s "$W/p4s.json" ] && sed "s/.*\"start_s\":\([0-9.]*\),\"end_s\":\([0-9.]*\),.*/\1 \2/" "$W/p4s.json" | awk "NR > 1 && \$1 <= e { exit 1 } { e = \$2 }"'
 
 # 5. extract, then train on the features; the model still predicts on video
 "$BIN" extract --data "$W/clips" $BB --out "$W/feats" --quiet
