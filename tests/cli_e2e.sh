@@ -80,6 +80,11 @@ check "manifest clips evaluated ($n) with accuracy $a2 >= 0.85" '[ "$n" -ge 5 ] 
 a3=$(jnum "$W/t3.json" accuracy)
 echo "random clips: validation accuracy $a3"
 check "random-clip model accuracy $a3 >= 0.9" 'ge "$a3" 0.9'
+# random clips from open-ended manifest rows (a start, no end) stay inside the video
+{ echo "path,label,start,end"; echo "long/long_00.mp4,walk,4,"; echo "long/long_01.mp4,run,4,"; } > "$W/open.csv"
+"$BIN" extract --data "$W/open.csv" $BB --clips 4 --clip-length 1.5:2.5 --out "$W/feats-open" --quiet 2> "$W/open.err"
+rc=$?
+check "random clips of open-ended manifest rows ($(tail -1 "$W/open.err"))" '[ $rc -eq 0 ] && [ "$(wc -l < "$W/feats-open/manifest.csv")" -eq 9 ]'
 
 # 4. per-frame labels (many-to-many) and segments on a new video
 "$BIN" train --data "$W/long" --mode sequence $BB --layers bigru:32,bigru:32 --epochs 40 --lr 0.003 \
@@ -89,6 +94,9 @@ echo "per-frame labels: frame accuracy $a4"
 check "per-frame model frame accuracy $a4 >= 0.90" 'ge "$a4" 0.90'
 "$BIN" predict --model "$W/m4.safetensors" "$W/long/long_01.mp4" --json > "$W/p4.json"
 check "per-frame prediction on a video gives timed segments" 'grep -q "\"segments\":\[{\"start\":0,\"end\":[0-9]*,\"start_s\":0" "$W/p4.json"'
+ffmpeg -v error -i "$W/long/long_01.mp4" -t 2.5 -c copy -f mpegts - 2> /dev/null |
+  "$BIN" predict --model "$W/m4.safetensors" - --json > "$W/p4s.json"
+check "per-frame stream: segments in order, the tail not printed twice" '[ -s "$W/p4s.json" ] && sed "s/.*\"start_s\":\([0-9.]*\),\"end_s\":\([0-9.]*\),.*/\1 \2/" "$W/p4s.json" | awk "NR > 1 && \$1 <= e { exit 1 } { e = \$2 }"'
 
 # 5. extract, then train on the features; the model still predicts on video
 "$BIN" extract --data "$W/clips" $BB --out "$W/feats" --quiet

@@ -169,6 +169,7 @@ typedef struct {
     float *ring;   /* [L, D] window being filled, oldest first */
     double *times; /* [L] */
     int have, since, nwin;
+    int from; /* per-frame output: the first step of the window to print */
     float *out;
     double t0;
     int err;
@@ -205,8 +206,8 @@ static int run_window(stream_ctx *c)
     const vl_model_meta *m = c->meta;
     if (c->seq && c->cls) {
         /* per-frame labels of the window, as segments in time */
-        int s0 = 0;
-        for (int t = 1; t <= steps; t++) {
+        int s0 = c->from;
+        for (int t = s0 + 1; t <= steps; t++) {
             int a = argmax(c->out + (size_t)(t - 1) * c->C, c->C);
             int bnext = t < steps ? argmax(c->out + (size_t)t * c->C, c->C) : -1;
             if (bnext != a) {
@@ -302,7 +303,9 @@ static int predict_stream(vl_net *net, const vl_model_meta *meta, const char *mo
         rc = cli_fail_status("predict");
     if (!rc && c.err)
         rc = cli_fail_status("predict");
-    if (!rc && c.have > 0 && (c.nwin == 0 || c.since > 0) && run_window(&c)) /* the tail */
+    /* the tail; per-frame output prints only the steps no window printed */
+    c.from = c.seq && c.nwin > 0 && c.since < c.have ? c.have - c.since : 0;
+    if (!rc && c.have > 0 && (c.nwin == 0 || c.since > 0) && run_window(&c))
         rc = cli_fail_status("predict");
     free(c.ring);
     free(c.times);

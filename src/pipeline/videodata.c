@@ -13,6 +13,7 @@
 #include "core/csv.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "video/video.h"
 
 static char *dupstr(const char *s)
 {
@@ -218,6 +219,22 @@ vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_cl
     for (int i = 0; i < whole.n && !st; i++) {
         const vl_clip *c = &whole.items[i];
         double dur = c->end > 0 ? c->end - c->start : 0.0;
+        if (!(c->end > 0) && c->start > 0) { /* open-ended: from start to the video's end */
+            vl_video_info info;
+            if ((st = vl_video_probe(c->path, &info)))
+                break;
+            if (!(info.duration > 0)) {
+                st = vl_seterr(VL_ERR_FORMAT, "%s: the container does not give the video's length; give the clip's "
+                                              "end time", c->path);
+                break;
+            }
+            if (!(info.duration > c->start)) {
+                st = vl_seterr(VL_ERR_FORMAT, "%s: start %g s is beyond the end of the video (%g s)", c->path,
+                               c->start, info.duration);
+                break;
+            }
+            dur = info.duration - c->start;
+        }
         int n0 = clips->n;
         st = vl_clips_random(clips, c->path, c->label, dur, o->clips_per_video, o->clip_min, o->clip_max, &rng);
         for (int k = n0; !st && k < clips->n; k++)
