@@ -1,6 +1,7 @@
 #include "core/csv.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,3 +151,51 @@ int vl_csv_next(vl_csv *r)
     return 1;
 }
 
+
+char *vl_strdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+int vl_eq_nocase(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        int ca = (*a >= 'A' && *a <= 'Z') ? *a + 32 : *a, cb = (*b >= 'A' && *b <= 'Z') ? *b + 32 : *b;
+        if (ca != cb)
+            return 0;
+    }
+    return *a == *b;
+}
+
+int vl_parse_double(const char *s, double *v)
+{
+    if (!*s)
+        return 0;
+    char *e;
+    errno = 0;
+    double x = strtod(s, &e);
+    if (e == s || *e || errno == ERANGE || !isfinite(x))
+        return 0;
+    *v = x;
+    return 1;
+}
+
+char *vl_path_beside(const char *manifest, const char *p)
+{
+    const char *slash = strrchr(manifest, '/');
+    if (p[0] == '/' || !slash)
+        return vl_strdup(p);
+    size_t dl = (size_t)(slash - manifest) + 1, pl = strlen(p);
+    char *r = malloc(dl + pl + 1);
+    if (r) {
+        memcpy(r, manifest, dl);
+        memcpy(r + dl, p, pl + 1);
+    }
+    return r;
+}

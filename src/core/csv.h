@@ -28,4 +28,10 @@ vl_status vl_csv_open(vl_csv *r, const char *path);
 int vl_csv_next(vl_csv *r);
 void vl_csv_close(vl_csv *r);
 
+/* Helpers every reader of manifests and label files needs. */
+char *vl_strdup(const char *s);                       /* NULL for NULL or out of memory */
+int vl_eq_nocase(const char *a, const char *b);       /* ASCII case-insensitive equality */
+int vl_parse_double(const char *s, double *v);        /* a finite number filling all of s: 1, else 0 */
+char *vl_path_beside(const char *manifest, const char *p); /* p relative to manifest's folder (absolute p as is) */
+
 #endif

@@ -14,6 +14,7 @@
 #include <omp.h>
 #endif
 
+#include "core/csv.h"
 #include "core/error.h"
 
 struct vl_extractor {
@@ -26,17 +27,6 @@ struct vl_extractor {
     void (*progress)(void *, int, int, int64_t, int);
     void *user;
 };
-
-static char *dupstr(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -88,10 +78,10 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
     /* an ONNX file by its absolute path: models record it and must find it
      * from wherever they are used later */
     char *abs = strncmp(spec, "builtin:", 8) && access(spec, R_OK) == 0 ? realpath(spec, NULL) : NULL;
-    x->backbone = dupstr(abs ? abs : spec);
+    x->backbone = vl_strdup(abs ? abs : spec);
     free(abs);
-    x->tap = dupstr(o->tap);
-    x->cache = dupstr(o->cache);
+    x->tap = vl_strdup(o->tap);
+    x->cache = vl_strdup(o->cache);
     x->every_k = o->every_k > 0 ? o->every_k : 0;
     x->fps = o->fps > 0 ? o->fps : (x->every_k ? 0.0 : 10.0);
     x->batch = o->batch > 0 ? o->batch : 16;

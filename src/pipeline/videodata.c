@@ -15,15 +15,6 @@
 #include "core/rng.h"
 #include "video/video.h"
 
-static char *dupstr(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static int is_dir(const char *p)
 {
     struct stat sb;
@@ -72,7 +63,7 @@ static vl_status clips_from_labelled_folder(const char *dir, vl_clip_list *l)
             }
             names = nn;
         }
-        if (!(names[n] = dupstr(e->d_name))) {
+        if (!(names[n] = vl_strdup(e->d_name))) {
             st = vl_seterr(VL_ERR_NOMEM, "out of memory");
             break;
         }
@@ -262,7 +253,7 @@ static int add_class(vl_dataset *d, const char *name)
     if (!c)
         return -1;
     d->classes = c;
-    if (!(c[d->nclasses] = dupstr(name)))
+    if (!(c[d->nclasses] = vl_strdup(name)))
         return -1;
     d->nclasses++;
     qsort(d->classes, (size_t)d->nclasses, sizeof *d->classes, cmp_str);
@@ -279,7 +270,7 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
     vl_status st = vl_videodata_clips(data, o, &cl);
     if (st)
         return st;
-    if (!(d->source = dupstr(data))) {
+    if (!(d->source = vl_strdup(data))) {
         st = vl_seterr(VL_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -347,8 +338,8 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
         vl_seq *s = &d->items[d->n++];
         *s = (vl_seq){.label = -1, .T = f[i].T, .x = f[i].x, .line = i + 1};
         f[i].x = NULL;
-        s->path = dupstr(c->path);
-        s->group = dupstr(c->group ? c->group : c->path);
+        s->path = vl_strdup(c->path);
+        s->group = vl_strdup(c->group ? c->group : c->path);
         if (!s->path || !s->group) {
             st = vl_seterr(VL_ERR_NOMEM, "out of memory");
             break;

@@ -12,42 +12,6 @@
 #include "core/error.h"
 #include "core/rng.h"
 
-static char *dupstr(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
-static char *resolve(const char *manifest, const char *p)
-{
-    const char *slash = strrchr(manifest, '/');
-    if (p[0] == '/' || !slash)
-        return dupstr(p);
-    size_t dl = (size_t)(slash - manifest) + 1, pl = strlen(p);
-    char *r = malloc(dl + pl + 1);
-    if (r) {
-        memcpy(r, manifest, dl);
-        memcpy(r + dl, p, pl + 1);
-    }
-    return r;
-}
-
-static int parse_double(const char *s, double *v)
-{
-    if (!*s)
-        return 0;
-    char *e;
-    errno = 0;
-    double x = strtod(s, &e);
-    if (e == s || *e || errno == ERANGE || !isfinite(x))
-        return 0;
-    *v = x;
-    return 1;
-}
-
 static int parse_int(const char *s, long *v)
 {
     if (!*s)
@@ -61,24 +25,14 @@ static int parse_int(const char *s, long *v)
     return 1;
 }
 
-static int lower_eq(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++) {
-        int ca = (*a >= 'A' && *a <= 'Z') ? *a + 32 : *a;
-        if (ca != *b)
-            return 0;
-    }
-    return *a == *b;
-}
-
 /* A clip label that names an existing .csv/.npy file is a per-frame label
  * file given to a many-to-one model: the classic mix-up, caught here. */
 static int looks_like_label_file(const char *manifest, const char *lab)
 {
     size_t n = strlen(lab);
-    if (n < 5 || !(lower_eq(lab + n - 4, ".csv") || lower_eq(lab + n - 4, ".npy") || lower_eq(lab + n - 4, ".txt")))
+    if (n < 5 || !(vl_eq_nocase(lab + n - 4, ".csv") || vl_eq_nocase(lab + n - 4, ".npy") || vl_eq_nocase(lab + n - 4, ".txt")))
         return 0;
-    char *p = resolve(manifest, lab);
+    char *p = vl_path_beside(manifest, lab);
     int yes = p && access(p, F_OK) == 0;
     free(p);
     return yes;
@@ -111,7 +65,7 @@ static int class_add(vl_dataset *d, const char *name)
     if (!c)
         return -1;
     d->classes = c;
-    char *s = dupstr(name);
+    char *s = vl_strdup(name);
     if (!s)
         return -1;
     int i = d->nclasses;
@@ -203,8 +157,8 @@ vl_status vl_dataset_add_features(vl_dataset *d, const char *path, int T, int D,
     vl_seq *s = push(d);
     if (!s)
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
-    s->path = dupstr(path);
-    s->group = dupstr(path);
+    s->path = vl_strdup(path);
+    s->group = vl_strdup(path);
     if (!s->path || !s->group) {
         d->n--;
         seq_free(s);
@@ -238,7 +192,7 @@ static vl_status load_frame_file(const vl_dataset *d, const char *file, int T, f
     *fr = (frame_rows){0};
     int regress = d->task == VL_TASK_REGRESS;
     size_t fl = strlen(file);
-    if (fl > 4 && lower_eq(file + fl - 4, ".npy")) {
+    if (fl > 4 && vl_eq_nocase(file + fl - 4, ".npy")) {
         if (!regress)
             return vl_seterr(VL_ERR_FORMAT, "%s: per-frame class labels must be a CSV file of class names", file);
         vl_npy a;
@@ -286,9 +240,9 @@ static vl_status load_frame_file(const vl_dataset *d, const char *file, int T, f
             if (cols == 2 && !parse_int(r.f[0], &tmp))
                 continue; /* a header such as frame,label */
             double dv;
-            if (cols == 1 && regress && !parse_double(r.f[0], &dv))
+            if (cols == 1 && regress && !vl_parse_double(r.f[0], &dv))
                 continue; /* a header */
-            if (cols == 1 && !regress && lower_eq(r.f[0], "label"))
+            if (cols == 1 && !regress && vl_eq_nocase(r.f[0], "label"))
                 continue;
         }
         if (r.nf != cols) {
@@ -314,7 +268,7 @@ static vl_status load_frame_file(const vl_dataset *d, const char *file, int T, f
         const char *v = r.f[cols - 1];
         if (regress) {
             double dv;
-            if (!parse_double(v, &dv)) {
+            if (!vl_parse_double(v, &dv)) {
                 st = vl_seterr(VL_ERR_FORMAT, "%s:%d: '%s' is not a finite number", file, r.rec_line, v);
                 break;
             }
@@ -324,7 +278,7 @@ static vl_status load_frame_file(const vl_dataset *d, const char *file, int T, f
                 st = vl_seterr(VL_ERR_FORMAT, "%s:%d: empty label", file, r.rec_line);
                 break;
             }
-            if (!(fr->names[t] = dupstr(v))) {
+            if (!(fr->names[t] = vl_strdup(v))) {
                 st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", file);
                 break;
             }
@@ -390,7 +344,7 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
 {
     *out = (vl_dataset){.task = o->task, .mode = o->mode, .D = o->dim};
     vl_dataset *d = out;
-    if (!(d->source = dupstr(manifest)))
+    if (!(d->source = vl_strdup(manifest)))
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
     if (o->classes) {
         for (int c = 0; c < o->nclasses; c++)
@@ -419,15 +373,15 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
             header_seen = 1;
             int is_header = 0; /* a row naming a `path` column, in any position */
             for (int k = 0; k < r.nf; k++)
-                is_header |= lower_eq(r.f[k], "path");
+                is_header |= vl_eq_nocase(r.f[k], "path");
             if (is_header) {
                 col_label = col_group = -1;
                 for (int k = 0; k < r.nf; k++) {
-                    if (lower_eq(r.f[k], "path"))
+                    if (vl_eq_nocase(r.f[k], "path"))
                         col_path = k;
-                    else if (lower_eq(r.f[k], "label") || lower_eq(r.f[k], "labels") || lower_eq(r.f[k], "target"))
+                    else if (vl_eq_nocase(r.f[k], "label") || vl_eq_nocase(r.f[k], "labels") || vl_eq_nocase(r.f[k], "target"))
                         col_label = k;
-                    else if (lower_eq(r.f[k], "group") || lower_eq(r.f[k], "video") || lower_eq(r.f[k], "source"))
+                    else if (vl_eq_nocase(r.f[k], "group") || vl_eq_nocase(r.f[k], "video") || vl_eq_nocase(r.f[k], "source"))
                         col_group = k;
                 }
                 if (col_label < 0 && !o->unlabelled) {
@@ -474,8 +428,8 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
             break;
         }
         s->line = r.rec_line;
-        s->path = resolve(manifest, r.f[col_path]);
-        s->group = grp ? dupstr(grp) : dupstr(r.f[col_path]);
+        s->path = vl_path_beside(manifest, r.f[col_path]);
+        s->group = grp ? vl_strdup(grp) : vl_strdup(r.f[col_path]);
         if (!s->path || !s->group) {
             st = vl_seterr(VL_ERR_NOMEM, "out of memory");
             break;
@@ -485,7 +439,7 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
         if (o->unlabelled)
             continue;
         if (d->mode == VL_OUT_SEQUENCE) {
-            char *lf = resolve(manifest, lab);
+            char *lf = vl_path_beside(manifest, lab);
             if (!lf) {
                 st = vl_seterr(VL_ERR_NOMEM, "out of memory");
                 break;
@@ -506,7 +460,7 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
             }
         } else if (d->task == VL_TASK_REGRESS) {
             double v;
-            if (!parse_double(lab, &v)) {
+            if (!vl_parse_double(lab, &v)) {
                 st = vl_seterr(VL_ERR_FORMAT, "%s:%d: regression target '%s' is not a finite number", manifest,
                                r.rec_line, lab);
                 break;
@@ -518,7 +472,7 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
                            "per clip); for per-frame labels use mode sequence",
                            manifest, r.rec_line, lab);
             break;
-        } else if (!(clip_names[d->n - 1] = dupstr(lab))) {
+        } else if (!(clip_names[d->n - 1] = vl_strdup(lab))) {
             st = vl_seterr(VL_ERR_NOMEM, "out of memory");
             break;
         }
@@ -638,11 +592,11 @@ vl_status vl_dataset_split_file(const vl_dataset *d, const char *file, uint8_t *
     while ((rc = vl_csv_next(&r)) > 0) {
         int val = 1;
         if (r.nf >= 2) {
-            if (lower_eq(r.f[1], "val") || lower_eq(r.f[1], "validation") || lower_eq(r.f[1], "test"))
+            if (vl_eq_nocase(r.f[1], "val") || vl_eq_nocase(r.f[1], "validation") || vl_eq_nocase(r.f[1], "test"))
                 val = 1;
-            else if (lower_eq(r.f[1], "train") || lower_eq(r.f[1], "training"))
+            else if (vl_eq_nocase(r.f[1], "train") || vl_eq_nocase(r.f[1], "training"))
                 val = 0;
-            else if (lower_eq(r.f[0], "path"))
+            else if (vl_eq_nocase(r.f[0], "path"))
                 continue; /* header */
             else {
                 st = vl_seterr(VL_ERR_FORMAT, "%s:%d: second column must be train or val (got '%s')", file,
@@ -650,7 +604,7 @@ vl_status vl_dataset_split_file(const vl_dataset *d, const char *file, uint8_t *
                 break;
             }
         }
-        char *res = resolve(d->source, r.f[0]);
+        char *res = vl_path_beside(d->source, r.f[0]);
         int found = 0;
         for (int i = 0; i < d->n && res; i++)
             if (!strcmp(d->items[i].path, res) || !strcmp(d->items[i].path, r.f[0])) {

@@ -20,25 +20,6 @@
 
 /* ---- small helpers ----------------------------------------------------------- */
 
-static char *dupstr(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
-
-static int eq_nocase(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++)
-        if (lower((unsigned char)*a) != lower((unsigned char)*b))
-            return 0;
-    return *a == *b;
-}
-
 /* a + "/" + b (no doubled slash when a ends in one); NULL on allocation failure. */
 static char *join(const char *a, const char *b)
 {
@@ -55,20 +36,6 @@ static char *join(const char *a, const char *b)
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* A finite number filling the whole field. */
-static int parse_double(const char *s, double *v)
-{
-    if (!*s)
-        return 0;
-    char *e;
-    errno = 0;
-    double x = strtod(s, &e);
-    if (e == s || *e || errno == ERANGE || !isfinite(x))
-        return 0;
-    *v = x;
-    return 1;
-}
 
 static int parse_int64(const char *s, int64_t *v)
 {
@@ -90,7 +57,7 @@ int vl_is_video_file_name(const char *name)
     if (!dot || dot == name)
         return 0;
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
-        if (eq_nocase(dot + 1, ext[i]))
+        if (vl_eq_nocase(dot + 1, ext[i]))
             return 1;
     return 0;
 }
@@ -157,7 +124,7 @@ static int class_insert(vl_clip_list *l, const char *name)
         l->classes = c;
         l->ccap = cap;
     }
-    char *d = dupstr(name);
+    char *d = vl_strdup(name);
     if (!d)
         return -1;
     memmove(l->classes + pos + 1, l->classes + pos, sizeof *l->classes * (size_t)(l->nclasses - pos));
@@ -211,10 +178,10 @@ vl_status vl_clip_list_add(vl_clip_list *l, const char *path, double start, doub
         l->items = it;
         l->cap = cap;
     }
-    vl_clip c = {.path = dupstr(path), .start = start, .end = end, .label_id = -1,
-                 .group = dupstr(group ? group : path)};
+    vl_clip c = {.path = vl_strdup(path), .start = start, .end = end, .label_id = -1,
+                 .group = vl_strdup(group ? group : path)};
     if (label)
-        c.label = dupstr(label);
+        c.label = vl_strdup(label);
     if (!c.path || !c.group || (label && !c.label) || (label && (c.label_id = class_insert(l, label)) < 0)) {
         clip_free(&c);
         return vl_seterr(VL_ERR_NOMEM, "out of memory adding a clip");
@@ -254,7 +221,7 @@ static vl_status list_dir(const char *path, char ***out, int *count)
             v = nv;
             cap = nc;
         }
-        if (!(v[n] = dupstr(e->d_name)))
+        if (!(v[n] = vl_strdup(e->d_name)))
             goto nomem;
         n++;
     }
@@ -332,21 +299,6 @@ vl_status vl_clips_from_folders(vl_clip_list *l, const char *root)
 
 /* ---- (b) CSV manifest ---------------------------------------------------------- */
 
-/* Path relative to the manifest's folder (absolute paths unchanged). */
-static char *resolve(const char *manifest, const char *p)
-{
-    const char *slash = strrchr(manifest, '/');
-    if (p[0] == '/' || !slash)
-        return dupstr(p);
-    size_t dl = (size_t)(slash - manifest) + 1, pl = strlen(p);
-    char *r = malloc(dl + pl + 1);
-    if (r) {
-        memcpy(r, manifest, dl);
-        memcpy(r + dl, p, pl + 1);
-    }
-    return r;
-}
-
 static vl_status manifest_record(vl_clip_list *l, const vl_csv *r)
 {
     const char *m = r->file;
@@ -360,16 +312,16 @@ static vl_status manifest_record(vl_clip_list *l, const vl_csv *r)
         return vl_seterr(VL_ERR_FORMAT, "%s:%d: missing label", m, ln);
     double start = 0, end = 0;
     if (r->nf == 4) {
-        if (r->f[2][0] && !parse_double(r->f[2], &start))
+        if (r->f[2][0] && !vl_parse_double(r->f[2], &start))
             return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad start time '%s'", m, ln, r->f[2]);
-        if (r->f[3][0] && !parse_double(r->f[3], &end))
+        if (r->f[3][0] && !vl_parse_double(r->f[3], &end))
             return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad end time '%s'", m, ln, r->f[3]);
         if (start < 0)
             return vl_seterr(VL_ERR_FORMAT, "%s:%d: negative start time %g", m, ln, start);
         if (r->f[3][0] && end <= start)
             return vl_seterr(VL_ERR_FORMAT, "%s:%d: end %g <= start %g", m, ln, end, start);
     }
-    char *p = resolve(m, r->f[0]);
+    char *p = vl_path_beside(m, r->f[0]);
     if (!p)
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
     struct stat st;
@@ -397,9 +349,9 @@ vl_status vl_clips_from_csv(vl_clip_list *l, const char *manifest)
     while ((rc = vl_csv_next(&r)) > 0) {
         if (first) {
             first = 0;
-            if (r.nf >= 2 && eq_nocase(r.f[0], "path") && (eq_nocase(r.f[1], "label") || eq_nocase(r.f[1], "labels")))
+            if (r.nf >= 2 && vl_eq_nocase(r.f[0], "path") && (vl_eq_nocase(r.f[1], "label") || vl_eq_nocase(r.f[1], "labels")))
                 continue;
-            if (eq_nocase(r.f[0], "path")) {
+            if (vl_eq_nocase(r.f[0], "path")) {
                 s = vl_seterr(VL_ERR_FORMAT, "%s:%d: a video manifest's header must be path,label[,start,end] "
                                              "(labels: per-frame label files)", manifest, r.rec_line);
                 break;
@@ -569,9 +521,9 @@ static vl_status label_record(const vl_csv *r, vl_frame_label_kind kind, label_r
             return vl_seterr(VL_ERR_FORMAT, "%s:%d: negative frame number %lld", file, ln, (long long)row->frame);
         return VL_OK;
     }
-    if (!parse_double(r->f[0], &row->start))
+    if (!vl_parse_double(r->f[0], &row->start))
         return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad start time '%s'", file, ln, r->f[0]);
-    if (!parse_double(r->f[1], &row->end))
+    if (!vl_parse_double(r->f[1], &row->end))
         return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad end time '%s'", file, ln, r->f[1]);
     if (row->start < 0)
         return vl_seterr(VL_ERR_FORMAT, "%s:%d: negative start time %g", file, ln, row->start);
@@ -597,11 +549,11 @@ vl_status vl_frame_labels_load(const char *path, vl_frame_labels **out)
         if (first) {
             first = 0;
             double dummy;
-            if (!parse_double(r.f[0], &dummy)) { /* a header */
-                if (r.nf == 2 && eq_nocase(r.f[0], "frame") && eq_nocase(r.f[1], "label"))
+            if (!vl_parse_double(r.f[0], &dummy)) { /* a header */
+                if (r.nf == 2 && vl_eq_nocase(r.f[0], "frame") && vl_eq_nocase(r.f[1], "label"))
                     kind = VL_LABELS_FRAMES;
-                else if (r.nf == 3 && eq_nocase(r.f[0], "start") && eq_nocase(r.f[1], "end") &&
-                         eq_nocase(r.f[2], "label"))
+                else if (r.nf == 3 && vl_eq_nocase(r.f[0], "start") && vl_eq_nocase(r.f[1], "end") &&
+                         vl_eq_nocase(r.f[2], "label"))
                     kind = VL_LABELS_SEGMENTS;
                 else {
                     s = vl_seterr(VL_ERR_FORMAT, "%s:%d: unrecognised header; expected frame,label or start,end,label",
@@ -633,7 +585,7 @@ vl_status vl_frame_labels_load(const char *path, vl_frame_labels **out)
             rows = nr;
             cap = nc;
         }
-        if (!(row.label = dupstr(row.label))) {
+        if (!(row.label = vl_strdup(row.label))) {
             s = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
             break;
         }
@@ -665,7 +617,7 @@ vl_status vl_frame_labels_load(const char *path, vl_frame_labels **out)
         goto nomem;
     fl->kind = kind;
     fl->n = n;
-    fl->file = dupstr(path);
+    fl->file = vl_strdup(path);
     fl->label = malloc(sizeof *fl->label * (size_t)n);
     fl->line = malloc(sizeof *fl->line * (size_t)n);
     fl->classes = malloc(sizeof *fl->classes * (size_t)n);
