@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The test command (README): sets up, builds, and runs the whole suite twice:
 # a Release build, then an AddressSanitizer + UndefinedBehaviorSanitizer build;
-# then fuzzes the ONNX loader with libFuzzer for a bounded time
-# (VL_FUZZ_SECONDS, default 60). Ends with a combined line `N passed, N failed`.
+# then fuzzes the ONNX loader with libFuzzer, deterministically: the committed
+# regression inputs, then VL_FUZZ_RUNS (default 300000) runs from seed
+# VL_FUZZ_SEED (default 1) on a fresh corpus, so the step fails only for what
+# a change did (tests/fuzz/run_fuzz.sh; VL_FUZZ_EXPLORE=SECONDS fuzzes with a
+# random seed instead). Ends with a combined line `N passed, N failed`.
 set -uo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --no-build || exit 1
@@ -35,8 +38,8 @@ run_suite build -DCMAKE_BUILD_TYPE=Release || true
 echo "== ASan + UBSan build =="
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DVIDLSTM_SANITIZE=ON -DVIDLSTM_NATIVE=ON -DVIDLSTM_BENCH=OFF || true
-echo "== Fuzzing the ONNX loader (libFuzzer, ${VL_FUZZ_SECONDS:-60} s) =="
+echo "== Fuzzing the ONNX loader (libFuzzer, ${VL_FUZZ_RUNS:-300000} runs from seed ${VL_FUZZ_SEED:-1}) =="
 CC=clang-14 run_suite build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVIDLSTM_FUZZ=ON -DVIDLSTM_TESTS=OFF -DVIDLSTM_BENCH=OFF \
-  -DVL_FUZZ_SECONDS="${VL_FUZZ_SECONDS:-60}" || true
+  -DVL_FUZZ_RUNS="${VL_FUZZ_RUNS:-300000}" -DVL_FUZZ_SEED="${VL_FUZZ_SEED:-1}" || true
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -188,11 +188,18 @@ static int find_tensor(const vl_onnx *m, const char *name)
     return -1;
 }
 
-static int add_tensor(vl_onnx *m, const char *name)
+/* A tensor that is not yet in the graph, named `name` or, when a tensor of
+ * that name exists (a crafted file can name anything "x/bn_folded_w"),
+ * `name#N`. Tensors made by rewriting the graph must never alias one the file
+ * declared: the rewrite would overwrite its data pointer and leak it. */
+static int new_tensor(vl_onnx *m, const char *name)
 {
-    int i = find_tensor(m, name);
-    if (i >= 0)
-        return i;
+    char buf[600];
+    const char *nm = name;
+    for (int k = 1; find_tensor(m, nm) >= 0; k++) {
+        snprintf(buf, sizeof buf, "%.500s#%d", name, k);
+        nm = buf;
+    }
     if (m->nt == m->capt) {
         int cap = m->capt ? 2 * m->capt : 256;
         tensor *t = realloc(m->T, sizeof(tensor) * (size_t)cap);
@@ -203,10 +210,17 @@ static int add_tensor(vl_onnx *m, const char *name)
     }
     tensor *t = &m->T[m->nt];
     memset(t, 0, sizeof *t);
-    t->name = strdup(name);
+    t->name = strdup(nm);
     t->producer = -1;
     t->buf = -1;
     return t->name ? m->nt++ : -1;
+}
+
+/* The tensor called `name`, added when the graph has none. */
+static int add_tensor(vl_onnx *m, const char *name)
+{
+    int i = find_tensor(m, name);
+    return i >= 0 ? i : new_tensor(m, name);
 }
 
 static void set_shape(tensor *t, int ndim, const int64_t *s)
@@ -438,9 +452,9 @@ static vl_status fold_graph(vl_onnx *m)
         }
         char name[512];
         snprintf(name, sizeof name, "%s/bn_folded_w", b->proto->name ? b->proto->name : "");
-        int wi = add_tensor(m, name);
+        int wi = new_tensor(m, name);
         snprintf(name, sizeof name, "%s/bn_folded_b", b->proto->name ? b->proto->name : "");
-        int bi = add_tensor(m, name);
+        int bi = new_tensor(m, name);
         if (wi < 0 || bi < 0) {
             vl_free(w);
             vl_free(bias);
