@@ -150,10 +150,137 @@ static void test_ego_motion(void)
     vl_builtin_free(em);
 }
 
+/* ---- "motion": every decoded frame, one vector per sampled step ---------------- */
+
+#define MO_SECONDS 4.0
+#define MO_MAXSTEPS 64
+typedef struct {
+    int nsteps;
+    float f[MO_MAXSTEPS][VL_MO_DIM];
+} mo_out;
+
+/* A head-bob-like sequence at `fps` decoded frames per second: vertical shift
+ * A sin(2 pi hz t) px, a steady horizontal drift vx px/s; sampled at 10 steps
+ * per second the way the video module does (a frame stands for the targets
+ * k / 10 in [its time, the next frame's)). Fed in batches of `batch`. */
+static void mo_run(double fps, double hz, double A, double vx, int batch, mo_out *o)
+{
+    int n = (int)(MO_SECONDS * fps);
+    float *frames = malloc(sizeof(float) * FSZ * (size_t)n);
+    double *pts = malloc(sizeof(double) * (size_t)n);
+    int *steps = malloc(sizeof(int) * (size_t)n);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        double t = i / fps, tn = (i + 1) / fps;
+        render(frames + (size_t)i * FSZ, vx * t, A * sin(2.0 * 3.14159265358979 * hz * t), 1, 0);
+        pts[i] = t;
+        steps[i] = 0;
+        while (k / 10.0 < tn - 1e-9 && k / 10.0 < MO_SECONDS - 1e-9) {
+            steps[i]++;
+            k++;
+        }
+    }
+    vl_builtin *b;
+    CHECK(vl_builtin_open("builtin:motion", &b) == VL_OK, "open motion: %s", vl_errmsg());
+    o->nsteps = k;
+    int done = 0, at = 0;
+    while (done < n) {
+        int m = n - done < batch ? n - done : batch, ns = 0;
+        for (int i = 0; i < m; i++)
+            ns += steps[done + i];
+        vl_status st = vl_builtin_run_dense(b, frames + (size_t)done * FSZ, m, pts + done, steps + done, done == 0,
+                                            o->f[at]);
+        CHECK(st == VL_OK, "motion run: %s", vl_errmsg());
+        done += m;
+        at += ns;
+    }
+    vl_builtin_free(b);
+    free(frames);
+    free(pts);
+    free(steps);
+}
+
+static double mo_mean(const mo_out *o, int off, int from)
+{
+    double s = 0.0;
+    for (int k = from; k < o->nsteps; k++)
+        s += o->f[k][off];
+    return s / (o->nsteps - from);
+}
+
+static void test_motion(void)
+{
+    static mo_out a, b, c, d;
+    broadband = 0;
+    const double U = 0.1 / VL_MG_SHIFT_SCALE * VL_MO_RATE_SCALE * 10.0; /* px/s -> feature units */
+    /* walking-like: 2 Hz bob of 3 px amplitude, 20 px/s drift, at 30 fps */
+    mo_run(30.0, 2.0, 3.0, 20.0, 7, &a);
+    CHECK(a.nsteps == 40, "4 s at 10 steps/s: %d steps", a.nsteps);
+    int late = 20; /* the spectra see a full window after 2 s */
+    double cen = mo_mean(&a, VL_MO_CENTROID, late) * 5.0;
+    CHECK(fabs(cen - 2.0) < 0.35, "2 Hz bob: spectral centroid %.2f Hz", cen);
+    double vx = mo_mean(&a, VL_MO_MEAN + 0, 1) / U;
+    CHECK(fabs(vx - 20.0) < 2.0, "drift 20 px/s measured %.2f px/s", vx);
+    double ms = 0.0;
+    for (int k = 1; k < a.nsteps; k++)
+        ms += (double)a.f[k][VL_MO_RMS + 1] * a.f[k][VL_MO_RMS + 1];
+    double rms = sqrt(ms / (a.nsteps - 1)) / U, want = 3.0 * 2.0 * 3.14159265 * 2.0 / sqrt(2.0);
+    CHECK(fabs(rms - want) < 0.15 * want, "bob RMS vertical velocity %.1f px/s, want %.1f", rms, want);
+    /* running-like: 3 Hz: the centroid moves up */
+    mo_run(30.0, 3.0, 3.0, 20.0, 16, &b);
+    double cen3 = mo_mean(&b, VL_MO_CENTROID, late) * 5.0;
+    CHECK(fabs(cen3 - 3.0) < 0.35, "3 Hz bob: spectral centroid %.2f Hz", cen3);
+    /* the frame rate does not matter: the same motion at 24 fps */
+    mo_run(24.0, 2.0, 3.0, 20.0, 5, &c);
+    double worst = 0.0;
+    int wstep = 0, wj = 0;
+    for (int k = late; k < a.nsteps && k < c.nsteps; k++)
+        for (int j = VL_MO_SPEC_Y; j < VL_MO_BLUR; j++) { /* window features, step by step */
+            /* log powers: a quarter of the tolerance (the shift estimates'
+             * noise, which sets the floor of a still component, is per frame
+             * pair, so its rate grows with the frame rate) */
+            int lg = j >= VL_MO_LOGPOW && j < VL_MO_LOGPOW + 4;
+            double e = fabs(a.f[k][j] - c.f[k][j]) * (lg ? 0.25 : 1.0);
+            if (e > worst) {
+                worst = e;
+                wstep = k;
+                wj = j;
+            }
+        }
+    /* a step's own means cover the frames since the previous step, which lie
+     * up to a frame apart at 24 and 30 fps: compare them on average */
+    for (int j = 0; j < VL_MO_SPEC_Y; j++) {
+        double e = fabs(mo_mean(&a, j, late) - mo_mean(&c, j, late));
+        if (e > worst) {
+            worst = e;
+            wstep = -1;
+            wj = j;
+        }
+    }
+    CHECK(worst < 0.1, "30 fps vs 24 fps: features differ by at most %.3f (log powers / 4) (step %d, feature %d: %.3f vs %.3f)", worst,
+          wstep, wj, a.f[wstep < 0 ? 0 : wstep][wj], c.f[wstep < 0 ? 0 : wstep][wj]);
+    /* batches do not matter: bit-identical */
+    mo_run(30.0, 2.0, 3.0, 20.0, 1, &d);
+    CHECK(d.nsteps == a.nsteps && !memcmp(d.f, a.f, sizeof(float) * VL_MO_DIM * (size_t)a.nsteps),
+          "batch size 1 and 7 give identical features");
+    int finite = 1;
+    for (int k = 0; k < a.nsteps; k++)
+        finite &= all_finite(a.f[k], VL_MO_DIM, 50.0f);
+    CHECK(finite, "motion features finite and bounded");
+    /* it needs every frame: the per-frame entry point refuses */
+    vl_builtin *m;
+    vl_builtin_open("motion", &m);
+    float f1[VL_MO_DIM];
+    CHECK(vl_builtin_run(m, a.f[0], 1, 1, f1) == VL_ERR_ARG && strstr(vl_errmsg(), "every decoded frame"),
+          "vl_builtin_run on motion: %s", vl_errmsg());
+    vl_builtin_free(m);
+}
+
 int main(void)
 {
     texture_init();
     test_ego_motion();
+    test_motion();
     const float px = VL_MG_SHIFT_SCALE;
     float *base = malloc(sizeof(float) * FSZ), *mov = malloc(sizeof(float) * FSZ);
     float f[D], g[D];
@@ -161,7 +288,9 @@ int main(void)
 
     /* names, describe */
     const char *const *names = vl_builtin_names();
-    CHECK(names[0] && !strcmp(names[0], "motion-grid") && names[1] && !strcmp(names[1], "ego-motion") && names[2] == NULL, "names");
+    CHECK(names[0] && !strcmp(names[0], "motion") && names[1] && !strcmp(names[1], "motion-grid") && names[2] &&
+              !strcmp(names[2], "ego-motion") && names[3] == NULL,
+          "names");
     vl_builtin *b = NULL;
     CHECK(vl_builtin_open("motion-grid", &b) == VL_OK && b, "%s", vl_errmsg());
     vl_preproc pre;

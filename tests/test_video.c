@@ -547,6 +547,79 @@ static void test_rate(void)
     }
 }
 
+/* all_frames: every decoded frame between the first and last sampled ones,
+ * each with its step count. Expanding the steps must give exactly what plain
+ * sampling gives (same source frames, same target times), and the delivered
+ * frames must be consecutive source frames. */
+typedef struct {
+    int n, nsteps, bad_first, W, rot;
+    int fno[MAXF], steps[MAXF];
+    double tim[MAXF], pts[MAXF];
+} dense_collect;
+static dense_collect DC;
+
+static int dense_sink(void *user, const vl_frame_batch *b)
+{
+    dense_collect *c = user;
+    if (!b->steps || b->first != c->nsteps)
+        c->bad_first++;
+    for (int i = 0; i < b->n && c->n < MAXF; i++, c->n++) {
+        c->fno[c->n] = read_fno(b->pixels + (size_t)i * 3 * PW * PH, c->W, c->rot);
+        c->steps[c->n] = b->steps ? b->steps[i] : -1;
+        c->tim[c->n] = b->time[i];
+        c->pts[c->n] = b->pts[i];
+        c->nsteps += b->steps ? b->steps[i] : 0;
+    }
+    return 0;
+}
+
+static void check_dense(const char *what, const char *path, vl_sample_opts o, double fps)
+{
+    vl_preproc p = raw_pre(PW, PH);
+    vl_status st = run(path, o, &p, 0, &C, NULL);
+    CHECK(st == VL_OK, "%s, sampled: %s", what, vl_errmsg());
+    memset(&DC, 0, sizeof DC);
+    DC.W = PW;
+    o.all_frames = 1;
+    int64_t ns = -1;
+    st = vl_video_stream(path, &o, &p, dense_sink, &DC, &ns);
+    CHECK(st == VL_OK, "%s, all frames: %s", what, vl_errmsg());
+    CHECK(DC.bad_first == 0, "%s: batch steps missing or `first` not the running step count", what);
+    CHECK(ns == C.n && DC.nsteps == C.n, "%s: %d steps (nsampled %lld), plain sampling gave %lld", what, DC.nsteps,
+          (long long)ns, (long long)C.n);
+    int k = 0, bad = 0, gaps = 0, zero_ends = 0;
+    for (int i = 0; i < DC.n; i++) {
+        if (i > 0 && DC.fno[i] != DC.fno[i - 1] + 1)
+            gaps++;
+        for (int j = 0; j < DC.steps[i]; j++, k++) {
+            double t = fps > 0 ? DC.tim[i] + j / fps : DC.tim[i];
+            if (k >= C.n || C.fno[k] != DC.fno[i] || fabs(C.tim[k] - t) > 1e-9 || C.pts[k] != DC.pts[i])
+                bad++;
+        }
+    }
+    zero_ends = DC.n > 0 && DC.steps[0] == 0;
+    CHECK(bad == 0 && k == C.n, "%s: %d expanded steps differ from plain sampling", what, bad);
+    CHECK(gaps == 0, "%s: %d gaps between delivered frames (every decoded frame must come)", what, gaps);
+    CHECK(!zero_ends, "%s: the first delivered frame must be a sampled one", what);
+}
+
+static void test_all_frames(void)
+{
+    if (vid_ok[0]) {
+        const char *a = tfile(VIDS[0].name);
+        check_dense("h264 all frames at 7 fps", a, (vl_sample_opts){.fps = 7}, 7);
+        check_dense("h264 all frames at 60 fps (repeats)", a, (vl_sample_opts){.fps = 60}, 60);
+        check_dense("h264 all frames at 5 fps, clip 0.52-2.3 s, batch 4", a,
+                    (vl_sample_opts){.fps = 5, .start = 0.52, .end = 2.3, .batch = 4}, 5);
+        check_dense("h264 all frames, every 4th", a, (vl_sample_opts){.every_k = 4}, 0);
+        check_dense("h264 all frames at 10 fps, max 7", a, (vl_sample_opts){.fps = 10, .max_frames = 7}, 10);
+        CHECK(DC.n > 7 && DC.nsteps == 7, "max_frames counts steps in all-frames mode: %d frames, %d steps", DC.n,
+              DC.nsteps);
+    }
+    if (vfr_ok)
+        check_dense("vfr all frames at 10 fps", tfile("vfr.mkv"), (vl_sample_opts){.fps = 10}, 10);
+}
+
 static void test_every_k(void)
 {
     vl_preproc p = raw_pre(PW, PH);
@@ -1062,6 +1135,7 @@ int main(int argc, char **argv)
     section(test_decode_all);
     section(test_rate);
     section(test_every_k);
+    section(test_all_frames);
     section(test_clip);
     section(test_batches);
     section(test_pixels);

@@ -36,6 +36,7 @@ vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
         }
         snprintf(b->desc.name, sizeof b->desc.name, "builtin:%s", name);
         vl_builtin_describe(b->builtin, &b->desc.pre, &b->desc.feature_dim);
+        b->desc.dense = vl_builtin_dense(b->builtin);
         *out = b;
         return VL_OK;
     }
@@ -105,6 +106,28 @@ vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_se
     if (st)
         return st;
     memcpy(features, y, sizeof(float) * (size_t)n * (size_t)b->desc.feature_dim);
+    return VL_OK;
+}
+
+vl_status vl_backbone_run_dense(vl_backbone *b, const float *frames, int n, const double *pts, const int *steps,
+                                int new_sequence, float *features)
+{
+    if (b->builtin)
+        return vl_builtin_run_dense(b->builtin, frames, n, pts, steps, new_sequence, features);
+    /* a CNN: run the sampled frames, repeat as asked */
+    const int64_t fs = vl_preproc_frame_size(&b->desc.pre);
+    const size_t D = (size_t)b->desc.feature_dim;
+    for (int i = 0; i < n; i++) {
+        if (steps[i] <= 0)
+            continue;
+        vl_status st = vl_backbone_run(b, frames + (size_t)i * fs, 1, new_sequence, features);
+        if (st)
+            return st;
+        new_sequence = 0;
+        for (int j = 1; j < steps[i]; j++)
+            memcpy(features + j * D, features, sizeof(float) * D);
+        features += (size_t)steps[i] * D;
+    }
     return VL_OK;
 }
 

@@ -20,6 +20,7 @@ typedef struct {
     char tap[256];       /* tapped tensor (ONNX) or "" */
     vl_preproc pre;      /* frames must be prepared like this */
     int feature_dim;
+    int dense;           /* 1: wants every decoded frame (vl_sample_opts.all_frames) and vl_backbone_run_dense */
 } vl_backbone_desc;
 
 typedef struct vl_backbone vl_backbone;
@@ -30,6 +31,12 @@ typedef struct vl_backbone vl_backbone;
 vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out);
 const vl_backbone_desc *vl_backbone_describe(const vl_backbone *b);
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features);
+/* Every decoded frame (vl_sample_opts.all_frames): pts [n] in seconds, steps
+ * [n] the sampled steps each frame stands for (vl_frame_batch.steps); writes
+ * sum(steps) vectors. Works for every backbone; dense ones measure motion
+ * between all consecutive frames, the others see the sampled frames only. */
+vl_status vl_backbone_run_dense(vl_backbone *b, const float *frames, int n, const double *pts, const int *steps,
+                                int new_sequence, float *features);
 void vl_backbone_close(vl_backbone *b);
 
 #endif

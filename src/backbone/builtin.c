@@ -57,7 +57,7 @@
 #define HOG_EPS 0.5f       /* per-bin floor of the orientation histograms (a flat cell -> uniform) */
 #define SHARP_EPS 1e-5f    /* floor of the gradient energies in the sharpness ratios */
 
-static const char *const k_names[] = {"motion-grid", "ego-motion", NULL};
+static const char *const k_names[] = {"motion", "motion-grid", "ego-motion", NULL};
 
 typedef struct {
     _Alignas(64) float gre[LO * LO];
@@ -67,12 +67,33 @@ typedef struct {
     _Alignas(64) float y64[LO * LO];          /* luminance, 64x64 */
 } frame_state;
 
+#define MO_CAP 512 /* motion history entries (VL_MO_WINDOW s at up to 256 frames/s) */
+
+/* Per decoded frame pair, for the "motion" descriptor: the frame's time and
+ * its velocities (motion since the previous decoded frame, per second). */
+typedef struct {
+    double t, dt;
+    float v[6];       /* dx, dy, zoom, roll, shear1, shear2 rates */
+    float sharp[3];   /* sharpness x, y, ln gradient of the frame */
+} mo_sample;
+
 struct vl_builtin {
+    int dense;         /* "motion": every decoded frame, one vector per sampled step */
     int dim;           /* features written per frame: VL_MG_DIM, or VL_EM_DIM for ego-motion */
     _Alignas(64) float full[VL_MG_DIM]; /* one frame's whole descriptor */
     frame_state fs[2]; /* fs[cur] is filled for the frame being described; fs[cur ^ 1] is the previous one */
     int cur;
     int has_prev;
+    /* "motion" state: history ring, the current step's sums, the last vector */
+    mo_sample hist[MO_CAP];
+    int hn, hhead;     /* entries, index of the oldest */
+    double prev_pts;
+    double acc_t;      /* seconds of motion in the current step */
+    int acc_n;         /* frame pairs in it */
+    double acc_v[6], acc_v2[6], acc_peak, acc_qpeak, acc_qres2, acc_diff2, acc_sharp[3];
+    int acc_ns;        /* frames whose sharpness is in acc_sharp */
+    float last[VL_MO_DIM];
+    float freq[VL_MO_NBANDS];
     _Alignas(64) float y128[IN * IN];
     _Alignas(64) float wre[LO * LO]; /* correlation scratch */
     _Alignas(64) float wim[LO * LO];
@@ -331,9 +352,9 @@ vl_status vl_builtin_open(const char *name, vl_builtin **out)
         return vl_seterr(VL_ERR_ARG, "vl_builtin_open: out is NULL");
     *out = NULL;
     if (!name)
-        return vl_seterr(VL_ERR_ARG, "built-in backbone: no name given (known: motion-grid, ego-motion)");
+        return vl_seterr(VL_ERR_ARG, "built-in backbone: no name given (known: motion, motion-grid, ego-motion)");
     const char *bare = strncmp(name, "builtin:", 8) ? name : name + 8;
-    if (strcmp(bare, "motion-grid") && strcmp(bare, "ego-motion")) {
+    if (strcmp(bare, "motion-grid") && strcmp(bare, "ego-motion") && strcmp(bare, "motion")) {
         char known[256] = "";
         for (int i = 0; k_names[i]; i++) {
             if (i)
@@ -345,7 +366,10 @@ vl_status vl_builtin_open(const char *name, vl_builtin **out)
     vl_builtin *b = vl_calloc(sizeof *b);
     if (!b)
         return vl_seterr(VL_ERR_NOMEM, "built-in backbone '%s': out of memory", bare);
-    b->dim = strcmp(bare, "ego-motion") ? VL_MG_DIM : VL_EM_DIM;
+    b->dense = !strcmp(bare, "motion");
+    b->dim = b->dense ? VL_MO_DIM : strcmp(bare, "ego-motion") ? VL_MG_DIM : VL_EM_DIM;
+    for (int i = 0; i < VL_MO_NBANDS; i++)
+        b->freq[i] = (float)(0.7 * pow(4.5 / 0.7, (double)i / (VL_MO_NBANDS - 1)));
     for (int m = 0; m < LO / 2; m++) {
         b->cost[m] = (float)cos(2.0 * 3.14159265358979323846 * m / LO);
         b->sint[m] = (float)sin(2.0 * 3.14159265358979323846 * m / LO);
@@ -609,6 +633,9 @@ vl_status vl_builtin_run(vl_builtin *b, const float *frames, int n, int new_sequ
 {
     if (!b)
         return vl_seterr(VL_ERR_ARG, "built-in backbone: handle is NULL");
+    if (b->dense)
+        return vl_seterr(VL_ERR_ARG, "built-in backbone 'motion' needs every decoded frame and its time "
+                                     "(vl_builtin_run_dense), not only the sampled frames");
     if (n < 0)
         return vl_seterr(VL_ERR_ARG, "built-in backbone: negative frame count %d", n);
     if (new_sequence)
@@ -636,6 +663,189 @@ vl_status vl_builtin_run(vl_builtin *b, const float *frames, int n, int new_sequ
             memcpy(features + (size_t)i * b->dim, f, sizeof(float) * (size_t)b->dim);
         b->cur ^= 1;
         b->has_prev = 1;
+    }
+    return VL_OK;
+}
+
+/* ---- "motion": every decoded frame, one vector per sampled step ------------------ */
+
+int vl_builtin_dense(const vl_builtin *b) { return b && b->dense; }
+
+static void mo_reset_step(vl_builtin *b)
+{
+    b->acc_t = 0.0;
+    b->acc_n = b->acc_ns = 0;
+    for (int k = 0; k < 6; k++)
+        b->acc_v[k] = b->acc_v2[k] = 0.0;
+    b->acc_peak = b->acc_qpeak = b->acc_qres2 = b->acc_diff2 = 0.0;
+    b->acc_sharp[0] = b->acc_sharp[1] = b->acc_sharp[2] = 0.0;
+}
+
+static const mo_sample *mo_at(const vl_builtin *b, int i) { return &b->hist[(b->hhead + i) % MO_CAP]; }
+
+/* The step's vector from its sums and the history window ending at `now`. */
+static void mo_describe(vl_builtin *b, double now, float *f)
+{
+    memset(f, 0, sizeof(float) * VL_MO_DIM);
+    if (b->acc_n > 0 && b->acc_t > 0.0) {
+        for (int k = 0; k < 6; k++) {
+            f[VL_MO_MEAN + k] = (float)(b->acc_v[k] / b->acc_t) * VL_MO_RATE_SCALE;
+            f[VL_MO_RMS + k] = (float)sqrt(b->acc_v2[k] / b->acc_t) * VL_MO_RATE_SCALE;
+        }
+        f[VL_MO_PEAK] = (float)(b->acc_peak / b->acc_n);
+        f[VL_MO_QPEAK] = (float)(b->acc_qpeak / b->acc_n);
+        f[VL_MO_QRESID] = (float)sqrt(b->acc_qres2 / b->acc_t) * VL_MO_RATE_SCALE;
+        f[VL_MO_DIFF] = (float)sqrt(b->acc_diff2 / b->acc_t) * VL_MO_RATE_SCALE;
+    } else if (b->acc_n == 0 && b->hn > 0) {
+        /* a repeated step (sampling above the source rate): the motion of the last one */
+        memcpy(f, b->last, sizeof(float) * VL_MO_DIM);
+        return;
+    }
+    /* window: Hann-weighted, mean-removed velocities; power per frequency by
+     * a direct (non-uniform) Fourier sum over the samples' own times, so
+     * variable frame rates and dropped frames need no resampling */
+    double t0 = now - VL_MO_WINDOW, wsum = 0.0, mean[4] = {0}, ms[4] = {0};
+    int first = 0;
+    while (first < b->hn && mo_at(b, first)->t <= t0)
+        first++;
+    for (int i = first; i < b->hn; i++) {
+        const mo_sample *m = mo_at(b, i);
+        double w = (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * (m->t - t0) / VL_MO_WINDOW)) * m->dt;
+        wsum += w;
+        for (int k = 0; k < 4; k++) {
+            mean[k] += w * m->v[k];
+            ms[k] += m->dt * (double)m->v[k] * m->v[k];
+        }
+    }
+    double span = 0.0;
+    for (int i = first; i < b->hn; i++)
+        span += mo_at(b, i)->dt;
+    if (wsum <= 0.0 || span <= 0.0)
+        return;
+    for (int k = 0; k < 4; k++) {
+        mean[k] /= wsum;
+        double r = ms[k] / span * (double)VL_MO_RATE_SCALE * VL_MO_RATE_SCALE;
+        f[VL_MO_LOGPOW + k] = (float)log(1e-3 + r);
+    }
+    const int comp[2] = {1, 0}, off[2] = {VL_MO_SPEC_Y, VL_MO_SPEC_X};
+    for (int c = 0; c < 2; c++) {
+        double p[VL_MO_NBANDS], tot = 0.0, cen = 0.0;
+        for (int q = 0; q < VL_MO_NBANDS; q++) {
+            double re = 0.0, im = 0.0, om = 2.0 * 3.14159265358979323846 * b->freq[q];
+            for (int i = first; i < b->hn; i++) {
+                const mo_sample *m = mo_at(b, i);
+                double w = (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * (m->t - t0) / VL_MO_WINDOW)) * m->dt;
+                double v = w * (m->v[comp[c]] - mean[comp[c]]);
+                re += v * cos(om * (m->t - t0));
+                im -= v * sin(om * (m->t - t0));
+            }
+            p[q] = re * re + im * im;
+            tot += p[q];
+            cen += p[q] * b->freq[q];
+        }
+        /* a floor so that a still camera's noise does not look like a clean
+         * tone: a sinusoid of amplitude a gives p ~ (a wsum / 2)^2; the floor
+         * is that of a = 0.28 units/s (about 2 px/s of the 128 px frame),
+         * above the frame-to-frame noise of the shift estimates */
+        double floor_ = 0.02 * wsum * wsum;
+        for (int q = 0; q < VL_MO_NBANDS; q++)
+            f[off[c] + q] = (float)(p[q] / (tot + floor_));
+        f[VL_MO_CENTROID + c] = (float)(tot > 0.0 ? cen / (tot + floor_) / 5.0 : 0.0);
+    }
+    if (b->acc_ns > 0) {
+        float mx[3] = {-1e30f, -1e30f, -1e30f};
+        for (int i = first; i < b->hn; i++)
+            for (int k = 0; k < 3; k++)
+                mx[k] = mo_at(b, i)->sharp[k] > mx[k] ? mo_at(b, i)->sharp[k] : mx[k];
+        for (int k = 0; k < 3; k++)
+            f[VL_MO_BLUR + k] = mx[k] > -1e29f ? (float)(b->acc_sharp[k] / b->acc_ns) - mx[k] : 0.0f;
+    }
+}
+
+vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const double *pts, const int *steps,
+                               int new_sequence, float *features)
+{
+    if (!b)
+        return vl_seterr(VL_ERR_ARG, "built-in backbone: handle is NULL");
+    if (n < 0)
+        return vl_seterr(VL_ERR_ARG, "built-in backbone: negative frame count %d", n);
+    if (new_sequence) {
+        b->has_prev = 0;
+        b->hn = b->hhead = 0;
+        mo_reset_step(b);
+    }
+    if (n == 0)
+        return VL_OK;
+    if (!frames || !features || !steps || (b->dense && !pts))
+        return vl_seterr(VL_ERR_ARG, "built-in backbone: NULL buffer");
+    const int64_t fsz = 3 * IN * IN;
+    if (!b->dense) { /* a per-frame descriptor: sampled frames only, repeated as asked */
+        for (int i = 0; i < n; i++) {
+            if (steps[i] <= 0)
+                continue;
+            vl_status st = vl_builtin_run(b, frames + (size_t)i * fsz, 1, 0, features);
+            if (st)
+                return st;
+            for (int j = 1; j < steps[i]; j++)
+                memcpy(features + (size_t)j * b->dim, features, sizeof(float) * (size_t)b->dim);
+            features += (size_t)steps[i] * b->dim;
+        }
+        return VL_OK;
+    }
+    for (int i = 0; i < n; i++) {
+        float *f = b->full;
+        appearance(b, frames + (size_t)i * fsz, f);
+        int ok = 1;
+        for (int k = VL_MG_CHROMA; k < VL_MG_CHROMA + 32; k++)
+            ok &= isfinite(f[k]) != 0;
+        if (!ok) {
+            b->has_prev = 0;
+            b->hn = b->hhead = 0;
+            mo_reset_step(b);
+            return vl_seterr(VL_ERR_NUMERIC, "built-in backbone: frame %d of the batch has non-finite pixels", i);
+        }
+        motion(b, f);
+        float sharp[3] = {f[VL_MG_SHARP_X], f[VL_MG_SHARP_Y], logf(f[VL_MG_GRAD] + 1e-3f)};
+        if (b->has_prev) {
+            /* repeated or broken timestamps still give a finite rate */
+            double dt = pts[i] - b->prev_pts;
+            dt = dt < 1.0 / 240.0 ? 1.0 / 240.0 : dt > 1.0 ? 1.0 : dt;
+            const float q[6] = {f[VL_MG_DX], f[VL_MG_DY], f[VL_MG_ZOOM], f[VL_MG_ROT], f[VL_MG_SHEAR1], f[VL_MG_SHEAR2]};
+            mo_sample *m;
+            if (b->hn < MO_CAP)
+                m = &b->hist[(b->hhead + b->hn++) % MO_CAP];
+            else {
+                m = &b->hist[b->hhead];
+                b->hhead = (b->hhead + 1) % MO_CAP;
+            }
+            m->t = pts[i];
+            m->dt = dt;
+            for (int k = 0; k < 6; k++) {
+                m->v[k] = (float)(q[k] / dt);
+                b->acc_v[k] += q[k];
+                b->acc_v2[k] += (double)q[k] * q[k] / dt;
+            }
+            for (int k = 0; k < 3; k++)
+                m->sharp[k] = sharp[k];
+            b->acc_t += dt;
+            b->acc_n++;
+            b->acc_peak += f[VL_MG_PEAK];
+            b->acc_qpeak += f[VL_MG_QPEAK];
+            b->acc_qres2 += (double)f[VL_MG_QRESID] * f[VL_MG_QRESID] / dt;
+            b->acc_diff2 += (double)f[VL_MG_DIFF_COMP] * f[VL_MG_DIFF_COMP] / dt;
+        }
+        for (int k = 0; k < 3; k++)
+            b->acc_sharp[k] += sharp[k];
+        b->acc_ns++;
+        b->prev_pts = pts[i];
+        b->cur ^= 1;
+        b->has_prev = 1;
+        for (int j = 0; j < steps[i]; j++) {
+            mo_describe(b, pts[i], features);
+            memcpy(b->last, features, sizeof(float) * VL_MO_DIM);
+            features += VL_MO_DIM;
+            mo_reset_step(b);
+        }
     }
     return VL_OK;
 }

@@ -62,10 +62,46 @@ enum {
     /* "ego-motion": the motion and sharpness blocks alone (offsets 0..15) */
     VL_EM_DIM = 16,
 };
+/* ---- "motion" feature layout: one vector per sampled step, summarising the
+ * motion between every pair of consecutive decoded frames since the previous
+ * step (rates per second, so the frame rate does not matter) and over the last
+ * VL_MO_WINDOW seconds (gait frequency). Units: motion-grid's (shift / 8 input
+ * pixels, affine x 10) per second, times VL_MO_RATE_SCALE. ---- */
+enum {
+    VL_MO_MEAN = 0,      /* 6: mean velocity over the step: dx, dy, zoom, roll, shear1, shear2 */
+    VL_MO_RMS = 6,       /* 6: RMS velocity over the step (frame-pair rates, time-weighted), same order */
+    VL_MO_PEAK = 12,     /* mean global phase-correlation peak strength over the step, 0 .. 1 */
+    VL_MO_QPEAK = 13,    /* mean quadrant peak strength, 0 .. 1 */
+    VL_MO_QRESID = 14,   /* RMS rate of the quadrant shifts' misfit to the affine motion */
+    VL_MO_DIFF = 15,     /* RMS rate of the shift-compensated luminance difference */
+    VL_MO_NBANDS = 12,   /* frequencies of the spectra: log-spaced 0.7 .. 4.5 Hz */
+    VL_MO_SPEC_Y = 16,   /* 12: share of the vertical velocity's power per frequency (sums to ~1) */
+    VL_MO_SPEC_X = 28,   /* 12: the same for the horizontal velocity */
+    VL_MO_LOGPOW = 40,   /* 4: ln(1e-3 + mean square) over the window of dx, dy, zoom, roll velocity */
+    VL_MO_CENTROID = 44, /* 2: power-weighted mean frequency of dy, dx over the window, Hz / 5 */
+    VL_MO_BLUR = 46,     /* 3: step mean minus window max of sharpness x, sharpness y, ln gradient
+                          * (<= 0; falls with motion blur, relative to the scene's own sharpness) */
+    VL_MO_DIM = 49,
+};
+/* Changes whenever a built-in's numbers change: cached features are keyed by it. */
+#define VL_BUILTIN_REVISION "builtin-2"
+#define VL_MO_WINDOW 2.0       /* seconds of motion history behind the spectra */
+#define VL_MO_RATE_SCALE 0.1f  /* per-second rates times this */
+
 #define VL_MG_SHIFT_SCALE 8.0f /* input pixels per unit of VL_MG_DX / DY / SPEED / QRESID */
 #define VL_MG_AFFINE_SCALE 10.0f /* ZOOM / ROT / SHEAR = coefficient x this */
 
 typedef struct vl_builtin vl_builtin;
+
+/* "motion" (dense): frames are every decoded frame (vl_sample_opts.all_frames)
+ * with their presentation times in seconds and the number of sampled steps
+ * each stands for (vl_frame_batch.steps); writes sum(steps) feature vectors of
+ * VL_MO_DIM. The other built-ins take this too (steps > 1 repeats a frame's
+ * vector, steps = 0 skips it, pts unused). vl_builtin_run on "motion" fails:
+ * it needs the frames in between. */
+int vl_builtin_dense(const vl_builtin *b);
+vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const double *pts, const int *steps,
+                               int new_sequence, float *features);
 
 /* NULL-terminated list of the built-in names. */
 const char *const *vl_builtin_names(void);

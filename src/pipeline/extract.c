@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "backbone/builtin.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -74,7 +76,7 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
     vl_extractor *x = calloc(1, sizeof *x);
     if (!x)
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
-    const char *spec = o->backbone ? o->backbone : "builtin:motion-grid";
+    const char *spec = o->backbone ? o->backbone : "builtin:motion";
     /* an ONNX file by its absolute path: models record it and must find it
      * from wherever they are used later */
     char *abs = strncmp(spec, "builtin:", 8) && access(spec, R_OK) == 0 ? realpath(spec, NULL) : NULL;
@@ -103,6 +105,8 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
     h = fnv_str(h, "vidlstm-features-v1");
     h = fnv_str(h, x->desc.name);
     h = fnv_str(h, x->desc.tap);
+    if (builtin)
+        h = fnv_str(h, VL_BUILTIN_REVISION);
     FNV_V(h, x->desc.feature_dim);
     const vl_preproc *p = &x->desc.pre;
     FNV_V(h, p->width);
@@ -166,6 +170,7 @@ typedef struct {
     void *user;
     float *tmp;
     int tmp_cap;
+    double fps; /* sampling rate (0: every k-th frame) */
 } clip_ctx;
 
 static int grow(clip_ctx *c, int need)
@@ -190,9 +195,76 @@ static int grow(clip_ctx *c, int need)
     return 0;
 }
 
+/* Every decoded frame (dense backbones): one vector per sampled step, step j
+ * of frame i at time[i] + j / fps from source frame index[i]. */
+static int on_all_frames(clip_ctx *c, const vl_frame_batch *b)
+{
+    int ns = 0;
+    for (int i = 0; i < b->n; i++)
+        ns += b->steps[i];
+    double *tt = NULL;
+    int64_t *ti = NULL;
+    float *out;
+    int T = c->f ? c->f->T : 0;
+    if (c->sink) {
+        if (ns > c->tmp_cap) {
+            float *t = realloc(c->tmp, sizeof(float) * (size_t)ns * c->D);
+            if (!t) {
+                c->err = vl_seterr(VL_ERR_NOMEM, "out of memory");
+                return 1;
+            }
+            c->tmp = t;
+            c->tmp_cap = ns;
+        }
+        out = c->tmp;
+        tt = malloc(sizeof(double) * (size_t)(ns ? ns : 1));
+        ti = malloc(sizeof(int64_t) * (size_t)(ns ? ns : 1));
+        if (!tt || !ti) {
+            free(tt);
+            free(ti);
+            c->err = vl_seterr(VL_ERR_NOMEM, "out of memory");
+            return 1;
+        }
+    } else {
+        if (grow(c, T + ns)) {
+            c->err = vl_seterr(VL_ERR_NOMEM, "out of memory for %d frames of features", T + ns);
+            return 1;
+        }
+        out = c->f->x + (size_t)T * c->D;
+        tt = c->f->time + T;
+        ti = c->f->index + T;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double arrival = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    if ((c->err = vl_backbone_run_dense(c->bb, b->pixels, b->n, b->pts, b->steps, c->first, out))) {
+        if (c->sink) {
+            free(tt);
+            free(ti);
+        }
+        return 1;
+    }
+    c->first = 0;
+    for (int i = 0, k = 0; i < b->n; i++)
+        for (int j = 0; j < b->steps[i]; j++, k++) {
+            tt[k] = c->fps > 0 ? b->time[i] + j / c->fps : b->time[i];
+            ti[k] = b->index[i];
+        }
+    if (c->sink) {
+        int r = ns ? c->sink(c->user, c->tmp, ns, tt, ti, arrival) : 0;
+        free(tt);
+        free(ti);
+        return r;
+    }
+    c->f->T = T + ns;
+    return 0;
+}
+
 static int on_frames(void *user, const vl_frame_batch *b)
 {
     clip_ctx *c = user;
+    if (b->steps)
+        return on_all_frames(c, b);
     if (c->sink) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -228,8 +300,9 @@ static int on_frames(void *user, const vl_frame_batch *b)
 static vl_status extract_one(vl_extractor *x, vl_backbone *bb, const vl_clip *cl, int dec_threads, vl_features *f)
 {
     *f = (vl_features){.D = x->desc.feature_dim};
-    clip_ctx c = {.bb = bb, .D = x->desc.feature_dim, .first = 1, .f = f};
+    clip_ctx c = {.bb = bb, .D = x->desc.feature_dim, .first = 1, .f = f, .fps = x->fps};
     vl_sample_opts so = {.fps = x->fps, .every_k = x->every_k, .start = cl->start, .end = cl->end,
+                         .all_frames = x->desc.dense,
                          .batch = x->batch, .threads = dec_threads};
     int64_t n = 0;
     vl_status st = vl_video_stream(cl->path, &so, &x->desc.pre, on_frames, &c, &n);
@@ -435,8 +508,8 @@ vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_feat
 
 vl_status vl_extract_stream(vl_extractor *x, const char *path, vl_feature_sink sink, void *user)
 {
-    clip_ctx c = {.bb = x->bb, .D = x->desc.feature_dim, .first = 1, .sink = sink, .user = user};
-    vl_sample_opts so = {.fps = x->fps, .every_k = x->every_k, .batch = 1};
+    clip_ctx c = {.bb = x->bb, .D = x->desc.feature_dim, .first = 1, .sink = sink, .user = user, .fps = x->fps};
+    vl_sample_opts so = {.fps = x->fps, .every_k = x->every_k, .batch = 1, .all_frames = x->desc.dense};
     int64_t n = 0;
     vl_status st = vl_video_stream(path, &so, &x->desc.pre, on_frames, &c, &n);
     if (!st && c.err)

@@ -263,7 +263,9 @@ typedef struct {
     float *pixels;
     double *time, *pts;
     int64_t *index;
+    int *steps;
     int n;
+    int nsteps; /* sum of steps[] */
     int full;
 } slot;
 
@@ -303,12 +305,14 @@ static int publish(pipeline *P)
     int stop = P->stop;
     pthread_mutex_unlock(&P->mu);
     P->s[P->fill].n = 0;
+    P->s[P->fill].nsteps = 0;
     return stop;
 }
 
 /* Converts `f` (or copies the previous output when it is the same frame) into
- * the current slot. Returns <0 on error, 1 to stop, 0 to go on. */
-static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx, int64_t serial,
+ * the current slot, standing for `steps` sampled steps (all_frames mode; else
+ * 1). Returns <0 on error, 1 to stop, 0 to go on. */
+static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx, int64_t serial, int steps,
                 int64_t *last_conv_serial, const float **last_conv)
 {
     slot *s = &P->s[P->fill];
@@ -327,8 +331,10 @@ static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx
     s->time[s->n] = t;
     s->pts[s->n] = pts;
     s->index[s->n] = idx;
+    s->steps[s->n] = steps;
     s->n++;
-    P->nsampled++;
+    s->nsteps += steps;
+    P->nsampled += steps;
     if (P->o.max_frames > 0 && P->nsampled >= P->o.max_frames)
         return 1;
     if (s->n == P->o.batch) {
@@ -455,9 +461,22 @@ static void *producer(void *arg)
             counter++;
             int stop = 0;
             if (o->fps > 0) {
-                if (have_prev)
+                if (have_prev && o->all_frames) {
+                    /* prev once, for every target time it covers (maybe none) */
+                    double t_first = next_t;
+                    int n = 0;
+                    while (next_t < pts - TEPS && next_t < end - TEPS &&
+                           (o->max_frames <= 0 || P->nsampled + n < o->max_frames)) {
+                        n++;
+                        k++;
+                        next_t = o->start + (double)k / o->fps;
+                    }
+                    if (n > 0 || P->nsampled > 0)
+                        stop = emit(P, prev, n ? t_first : prev_pts, prev_pts, prev_idx, prev_serial, n,
+                                    &last_conv_idx, &last_conv);
+                } else if (have_prev)
                     while (next_t < pts - TEPS && next_t < end - TEPS && !stop) {
-                        stop = emit(P, prev, next_t, prev_pts, prev_idx, prev_serial, &last_conv_idx, &last_conv);
+                        stop = emit(P, prev, next_t, prev_pts, prev_idx, prev_serial, 1, &last_conv_idx, &last_conv);
                         k++;
                         next_t = o->start + (double)k / o->fps;
                     }
@@ -472,7 +491,9 @@ static void *producer(void *arg)
             } else {
                 if (pts >= o->start - TEPS && pts < end - TEPS) {
                     if (k % (o->every_k > 0 ? o->every_k : 1) == 0)
-                        stop = emit(P, frame, pts, pts, idx, counter - 1, &last_conv_idx, &last_conv);
+                        stop = emit(P, frame, pts, pts, idx, counter - 1, 1, &last_conv_idx, &last_conv);
+                    else if (o->all_frames)
+                        stop = emit(P, frame, pts, pts, idx, counter - 1, 0, &last_conv_idx, &last_conv);
                     k++;
                 } else if (pts >= end - TEPS) {
                     stop = 1;
@@ -515,11 +536,24 @@ static void *producer(void *arg)
         }
         if (o->fps > 0 && have_prev) {
             int stop = 0;
-            while (next_t < end - TEPS && next_t < video_end - TEPS && !stop) {
-                stop = emit(P, prev, next_t, prev_pts, prev_idx, prev_serial, &last_conv_idx, &last_conv);
-                k++;
-                next_t = o->start + (double)k / o->fps;
-            }
+            if (o->all_frames) {
+                double t_first = next_t;
+                int n = 0;
+                while (next_t < end - TEPS && next_t < video_end - TEPS &&
+                       (o->max_frames <= 0 || P->nsampled + n < o->max_frames)) {
+                    n++;
+                    k++;
+                    next_t = o->start + (double)k / o->fps;
+                }
+                if (n > 0 || P->nsampled > 0)
+                    stop = emit(P, prev, n ? t_first : prev_pts, prev_pts, prev_idx, prev_serial, n, &last_conv_idx,
+                                &last_conv);
+            } else
+                while (next_t < end - TEPS && next_t < video_end - TEPS && !stop) {
+                    stop = emit(P, prev, next_t, prev_pts, prev_idx, prev_serial, 1, &last_conv_idx, &last_conv);
+                    k++;
+                    next_t = o->start + (double)k / o->fps;
+                }
             if (stop < 0)
                 goto out;
         }
@@ -588,7 +622,8 @@ vl_status vl_video_stream(const char *path, const vl_sample_opts *opts, const vl
         P->s[i].time = malloc(sizeof(double) * o.batch);
         P->s[i].pts = malloc(sizeof(double) * o.batch);
         P->s[i].index = malloc(sizeof(int64_t) * o.batch);
-        if (!P->s[i].pixels || !P->s[i].time || !P->s[i].pts || !P->s[i].index)
+        P->s[i].steps = malloc(sizeof(int) * o.batch);
+        if (!P->s[i].pixels || !P->s[i].time || !P->s[i].pts || !P->s[i].index || !P->s[i].steps)
             st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory for frame batches", path);
     }
     pthread_mutex_init(&P->mu, NULL);
@@ -609,8 +644,8 @@ vl_status vl_video_stream(const char *path, const vl_sample_opts *opts, const vl
                 break;
             slot *s = &P->s[take];
             vl_frame_batch b = {.n = s->n, .pixels = s->pixels, .time = s->time, .pts = s->pts, .index = s->index,
-                                .first = first};
-            first += s->n;
+                                .first = first, .steps = o.all_frames ? s->steps : NULL};
+            first += o.all_frames ? s->nsteps : s->n;
             int stop = sink(user, &b);
             pthread_mutex_lock(&P->mu);
             s->full = 0;
@@ -635,6 +670,7 @@ vl_status vl_video_stream(const char *path, const vl_sample_opts *opts, const vl
         free(P->s[i].time);
         free(P->s[i].pts);
         free(P->s[i].index);
+        free(P->s[i].steps);
     }
     conv_free(&P->conv);
     vdec_close(&P->v);

@@ -67,6 +67,9 @@ typedef struct {
     int threads;     /* decoder threads (0 = automatic) */
     int64_t max_frames; /* stop after this many sampled frames (0 = no limit) */
     int max_bad_packets; /* consecutive decode errors tolerated (default 32) */
+    int all_frames;  /* 1: deliver every decoded frame from the first sampled one on (until the clip's end
+                      * or the video's: a few after the last sampled one may come), not only the sampled ones, each with the number of sampled steps it stands for (batch.steps):
+                      * for backbones that measure motion at the source rate */
 } vl_sample_opts;
 
 /* A batch of sampled, preprocessed frames. */
@@ -80,7 +83,13 @@ typedef struct {
                           * index (MP4, MOV, AVI) or a constant frame rate; for variable-rate files
                           * without one (some MKV/WebM) it is estimated from time after a seek, so
                           * label such clips by time (start,end,label segments). */
-    int64_t first;       /* sampled-frame number of pixels[0] within this call */
+    int64_t first;       /* sampled-frame number of pixels[0] within this call (all_frames: sampled steps
+                          * before this batch) */
+    const int *steps;    /* all_frames only (else NULL: every frame is one step): [n] sampled steps frame i
+                          * stands for: 0 for a frame between two sampled ones, 1 for a sampled frame, more
+                          * when the sampling rate exceeds the source's. time[i] is then the first step's
+                          * target time (step j at time[i] + j / fps), or the frame's pts when steps[i] = 0;
+                          * max_frames and nsampled count steps. */
 } vl_frame_batch;
 
 /* Return non-zero to stop early (vl_video_stream then returns VL_OK). */
