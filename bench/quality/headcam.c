@@ -450,16 +450,24 @@ static int parse_plan(const char *plan, job *j)
 }
 
 static mips *photo_cache_get(const char *path)
-{ /* suite mode renders many videos from one photo: keep the last one */
-    static char *last;
-    static mips m;
-    if (last && !strcmp(last, path)) return &m;
-    if (last) { for (int i = 0; i < m.n; i++) free(m.lv[i].px); free(last); last = NULL; }
+{ /* suite mode renders many videos from each photo: keep them all decoded */
+    static char *names[64];
+    static mips m[64];
+    static int n;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], path)) return &m[i];
+    if (n == 64) { /* full: forget the oldest */
+        for (int i = 0; i < m[0].n; i++) free(m[0].lv[i].px);
+        free(names[0]);
+        memmove(names, names + 1, sizeof names[0] * 63);
+        memmove(m, m + 1, sizeof m[0] * 63);
+        n--;
+    }
     image im;
     if (load_photo(path, 1024, &im)) return NULL;
-    build_mips(&im, &m);
-    last = strdup(path);
-    return &m;
+    build_mips(&im, &m[n]);
+    names[n] = strdup(path);
+    return &m[n++];
 }
 
 static int render_video(const job *j)
