@@ -676,7 +676,7 @@ static int suite(const char *list, const char *outdir, int reduced, uint64_t see
         char *c = strchr(line, ',');
         if (!c) continue;
         *c = 0;
-        snprintf(ph[S].name, sizeof ph[S].name, "%s", line);
+        snprintf(ph[S].name, sizeof ph[S].name, "%.63s", line);
         snprintf(ph[S].path, sizeof ph[S].path, "%s", c + 1);
         S++;
     }
