@@ -73,6 +73,17 @@ check "per-frame accuracy $facc >= 0.95" 'ge "$facc" 0.95'
 check "sequence report has a timeline" '[ -s "$W/rep2/timeline.svg" ]'
 "$BIN" predict --model "$W/frames.safetensors" "$W/fr000.npy" --json > "$W/seg.json"
 check "per-frame prediction gives segments" 'grep -q "\"segments\":\[{\"start\":0" "$W/seg.json"'
+# action-segmentation scores (values against NumPy in test_metrics; here: wiring and options)
+"$BIN" eval --model "$W/frames.safetensors" --data "$W/frames.csv" --json > "$W/seg_eval.json"
+ed=$(jnum "$W/seg_eval.json" edit); f50=$(jnum "$W/seg_eval.json" f1_50)
+check "eval JSON has edit $ed and f1_10/f1_25/f1_50 ($f50) on a 0-100 scale" \
+  'ge "$ed" 50 && le "$ed" 100 && ge "$f50" 50 && grep -q "\"f1_10\":" "$W/seg_eval.json" && grep -q "\"f1_25\":" "$W/seg_eval.json"'
+"$BIN" eval --model "$W/frames.safetensors" --data "$W/frames.csv" --background down --smooth 5 > "$W/seg_eval.txt"
+check "eval text prints Edit and F1@k with the background and smoothing it used" \
+  'grep -q "Edit .*F1@10 .*F1@50 .*background .down. left out.*smoothed over 5 frames" "$W/seg_eval.txt"'
+"$BIN" predict --model "$W/frames.safetensors" "$W/fr000.npy" --smooth 200 --json > "$W/seg_smooth.json"
+check "predict --smooth longer than the sequence gives one segment" \
+  '[ "$(grep -o "\"start\":" "$W/seg_smooth.json" | wc -l)" -eq 1 ]'
 
 # (c) regression
 "$BIN" train --data "$W/regress.csv" --val-fraction 0.2 --task regress --layers lstm:32 --epochs 40 --lr 0.01 \
@@ -130,6 +141,10 @@ expect_error "clip labels for a sequence model" "'down' is not a per-frame label
   "$BIN" train --data "$W/order_train.csv" --mode sequence --layers lstm:8 --out "$W/x.safetensors" --quiet
 expect_error "bad layer spec" "unknown layer 'lstmm'" \
   "$BIN" train --data "$W/order_train.csv" --layers lstmm:8 --out "$W/x.safetensors"
+expect_error "an unknown background class" "--background 'walk' is neither a class name" \
+  "$BIN" eval --model "$W/frames.safetensors" --data "$W/frames.csv" --background walk
+expect_error "smoothing a clip model" "--smooth applies to per-frame classifiers" \
+  "$BIN" eval --model "$W/order.safetensors" --data "$W/order_val.csv" --smooth 3
 expect_error "mean in a sequence model" "mean pooling must be the last layer of a many-to-one" \
   "$BIN" train --data "$W/frames.csv" --mode sequence --layers mean --out "$W/x.safetensors" --quiet
 expect_error "unknown option" "unknown option '--epoch'" \

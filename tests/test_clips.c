@@ -580,6 +580,99 @@ static void test_frame_labels(void)
     CHECK(s == VL_ERR_IO && names("lab/none.csv", 0), "missing label file: %s", vl_errmsg());
 }
 
+/* Every accepted header name, columns in any order, extra columns ignored;
+ * frame ranges; header errors that list the accepted names. */
+static void test_label_headers(void)
+{
+    static const char *const frame_names[] = {"frame", "Frame_Index", "frame_idx", "FRAME_ID", "index",
+                                              "idx", "frame_number", "frameno"};
+    static const char *const label_names[] = {"label", "class", "Action", "activity", "label_name", "CLASS_NAME"};
+    static const char *const seg_names[][2] = {{"start", "end"},         {"start_s", "end_s"},
+                                               {"Start_Sec", "End_Sec"}, {"start_time", "end_time"},
+                                               {"t_start", "t_end"},     {"begin", "end"},
+                                               {"onset", "offset"}};
+    char text[512], name[64];
+    int32_t y[3];
+    int k = 0;
+    for (size_t f = 0; f < sizeof frame_names / sizeof *frame_names; f++)
+        for (size_t l = 0; l < sizeof label_names / sizeof *label_names; l++, k++) {
+            /* label first, an unknown column between: order comes from the header */
+            snprintf(text, sizeof text, "%s,note,%s\nrun,x,4\nwalk,y,0\n", label_names[l], frame_names[f]);
+            snprintf(name, sizeof name, "lab/h_f%d.csv", k);
+            vl_frame_labels *fl = load(name, text);
+            if (!fl)
+                continue;
+            int64_t idx[3] = {0, 4, 2};
+            vl_status st = vl_frame_labels_align(fl, 3, NULL, idx, NULL, 0, 1, y);
+            CHECK(fl->kind == VL_LABELS_FRAMES && st == VL_OK && !strcmp(fl->classes[y[0]], "walk") &&
+                      !strcmp(fl->classes[y[1]], "run") && y[2] == -1,
+                  "header %s,note,%s: kind %d, %s", label_names[l], frame_names[f], fl->kind, vl_errmsg());
+            vl_frame_labels_free(fl);
+        }
+    for (size_t g = 0; g < sizeof seg_names / sizeof *seg_names; g++)
+        for (size_t l = 0; l < sizeof label_names / sizeof *label_names; l++, k++) {
+            /* end, label, start: any order */
+            snprintf(text, sizeof text, "%s,%s,%s\n2,walk,0\n5,run,2\n", seg_names[g][1], label_names[l],
+                     seg_names[g][0]);
+            snprintf(name, sizeof name, "lab/h_s%d.csv", k);
+            vl_frame_labels *fl = load(name, text);
+            if (!fl)
+                continue;
+            double t[3] = {0.5, 2.5, 6};
+            vl_status st = vl_frame_labels_align(fl, 3, t, NULL, NULL, 0, 1, y);
+            CHECK(fl->kind == VL_LABELS_SEGMENTS && st == VL_OK && !strcmp(fl->classes[y[0]], "walk") &&
+                      !strcmp(fl->classes[y[1]], "run") && y[2] == -1,
+                  "header %s,%s,%s: kind %d, %s", seg_names[g][1], label_names[l], seg_names[g][0], fl->kind,
+                  vl_errmsg());
+            vl_frame_labels_free(fl);
+        }
+    /* frame ranges, inclusive at both ends, with a gap at 5 */
+    vl_frame_labels *fl = load("lab/h_range.csv", "label,End_Frame,start_frame\nwalk,4,0\nrun,9,6\n");
+    if (fl) {
+        int64_t idx[6] = {0, 4, 5, 6, 9, 10};
+        int32_t yr[6];
+        vl_status st = vl_frame_labels_align(fl, 6, NULL, idx, NULL, 0, 1, yr);
+        int w = !strcmp(fl->classes[0], "walk") ? 0 : 1, r = 1 - w;
+        CHECK(fl->kind == VL_LABELS_FRAMES && fl->n == 2 && st == VL_OK && yr[0] == w && yr[1] == w &&
+                  yr[2] == -1 && yr[3] == r && yr[4] == r && yr[5] == -1,
+              "frame ranges: %d %d %d %d %d %d (%s)", yr[0], yr[1], yr[2], yr[3], yr[4], yr[5], vl_errmsg());
+        st = vl_frame_labels_align(fl, 6, NULL, idx, NULL, 0, 0, yr);
+        CHECK(st == VL_ERR_FORMAT && has(vl_errmsg(), "no label for source frame 5"), "range gap: %s", vl_errmsg());
+        vl_frame_labels_free(fl);
+    }
+    struct {
+        const char *name, *text;
+        int line;
+        const char *what;
+    } bad[] = {
+        {"lab/hx_time.csv", "time,label\n0,a\n", 1, "unrecognised header"},
+        {"lab/hx_nolabel.csv", "frame,name\n0,a\n", 1, "unrecognised header"},
+        {"lab/hx_noend.csv", "start,label\n0,a\n", 1, "unrecognised header"},
+        {"lab/hx_both.csv", "frame,start,end,label\n0,0,1,a\n", 1, "both frame and segment columns"},
+        {"lab/hx_two.csv", "label,class,frame\na,b,0\n", 1, "two label columns ('label' and 'class')"},
+        {"lab/hx_rorder.csv", "start_frame,end_frame,label\n5,3,a\n", 2, "end frame 3 < start frame 5"},
+        {"lab/hx_roverlap.csv", "start_frame,end_frame,label\n0,4,a\n8,9,c\n4,6,b\n", 4,
+         "frame 4 is already labelled on line 2"},
+        {"lab/hx_rbad.csv", "start_frame,end_frame,label\n0,x,a\n", 2, "bad end frame 'x'"},
+        {"lab/hx_fields.csv", "class,frame_idx,note\na,0,x\nb,1\n", 3, "2 fields"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        put(bad[i].name, bad[i].text);
+        vl_frame_labels *b = (vl_frame_labels *)1;
+        vl_status s = vl_frame_labels_load(tpath(bad[i].name), &b);
+        CHECK(s == VL_ERR_FORMAT && b == NULL && names(bad[i].name, bad[i].line) && has(vl_errmsg(), bad[i].what),
+              "%s: status %d, message '%s'", bad[i].name, s, vl_errmsg());
+    }
+    /* the unrecognised-header error lists what is accepted */
+    put("lab/hx_list.csv", "when,what\n0,a\n");
+    vl_frame_labels *b = NULL;
+    vl_frame_labels_load(tpath("lab/hx_list.csv"), &b);
+    const char *m = vl_errmsg();
+    CHECK(has(m, "frame_number") && has(m, "activity") && has(m, "start_time") && has(m, "onset") &&
+              has(m, "t_end") && has(m, "start_frame") && has(m, "inclusive"),
+          "accepted names not listed: %s", m);
+}
+
 /* ---- probing a real (tiny) video for (c) and (d) ------------------------------------ */
 
 static void test_probe(void)
@@ -641,6 +734,7 @@ int main(void)
     test_random();
     test_windows();
     test_frame_labels();
+    test_label_headers();
     test_probe();
     rm_tree(tmpdir);
     return check_summary();

@@ -5,6 +5,9 @@
  *   (zero_division = 0, macro over classes present), unlabelled items skipped;
  * - regression: RMSE, MAE, R^2 (NaN when the truth is constant);
  * - segments with min-length smoothing (the generator merges the slow way);
+ * - action-segmentation Edit and F1@{10,25,50} (MS-TCN's eval.py, rewritten
+ *   in NumPy by gen_segmetrics_fixture.py: segmetrics.txt) with and without a
+ *   background class, and probability smoothing over N frames;
  * - error paths (labels out of range, NaN values, bad arguments);
  * - the aligned text table (column alignment in characters for any count
  *   width, long and UTF-8 names, index headers for many classes);
@@ -591,6 +594,124 @@ static void test_json(void)
     free(out);
 }
 
+/* ---- action segmentation: Edit, F1@k; smoothing ---------------------------------- */
+
+static void test_segmetrics_fixtures(const char *dir)
+{
+    toks t;
+    if (!toks_open(&t, dir, "segmetrics.txt")) {
+        CHECK(0, "cannot read %s/segmetrics.txt", dir);
+        return;
+    }
+    tok(&t); /* ncases */
+    int ncases = (int)tok_i(&t);
+    CHECK(ncases >= 10, "only %d segmentation cases", ncases);
+    for (int k = 0; k < ncases; k++) {
+        tok(&t); /* case */
+        char name[64];
+        snprintf(name, sizeof name, "%s", tok(&t));
+        int64_t nv = tok_i(&t);
+        int32_t bg = (int32_t)tok_i(&t);
+        int64_t *off = calloc((size_t)nv + 1, sizeof *off);
+        int32_t *truth = NULL, *pred = NULL;
+        for (int64_t v = 0; v < nv; v++) {
+            int64_t T = tok_i(&t);
+            off[v + 1] = off[v] + T;
+            truth = realloc(truth, sizeof *truth * (size_t)(off[v + 1] + 1));
+            pred = realloc(pred, sizeof *pred * (size_t)(off[v + 1] + 1));
+            for (int64_t i = 0; i < T; i++)
+                truth[off[v] + i] = (int32_t)tok_i(&t);
+            for (int64_t i = 0; i < T; i++)
+                pred[off[v] + i] = (int32_t)tok_i(&t);
+        }
+        double edit = tok_d(&t), f1[3];
+        for (int j = 0; j < 3; j++)
+            f1[j] = tok_d(&t);
+        vl_seg_metrics m;
+        vl_status st = vl_seg_metrics_compute(truth, pred, off, nv, bg, &m);
+        CHECK(st == VL_OK, "%s: %s", name, vl_errmsg());
+        CHECK(m.videos == nv, "%s: videos %lld", name, (long long)m.videos);
+        CHECK(close_enough(m.edit, edit, 1e-12), "%s: edit %.17g, want %.17g", name, m.edit, edit);
+        for (int j = 0; j < 3; j++) {
+            long long tp = tok_i(&t), fp = tok_i(&t), fn = tok_i(&t);
+            CHECK(m.tp[j] == tp && m.fp[j] == fp && m.fn[j] == fn,
+                  "%s: overlap %g: tp/fp/fn %lld/%lld/%lld, want %lld/%lld/%lld", name, vl_seg_overlaps[j],
+                  (long long)m.tp[j], (long long)m.fp[j], (long long)m.fn[j], tp, fp, fn);
+            CHECK(close_enough(m.f1[j], f1[j], 1e-12), "%s: F1@%g %.17g, want %.17g", name,
+                  100 * vl_seg_overlaps[j], m.f1[j], f1[j]);
+        }
+        free(off);
+        free(truth);
+        free(pred);
+    }
+    tok(&t); /* nsmooth */
+    int ns = (int)tok_i(&t);
+    CHECK(ns >= 4, "only %d smoothing cases", ns);
+    for (int k = 0; k < ns; k++) {
+        tok(&t); /* smooth */
+        char name[64];
+        snprintf(name, sizeof name, "%s", tok(&t));
+        int64_t T = tok_i(&t);
+        int C = (int)tok_i(&t), n = (int)tok_i(&t);
+        float *p = malloc(sizeof(float) * (size_t)(T * C)), *o = malloc(sizeof(float) * (size_t)(T * C));
+        for (int64_t i = 0; i < T * C; i++)
+            p[i] = (float)tok_d(&t);
+        CHECK(vl_smooth_probs(p, T, C, n, o) == VL_OK, "%s: %s", name, vl_errmsg());
+        double worst = 0;
+        for (int64_t i = 0; i < T * C; i++) {
+            double want = tok_d(&t);
+            if (fabs(o[i] - want) > worst)
+                worst = fabs(o[i] - want);
+        }
+        CHECK(worst < 1e-6, "%s: smoothed probabilities differ by %.3g", name, worst);
+        int am_ok = 1;
+        for (int64_t i = 0; i < T; i++) {
+            int want = (int)tok_i(&t), arg = 0;
+            for (int c = 1; c < C; c++)
+                if (o[i * C + c] > o[i * C + arg])
+                    arg = c;
+            am_ok &= arg == want;
+        }
+        CHECK(am_ok, "%s: argmax of the smoothed probabilities differs", name);
+        free(p);
+        free(o);
+    }
+    free(t.buf);
+}
+
+static void test_segmetrics_edges(void)
+{
+    vl_seg_metrics m;
+    int32_t y[6] = {0, 0, 1, 1, 2, 2}, p[6] = {0, 0, 1, 1, 2, 2};
+    int64_t off[3] = {0, 6, 6}; /* a second, empty video */
+    CHECK(vl_seg_metrics_compute(y, p, off, 2, -1, &m) == VL_OK, "%s", vl_errmsg());
+    CHECK(m.edit == 100.0 && m.f1[0] == 100.0 && m.f1[2] == 100.0, "perfect + empty video: edit %g f1 %g", m.edit,
+          m.f1[2]);
+    /* everything background: no segments anywhere */
+    CHECK(vl_seg_metrics_compute(y, p, off, 1, -1, &m) == VL_OK && m.tp[2] == 3, "tp %lld", (long long)m.tp[2]);
+    int32_t z[4] = {1, 1, 1, 1};
+    int64_t o4[2] = {0, 4};
+    CHECK(vl_seg_metrics_compute(z, z, o4, 1, 1, &m) == VL_OK, "%s", vl_errmsg());
+    CHECK(m.edit == 100.0 && m.f1[0] == 0.0 && m.tp[0] == 0 && m.fp[0] == 0 && m.fn[0] == 0,
+          "all background: edit %g f1 %g", m.edit, m.f1[0]);
+    CHECK(vl_seg_metrics_compute(y, p, off, 0, -1, &m) == VL_OK && isnan(m.edit) && isnan(m.f1[1]),
+          "no videos: edit %g", m.edit);
+    int64_t bad[3] = {0, 6, 3};
+    CHECK(vl_seg_metrics_compute(y, p, bad, 2, -1, &m) == VL_ERR_ARG, "descending offsets accepted");
+    CHECK(strstr(vl_errmsg(), "video 1"), "message: %s", vl_errmsg());
+    int64_t bad0[2] = {1, 6};
+    CHECK(vl_seg_metrics_compute(y, p, bad0, 1, -1, &m) == VL_ERR_ARG, "offsets not from 0 accepted");
+    CHECK(vl_seg_metrics_compute(y, p, NULL, 1, -1, &m) == VL_ERR_ARG, "NULL offsets accepted");
+    CHECK(vl_seg_metrics_compute(NULL, p, off, 1, -1, &m) == VL_ERR_ARG, "NULL truth accepted");
+    CHECK(vl_seg_metrics_compute(y, p, off, 1, -1, NULL) == VL_ERR_ARG, "NULL out accepted");
+    float pr[6] = {1, 0, 0, 1, 1, 0}, o[6];
+    CHECK(vl_smooth_probs(pr, 3, 2, 1, o) == VL_OK && !memcmp(pr, o, sizeof o), "n = 1 is not a copy");
+    CHECK(vl_smooth_probs(pr, 3, 2, 3, pr) == VL_ERR_ARG, "in-place smoothing accepted");
+    CHECK(vl_smooth_probs(pr, 3, 0, 3, o) == VL_ERR_ARG, "0 classes accepted");
+    CHECK(vl_smooth_probs(pr, 3, 2, 3, o) == VL_OK && fabs(o[2] - 2.0 / 3) < 1e-6 && fabs(o[0] - 0.5) < 1e-6,
+          "window of 3: %g %g", o[0], o[2]);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures/metrics";
@@ -598,6 +719,8 @@ int main(int argc, char **argv)
     test_cls_errors();
     test_reg_fixtures(dir);
     test_seg_fixtures(dir);
+    test_segmetrics_fixtures(dir);
+    test_segmetrics_edges();
     test_text();
     test_json();
     return check_summary();

@@ -587,6 +587,80 @@ static void test_ckpt_corrupt(void)
     vl_dataset_free(&d);
 }
 
+/* Per-frame label files of feature manifests: the header names people use,
+ * in either order; an unknown header is one error listing what is accepted. */
+static void test_frame_label_headers(void)
+{
+    float x[4 * 3] = {0};
+    write_feats("fh.npy", 4, 3, x);
+    static const char *const fnames[] = {"frame", "Frame_Index", "frame_idx", "frame_id", "INDEX",
+                                         "idx", "frame_number", "frameno"};
+    static const char *const lnames[] = {"label", "class", "action", "Activity", "label_name", "class_name"};
+    char lp[512], mp[512], text[256];
+    int k = 0;
+    for (size_t f = 0; f < sizeof fnames / sizeof *fnames; f++)
+        for (size_t l = 0; l < sizeof lnames / sizeof *lnames; l++, k++) {
+            snprintf(lp, sizeof lp, "%s/fh%d.csv", dir, k);
+            if (k % 2) /* label column first */
+                snprintf(text, sizeof text, "%s,%s\nb,3\na,0\nb,1\na,2\n", lnames[l], fnames[f]);
+            else
+                snprintf(text, sizeof text, "%s,%s\n3,b\n0,a\n1,b\n2,a\n", fnames[f], lnames[l]);
+            write_text(lp, text);
+            snprintf(mp, sizeof mp, "%s/fhm%d.csv", dir, k);
+            snprintf(text, sizeof text, "fh.npy,fh%d.csv\n", k);
+            write_text(mp, text);
+            vl_dataset d;
+            vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_SEQUENCE};
+            vl_status st = vl_dataset_load(mp, &o, &d);
+            CHECK(st == VL_OK, "header %s/%s: %s", fnames[f], lnames[l], vl_errmsg());
+            if (st)
+                continue;
+            const int32_t *y = d.items[0].frame_labels;
+            CHECK(d.nclasses == 2 && y[0] == 0 && y[1] == 1 && y[2] == 0 && y[3] == 1, "header %s/%s: %d %d %d %d",
+                  fnames[f], lnames[l], y[0], y[1], y[2], y[3]);
+            vl_dataset_free(&d);
+        }
+    /* one column with a label-like header */
+    snprintf(lp, sizeof lp, "%s/fh_one.csv", dir);
+    write_text(lp, "Action\na\nb\na\nb\n");
+    snprintf(mp, sizeof mp, "%s/fhm_one.csv", dir);
+    write_text(mp, "fh.npy,fh_one.csv\n");
+    vl_dataset d;
+    vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_SEQUENCE};
+    CHECK(vl_dataset_load(mp, &o, &d) == VL_OK && d.items[0].frame_labels[1] == 1, "one column 'Action': %s",
+          vl_errmsg());
+    vl_dataset_free(&d);
+    /* regression: value/target as the value column, in either order */
+    snprintf(lp, sizeof lp, "%s/fh_reg.csv", dir);
+    write_text(lp, "target,frame\n0.5,1\n1.5,0\n2.5,3\n3.5,2\n");
+    snprintf(mp, sizeof mp, "%s/fhm_reg.csv", dir);
+    write_text(mp, "fh.npy,fh_reg.csv\n");
+    vl_dataset_opts ro = {.task = VL_TASK_REGRESS, .mode = VL_OUT_SEQUENCE};
+    vl_status st = vl_dataset_load(mp, &ro, &d);
+    CHECK(st == VL_OK && d.items[0].frame_targets[0] == 1.5f && d.items[0].frame_targets[3] == 2.5f,
+          "regression target,frame: %s", vl_errmsg());
+    if (!st)
+        vl_dataset_free(&d);
+    /* unknown headers: one error naming the file and listing the names */
+    snprintf(lp, sizeof lp, "%s/fh_bad.csv", dir);
+    write_text(lp, "time,label\n0,a\n1,b\n2,a\n3,b\n");
+    snprintf(mp, sizeof mp, "%s/fhm_bad.csv", dir);
+    write_text(mp, "fh.npy,fh_bad.csv\n");
+    st = vl_dataset_load(mp, &o, &d);
+    CHECK(st == VL_ERR_FORMAT && strstr(vl_errmsg(), "fh_bad.csv:1") && strstr(vl_errmsg(), "'time,label'") &&
+              strstr(vl_errmsg(), "frame_number") && strstr(vl_errmsg(), "class_name"),
+          "unknown header: %d %s", st, vl_errmsg());
+    if (!st)
+        vl_dataset_free(&d);
+    /* value/target name a class column only for regression */
+    write_text(lp, "frame,target\n0,a\n1,b\n2,a\n3,b\n");
+    st = vl_dataset_load(mp, &o, &d);
+    CHECK(st == VL_ERR_FORMAT && strstr(vl_errmsg(), "unrecognised header"), "frame,target for classes: %s",
+          vl_errmsg());
+    if (!st)
+        vl_dataset_free(&d);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vl_test_train_%ld", (long)getpid());
@@ -601,6 +675,7 @@ int main(void)
     test_diverge();
     test_resume_matrix();
     test_header_any_order();
+    test_frame_label_headers();
     test_zero_weight_batch();
     test_ckpt_corrupt();
     char cmd[300];

@@ -17,15 +17,24 @@ void cli_help_eval(FILE *f)
           "Evaluates a model on labelled videos (the layouts `train` takes; features are\n"
           "extracted with the backbone and sampling recorded in the model) or on a manifest\n"
           "of feature files: accuracy, confusion matrix (rows = true class), per-class\n"
-          "precision/recall/F1 and macro F1; per-frame accuracy for sequence models;\n"
-          "RMSE, MAE and R^2 for regression.\n"
+          "precision/recall/F1 and macro F1; for sequence models per-frame accuracy and\n"
+          "the action-segmentation scores of MS-TCN / ASFormer on a 0-100 scale: segmental\n"
+          "Edit (normalised Levenshtein distance of the segment label sequences, mean over\n"
+          "videos) and F1@{10,25,50} (segments matched at IoU >= 0.10/0.25/0.50, TP/FP/FN\n"
+          "summed over videos); RMSE, MAE and R^2 for regression.\n"
           "\n"
           "  --model FILE     the model (.safetensors)\n"
           "  --data DIR|FILE  videos (class folders, labelled folder, CSV) or a feature manifest\n"
           "  --cache DIR      feature cache (default ~/.cache/vidlstm/features); --no-cache\n"
           "  --jobs N         videos decoded in parallel\n"
           "  --json           one JSON object: accuracy, macro_f1, classes, confusion,\n"
-          "                   per_class, frame_accuracy (sequence), rmse/mae/r2 (regression)\n"
+          "                   per_class; sequence models also frame_accuracy, edit, f1_10,\n"
+          "                   f1_25, f1_50; regression rmse, mae, r2\n"
+          "  --background CLASS  sequence models: leave this class's segments out of Edit\n"
+          "                   and F1 (MS-TCN's bg_class; a class name or index)\n"
+          "  --smooth N       sequence models: average each frame's class probabilities\n"
+          "                   over a centred window of N frames before the argmax (default\n"
+          "                   off); changes every per-frame metric\n"
           "  --report DIR     confusion chart (and per-frame timelines) as SVG + report.html\n"
           "  --batch N        sequences per forward pass (default 64)\n"
           "  --threads N      (default: all cores)\n",
@@ -34,8 +43,8 @@ void cli_help_eval(FILE *f)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *report = NULL, *cache = NULL;
-    int json = 0, batch = 64, threads = 0, jobs = 0;
+    const char *model = NULL, *data = NULL, *report = NULL, *cache = NULL, *background = NULL;
+    int json = 0, batch = 64, threads = 0, jobs = 0, smooth = 0;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "eval"};
     for (a.i = 0; a.i < argc && !a.bad; a.i++) {
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
@@ -45,6 +54,8 @@ int cmd_eval(int argc, char **argv)
         else if (cli_opt(&a, "--data")) data = a.val;
         else if (cli_opt(&a, "--report")) report = a.val;
         else if (cli_flag(&a, "--json")) json = 1;
+        else if (cli_opt(&a, "--background")) background = a.val;
+        else if (cli_opt(&a, "--smooth")) smooth = cli_int(&a, 1, 1 << 24);
         else if (cli_opt(&a, "--batch")) batch = cli_int(&a, 1, 1 << 20);
         else if (cli_opt(&a, "--threads")) threads = cli_int(&a, 1, 1024);
         else if (cli_opt(&a, "--cache")) cache = a.val;
@@ -64,10 +75,15 @@ int cmd_eval(int argc, char **argv)
     if (vl_model_load(model, &net, &meta))
         return cli_fail_status("eval");
     const vl_net_config *cfg = vl_net_get_config(net);
+    int status = 1;
+    if ((background || smooth > 1) && !(cfg->mode == VL_OUT_SEQUENCE && cfg->task == VL_TASK_CLASSIFY)) {
+        cli_fail("eval", "%s applies to per-frame classifiers; %s labels %s", background ? "--background" : "--smooth",
+                 model, cfg->task == VL_TASK_CLASSIFY ? "whole clips" : "nothing (a regression model)");
+        goto out_model;
+    }
     vl_dataset d;
     vl_dataset_opts o = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input,
                          .classes = (const char *const *)meta.class_names, .nclasses = meta.nclasses};
-    int status = 1;
     vl_extractor *xt = NULL;
     if (vl_videodata_is_video(data) && !meta.backbone[0]) {
         cli_fail("eval", "%s was trained on feature files and records no backbone: evaluate it on a manifest of "
@@ -106,7 +122,7 @@ int cmd_eval(int argc, char **argv)
         fclose(mf);
     }
     cli_eval_opts eo = {.cmd = "eval", .title = "vidlstm evaluation", .model = model, .report = report, .json = json,
-                        .extra_json = ex};
+                        .extra_json = ex, .background = background, .smooth = smooth};
     status = cli_evaluate(net, &d, idx, d.n, batch, &eo);
     free(ex);
     free(idx);

@@ -36,6 +36,9 @@ void cli_help_predict(FILE *f)
           "                     predict --model m -`), print each window when it completes\n"
           "                     (default window: 2 s) with its latency; memory stays bounded\n"
           "  --min-segment N    sequence models: absorb segments shorter than N frames (1)\n"
+          "  --smooth N         sequence classifiers: average each frame's class\n"
+          "                     probabilities over a centred window of N frames, then\n"
+          "                     take the argmax (default off; not for streams)\n"
           "  --json             one JSON object with a `predictions` array\n"
           "  --batch N          sequences per forward pass (default 64)\n"
           "  --threads N        (default: all cores)\n",
@@ -317,7 +320,7 @@ static int predict_stream(vl_net *net, const vl_model_meta *meta, const char *mo
 int cmd_predict(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL;
-    int json = 0, batch = 64, threads = 0, min_seg = 1;
+    int json = 0, batch = 64, threads = 0, min_seg = 1, smooth = 0;
     double window = 0, stride = 0;
     const char **files = calloc((size_t)argc + 1, sizeof *files);
     double *unit = calloc((size_t)argc + 1, sizeof *unit); /* steps per window unit, per input */
@@ -337,6 +340,7 @@ int cmd_predict(int argc, char **argv)
         else if (cli_opt(&a, "--window")) window = cli_num(&a, 1e-3, 1e9);
         else if (cli_opt(&a, "--stride")) stride = cli_num(&a, 1e-3, 1e9);
         else if (cli_opt(&a, "--min-segment")) min_seg = cli_int(&a, 1, 1 << 24);
+        else if (cli_opt(&a, "--smooth")) smooth = cli_int(&a, 1, 1 << 24);
         else if (cli_flag(&a, "--json")) json = 1;
         else if (cli_opt(&a, "--batch")) batch = cli_int(&a, 1, 1 << 20);
         else if (cli_opt(&a, "--threads")) threads = cli_int(&a, 1, 1024);
@@ -375,6 +379,11 @@ int cmd_predict(int argc, char **argv)
         cli_fail("predict", "--stride needs --window");
         goto out;
     }
+    if (smooth > 1 && !(seq && cls)) {
+        cli_fail("predict", "--smooth applies to per-frame classifiers; %s is a %s model", model,
+                 cls ? "clip" : "regression");
+        goto out;
+    }
     if (window && seq) {
         cli_fail("predict", "--window applies to clip models; %s labels every frame already", model);
         goto out;
@@ -406,6 +415,10 @@ int cmd_predict(int argc, char **argv)
         if (is_stream(files[i])) {
             if (nfiles > 1 || data) {
                 cli_fail("predict", "a stream (%s) must be the only input", files[i]);
+                goto out;
+            }
+            if (smooth > 1) {
+                cli_fail("predict", "--smooth needs whole sequences; it does not apply to a stream (%s)", files[i]);
                 goto out;
             }
             status = predict_stream(net, &meta, model, files[i], window, stride, json, batch);
@@ -599,10 +612,21 @@ int cmd_predict(int argc, char **argv)
                 cli_fail("predict", "out of memory");
                 goto out;
             }
+            float *sp = NULL;
+            if (smooth > 1) { /* averaged probabilities: labels and confidences from them */
+                sp = malloc(sizeof(float) * (size_t)s->T * (size_t)C);
+                if (!sp) {
+                    cli_fail("predict", "out of memory");
+                    goto out;
+                }
+                vl_smooth_probs(p, s->T, C, smooth, sp); /* arguments valid: cannot fail */
+                p = sp;
+            }
             for (int t = 0; t < s->T; t++) {
                 lab[t] = argmax(p + (size_t)t * C, C);
                 conf[t] = p[(size_t)t * C + lab[t]];
             }
+            free(sp);
             if (json) {
                 printf("\"frames\":[");
                 for (int t = 0; t < s->T; t++) {

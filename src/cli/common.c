@@ -158,10 +158,27 @@ int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int ba
     float *yt = malloc(sizeof(float) * (size_t)(total ? total : 1));
     float *yp = malloc(sizeof(float) * (size_t)(total ? total : 1));
     vl_timeline *tl = calloc(12, sizeof *tl);
+    int64_t *voff = calloc((size_t)n + 1, sizeof *voff); /* sequence classifiers: each item's first frame */
+    float *sm = NULL;                                   /* --smooth: one item's averaged probabilities */
     int status = 1;
-    if (!truth || !pred || !yt || !yp || !tl) {
+    if (!truth || !pred || !yt || !yp || !tl || !voff) {
         cli_fail(o->cmd, "out of memory");
         goto done;
+    }
+    int32_t bg = -1;
+    if (seq && cls && o->background) {
+        for (int c = 0; c < d->nclasses && bg < 0; c++)
+            if (d->classes && d->classes[c] && !strcmp(d->classes[c], o->background))
+                bg = c;
+        char *e = NULL;
+        long v = bg < 0 ? strtol(o->background, &e, 10) : -1;
+        if (bg < 0 && e && e != o->background && !*e && v >= 0 && v < C)
+            bg = (int32_t)v;
+        if (bg < 0) {
+            cli_fail(o->cmd, "--background '%s' is neither a class name of the model nor a class index 0..%d",
+                     o->background, C - 1);
+            goto done;
+        }
     }
     int64_t k = 0;
     int ntl = 0;
@@ -170,8 +187,22 @@ int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int ba
         int steps = seq ? s->T : 1;
         if (seq && cls && ntl < 12)
             tl[ntl++] = (vl_timeline){.name = s->path, .T = s->T, .truth = truth + k, .pred = pred + k};
+        const float *base = out + off[i];
+        if (seq && cls && o->smooth > 1) {
+            float *ns = realloc(sm, sizeof(float) * (size_t)steps * (size_t)C + 1);
+            if (!ns) {
+                cli_fail(o->cmd, "out of memory");
+                goto done;
+            }
+            sm = ns;
+            if (vl_smooth_probs(base, steps, C, o->smooth, sm)) {
+                cli_fail_status(o->cmd);
+                goto done;
+            }
+            base = sm;
+        }
         for (int t = 0; t < steps; t++, k++) {
-            const float *p = out + off[i] + (size_t)t * C;
+            const float *p = base + (size_t)t * C;
             if (cls) {
                 int arg = 0;
                 for (int c = 1; c < C; c++)
@@ -184,11 +215,18 @@ int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int ba
                 yt[k] = seq ? s->frame_targets[t] : s->target;
             }
         }
+        voff[i + 1] = k;
     }
     vl_cls_metrics cm = {0};
     vl_reg_metrics rm = {0};
+    vl_seg_metrics sg = {0};
     if (cls ? vl_cls_metrics_compute(C, truth, pred, total, &cm) : vl_reg_metrics_compute(yt, yp, total, &rm)) {
         cli_fail_status(o->cmd);
+        goto done;
+    }
+    if (seq && cls && vl_seg_metrics_compute(truth, pred, voff, n, bg, &sg)) {
+        cli_fail_status(o->cmd);
+        vl_cls_metrics_free(&cm);
         goto done;
     }
     const char *const *names = (const char *const *)d->classes;
@@ -200,8 +238,19 @@ int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int ba
         if (cls) {
             printf(",");
             vl_cls_metrics_json(stdout, &cm, names);
-            if (seq)
-                printf(",\"frame_accuracy\":%.6g,\"frames\":%lld", cm.accuracy, (long long)total);
+            if (seq) {
+                printf(",\"frame_accuracy\":");
+                json_num(stdout, cm.accuracy);
+                printf(",\"frames\":%lld,\"edit\":", (long long)total);
+                json_num(stdout, sg.edit);
+                for (int j = 0; j < VL_SEG_NOVERLAPS; j++) {
+                    printf(",\"f1_%d\":", (int)(100 * vl_seg_overlaps[j] + 0.5));
+                    json_num(stdout, sg.f1[j]);
+                }
+                printf(",\"background\":");
+                vl_json_write_string(stdout, bg >= 0 ? (names ? names[bg] : o->background) : NULL);
+                printf(",\"smooth\":%d", o->smooth > 1 ? o->smooth : 1);
+            }
         } else {
             printf(",\"rmse\":");
             json_num(stdout, rm.rmse);
@@ -219,24 +268,35 @@ int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int ba
             else
                 printf("results over %d sequences\n", n);
             vl_cls_metrics_print(stdout, &cm, names);
+            if (seq) {
+                printf("segments (MS-TCN): Edit %.2f  F1@10 %.2f  F1@25 %.2f  F1@50 %.2f", sg.edit, sg.f1[0],
+                       sg.f1[1], sg.f1[2]);
+                if (bg >= 0)
+                    printf("  (background '%s' left out)", names ? names[bg] : o->background);
+                if (o->smooth > 1)
+                    printf("  (probabilities smoothed over %d frames)", o->smooth);
+                printf("\n");
+            }
         } else {
             printf("regression over %lld %s: RMSE %.6g  MAE %.6g  R^2 %.4f\n", (long long)total,
                    seq ? "frames" : "sequences", rm.rmse, rm.mae, rm.r2);
         }
     }
     if (o->report) {
-        char nseq[32], nmodel[600], metric[64];
+        char nseq[32], nmodel[600], metric[64], segm[96];
         snprintf(nseq, sizeof nseq, "%d", n);
         snprintf(nmodel, sizeof nmodel, "%s", o->model ? o->model : "");
         if (cls)
             snprintf(metric, sizeof metric, "%.2f%%", 100.0 * cm.accuracy);
         else
             snprintf(metric, sizeof metric, "RMSE %.4g, R^2 %.4f", rm.rmse, rm.r2);
-        const char *keys[] = {"model", "data", "sequences", cls ? (seq ? "frame accuracy" : "accuracy") : "regression"};
-        const char *vals[] = {nmodel, d->source ? d->source : "", nseq, metric};
+        snprintf(segm, sizeof segm, "%.2f / %.2f / %.2f / %.2f", sg.edit, sg.f1[0], sg.f1[1], sg.f1[2]);
+        const char *keys[] = {"model", "data", "sequences", cls ? (seq ? "frame accuracy" : "accuracy") : "regression",
+                              "Edit / F1@10 / F1@25 / F1@50"};
+        const char *vals[] = {nmodel, d->source ? d->source : "", nseq, metric, segm};
         vl_report r = {.title = o->title, .regress = !cls, .progress = o->progress, .nprogress = o->nprogress,
                        .confusion = cls ? &cm : NULL, .class_names = names, .timelines = tl,
-                       .ntimelines = ntl, .summary_keys = keys, .summary_values = vals, .nsummary = 4};
+                       .ntimelines = ntl, .summary_keys = keys, .summary_values = vals, .nsummary = seq && cls ? 5 : 4};
         if (vl_report_write(o->report, &r)) {
             cli_fail_status(o->cmd);
             vl_cls_metrics_free(&cm);
@@ -258,6 +318,8 @@ done:
     free(yt);
     free(yp);
     free(tl);
+    free(voff);
+    free(sm);
     return status;
 }
 

@@ -42,11 +42,14 @@ typedef struct {
     int nprogress;
     const char *extra_json; /* extra members for the JSON object ("k":v,...) or NULL */
     double *result;         /* if set: accuracy (frame accuracy for sequence models) or R^2 */
+    const char *background; /* sequence classifiers: class (name or index) left out of Edit/F1, or NULL */
+    int smooth;             /* sequence classifiers: average probabilities over N frames first (<= 1: off) */
 } cli_eval_opts;
 
 /* Runs the network over items idx[0..n) of d and prints the metrics:
  * classify+last: accuracy, confusion matrix, per-class P/R/F1, macro F1;
- * classify+sequence: the same over frames (frame_accuracy); regress: RMSE,
+ * classify+sequence: the same over frames (frame_accuracy) plus MS-TCN's
+ * segmental Edit and F1@{10,25,50} (train/metrics.h); regress: RMSE,
  * MAE, R². Writes the report when asked. Returns 0 or 1 (error printed). */
 int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, const cli_eval_opts *o);
 

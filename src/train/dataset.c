@@ -12,6 +12,25 @@
 #include "core/error.h"
 #include "core/rng.h"
 
+/* Header names of per-frame label files (the same as video/clips.h's, which
+ * this module may not include), matched case-insensitively. */
+static const char *const FR_FRAME[] = {"frame", "frame_index", "frame_idx", "frame_id", "index", "idx",
+                                       "frame_number", "frameno", NULL};
+static const char *const FR_LABEL[] = {"label", "class", "action", "activity", "label_name", "class_name",
+                                       "value", "target", NULL}; /* the last two: regression only */
+#define FR_ACCEPTED                                                                                          \
+    "`label` rows, or `frame,label` in either order with a header naming a frame column (frame, "          \
+    "frame_index, frame_idx, frame_id, index, idx, frame_number, frameno) and a label column (label, class, " \
+    "action, activity, label_name, class_name; value or target for regression)"
+
+static int fr_name_in(const char *name, const char *const *list, int regress)
+{
+    for (int i = 0; list[i]; i++)
+        if ((regress || list != FR_LABEL || i < 6) && vl_eq_nocase(name, list[i]))
+            return 1;
+    return 0;
+}
+
 static int parse_int(const char *s, long *v)
 {
     if (!*s)
@@ -226,24 +245,36 @@ static vl_status load_frame_file(const vl_dataset *d, const char *file, int T, f
         vl_csv_close(&r);
         return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", file);
     }
-    int rc, row = 0, cols = 0, first = 1;
+    int rc, row = 0, cols = 0, first = 1, fcol = 0, lcol = 1;
     while ((rc = vl_csv_next(&r)) > 0) {
         if (first) {
             first = 0;
             cols = r.nf;
             if (cols < 1 || cols > 2) {
-                st = vl_seterr(VL_ERR_FORMAT, "%s:%d: expected `label` or `frame,label` rows, got %d columns", file,
-                               r.rec_line, r.nf);
+                st = vl_seterr(VL_ERR_FORMAT, "%s:%d: expected " FR_ACCEPTED "; got %d columns", file, r.rec_line,
+                               r.nf);
                 break;
             }
             long tmp;
-            if (cols == 2 && !parse_int(r.f[0], &tmp))
-                continue; /* a header such as frame,label */
+            if (cols == 2 && !parse_int(r.f[0], &tmp)) { /* a header: which column is which */
+                int f0 = fr_name_in(r.f[0], FR_FRAME, regress), f1 = fr_name_in(r.f[1], FR_FRAME, regress);
+                int l0 = fr_name_in(r.f[0], FR_LABEL, regress), l1 = fr_name_in(r.f[1], FR_LABEL, regress);
+                if (f0 && l1)
+                    fcol = 0, lcol = 1;
+                else if (l0 && f1)
+                    fcol = 1, lcol = 0;
+                else {
+                    st = vl_seterr(VL_ERR_FORMAT, "%s:%d: unrecognised header '%s,%s'; expected " FR_ACCEPTED, file,
+                                   r.rec_line, r.f[0], r.f[1]);
+                    break;
+                }
+                continue;
+            }
             double dv;
             if (cols == 1 && regress && !vl_parse_double(r.f[0], &dv))
                 continue; /* a header */
-            if (cols == 1 && !regress && vl_eq_nocase(r.f[0], "label"))
-                continue;
+            if (cols == 1 && !regress && fr_name_in(r.f[0], FR_LABEL, 0))
+                continue; /* a header such as label or class */
         }
         if (r.nf != cols) {
             st = vl_seterr(VL_ERR_FORMAT, "%s:%d: %d columns where earlier rows have %d", file, r.rec_line, r.nf,
@@ -251,9 +282,9 @@ static vl_status load_frame_file(const vl_dataset *d, const char *file, int T, f
             break;
         }
         long t = row;
-        if (cols == 2 && (!parse_int(r.f[0], &t) || t < 0 || t >= T)) {
+        if (cols == 2 && (!parse_int(r.f[fcol], &t) || t < 0 || t >= T)) {
             st = vl_seterr(VL_ERR_FORMAT, "%s:%d: frame '%s' is not a number in 0..%d (the features have %d rows)",
-                           file, r.rec_line, r.f[0], T - 1, T);
+                           file, r.rec_line, r.f[fcol], T - 1, T);
             break;
         }
         if (cols == 1 && row >= T) {
@@ -265,7 +296,7 @@ static vl_status load_frame_file(const vl_dataset *d, const char *file, int T, f
             break;
         }
         seen[t] = 1;
-        const char *v = r.f[cols - 1];
+        const char *v = r.f[cols == 2 ? lcol : 0];
         if (regress) {
             double dv;
             if (!vl_parse_double(v, &dv)) {

@@ -476,3 +476,187 @@ vl_status vl_segments_from_frames(const int32_t *labels, const float *conf, int6
     *nseg = ns;
     return VL_OK;
 }
+
+/* ---- action segmentation (MS-TCN's Edit and F1@k) ------------------------------- */
+
+const double vl_seg_overlaps[VL_SEG_NOVERLAPS] = {0.10, 0.25, 0.50};
+
+typedef struct {
+    int64_t start, end; /* end exclusive */
+    int32_t label;
+} seg_run;
+
+/* Runs of labels[0..T) that are not background (label == bg or < 0), where
+ * frames with truth[t] < 0 count as background too. Returns the count. */
+static int64_t seg_runs(const int32_t *labels, const int32_t *truth, int64_t T, int32_t bg, seg_run *out)
+{
+    int64_t n = 0;
+    int32_t prev = -1;
+    for (int64_t t = 0; t < T; t++) {
+        int32_t l = truth[t] < 0 ? -1 : labels[t];
+        if (l == bg)
+            l = -1;
+        if (l != prev || t == 0) {
+            if (n && out[n - 1].end < 0)
+                out[n - 1].end = t;
+            if (l >= 0)
+                out[n++] = (seg_run){t, -1, l};
+        }
+        prev = l;
+    }
+    if (n && out[n - 1].end < 0)
+        out[n - 1].end = T;
+    return n;
+}
+
+/* Levenshtein distance between the label sequences of a[na] and b[nb]; row
+ * is scratch of nb + 1 entries. */
+static int64_t seg_levenshtein(const seg_run *a, int64_t na, const seg_run *b, int64_t nb, int64_t *row)
+{
+    for (int64_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (int64_t i = 1; i <= na; i++) {
+        int64_t diag = row[0];
+        row[0] = i;
+        for (int64_t j = 1; j <= nb; j++) {
+            int64_t up = row[j], best;
+            if (a[i - 1].label == b[j - 1].label)
+                best = diag;
+            else {
+                best = diag + 1;
+                if (up + 1 < best)
+                    best = up + 1;
+                if (row[j - 1] + 1 < best)
+                    best = row[j - 1] + 1;
+            }
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[nb];
+}
+
+vl_status vl_seg_metrics_compute(const int32_t *truth, const int32_t *pred, const int64_t *offsets, int64_t nvideos,
+                                 int32_t background, vl_seg_metrics *out)
+{
+    if (!out)
+        return vl_seterr(VL_ERR_ARG, "segment metrics: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (nvideos < 0 || (nvideos > 0 && !offsets))
+        return vl_seterr(VL_ERR_ARG, "segment metrics: %s", nvideos < 0 ? "negative video count" : "offsets is NULL");
+    int64_t maxT = 0;
+    for (int64_t v = 0; v < nvideos; v++) {
+        int64_t T = offsets[v + 1] - offsets[v];
+        if ((v == 0 && offsets[0] != 0) || T < 0)
+            return vl_seterr(VL_ERR_ARG, "segment metrics: offsets of video %" PRId64 " are not ascending from 0", v);
+        if (T > maxT)
+            maxT = T;
+    }
+    if (maxT > 0 && (!truth || !pred))
+        return vl_seterr(VL_ERR_ARG, "segment metrics: truth or pred is NULL");
+    if (nvideos == 0) {
+        out->edit = NAN;
+        for (int k = 0; k < VL_SEG_NOVERLAPS; k++)
+            out->f1[k] = out->precision[k] = out->recall[k] = NAN;
+        return VL_OK;
+    }
+    size_t cap = (size_t)(maxT ? maxT : 1);
+    seg_run *P = malloc(cap * sizeof *P), *Y = malloc(cap * sizeof *Y);
+    int64_t *row = malloc((cap + 1) * sizeof *row);
+    unsigned char *hit = malloc(cap);
+    if (!P || !Y || !row || !hit) {
+        free(P);
+        free(Y);
+        free(row);
+        free(hit);
+        return vl_seterr(VL_ERR_NOMEM, "segment metrics: out of memory for %" PRId64 " frames", maxT);
+    }
+    double edit_sum = 0.0;
+    for (int64_t v = 0; v < nvideos; v++) {
+        const int64_t o = offsets[v], T = offsets[v + 1] - o;
+        int64_t np = seg_runs(pred + o, truth + o, T, background, P);
+        int64_t ny = seg_runs(truth + o, truth + o, T, background, Y);
+        int64_t mx = np > ny ? np : ny;
+        edit_sum += mx ? 100.0 * (1.0 - (double)seg_levenshtein(P, np, Y, ny, row) / (double)mx) : 100.0;
+        for (int k = 0; k < VL_SEG_NOVERLAPS; k++) {
+            memset(hit, 0, (size_t)(ny ? ny : 1));
+            int64_t tp = 0;
+            for (int64_t i = 0; i < np; i++) {
+                int64_t best = -1;
+                double best_iou = 0.0;
+                for (int64_t j = 0; j < ny; j++) {
+                    double iou = 0.0;
+                    if (P[i].label == Y[j].label) {
+                        int64_t lo = P[i].start > Y[j].start ? P[i].start : Y[j].start;
+                        int64_t hi = P[i].end < Y[j].end ? P[i].end : Y[j].end;
+                        int64_t ulo = P[i].start < Y[j].start ? P[i].start : Y[j].start;
+                        int64_t uhi = P[i].end > Y[j].end ? P[i].end : Y[j].end;
+                        iou = (double)(hi - lo) / (double)(uhi - ulo);
+                    }
+                    if (best < 0 || iou > best_iou) {
+                        best = j;
+                        best_iou = iou;
+                    }
+                }
+                if (best >= 0 && best_iou >= vl_seg_overlaps[k] && !hit[best]) {
+                    tp++;
+                    hit[best] = 1;
+                } else {
+                    out->fp[k]++;
+                }
+            }
+            out->tp[k] += tp;
+            out->fn[k] += ny - tp;
+        }
+    }
+    free(P);
+    free(Y);
+    free(row);
+    free(hit);
+    out->videos = nvideos;
+    out->edit = edit_sum / (double)nvideos;
+    for (int k = 0; k < VL_SEG_NOVERLAPS; k++) {
+        double tp = (double)out->tp[k], pd = tp + (double)out->fp[k], rd = tp + (double)out->fn[k];
+        double p = pd > 0 ? tp / pd : 0.0, r = rd > 0 ? tp / rd : 0.0;
+        out->precision[k] = 100.0 * p;
+        out->recall[k] = 100.0 * r;
+        out->f1[k] = p + r > 0 ? 100.0 * (2.0 * p * r / (p + r)) : 0.0;
+    }
+    return VL_OK;
+}
+
+vl_status vl_smooth_probs(const float *prob, int64_t T, int C, int n, float *out)
+{
+    if (T < 0 || C < 1 || (T > 0 && (!prob || !out)))
+        return vl_seterr(VL_ERR_ARG, "smooth: bad arguments (T %" PRId64 ", C %d)", T, C);
+    if (T > 0 && prob < out + T * (int64_t)C && out < prob + T * (int64_t)C)
+        return vl_seterr(VL_ERR_ARG, "smooth: input and output overlap");
+    if (n <= 1) {
+        if (T > 0)
+            memcpy(out, prob, sizeof(float) * (size_t)T * (size_t)C);
+        return VL_OK;
+    }
+    double *acc = calloc((size_t)C, sizeof *acc);
+    if (!acc)
+        return vl_seterr(VL_ERR_NOMEM, "smooth: out of memory");
+    const int64_t back = (n - 1) / 2, ahead = n / 2;
+    int64_t lo = 0, hi = -1; /* window [lo, hi] currently summed */
+    for (int64_t t = 0; t < T; t++) {
+        int64_t want_lo = t - back > 0 ? t - back : 0, want_hi = t + ahead < T - 1 ? t + ahead : T - 1;
+        while (hi < want_hi) {
+            hi++;
+            for (int c = 0; c < C; c++)
+                acc[c] += prob[hi * C + c];
+        }
+        while (lo < want_lo) {
+            for (int c = 0; c < C; c++)
+                acc[c] -= prob[lo * C + c];
+            lo++;
+        }
+        double cnt = (double)(hi - lo + 1);
+        for (int c = 0; c < C; c++)
+            out[t * C + c] = (float)(acc[c] / cnt);
+    }
+    free(acc);
+    return VL_OK;
+}

@@ -72,6 +72,50 @@ typedef struct {
 vl_status vl_segments_from_frames(const int32_t *labels, const float *conf, int64_t T, int min_len,
                                   vl_segment **out, int64_t *nseg);
 
+/* Action-segmentation metrics of per-frame predictions, as MS-TCN (Farha &
+ * Gall, CVPR 2019; its eval.py) and ASFormer report them, on a 0-100 scale:
+ * - Edit: 100 * (1 - d / max(|P|, |Y|)) with d the Levenshtein distance
+ *   between the sequences of segment labels (P predicted, Y true), per video,
+ *   then the mean over videos; two empty segment sequences score 100.
+ * - F1@k for k in vl_seg_overlaps (10%, 25%, 50% IoU): each predicted
+ *   segment, in order, takes the true segment of highest IoU (IoU counts
+ *   only for equal labels, else 0; the first on ties); a true positive if
+ *   that IoU >= k and the true segment is not yet matched, else a false
+ *   positive; unmatched true segments are false negatives. TP/FP/FN are
+ *   summed over all videos, then P = TP/(TP+FP), R = TP/(TP+FN),
+ *   F1 = 2PR/(P+R), each 0 when its denominator is 0 (eval.py's
+ *   nan_to_num).
+ * Segments are runs of equal label, [start, end) with end exclusive (eval.py
+ * ends each video's last segment one frame early, at T-1; here it ends at T,
+ * which only changes the IoU of last segments). Runs of label `background`
+ * (pass -1 for none) are not segments, in truth or prediction (eval.py's
+ * bg_class). Frames whose truth is < 0 (unlabelled) count as background in
+ * both truth and prediction.
+ * truth/pred: the videos' frames concatenated; video v is frames
+ * [offsets[v], offsets[v+1]) (offsets has nvideos + 1 ascending entries,
+ * offsets[0] = 0). nvideos == 0 gives NaN scores. Errors: bad arguments,
+ * out of memory. Time O(segments_P * segments_Y) per video. */
+#define VL_SEG_NOVERLAPS 3
+extern const double vl_seg_overlaps[VL_SEG_NOVERLAPS]; /* 0.10, 0.25, 0.50 */
+
+typedef struct {
+    int64_t videos;
+    double edit;                                   /* 0-100 */
+    double f1[VL_SEG_NOVERLAPS];                   /* 0-100 */
+    double precision[VL_SEG_NOVERLAPS], recall[VL_SEG_NOVERLAPS]; /* 0-100 */
+    int64_t tp[VL_SEG_NOVERLAPS], fp[VL_SEG_NOVERLAPS], fn[VL_SEG_NOVERLAPS];
+} vl_seg_metrics;
+
+vl_status vl_seg_metrics_compute(const int32_t *truth, const int32_t *pred, const int64_t *offsets, int64_t nvideos,
+                                 int32_t background, vl_seg_metrics *out);
+
+/* Smoothing of per-frame class scores (`--smooth N`): out[t] = the mean of
+ * prob[u] over the window u in [t - (n-1)/2, t + n/2] clipped to [0, T)
+ * (centred; an even n leans one frame right), summed in double; take the
+ * argmax of out afterwards. prob and out are [T x C] row-major and must not
+ * overlap; n <= 1 copies. Errors: bad arguments. O(T * C). */
+vl_status vl_smooth_probs(const float *prob, int64_t T, int C, int n, float *out);
+
 /* Writes s as a JSON string literal (quotes, backslash and control
  * characters escaped, invalid UTF-8 replaced by U+FFFD); NULL writes null. */
 void vl_json_write_string(FILE *f, const char *s);

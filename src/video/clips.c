@@ -3,6 +3,7 @@
 
 #include "core/csv.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -463,11 +464,78 @@ vl_status vl_clips_windows(vl_clip_list *l, const char *path, const char *label,
 /* ---- (e) per-frame labels ----------------------------------------------------- */
 
 typedef struct {
-    int64_t frame;
+    int64_t frame, frame_last; /* FRAMES: first and last (inclusive) source frame of the row */
     double start, end;
     char *label;
     int line;
 } label_row;
+
+/* Header names, matched case-insensitively (surrounding blanks ignored). */
+static const char *const HDR_FRAME[] = {"frame", "frame_index", "frame_idx", "frame_id", "index", "idx",
+                                        "frame_number", "frameno", NULL};
+static const char *const HDR_LABEL[] = {"label", "class", "action", "activity", "label_name", "class_name", NULL};
+static const char *const HDR_START[] = {"start", "start_s", "start_sec", "start_time", "t_start", "begin", "onset",
+                                        NULL};
+static const char *const HDR_END[] = {"end", "end_s", "end_sec", "end_time", "t_end", "offset", NULL};
+static const char *const HDR_FSTART[] = {"start_frame", NULL};
+static const char *const HDR_FEND[] = {"end_frame", NULL};
+#define HDR_ACCEPTED                                                                                              \
+    "a label column (label, class, action, activity, label_name, class_name) with either a frame column (frame, " \
+    "frame_index, frame_idx, frame_id, index, idx, frame_number, frameno), or start and end times in seconds "    \
+    "(start/start_s/start_sec/start_time/t_start/begin/onset and end/end_s/end_sec/end_time/t_end/offset), or "   \
+    "start_frame and end_frame (inclusive frame ranges)"
+
+enum { COL_FRAME, COL_LABEL, COL_START, COL_END, COL_FSTART, COL_FEND, NCOL };
+
+/* Where each field of a label row is: col[role] = field index or -1; nf =
+ * fields per row (0: any); ranges = frame ranges (start_frame,end_frame). */
+typedef struct {
+    int col[NCOL], nf, ranges;
+} label_cols;
+
+static int hdr_in(const char *name, const char *const *list)
+{
+    while (*name == ' ' || *name == '\t')
+        name++;
+    size_t n = strlen(name);
+    while (n && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+        n--;
+    for (; *list; list++) {
+        size_t i = 0;
+        while (i < n && (*list)[i] && tolower((unsigned char)name[i]) == (unsigned char)(*list)[i])
+            i++;
+        if (i == n && !(*list)[i])
+            return 1;
+    }
+    return 0;
+}
+
+/* Header row -> columns and kind. Columns it does not know are ignored. */
+static vl_status label_header(const vl_csv *r, label_cols *lc, vl_frame_label_kind *kind)
+{
+    static const char *const *const lists[NCOL] = {HDR_FRAME, HDR_LABEL, HDR_START, HDR_END, HDR_FSTART, HDR_FEND};
+    static const char *const what[NCOL] = {"frame", "label", "start", "end", "start_frame", "end_frame"};
+    for (int k = 0; k < NCOL; k++)
+        lc->col[k] = -1;
+    lc->nf = r->nf;
+    for (int i = 0; i < r->nf; i++)
+        for (int k = 0; k < NCOL; k++)
+            if (hdr_in(r->f[i], lists[k])) {
+                if (lc->col[k] >= 0)
+                    return vl_seterr(VL_ERR_FORMAT, "%s:%d: header has two %s columns ('%s' and '%s')", r->file,
+                                     r->rec_line, what[k], r->f[lc->col[k]], r->f[i]);
+                lc->col[k] = i;
+            }
+    int fr = lc->col[COL_FRAME] >= 0, tm = lc->col[COL_START] >= 0 && lc->col[COL_END] >= 0,
+        rg = lc->col[COL_FSTART] >= 0 && lc->col[COL_FEND] >= 0;
+    if (lc->col[COL_LABEL] < 0 || fr + tm + rg != 1)
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: unrecognised header%s; expected " HDR_ACCEPTED
+                                        " (any order, other columns ignored)",
+                         r->file, r->rec_line, fr + tm + rg > 1 ? " (both frame and segment columns)" : "");
+    *kind = tm ? VL_LABELS_SEGMENTS : VL_LABELS_FRAMES;
+    lc->ranges = rg;
+    return VL_OK;
+}
 
 static int cmp_row_frame(const void *a, const void *b)
 {
@@ -491,6 +559,7 @@ void vl_frame_labels_free(vl_frame_labels *fl)
         return;
     free(fl->file);
     free(fl->frame);
+    free(fl->frame_last);
     free(fl->start);
     free(fl->end);
     free(fl->label);
@@ -502,29 +571,48 @@ void vl_frame_labels_free(vl_frame_labels *fl)
 }
 
 /* Parses one row into *row (label borrowed from the reader). */
-static vl_status label_record(const vl_csv *r, vl_frame_label_kind kind, label_row *row)
+static vl_status label_record(const vl_csv *r, vl_frame_label_kind kind, const label_cols *lc, label_row *row)
 {
     const char *file = r->file;
-    int ln = r->rec_line, want = kind == VL_LABELS_FRAMES ? 2 : 3;
-    if (r->nf != want)
-        return vl_seterr(VL_ERR_FORMAT, "%s:%d: %d field%s; this file is in %s form", file, ln, r->nf,
-                         r->nf == 1 ? "" : "s", kind == VL_LABELS_FRAMES ? "frame,label" : "start,end,label");
-    const char *lab = r->f[want - 1];
+    int ln = r->rec_line;
+    if (r->nf != lc->nf)
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: %d field%s; this file is in %s form (%d fields)", file, ln, r->nf,
+                         r->nf == 1 ? "" : "s",
+                         lc->ranges ? "start_frame,end_frame,label"
+                                    : kind == VL_LABELS_FRAMES ? "frame,label" : "start,end,label",
+                         lc->nf);
+    const char *lab = r->f[lc->col[COL_LABEL]];
     if (!lab[0])
         return vl_seterr(VL_ERR_FORMAT, "%s:%d: missing label", file, ln);
     row->line = ln;
     row->label = (char *)lab;
-    if (kind == VL_LABELS_FRAMES) {
-        if (!parse_int64(r->f[0], &row->frame))
-            return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad frame number '%s'", file, ln, r->f[0]);
+    if (kind == VL_LABELS_FRAMES && lc->ranges) {
+        const char *a = r->f[lc->col[COL_FSTART]], *b = r->f[lc->col[COL_FEND]];
+        if (!parse_int64(a, &row->frame))
+            return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad start frame '%s'", file, ln, a);
+        if (!parse_int64(b, &row->frame_last))
+            return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad end frame '%s'", file, ln, b);
         if (row->frame < 0)
             return vl_seterr(VL_ERR_FORMAT, "%s:%d: negative frame number %lld", file, ln, (long long)row->frame);
+        if (row->frame_last < row->frame)
+            return vl_seterr(VL_ERR_FORMAT, "%s:%d: end frame %lld < start frame %lld (ranges are inclusive)", file,
+                             ln, (long long)row->frame_last, (long long)row->frame);
         return VL_OK;
     }
-    if (!vl_parse_double(r->f[0], &row->start))
-        return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad start time '%s'", file, ln, r->f[0]);
-    if (!vl_parse_double(r->f[1], &row->end))
-        return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad end time '%s'", file, ln, r->f[1]);
+    if (kind == VL_LABELS_FRAMES) {
+        const char *a = r->f[lc->col[COL_FRAME]];
+        if (!parse_int64(a, &row->frame))
+            return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad frame number '%s'", file, ln, a);
+        if (row->frame < 0)
+            return vl_seterr(VL_ERR_FORMAT, "%s:%d: negative frame number %lld", file, ln, (long long)row->frame);
+        row->frame_last = row->frame;
+        return VL_OK;
+    }
+    const char *a = r->f[lc->col[COL_START]], *b = r->f[lc->col[COL_END]];
+    if (!vl_parse_double(a, &row->start))
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad start time '%s'", file, ln, a);
+    if (!vl_parse_double(b, &row->end))
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad end time '%s'", file, ln, b);
     if (row->start < 0)
         return vl_seterr(VL_ERR_FORMAT, "%s:%d: negative start time %g", file, ln, row->start);
     if (row->end <= row->start)
@@ -544,36 +632,31 @@ vl_status vl_frame_labels_load(const char *path, vl_frame_labels **out)
     label_row *rows = NULL;
     int n = 0, cap = 0, rc, first = 1;
     vl_frame_label_kind kind = VL_LABELS_FRAMES;
+    label_cols lc = {{0, 1, -1, -1, -1, -1}, 2, 0};
     vl_frame_labels *fl = NULL;
     while ((rc = vl_csv_next(&r)) > 0) {
         if (first) {
             first = 0;
             double dummy;
             if (!vl_parse_double(r.f[0], &dummy)) { /* a header */
-                if (r.nf == 2 && vl_eq_nocase(r.f[0], "frame") && vl_eq_nocase(r.f[1], "label"))
-                    kind = VL_LABELS_FRAMES;
-                else if (r.nf == 3 && vl_eq_nocase(r.f[0], "start") && vl_eq_nocase(r.f[1], "end") &&
-                         vl_eq_nocase(r.f[2], "label"))
-                    kind = VL_LABELS_SEGMENTS;
-                else {
-                    s = vl_seterr(VL_ERR_FORMAT, "%s:%d: unrecognised header; expected frame,label or start,end,label",
-                                  path, r.rec_line);
+                if ((s = label_header(&r, &lc, &kind)))
                     break;
-                }
                 continue;
             }
-            if (r.nf == 2)
+            if (r.nf == 2) {
                 kind = VL_LABELS_FRAMES;
-            else if (r.nf == 3)
+            } else if (r.nf == 3) {
                 kind = VL_LABELS_SEGMENTS;
-            else {
-                s = vl_seterr(VL_ERR_FORMAT, "%s:%d: %d fields; expected frame,label or start,end,label", path,
-                              r.rec_line, r.nf);
+                lc = (label_cols){{-1, 2, 0, 1, -1, -1}, 3, 0};
+            } else {
+                s = vl_seterr(VL_ERR_FORMAT, "%s:%d: %d fields; expected frame,label or start,end,label (or a header: "
+                                             HDR_ACCEPTED ")",
+                              path, r.rec_line, r.nf);
                 break;
             }
         }
-        label_row row;
-        if ((s = label_record(&r, kind, &row)))
+        label_row row = {0};
+        if ((s = label_record(&r, kind, &lc, &row)))
             break;
         if (n == cap) {
             int nc = cap ? 2 * cap : 256;
@@ -601,7 +684,7 @@ vl_status vl_frame_labels_load(const char *path, vl_frame_labels **out)
     qsort(rows, (size_t)n, sizeof *rows, kind == VL_LABELS_FRAMES ? cmp_row_frame : cmp_row_start);
     for (int i = 1; i < n && !s; i++) {
         const label_row *a = &rows[i - 1], *b = &rows[i];
-        if (kind == VL_LABELS_FRAMES && a->frame == b->frame)
+        if (kind == VL_LABELS_FRAMES && b->frame <= a->frame_last)
             s = vl_seterr(VL_ERR_FORMAT, "%s:%d: frame %lld is already labelled on line %d", path, b->line,
                           (long long)b->frame, a->line);
         else if (kind == VL_LABELS_SEGMENTS && b->start < a->end)
@@ -621,14 +704,15 @@ vl_status vl_frame_labels_load(const char *path, vl_frame_labels **out)
     fl->label = malloc(sizeof *fl->label * (size_t)n);
     fl->line = malloc(sizeof *fl->line * (size_t)n);
     fl->classes = malloc(sizeof *fl->classes * (size_t)n);
-    if (kind == VL_LABELS_FRAMES)
+    if (kind == VL_LABELS_FRAMES) {
         fl->frame = malloc(sizeof *fl->frame * (size_t)n);
-    else {
+        fl->frame_last = malloc(sizeof *fl->frame_last * (size_t)n);
+    } else {
         fl->start = malloc(sizeof *fl->start * (size_t)n);
         fl->end = malloc(sizeof *fl->end * (size_t)n);
     }
     if (!fl->file || !fl->label || !fl->line || !fl->classes ||
-        (kind == VL_LABELS_FRAMES ? !fl->frame : (!fl->start || !fl->end)))
+        (kind == VL_LABELS_FRAMES ? (!fl->frame || !fl->frame_last) : (!fl->start || !fl->end)))
         goto nomem;
     /* classes: sorted distinct labels (the rows' strings move into the table) */
     char **names = malloc(sizeof *names * (size_t)n);
@@ -649,9 +733,10 @@ vl_status vl_frame_labels_load(const char *path, vl_frame_labels **out)
         }
         rows[i].label = NULL;
         fl->line[i] = rows[i].line;
-        if (kind == VL_LABELS_FRAMES)
+        if (kind == VL_LABELS_FRAMES) {
             fl->frame[i] = rows[i].frame;
-        else {
+            fl->frame_last[i] = rows[i].frame_last;
+        } else {
             fl->start[i] = rows[i].start;
             fl->end[i] = rows[i].end;
         }
@@ -670,20 +755,20 @@ done:
     return s;
 }
 
-/* Row labelling source frame `idx`, or -1. */
+/* Row labelling source frame `idx` (its range [frame, frame_last] holds
+ * idx), or -1. */
 static int find_frame(const vl_frame_labels *fl, int64_t idx)
 {
-    int lo = 0, hi = fl->n - 1;
-    while (lo <= hi) {
+    int lo = 0, hi = fl->n; /* first row with frame > idx */
+    while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        if (fl->frame[mid] == idx)
-            return mid;
-        if (fl->frame[mid] < idx)
+        if (fl->frame[mid] <= idx)
             lo = mid + 1;
         else
-            hi = mid - 1;
+            hi = mid;
     }
-    return -1;
+    int i = lo - 1;
+    return i >= 0 && idx <= fl->frame_last[i] ? i : -1;
 }
 
 /* Segment containing time t, or -1. */

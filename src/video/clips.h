@@ -101,18 +101,29 @@ vl_status vl_clips_random(vl_clip_list *l, const char *path, const char *label, 
 vl_status vl_clips_windows(vl_clip_list *l, const char *path, const char *label, double duration, double len,
                            double stride, int cover_end);
 
-/* (e) Per-frame labels of one video, from a CSV file in one of two forms:
+/* (e) Per-frame labels of one video, from a CSV file in one of three forms:
  *   frame,label        one row per labelled source frame (frame numbers as
  *                      vl_frame_batch.index counts them, from 0);
- *   start,end,label    segments in seconds, each covering [start, end).
- * The form comes from the header ("frame,label" or "start,end,label",
- * case-insensitive) when there is one, else from the column count (2 or 3)
- * of the first record. A first record whose first field is not a number is
- * taken as a header and must be one of those two. Quoting, comments, blank
- * lines as for manifests. Errors read "file:line: ..." (wrong column count,
- * bad number, negative frame/start, end <= start, empty label, a frame
- * listed twice, overlapping segments — naming both lines) or "file: no
- * labels". Rows may come in any order; they are kept sorted. */
+ *   start,end,label    segments in seconds, each covering [start, end);
+ *   start_frame,end_frame,label  frame ranges, both ends inclusive (header
+ *                      only; loaded as the frame form, one row per range).
+ * With a header (a first record whose first field is not a number) the form
+ * and the columns come from the header names, matched case-insensitively, in
+ * any order; columns with other names are ignored:
+ *   frame:  frame frame_index frame_idx frame_id index idx frame_number frameno
+ *   label:  label class action activity label_name class_name
+ *   start:  start start_s start_sec start_time t_start begin onset
+ *   end:    end end_s end_sec end_time t_end offset
+ *   ranges: start_frame end_frame
+ * A header without a label column and exactly one of frame / start+end /
+ * start_frame+end_frame is an error listing the accepted names; so is a
+ * role named twice. Without a header the form comes from the column count
+ * (2: frame,label; 3: start,end,label) of the first record. Every row has
+ * as many fields as the first. Quoting, comments, blank lines as for
+ * manifests. Errors read "file:line: ..." (wrong column count, bad number,
+ * negative frame/start, end <= start, end frame < start frame, empty label,
+ * a frame labelled twice, overlapping segments — naming both lines) or
+ * "file: no labels". Rows may come in any order; they are kept sorted. */
 typedef enum { VL_LABELS_FRAMES, VL_LABELS_SEGMENTS } vl_frame_label_kind;
 
 typedef struct {
@@ -120,6 +131,7 @@ typedef struct {
     char *file;          /* as given, for messages */
     int n;               /* rows */
     int64_t *frame;      /* FRAMES: [n] ascending source frame numbers */
+    int64_t *frame_last; /* FRAMES: [n] last frame of each row, inclusive (== frame but for ranges) */
     double *start, *end; /* SEGMENTS: [n] ascending, non-overlapping */
     int32_t *label;      /* [n] index into classes */
     int *line;           /* [n] line of each row in the file */
