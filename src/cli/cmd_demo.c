@@ -32,9 +32,9 @@ void cli_help_demo(FILE *f)
           "videos and features are kept in DIR.\n"
           "\n"
           "  --dir DIR          where the videos, models and reports go (default vidlstm-demo)\n"
-          "  --backbone SPEC    builtin:ego-motion (default: the camera's own motion, which is\n"
-          "                     what tells the activities apart), builtin:motion-grid, or an\n"
-          "                     ONNX CNN\n"
+          "  --backbone SPEC    builtin:motion (default: the camera's own motion between every\n"
+          "                     pair of decoded frames, which is what tells the activities\n"
+          "                     apart), builtin:ego-motion, builtin:motion-grid, or an ONNX CNN\n"
           "  --layer NAME       ONNX tensor to read features from\n"
           "  --fps F            sampling rate (default 10)\n"
           "  --clips N          clips per class (default 40)\n"
@@ -166,10 +166,8 @@ int cmd_demo(int argc, char **argv)
 {
     const char *dir = "vidlstm-demo";
     /* The demo's classes differ only in how the camera moves (the scenes are
-     * alike by design), so its default backbone is the motion part of the
-     * built-in descriptor; its appearance part would only let a small
-     * dataset fit the scenery. */
-    cli_video_opts v = {.fps = 10, .backbone = "builtin:ego-motion"};
+     * alike by design): the default backbone, builtin:motion, is made for that. */
+    cli_video_opts v = {.fps = 10, .backbone = "builtin:motion"};
     int json = 0, threads = 0, clips = 40, nlong = 12, epochs = 40;
     uint64_t seed = 1;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "demo"};

@@ -32,7 +32,7 @@ void cli_help_extract(FILE *f)
           "  --task classify|regress\n"
           "  --clips N --clip-length MIN:MAX   random clips from each video (seconds)\n"
           "  --seed N                 for random clips (default 1)\n"
-          "  --backbone SPEC          builtin:motion-grid (default) or MODEL.onnx\n"
+          "  --backbone SPEC          builtin:motion (default), builtin:motion-grid, or MODEL.onnx\n"
           "  --layer NAME             ONNX tensor to read (default: the classifier's input)\n"
           "  --fps F | --every K      sampling (default 10 fps)\n"
           "  --cache DIR | --no-cache feature cache (default ~/.cache/vidlstm/features)\n"
