@@ -255,6 +255,23 @@ static void test_manifest(void)
     CHECK(s == VL_OK && l.n == 2 && l.nclasses == 2, "two-field header: %s", vl_errmsg());
     vl_clip_list_free(&l);
 
+    /* a header in any order, with a group column (clips of one scene or
+     * subject never straddle a grouped split) and a column of the user's */
+    put("m/hdrg.csv", "Scene,notes,end,Video,start,class\nkitchen,x,3,videos/a.mp4,1,walk\n"
+                      "street,,,videos/b.mp4,,run\n,,,videos/b.mp4,,run\n");
+    s = vl_clips_from_csv(&l, tpath("m/hdrg.csv"));
+    CHECK(s == VL_OK && l.n == 3, "named header with group: %s", vl_errmsg());
+    if (l.n == 3) {
+        CHECK(!strcmp(l.items[0].path, tpath("m/videos/a.mp4")) && l.items[0].start == 1 && l.items[0].end == 3 &&
+                  !strcmp(l.items[0].label, "walk") && !strcmp(l.items[0].group, "kitchen"),
+              "row 1 by name: %s %g %g %s %s", l.items[0].path, l.items[0].start, l.items[0].end, l.items[0].label,
+              l.items[0].group);
+        CHECK(!strcmp(l.items[1].group, "street") && l.items[1].end == 0, "row 2: group %s", l.items[1].group);
+        CHECK(!strcmp(l.items[2].group, l.items[2].path), "an empty group falls back to the video: %s",
+              l.items[2].group);
+    }
+    vl_clip_list_free(&l);
+
     /* every error names the manifest and the line; the list is left as it was */
     struct {
         const char *name, *text;
@@ -279,6 +296,8 @@ static void test_manifest(void)
         /* line numbers keep counting inside a quoted newline */
         {"m/e_lines.csv", "videos/a.mp4,\"a\nb\"\nvideos/a.mp4,walk,x,1\n", 3, VL_ERR_FORMAT, "bad start"},
         {"m/e_empty.csv", "# nothing\n\npath,label\n", 0, VL_ERR_FORMAT, "no clips"},
+        {"m/e_nolabel.csv", "path,start,group\nvideos/a.mp4,1,g\n", 1, VL_ERR_FORMAT, "needs path and label"},
+        {"m/e_twice.csv", "path,label,class\nvideos/a.mp4,walk,walk\n", 1, VL_ERR_FORMAT, "same role"},
     };
     vl_clip_list_add(&l, "/v/keep.mp4", 0, 0, "keep", NULL);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

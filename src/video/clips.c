@@ -300,29 +300,46 @@ vl_status vl_clips_from_folders(vl_clip_list *l, const char *root)
 
 /* ---- (b) CSV manifest ---------------------------------------------------------- */
 
-static vl_status manifest_record(vl_clip_list *l, const vl_csv *r)
+/* Column positions of a manifest: from its header, or path,label[,start,end]. */
+typedef struct {
+    int path, label, start, end, group; /* -1: absent */
+    int named;                          /* from a header: any order, columns of other names ignored */
+    int nhdr;                           /* the header's column count: no row may have more */
+} manifest_cols;
+
+static vl_status manifest_record(vl_clip_list *l, const vl_csv *r, const manifest_cols *c)
 {
     const char *m = r->file;
     int ln = r->rec_line;
-    if (r->nf != 2 && r->nf != 4)
+    if (!c->named && r->nf != 2 && r->nf != 4)
         return vl_seterr(VL_ERR_FORMAT, "%s:%d: %d field%s; expected path,label or path,label,start,end", m, ln,
                          r->nf, r->nf == 1 ? "" : "s");
-    if (!r->f[0][0])
+    int need = c->path > c->label ? c->path : c->label;
+    if (c->named && (r->nf <= need || r->nf > c->nhdr))
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: %d field%s; the header names %d columns", m, ln, r->nf,
+                         r->nf == 1 ? "" : "s", c->nhdr);
+    const char *fs = c->start >= 0 && c->start < r->nf ? r->f[c->start] : "";
+    const char *fe = c->end >= 0 && c->end < r->nf ? r->f[c->end] : "";
+    const char *fg = c->group >= 0 && c->group < r->nf && r->f[c->group][0] ? r->f[c->group] : NULL;
+    if (!c->named && r->nf == 4) {
+        fs = r->f[2];
+        fe = r->f[3];
+    }
+    const char *fp = r->f[c->path], *fl = r->f[c->label];
+    if (!fp[0])
         return vl_seterr(VL_ERR_FORMAT, "%s:%d: missing path", m, ln);
-    if (!r->f[1][0])
+    if (!fl[0])
         return vl_seterr(VL_ERR_FORMAT, "%s:%d: missing label", m, ln);
     double start = 0, end = 0;
-    if (r->nf == 4) {
-        if (r->f[2][0] && !vl_parse_double(r->f[2], &start))
-            return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad start time '%s'", m, ln, r->f[2]);
-        if (r->f[3][0] && !vl_parse_double(r->f[3], &end))
-            return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad end time '%s'", m, ln, r->f[3]);
-        if (start < 0)
-            return vl_seterr(VL_ERR_FORMAT, "%s:%d: negative start time %g", m, ln, start);
-        if (r->f[3][0] && end <= start)
-            return vl_seterr(VL_ERR_FORMAT, "%s:%d: end %g <= start %g", m, ln, end, start);
-    }
-    char *p = vl_path_beside(m, r->f[0]);
+    if (fs[0] && !vl_parse_double(fs, &start))
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad start time '%s'", m, ln, fs);
+    if (fe[0] && !vl_parse_double(fe, &end))
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: bad end time '%s'", m, ln, fe);
+    if (start < 0)
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: negative start time %g", m, ln, start);
+    if (fe[0] && end <= start)
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: end %g <= start %g", m, ln, end, start);
+    char *p = vl_path_beside(m, fp);
     if (!p)
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
     struct stat st;
@@ -332,9 +349,51 @@ static vl_status manifest_record(vl_clip_list *l, const vl_csv *r)
     else if (!S_ISREG(st.st_mode))
         s = vl_seterr(VL_ERR_FORMAT, "%s:%d: %s: not a file", m, ln, p);
     else
-        s = vl_clip_list_add(l, p, start, end, r->f[1], p);
+        s = vl_clip_list_add(l, p, start, end, fl, fg ? fg : p);
     free(p);
     return s;
+}
+
+static int name_in(const char *s, const char *const *names)
+{
+    for (; *names; names++)
+        if (vl_eq_nocase(s, *names))
+            return 1;
+    return 0;
+}
+
+/* A header row: 1 (and *c filled) if the first field names a path column. */
+static vl_status manifest_header(const vl_csv *r, manifest_cols *c, int *is_header)
+{
+    static const char *const P[] = {"path", "video", "file", "filename", NULL};
+    static const char *const L[] = {"label", "labels", "class", "action", "activity", NULL};
+    static const char *const S[] = {"start", "start_s", "start_sec", "start_time", "t_start", "begin", NULL};
+    static const char *const E[] = {"end", "end_s", "end_sec", "end_time", "t_end", "stop", NULL};
+    static const char *const G[] = {"group", "source", "scene", "subject", "video_id", "source_video", NULL};
+    *c = (manifest_cols){.path = -1, .label = -1, .start = -1, .end = -1, .group = -1, .named = 1, .nhdr = r->nf};
+    *is_header = 0;
+    int any = 0;
+    for (int i = 0; i < r->nf; i++)
+        any |= name_in(r->f[i], P);
+    if (!any)
+        return VL_OK;
+    *is_header = 1;
+    for (int i = 0; i < r->nf; i++) {
+        int *slot = name_in(r->f[i], P) ? &c->path : name_in(r->f[i], L) ? &c->label : name_in(r->f[i], S) ? &c->start
+                  : name_in(r->f[i], E) ? &c->end : name_in(r->f[i], G) ? &c->group : NULL;
+        if (!slot)
+            continue; /* other columns (notes, durations) are the user's */
+        if (*slot >= 0)
+            return vl_seterr(VL_ERR_FORMAT, "%s:%d: two columns for the same role ('%s' and '%s')", r->file,
+                             r->rec_line, r->f[*slot], r->f[i]);
+        *slot = i;
+    }
+    if (c->label < 0)
+        return vl_seterr(VL_ERR_FORMAT, "%s:%d: a video manifest's header needs path and label columns "
+                                        "(path|video|file, label|labels|class|action|activity; optional "
+                                        "start|start_s|..., end|end_s|..., group|source|scene|subject)",
+                         r->file, r->rec_line);
+    return VL_OK;
 }
 
 vl_status vl_clips_from_csv(vl_clip_list *l, const char *manifest)
@@ -347,18 +406,20 @@ vl_status vl_clips_from_csv(vl_clip_list *l, const char *manifest)
         return s;
     const int n0 = l->n;
     int rc, first = 1;
+    manifest_cols cols = {.path = 0, .label = 1, .start = -1, .end = -1, .group = -1, .named = 0};
     while ((rc = vl_csv_next(&r)) > 0) {
         if (first) {
             first = 0;
-            if (r.nf >= 2 && vl_eq_nocase(r.f[0], "path") && (vl_eq_nocase(r.f[1], "label") || vl_eq_nocase(r.f[1], "labels")))
-                continue;
-            if (vl_eq_nocase(r.f[0], "path")) {
-                s = vl_seterr(VL_ERR_FORMAT, "%s:%d: a video manifest's header must be path,label[,start,end] "
-                                             "(labels: per-frame label files)", manifest, r.rec_line);
+            int hdr;
+            manifest_cols hc;
+            if ((s = manifest_header(&r, &hc, &hdr)))
                 break;
+            if (hdr) {
+                cols = hc;
+                continue;
             }
         }
-        if ((s = manifest_record(l, &r)))
+        if ((s = manifest_record(l, &r, &cols)))
             break;
     }
     if (rc < 0)
