@@ -419,7 +419,9 @@ static inline float orient_bins(float gx, float gy)
     return t * (8.0f / PI_F);
 }
 
-static void appearance(vl_builtin *b, const float *img, float *f)
+/* Luminance, colour cells and sharpness always; the luminance grid and the
+ * orientation histograms only when `full` ("motion" needs neither). */
+static void appearance(vl_builtin *b, const float *img, float *f, int full)
 {
     const float *R = img, *G = img + IN * IN, *B = img + 2 * IN * IN;
     float *restrict y = b->y128;
@@ -490,6 +492,8 @@ static void appearance(vl_builtin *b, const float *img, float *f)
     f[VL_MG_SHARP_X] = logf((ex1 + SHARP_EPS) / (0.25f * ex2 + SHARP_EPS));
     f[VL_MG_SHARP_Y] = logf((ey1 + SHARP_EPS) / (0.25f * ey2 + SHARP_EPS));
     f[VL_MG_ANISO] = 0.5f * logf((ex1 + SHARP_EPS) / (ey1 + SHARP_EPS));
+    if (!full)
+        return;
 
     /* luminance grid: 8x8 cells of 8x8 Y64 pixels */
     for (int band = 0; band < 8; band++) {
@@ -648,7 +652,7 @@ vl_status vl_builtin_run(vl_builtin *b, const float *frames, int n, int new_sequ
     for (int i = 0; i < n; i++) {
         /* ego-motion keeps the leading blocks of the same descriptor */
         float *f = b->dim == VL_MG_DIM ? features + (size_t)i * VL_MG_DIM : b->full;
-        appearance(b, frames + (size_t)i * fsz, f);
+        appearance(b, frames + (size_t)i * fsz, f, 1);
         /* colour cell sums cover every pixel of every channel: a NaN or Inf
          * anywhere makes one of them non-finite */
         int ok = 1;
@@ -794,7 +798,7 @@ vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const 
     }
     for (int i = 0; i < n; i++) {
         float *f = b->full;
-        appearance(b, frames + (size_t)i * fsz, f);
+        appearance(b, frames + (size_t)i * fsz, f, 0);
         int ok = 1;
         for (int k = VL_MG_CHROMA; k < VL_MG_CHROMA + 32; k++)
             ok &= isfinite(f[k]) != 0;
