@@ -118,8 +118,12 @@ rm "$W/onnx_b/tiny.onnx"
 check "a missing ONNX backbone is one error naming it" '[ $? -ne 0 ] && grep -q "tiny.onnx is not there" "$W/err.txt"'
 
 # mode mix-ups with videos: one error that says which mode fits
-"$BIN" train --data "$W/long" $BB --out "$W/x.safetensors" --quiet 2> "$W/err.txt"
+"$BIN" train --data "$W/long" --mode last $BB --out "$W/x.safetensors" --quiet 2> "$W/err.txt"
 check "per-frame videos given to a clip model: says --mode sequence" '[ $? -ne 0 ] && grep -q "use --mode sequence" "$W/err.txt"'
+# no --mode: the data decides (per-frame label files -> a per-frame model)
+"$BIN" train --data "$W/long" $BB --epochs 1 --out "$W/auto.safetensors" 2> "$W/err.txt" > /dev/null
+check "per-frame videos with no --mode train a per-frame model" '[ $? -eq 0 ] && grep -q "training a per-frame (sequence) model" "$W/err.txt" && "$BIN" info "$W/auto.safetensors" | grep -q sequence'
+rm -f "$W/auto.safetensors"
 "$BIN" eval --model "$W/activity.safetensors" --data "$W/clips" --cache "$W/.features" 2> "$W/err.txt"
 check "class folders given to a per-frame model: says use a clip model" '[ $? -ne 0 ] && grep -q "use a clip model" "$W/err.txt"'
 printf 'path,labels\nlong/long_00.mp4,long/long_00.csv\nlong/long_01.mp4,long/long_01.csv\n' > "$W/seq.csv"

@@ -11,6 +11,7 @@
 #include "cli/common.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
+#include "pipeline/videodata.h"
 #include "report/report.h"
 #include "train/dataset.h"
 #include "train/metrics.h"
@@ -53,7 +54,8 @@ void cli_help_train(FILE *f)
           "network:\n"
           "  --layers SPEC            comma-separated: lstm:H bilstm:H gru:H bigru:H dropout:P\n"
           "                           mean (bag-of-frames baseline); default bilstm:128,dropout:0.2\n"
-          "  --mode last|sequence     one label per clip (default) or per frame\n"
+          "  --mode last|sequence     one label per clip or per frame (default: what the data\n"
+          "                           has: sequence when its labels are per-frame label files)\n"
           "  --task classify|regress  (default classify)\n"
           "  --class-weights auto|none|W1,W2,...  loss weights per class (auto = balanced)\n"
           "training (MATLAB trainingOptions names in brackets):\n"
@@ -100,7 +102,7 @@ typedef struct {
     vl_task task;
     const char *class_weights;
     vl_train_opts t;
-    int lr_given;
+    int lr_given, mode_given;
     int threads, json, quiet, resume;
 } train_args;
 
@@ -237,6 +239,7 @@ static int parse(int argc, char **argv, train_args *A)
         else if (cli_flag(&a, "--no-normalize")) A->normalize = 0;
         else if (cli_opt(&a, "--layers")) A->layers = a.val;
         else if (cli_opt(&a, "--mode")) {
+            A->mode_given = 1;
             if (!strcmp(a.val, "last")) A->mode = VL_OUT_LAST;
             else if (!strcmp(a.val, "sequence")) A->mode = VL_OUT_SEQUENCE;
             else { cli_fail("train", "--mode: '%s' is not last or sequence", a.val); a.bad = 1; }
@@ -375,6 +378,12 @@ int cmd_train(int argc, char **argv)
         snprintf(od, sizeof od, "%.*s", sl ? (int)(sl - A.out) + 1 : 1, sl ? A.out : ".");
         if (access(od, W_OK) != 0)
             return cli_fail("train", "--out %s: cannot write into the folder %s: %s", A.out, od, strerror(errno));
+    }
+    if (!A.mode_given && (vl_videodata_is_video(A.data) ? vl_videodata_per_frame(A.data) : vl_dataset_per_frame(A.data))) {
+        /* the data has a label per frame: a per-frame model is the only one it fits */
+        A.mode = VL_OUT_SEQUENCE;
+        if (!A.quiet && !A.json)
+            fprintf(stderr, "%s has per-frame labels: training a per-frame (sequence) model\n", A.data);
     }
     vl_net_config cfg = {.mode = A.mode, .task = A.task};
     char err[256];

@@ -159,6 +159,32 @@ static int has_labelled_videos(const char *dir)
     return yes;
 }
 
+int vl_videodata_per_frame(const char *data)
+{
+    if (is_dir(data)) {
+        vl_clip_list t = {0};
+        int folders = vl_clips_from_folders(&t, data) == VL_OK;
+        vl_clip_list_free(&t);
+        return !folders && has_labelled_videos(data);
+    }
+    vl_clip_list l = {0};
+    int yes = vl_clips_from_csv(&l, data) == VL_OK && l.n > 0;
+    const char *slash = strrchr(data, '/');
+    for (int i = 0; yes && i < l.n; i++) {
+        const char *lab = l.items[i].label;
+        size_t n = lab ? strlen(lab) : 0;
+        char rp[4096];
+        if (lab && lab[0] != '/' && slash)
+            snprintf(rp, sizeof rp, "%.*s%s", (int)(slash - data + 1), data, lab);
+        else
+            snprintf(rp, sizeof rp, "%s", lab ? lab : "");
+        yes = n > 4 && (!strcmp(lab + n - 4, ".csv") || !strcmp(lab + n - 4, ".CSV")) && access(rp, F_OK) == 0 &&
+              !is_dir(rp);
+    }
+    vl_clip_list_free(&l);
+    return yes;
+}
+
 vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_clip_list *clips)
 {
     vl_clip_list whole = {0};

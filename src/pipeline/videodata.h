@@ -42,4 +42,9 @@ vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_cl
 /* Extracts every clip and assembles the dataset (source = data). */
 vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodata_opts *o, vl_dataset *out);
 
+/* 1 when `data` holds per-frame labels (a folder of videos with same-named
+ * label files, or a video manifest whose labels are label files): what a
+ * command given no --mode trains. */
+int vl_videodata_per_frame(const char *data);
+
 #endif

@@ -57,6 +57,35 @@ static int looks_like_label_file(const char *manifest, const char *lab)
     return yes;
 }
 
+int vl_dataset_per_frame(const char *manifest)
+{
+    vl_csv r;
+    if (vl_csv_open(&r, manifest))
+        return 0;
+    int col_label = 1, first = 1, rows = 0, files = 0;
+    while (vl_csv_next(&r) > 0 && rows < 64) {
+        if (first) {
+            first = 0;
+            int is_header = 0;
+            for (int k = 0; k < r.nf; k++)
+                is_header |= vl_eq_nocase(r.f[k], "path");
+            if (is_header) {
+                col_label = -1;
+                for (int k = 0; k < r.nf; k++)
+                    if (vl_eq_nocase(r.f[k], "label") || vl_eq_nocase(r.f[k], "labels") || vl_eq_nocase(r.f[k], "target"))
+                        col_label = k;
+                continue;
+            }
+        }
+        if (col_label < 0 || col_label >= r.nf)
+            break;
+        rows++;
+        files += looks_like_label_file(manifest, r.f[col_label]);
+    }
+    vl_csv_close(&r);
+    return rows > 0 && files == rows;
+}
+
 /* ---- classes --------------------------------------------------------------- */
 
 static int class_find(const vl_dataset *d, const char *name)

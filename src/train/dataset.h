@@ -88,4 +88,8 @@ void vl_dataset_stats(const vl_dataset *d, const int *idx, int n, float *mean, f
 /* x = (x - mean) / std over every item, in place. */
 void vl_dataset_normalize(vl_dataset *d, const float *mean, const float *std);
 
+/* 1 when every label of the manifest's rows (the first 64) names an existing
+ * per-frame label file: per-frame data, for a command given no --mode. */
+int vl_dataset_per_frame(const char *manifest);
+
 #endif
