@@ -166,13 +166,15 @@ typedef struct {
 static void mo_run(double fps, double hz, double A, double vx, int batch, mo_out *o)
 {
     int n = (int)(MO_SECONDS * fps);
-    float *frames = malloc(sizeof(float) * FSZ * (size_t)n);
+    float *frames = malloc(sizeof(float) * S * S * (size_t)n), *rgb = malloc(sizeof(float) * FSZ);
     double *pts = malloc(sizeof(double) * (size_t)n);
     int *steps = malloc(sizeof(int) * (size_t)n);
     int k = 0;
     for (int i = 0; i < n; i++) {
         double t = i / fps, tn = (i + 1) / fps;
-        render(frames + (size_t)i * FSZ, vx * t, A * sin(2.0 * 3.14159265358979 * hz * t), 1, 0);
+        render(rgb, vx * t, A * sin(2.0 * 3.14159265358979 * hz * t), 1, 0);
+        for (int p = 0; p < S * S; p++) /* "motion" takes luma (vl_preproc.grey) */
+            frames[(size_t)i * S * S + p] = 0.299f * rgb[p] + 0.587f * rgb[S * S + p] + 0.114f * rgb[2 * S * S + p];
         pts[i] = t;
         steps[i] = 0;
         while (k / 10.0 < tn - 1e-9 && k / 10.0 < MO_SECONDS - 1e-9) {
@@ -188,7 +190,7 @@ static void mo_run(double fps, double hz, double A, double vx, int batch, mo_out
         int m = n - done < batch ? n - done : batch, ns = 0;
         for (int i = 0; i < m; i++)
             ns += steps[done + i];
-        vl_status st = vl_builtin_run_dense(b, frames + (size_t)done * FSZ, m, pts + done, steps + done, done == 0,
+        vl_status st = vl_builtin_run_dense(b, frames + (size_t)done * S * S, m, pts + done, steps + done, done == 0,
                                             o->f[at]);
         CHECK(st == VL_OK, "motion run: %s", vl_errmsg());
         done += m;
@@ -196,6 +198,7 @@ static void mo_run(double fps, double hz, double A, double vx, int batch, mo_out
     }
     vl_builtin_free(b);
     free(frames);
+    free(rgb);
     free(pts);
     free(steps);
 }

@@ -881,6 +881,59 @@ static void test_pixels(void)
     }
 }
 
+/* Luma-only output (vl_preproc.grey): one plane, full range, the same
+ * luminance the RGB output gives (Rec. 601 weights) within rounding. */
+typedef struct {
+    int n, at;
+    float *keep;
+    size_t fsize;
+} grey_collect;
+
+static int grey_sink(void *user, const vl_frame_batch *b)
+{
+    grey_collect *c = user;
+    for (int i = 0; i < b->n; i++, c->n++)
+        if (c->n == c->at)
+            memcpy(c->keep, b->pixels + (size_t)i * c->fsize, sizeof(float) * c->fsize);
+    return 0;
+}
+
+static void test_grey(void)
+{
+    const char *files[2] = {vid_ok[0] ? tfile(VIDS[0].name) : NULL, flat_ok ? tfile("flat.mp4") : NULL};
+    for (int v = 0; v < 2; v++) {
+        if (!files[v])
+            continue;
+        vl_preproc rgb = raw_pre(PW, PH), grey = rgb;
+        rgb.nhwc = 0;
+        grey.nhwc = 0;
+        grey.grey = 1;
+        CHECK(vl_preproc_frame_size(&grey) == PW * PH, "a grey frame is one plane");
+        float *a = malloc(sizeof(float) * 3 * PW * PH), *g = malloc(sizeof(float) * PW * PH);
+        grey_collect ca = {.at = 3, .keep = a, .fsize = 3 * PW * PH}, cg = {.at = 3, .keep = g, .fsize = PW * PH};
+        vl_status st = vl_video_stream(files[v], &(vl_sample_opts){.every_k = 1}, &rgb, grey_sink, &ca, NULL);
+        vl_status st2 = vl_video_stream(files[v], &(vl_sample_opts){.every_k = 1}, &grey, grey_sink, &cg, NULL);
+        CHECK(st == VL_OK && st2 == VL_OK && ca.n == cg.n && cg.n > 3, "grey stream: %s", vl_errmsg());
+        int bad = 0;
+        float worst = 0;
+        for (int i = 0; i < PW * PH; i++) {
+            float y = 0.299f * a[i] + 0.587f * a[PW * PH + i] + 0.114f * a[2 * PW * PH + i];
+            float e = fabsf(g[i] - y);
+            worst = e > worst ? e : worst;
+            bad += e > 4.0f;
+        }
+        CHECK(bad == 0, "%s: luma output within 4 of the RGB output's luminance (worst %.1f)", files[v], worst);
+        if (v == 1) { /* flat (100, 150, 200): Y = 140.75 */
+            int off = 0;
+            for (int i = 0; i < PW * PH; i++)
+                off += fabsf(g[i] - 140.75f) > 4.0f;
+            CHECK(off == 0, "flat frame's luma is 140.75 within 4 (%d pixels off; first %.1f)", off, g[0]);
+        }
+        free(a);
+        free(g);
+    }
+}
+
 /* rotation=90: frames come out rotated clockwise to 144 x 176. */
 static void test_rotation(void)
 {
@@ -1139,6 +1192,7 @@ int main(int argc, char **argv)
     section(test_clip);
     section(test_batches);
     section(test_pixels);
+    section(test_grey);
     section(test_rotation);
     section(test_errors);
     section(realworld);

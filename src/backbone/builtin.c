@@ -395,7 +395,7 @@ void vl_builtin_describe(const vl_builtin *b, vl_preproc *pre, int *feature_dim)
     if (pre)
         *pre = (vl_preproc){.width = IN, .height = IN, .resize = VL_RESIZE_EXACT, .resize_to = IN, .bgr = 0,
                             .scale = 1.0f / 255.0f, .mean = {0.0f, 0.0f, 0.0f}, .std = {1.0f, 1.0f, 1.0f},
-                            .nhwc = 0};
+                            .nhwc = 0, .grey = b->dense};
     if (feature_dim)
         *feature_dim = b->dim;
 }
@@ -429,7 +429,9 @@ static void appearance(vl_builtin *b, const float *img, float *f, int full)
 
     /* luminance; colour cell sums via per-column accumulators over 32-row bands */
     _Alignas(64) float cr[IN], cg[IN], cb[IN];
-    for (int band = 0; band < 4; band++) {
+    if (b->dense) /* "motion" takes luma alone (vl_preproc.grey) */
+        memcpy(y, img, sizeof(float) * IN * IN);
+    for (int band = 0; band < 4 && !b->dense; band++) {
         memset(cr, 0, sizeof cr);
         memset(cg, 0, sizeof cg);
         memset(cb, 0, sizeof cb);
@@ -782,7 +784,7 @@ vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const 
         return VL_OK;
     if (!frames || !features || !steps || (b->dense && !pts))
         return vl_seterr(VL_ERR_ARG, "built-in backbone: NULL buffer");
-    const int64_t fsz = 3 * IN * IN;
+    const int64_t fsz = (b->dense ? 1 : 3) * IN * IN;
     if (!b->dense) { /* a per-frame descriptor: sampled frames only, repeated as asked */
         for (int i = 0; i < n; i++) {
             if (steps[i] <= 0)
@@ -799,10 +801,8 @@ vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const 
     for (int i = 0; i < n; i++) {
         float *f = b->full;
         appearance(b, frames + (size_t)i * fsz, f, 0);
-        int ok = 1;
-        for (int k = VL_MG_CHROMA; k < VL_MG_CHROMA + 32; k++)
-            ok &= isfinite(f[k]) != 0;
-        if (!ok) {
+        /* the luma sum covers every pixel: a NaN or Inf anywhere makes it non-finite */
+        if (!isfinite(vsum(b->fs[b->cur].y64, LO * LO))) {
             b->has_prev = 0;
             b->hn = b->hhead = 0;
             mo_reset_step(b);

@@ -84,7 +84,7 @@ enum {
     VL_MO_DIM = 49,
 };
 /* Changes whenever a built-in's numbers change: cached features are keyed by it. */
-#define VL_BUILTIN_REVISION "builtin-2"
+#define VL_BUILTIN_REVISION "builtin-3"
 #define VL_MO_WINDOW 2.0       /* seconds of motion history behind the spectra */
 #define VL_MO_RATE_SCALE 0.1f  /* per-second rates times this */
 
@@ -93,7 +93,8 @@ enum {
 
 typedef struct vl_builtin vl_builtin;
 
-/* "motion" (dense): frames are every decoded frame (vl_sample_opts.all_frames)
+/* "motion" (dense): frames are every decoded frame (vl_sample_opts.all_frames),
+ * one luma channel each ([n, 1, 128, 128], vl_preproc.grey, values in [0, 1]),
  * with their presentation times in seconds and the number of sampled steps
  * each stands for (vl_frame_batch.steps); writes sum(steps) feature vectors of
  * VL_MO_DIM. The other built-ins take this too (steps > 1 repeats a frame's

@@ -102,7 +102,7 @@ typedef struct {
     vl_task task;
     const char *class_weights;
     vl_train_opts t;
-    int lr_given, mode_given;
+    int lr_given, mode_given, layers_given, batch_given, epochs_given;
     int threads, json, quiet, resume;
 } train_args;
 
@@ -202,6 +202,13 @@ static int on_event(void *user, const vl_train_event *e)
 
 /* ---- the command ------------------------------------------------------------------- */
 
+/* Per-frame models: a few long videos make few sequences, so smaller batches
+ * (more steps per epoch); chosen on the quality suite (QUALITY.md). */
+#define SEQ_LAYERS "bilstm:128,dropout:0.2"
+#define SEQ_BATCH 32
+#define SEQ_EPOCHS 30
+#define SEQ_LR 1e-3f
+
 static int parse(int argc, char **argv, train_args *A)
 {
     *A = (train_args){.normalize = 1, .layers = "bilstm:128,dropout:0.2", .mode = VL_OUT_LAST,
@@ -237,7 +244,7 @@ static int parse(int argc, char **argv, train_args *A)
             }
         }
         else if (cli_flag(&a, "--no-normalize")) A->normalize = 0;
-        else if (cli_opt(&a, "--layers")) A->layers = a.val;
+        else if (cli_opt(&a, "--layers")) { A->layers = a.val; A->layers_given = 1; }
         else if (cli_opt(&a, "--mode")) {
             A->mode_given = 1;
             if (!strcmp(a.val, "last")) A->mode = VL_OUT_LAST;
@@ -272,8 +279,8 @@ static int parse(int argc, char **argv, train_args *A)
             else if (!strcmp(a.val, "l2norm")) A->t.opt.clip = VL_CLIP_L2NORM;
             else if (!strcmp(a.val, "absolute-value")) A->t.opt.clip = VL_CLIP_ABSVALUE;
             else { cli_fail("train", "--gradient-threshold-method: '%s' is not global-l2norm, l2norm or absolute-value", a.val); a.bad = 1; }
-        } else if (cli_opt(&a, "--batch")) A->t.batch = cli_int(&a, 1, 1 << 20);
-        else if (cli_opt(&a, "--epochs")) A->t.epochs = cli_int(&a, 1, 1000000);
+        } else if (cli_opt(&a, "--batch")) { A->t.batch = cli_int(&a, 1, 1 << 20); A->batch_given = 1; }
+        else if (cli_opt(&a, "--epochs")) { A->t.epochs = cli_int(&a, 1, 1000000); A->epochs_given = 1; }
         else if (cli_opt(&a, "--shuffle")) {
             if (!strcmp(a.val, "every-epoch")) A->t.shuffle = VL_SHUFFLE_EVERY_EPOCH;
             else if (!strcmp(a.val, "once")) A->t.shuffle = VL_SHUFFLE_ONCE;
@@ -384,6 +391,16 @@ int cmd_train(int argc, char **argv)
         A.mode = VL_OUT_SEQUENCE;
         if (!A.quiet && !A.json)
             fprintf(stderr, "%s has per-frame labels: training a per-frame (sequence) model\n", A.data);
+    }
+    if (A.mode == VL_OUT_SEQUENCE) { /* per-frame defaults, chosen on the quality suite (QUALITY.md) */
+        if (!A.layers_given)
+            A.layers = SEQ_LAYERS;
+        if (!A.batch_given)
+            A.t.batch = SEQ_BATCH;
+        if (!A.epochs_given)
+            A.t.epochs = SEQ_EPOCHS;
+        if (!A.lr_given && A.t.opt.kind == VL_OPT_ADAM)
+            A.t.opt.lr = SEQ_LR;
     }
     vl_net_config cfg = {.mode = A.mode, .task = A.task};
     char err[256];

@@ -210,7 +210,7 @@ static void backbone_json(vl_jbuf *b, const vl_model_meta *m)
     floats_json(b, p->mean, 3);
     vl_jbuf_puts(b, ",\"std\":");
     floats_json(b, p->std, 3);
-    vl_jbuf_printf(b, ",\"nhwc\":%s},\"fps\":", p->nhwc ? "true" : "false");
+    vl_jbuf_printf(b, ",\"nhwc\":%s%s},\"fps\":", p->nhwc ? "true" : "false", p->grey ? ",\"grey\":true" : "");
     vl_jbuf_number(b, m->fps);
     vl_jbuf_printf(b, ",\"every_k\":%d}", m->every_k);
 }
@@ -267,7 +267,7 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
         return st;
     static const char *const keys[] = {"spec", "tap", "feature_dim", "preproc", "fps", "every_k", NULL};
     static const char *const pkeys[] = {"width", "height", "resize", "resize_to", "bgr", "scale", "mean", "std",
-                                        "nhwc", NULL};
+                                        "nhwc", "grey", NULL};
     const char *w = "backbone", *pw = "backbone preproc";
     const vl_json *p = vl_json_get(b, "preproc");
     const vl_json *fps = vl_json_get(b, "fps");
@@ -296,7 +296,8 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
             (st = get_int(p, "resize_to", 0, 0, 1 << 16, &m->pre.resize_to, name, pw)) ||
             (st = get_bool(p, "bgr", &m->pre.bgr, name, pw)) || (st = get_float(p, "scale", &m->pre.scale, name, pw)) ||
             (st = get_floats3(p, "mean", m->pre.mean, name, pw)) || (st = get_floats3(p, "std", m->pre.std, name, pw)) ||
-            (st = get_bool(p, "nhwc", &m->pre.nhwc, name, pw)))
+            (st = get_bool(p, "nhwc", &m->pre.nhwc, name, pw)) ||
+            (vl_json_get(p, "grey") && (st = get_bool(p, "grey", &m->pre.grey, name, pw))))
             goto done;
         m->pre.resize = resize ? VL_RESIZE_EXACT : VL_RESIZE_SHORTER;
     }
@@ -802,9 +803,13 @@ vl_status vl_model_describe(const char *path, FILE *f)
                 fprintf(f, "resize to exactly that size");
             else
                 fprintf(f, "shorter side to %d then centre crop", p->resize_to);
-            fprintf(f, ", %s, scale %g, mean (%g, %g, %g), std (%g, %g, %g), %s\n", p->bgr ? "BGR" : "RGB",
-                    (double)p->scale, (double)p->mean[0], (double)p->mean[1], (double)p->mean[2], (double)p->std[0],
-                    (double)p->std[1], (double)p->std[2], p->nhwc ? "NHWC" : "NCHW");
+            if (p->grey)
+                fprintf(f, ", luma only, scale %g, mean %g, std %g\n", (double)p->scale, (double)p->mean[0],
+                        (double)p->std[0]);
+            else
+                fprintf(f, ", %s, scale %g, mean (%g, %g, %g), std (%g, %g, %g), %s\n", p->bgr ? "BGR" : "RGB",
+                        (double)p->scale, (double)p->mean[0], (double)p->mean[1], (double)p->mean[2],
+                        (double)p->std[0], (double)p->std[1], (double)p->std[2], p->nhwc ? "NHWC" : "NCHW");
         }
         if (m.fps > 0)
             fprintf(f, "sampling: %g frames per second\n", m.fps);

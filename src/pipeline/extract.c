@@ -118,6 +118,7 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
     h = fnv(h, p->mean, sizeof p->mean);
     h = fnv(h, p->std, sizeof p->std);
     FNV_V(h, p->nhwc);
+    FNV_V(h, p->grey);
     if (!builtin) { /* the model file's identity: a re-exported model invalidates the cache */
         struct stat sb;
         if (stat(x->desc.name, &sb) == 0) {

@@ -199,7 +199,7 @@ static vl_status conv_init(converter *c, const vl_preproc *pre, const vl_video_i
     int swap = c->rot == 90 || c->rot == 270;
     c->sw = swap ? c->dh : c->dw;
     c->sh = swap ? c->dw : c->dh;
-    c->rgb_stride = (c->sw * 3 + 63) & ~63;
+    c->rgb_stride = (c->sw * (pre->grey ? 1 : 3) + 63) & ~63;
     c->rgb = vl_alloc((size_t)c->rgb_stride * c->sh);
     if (!c->rgb)
         return vl_seterr(VL_ERR_NOMEM, "%s: out of memory for frame conversion", path);
@@ -218,20 +218,43 @@ static void conv_free(converter *c)
     vl_free(c->rgb);
 }
 
+/* Pixel formats whose luma is full range (JPEG) although not tagged so. */
+static int full_range(const AVFrame *f)
+{
+    return f->color_range == AVCOL_RANGE_JPEG || f->format == AV_PIX_FMT_YUVJ420P || f->format == AV_PIX_FMT_YUVJ422P ||
+           f->format == AV_PIX_FMT_YUVJ444P || f->format == AV_PIX_FMT_YUVJ440P || f->format == AV_PIX_FMT_YUVJ411P;
+}
+
 static vl_status conv_frame(converter *c, const AVFrame *f, float *out, const char *path)
 {
-    c->sws = sws_getCachedContext(c->sws, f->width, f->height, f->format, c->sw, c->sh, AV_PIX_FMT_RGB24,
-                                  SWS_BILINEAR, NULL, NULL, NULL);
+    const int grey = c->pre->grey;
+    struct SwsContext *prev = c->sws;
+    c->sws = sws_getCachedContext(c->sws, f->width, f->height, f->format, c->sw, c->sh,
+                                  grey ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
     if (!c->sws)
         return vl_seterr(VL_ERR_UNSUPPORTED, "%s: cannot convert pixel format %d", path, f->format);
+    if (grey && c->sws != prev) {
+        /* luma to full range, as the RGB path gives: limited-range video (16..235) is stretched */
+        int *inv, *tab, sr, dr, br, ct, sat;
+        if (sws_getColorspaceDetails(c->sws, &inv, &sr, &tab, &dr, &br, &ct, &sat) >= 0)
+            sws_setColorspaceDetails(c->sws, inv, full_range(f), tab, 1, br, ct, sat);
+    }
     uint8_t *dst[4] = {c->rgb, NULL, NULL, NULL};
     int dstride[4] = {c->rgb_stride, 0, 0, 0};
     sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, dstride);
 
     const int W = c->pre->width, H = c->pre->height;
     const size_t plane = (size_t)W * H;
+    const int bpp = grey ? 1 : 3;
     for (int y = 0; y < H; y++) {
         int Y = y + c->oy;
+        if (grey && c->rot == 0) { /* the common case: a plain row copy through the table */
+            const uint8_t *px = c->rgb + (size_t)Y * c->rgb_stride + c->ox;
+            float *o = out + (size_t)y * W;
+            for (int x = 0; x < W; x++)
+                o[x] = c->lut[0][px[x]];
+            continue;
+        }
         for (int x = 0; x < W; x++) {
             int X = x + c->ox, cx, cy;
             switch (c->rot) {
@@ -240,8 +263,10 @@ static vl_status conv_frame(converter *c, const AVFrame *f, float *out, const ch
             case 270: cx = c->sw - 1 - Y; cy = X; break;
             default: cx = X; cy = Y; break;
             }
-            const uint8_t *px = c->rgb + (size_t)cy * c->rgb_stride + (size_t)cx * 3;
-            if (c->pre->nhwc) {
+            const uint8_t *px = c->rgb + (size_t)cy * c->rgb_stride + (size_t)cx * bpp;
+            if (grey) {
+                out[(size_t)y * W + x] = c->lut[0][px[0]];
+            } else if (c->pre->nhwc) {
                 float *o = out + ((size_t)y * W + x) * 3;
                 o[0] = c->lut[0][px[c->src_chan[0]]];
                 o[1] = c->lut[1][px[c->src_chan[1]]];

@@ -50,13 +50,18 @@ typedef struct {
     float scale;           /* pixel value multiplier: 1/255 -> [0,1], 1 -> [0,255] */
     float mean[3], std[3]; /* per output channel, after scaling: (v*scale - mean) / std */
     int nhwc;              /* 1: [n, H, W, 3]; 0: [n, 3, H, W] */
+    int grey;              /* 1: one channel, luma (full range 0..255 before scale, mean[0], std[0]):
+                            * [n, 1, H, W]; decoded from the Y plane alone (no colour conversion) */
 } vl_preproc;
 
 /* torchvision's ImageNet evaluation transform: shorter side 256, centre crop
  * 224x224, RGB, [0,1], mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225), NCHW. */
 void vl_preproc_imagenet(vl_preproc *p);
 /* Floats per preprocessed frame. */
-static inline int64_t vl_preproc_frame_size(const vl_preproc *p) { return (int64_t)3 * p->width * p->height; }
+static inline int64_t vl_preproc_frame_size(const vl_preproc *p)
+{
+    return (int64_t)(p->grey ? 1 : 3) * p->width * p->height;
+}
 
 typedef struct {
     double fps;      /* > 0: sample at this rate by timestamps */
