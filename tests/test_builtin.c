@@ -160,7 +160,8 @@ typedef struct {
 } mo_out;
 
 /* A head-bob-like sequence at `fps` decoded frames per second: vertical shift
- * A sin(2 pi hz t) px, a steady horizontal drift vx px/s; sampled at 10 steps
+ * A sin(2 pi hz t) px, a steady horizontal drift vx px/s with a 2 px sway at
+ * hz / 2; sampled at 10 steps
  * per second the way the video module does (a frame stands for the targets
  * k / 10 in [its time, the next frame's)). Fed in batches of `batch`. */
 static void mo_run(double fps, double hz, double A, double vx, int batch, mo_out *o)
@@ -172,7 +173,8 @@ static void mo_run(double fps, double hz, double A, double vx, int batch, mo_out
     int k = 0;
     for (int i = 0; i < n; i++) {
         double t = i / fps, tn = (i + 1) / fps;
-        render(rgb, vx * t, A * sin(2.0 * 3.14159265358979 * hz * t), 1, 0);
+        /* + a sway of 2 px at half the bob's rate (once per stride) */
+        render(rgb, vx * t + 2.0 * sin(3.14159265358979 * hz * t), A * sin(2.0 * 3.14159265358979 * hz * t), 1, 0);
         for (int p = 0; p < S * S; p++) /* "motion" takes luma (vl_preproc.grey) */
             frames[(size_t)i * S * S + p] = 0.299f * rgb[p] + 0.587f * rgb[S * S + p] + 0.114f * rgb[2 * S * S + p];
         pts[i] = t;
@@ -215,30 +217,44 @@ static void test_motion(void)
 {
     static mo_out a, b, c, d;
     broadband = 0;
-    const double U = 0.1 / VL_MG_SHIFT_SCALE * VL_MO_RATE_SCALE * 10.0; /* px/s -> feature units */
+    const double U = 1.0 / VL_MG_SHIFT_SCALE * VL_MO_RATE_SCALE; /* px/s -> feature units */
     /* walking-like: 2 Hz bob of 3 px amplitude, 20 px/s drift, at 30 fps */
     mo_run(30.0, 2.0, 3.0, 20.0, 7, &a);
     CHECK(a.nsteps == 40, "4 s at 10 steps/s: %d steps", a.nsteps);
-    int late = 20; /* the spectra see a full window after 2 s */
-    double cen = mo_mean(&a, VL_MO_CENTROID, late) * 5.0;
+    int late = 30; /* every window is full after 3 s */
+    double cen = mo_mean(&a, VL_MO_CENTROID, late) * 5.0, pk = mo_mean(&a, VL_MO_PEAKF, late) * 5.0;
     CHECK(fabs(cen - 2.0) < 0.35, "2 Hz bob: spectral centroid %.2f Hz", cen);
-    double vx = mo_mean(&a, VL_MO_MEAN + 0, 1) / U;
-    CHECK(fabs(vx - 20.0) < 2.0, "drift 20 px/s measured %.2f px/s", vx);
-    double ms = 0.0;
-    for (int k = 1; k < a.nsteps; k++)
-        ms += (double)a.f[k][VL_MO_RMS + 1] * a.f[k][VL_MO_RMS + 1];
-    double rms = sqrt(ms / (a.nsteps - 1)) / U, want = 3.0 * 2.0 * 3.14159265 * 2.0 / sqrt(2.0);
-    CHECK(fabs(rms - want) < 0.15 * want, "bob RMS vertical velocity %.1f px/s, want %.1f", rms, want);
-    /* running-like: 3 Hz: the centroid moves up */
+    CHECK(fabs(pk - 2.0) < 0.1, "2 Hz bob: peak frequency %.2f Hz", pk);
+    double pkx = mo_mean(&a, VL_MO_PEAKF + 1, late) * 5.0;
+    CHECK(fabs(pkx - 1.0) < 0.1, "1 Hz sway: peak frequency %.2f Hz", pkx);
+    /* window powers: the bob's velocity amplitude A 2 pi f, mean square half its square; the drift's square */
+    double vy = 3.0 * 2.0 * 3.14159265 * 2.0 * U, vs = 2.0 * 3.14159265 * 2.0 * U;
+    double want_y = log(1e-3 + vy * vy / 2.0), want_x = log(1e-3 + 400.0 * U * U + vs * vs / 2.0);
+    double got_y = mo_mean(&a, VL_MO_LOGPOW + 1, late), got_x = mo_mean(&a, VL_MO_LOGPOW + 0, late);
+    CHECK(fabs(got_y - want_y) < 0.3, "bob: ln power %.2f, want %.2f", got_y, want_y);
+    CHECK(fabs(got_x - want_x) < 0.2, "drift + sway: ln power %.2f, want %.2f", got_x, want_x);
+    /* steady motion: a step's power varies with the phase of the sway and bob,
+     * but is the window's on average */
+    for (int j = 0; j < 2; j++) {
+        double r = 0.0;
+        for (int k = late; k < a.nsteps; k++)
+            r += exp(a.f[k][VL_MO_REL + j]);
+        r /= a.nsteps - late;
+        CHECK(fabs(r - 1.0) < 0.2, "steady motion: step power / window power %.2f on average (want 1)", r);
+    }
+    /* running-like: 3 Hz: centroid and peak move up */
     mo_run(30.0, 3.0, 3.0, 20.0, 16, &b);
-    double cen3 = mo_mean(&b, VL_MO_CENTROID, late) * 5.0;
+    double cen3 = mo_mean(&b, VL_MO_CENTROID, late) * 5.0, pk3 = mo_mean(&b, VL_MO_PEAKF, late) * 5.0;
     CHECK(fabs(cen3 - 3.0) < 0.35, "3 Hz bob: spectral centroid %.2f Hz", cen3);
+    CHECK(fabs(pk3 - 3.0) < 0.1, "3 Hz bob: peak frequency %.2f Hz", pk3);
     /* the frame rate does not matter: the same motion at 24 fps */
     mo_run(24.0, 2.0, 3.0, 20.0, 5, &c);
     double worst = 0.0;
     int wstep = 0, wj = 0;
     for (int k = late; k < a.nsteps && k < c.nsteps; k++)
-        for (int j = VL_MO_SPEC_Y; j < VL_MO_BLUR; j++) { /* window features, step by step */
+        for (int j = 0; j < VL_MO_BLUR; j++) { /* window features, step by step */
+            if (j >= VL_MO_REL && j < VL_MO_REL + 4)
+                continue;
             /* log powers: a quarter of the tolerance (the shift estimates'
              * noise, which sets the floor of a still component, is per frame
              * pair, so its rate grows with the frame rate) */
@@ -250,17 +266,18 @@ static void test_motion(void)
                 wj = j;
             }
         }
-    /* a step's own means cover the frames since the previous step, which lie
-     * up to a frame apart at 24 and 30 fps: compare them on average */
-    for (int j = 0; j < VL_MO_SPEC_Y; j++) {
-        double e = fabs(mo_mean(&a, j, late) - mo_mean(&c, j, late));
+    /* a step's own power covers the frames since the previous step, which lie
+     * up to a frame apart at 24 and 30 fps: compare it on average */
+    for (int j = VL_MO_REL; j < VL_MO_REL + 4; j++) {
+        double e = 0.25 * fabs(mo_mean(&a, j, late) - mo_mean(&c, j, late));
         if (e > worst) {
             worst = e;
             wstep = -1;
             wj = j;
         }
     }
-    CHECK(worst < 0.1, "30 fps vs 24 fps: features differ by at most %.3f (log powers / 4) (step %d, feature %d: %.3f vs %.3f)", worst,
+    CHECK(worst < 0.1,
+          "30 fps vs 24 fps: features differ by at most %.3f (logs / 4) (step %d, feature %d: %.3f vs %.3f)", worst,
           wstep, wj, a.f[wstep < 0 ? 0 : wstep][wj], c.f[wstep < 0 ? 0 : wstep][wj]);
     /* batches do not matter: bit-identical */
     mo_run(30.0, 2.0, 3.0, 20.0, 1, &d);

@@ -6,6 +6,7 @@
 #   bench/quality/run.sh [--reduced] [--config NAME=FLAGS ...] [--seeds 1,2,3]
 #                        [--datasets walkrun,walkrunstand,frames] [--splits scene-disjoint,scene-balanced]
 #                        [--vidlstm PATH] [--headcam PATH] [--suite DIR] [--cache DIR] [--gen-seed N]
+#                        [--no-groups]
 #                        [--check [--min-walkrun A] [--min-walkrunstand A] [--min-frames A]
 #                                 [--check-config NAME] [--check-split SPLIT]]
 set -uo pipefail
@@ -15,7 +16,7 @@ cd "$ROOT"
 REDUCED=0; SEEDS=""; VIDLSTM=build/vidlstm; HEADCAM=build/bench/headcam; SUITE=""; CACHE=""; GENSEED=1
 DATASETS="walkrun,walkrunstand,frames"; SPLITS="scene-disjoint,scene-balanced"
 CHECK=0; MIN_WR=0.75; MIN_WRS=0.65; MIN_FR=0.5; CHECK_CONFIG=ego-motion; CHECK_SPLIT=scene-disjoint
-CONFIGS=(); USER_CONFIGS=0
+CONFIGS=(); USER_CONFIGS=0; USE_GROUPS=1
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}'; }
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
     --cache) CACHE="$2"; shift ;;
     --gen-seed) GENSEED="$2"; shift ;;
     --check) CHECK=1 ;;
+    --no-groups) USE_GROUPS=0 ;;
     --min-walkrun) MIN_WR="$2"; shift ;;
     --min-walkrunstand) MIN_WRS="$2"; shift ;;
     --min-frames) MIN_FR="$2"; shift ;;
@@ -97,6 +99,26 @@ jget() { # jget KEY FILE: the first "KEY":number in FILE, or -
 }
 pct() { [ "$1" = "-" ] && echo "-" || awk -v x="$1" 'BEGIN{printf "%.1f", 100*x}'; }
 
+# Training manifests with a group column (the scene, from clips.csv): the
+# validation split that `train` holds out then keeps scenes apart, as a user's
+# manifest with a `group` column does (docs/video.md). --no-groups trains on
+# the plain path,label manifests (validation then holds out clips, not scenes).
+if [ $USE_GROUPS -eq 1 ]; then
+  GSUF=_grouped
+  for ds in walkrun walkrunstand frames; do
+    for f in "$SUITE/$ds"/*_train.csv; do
+      [ -f "$f" ] || continue
+      g=${f%.csv}_grouped.csv
+      [ -s "$g" ] && [ "$g" -nt "$f" ] && continue
+      awk -F, 'NR == FNR { if (FNR > 1) scene[$1] = $2; next }
+               FNR == 1 { print $0 ",group"; next }
+               { print $0 "," scene[$1] }' "$SUITE/$ds/clips.csv" "$f" > "$g.tmp" && mv "$g.tmp" "$g"
+    done
+  done
+else
+  GSUF=""
+fi
+
 ROWS=(); CMDS=(); FAIL=0
 T0=$(date +%s.%N)
 IFS=, read -ra DSL <<< "$DATASETS"; IFS=, read -ra SPL <<< "$SPLITS"
@@ -112,7 +134,7 @@ for ds in "${DSL[@]}"; do
         id="$ds.$sp.$name${seed:+.s$seed}"
         model="$OUT/$id.safetensors"
         # shellcheck disable=SC2206
-        tcmd=("$VIDLSTM" train --data "$SUITE/$ds/${sp}_train.csv" --out "$model" --cache "$CACHE" "${extra[@]}" $flags "${sflags[@]}" --json --quiet)
+        tcmd=("$VIDLSTM" train --data "$SUITE/$ds/${sp}_train$GSUF.csv" --out "$model" --cache "$CACHE" "${extra[@]}" $flags "${sflags[@]}" --json --quiet)
         ecmd=("$VIDLSTM" eval --model "$model" --data "$SUITE/$ds/${sp}_test.csv" --cache "$CACHE" --json)
         CMDS+=("${tcmd[*]}" "${ecmd[*]}")
         t1=$(date +%s.%N)

@@ -67,13 +67,13 @@ typedef struct {
     _Alignas(64) float y64[LO * LO];          /* luminance, 64x64 */
 } frame_state;
 
-#define MO_CAP 512 /* motion history entries (VL_MO_WINDOW s at up to 256 frames/s) */
+#define MO_CAP 1024 /* motion history entries (VL_MO_PEAK_WINDOW s at up to 340 frames/s) */
 
 /* Per decoded frame pair, for the "motion" descriptor: the frame's time and
  * its velocities (motion since the previous decoded frame, per second). */
 typedef struct {
     double t, dt;
-    float v[6];       /* dx, dy, zoom, roll, shear1, shear2 rates */
+    float v[4];       /* dx, dy, zoom, roll rates */
     float sharp[3];   /* sharpness x, y, ln gradient of the frame */
 } mo_sample;
 
@@ -90,7 +90,7 @@ struct vl_builtin {
     double prev_pts;
     double acc_t;      /* seconds of motion in the current step */
     int acc_n;         /* frame pairs in it */
-    double acc_v[6], acc_v2[6], acc_peak, acc_qpeak, acc_qres2, acc_diff2, acc_sharp[3];
+    double acc_v2[4], acc_sharp[3];
     int acc_ns;        /* frames whose sharpness is in acc_sharp */
     float last[VL_MO_DIM];
     float freq[VL_MO_NBANDS];
@@ -681,28 +681,76 @@ static void mo_reset_step(vl_builtin *b)
 {
     b->acc_t = 0.0;
     b->acc_n = b->acc_ns = 0;
-    for (int k = 0; k < 6; k++)
-        b->acc_v[k] = b->acc_v2[k] = 0.0;
-    b->acc_peak = b->acc_qpeak = b->acc_qres2 = b->acc_diff2 = 0.0;
+    for (int k = 0; k < 4; k++)
+        b->acc_v2[k] = 0.0;
     b->acc_sharp[0] = b->acc_sharp[1] = b->acc_sharp[2] = 0.0;
 }
 
 static const mo_sample *mo_at(const vl_builtin *b, int i) { return &b->hist[(b->hhead + i) % MO_CAP]; }
 
+/* The strongest frequency of velocity component `comp` over the `W` seconds
+ * ending at `now`: power on a 0.05 Hz grid (phasors advanced by rotation,
+ * one sin/cos pair per sample), the peak refined by a parabola through its
+ * neighbours. Writes Hz and the peak's share of the grid's power. */
+#define PK_F0 0.6
+#define PK_DF 0.05
+#define PK_N 85
+static void mo_peak(const vl_builtin *b, double now, double W, int comp, double fmin, double fmax, float *hz,
+                    float *share)
+{
+    double t0 = now - W, wsum = 0.0, mean = 0.0, re[PK_N] = {0}, im[PK_N] = {0};
+    int first = 0;
+    while (first < b->hn && mo_at(b, first)->t <= t0)
+        first++;
+    for (int i = first; i < b->hn; i++) {
+        const mo_sample *m = mo_at(b, i);
+        double w = (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * (m->t - t0) / W)) * m->dt;
+        wsum += w;
+        mean += w * m->v[comp];
+    }
+    *hz = *share = 0.0f;
+    if (wsum <= 0.0)
+        return;
+    mean /= wsum;
+    for (int i = first; i < b->hn; i++) {
+        const mo_sample *m = mo_at(b, i);
+        double u = m->t - t0;
+        double w = (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * u / W)) * m->dt;
+        double v = w * (m->v[comp] - mean);
+        double ph = -2.0 * 3.14159265358979323846 * PK_F0 * u, dph = -2.0 * 3.14159265358979323846 * PK_DF * u;
+        double c = cos(ph), sn = sin(ph), dc = cos(dph), ds = sin(dph);
+        for (int q = 0; q < PK_N; q++) {
+            re[q] += v * c;
+            im[q] += v * sn;
+            double c2 = c * dc - sn * ds;
+            sn = c * ds + sn * dc;
+            c = c2;
+        }
+    }
+    double p[PK_N], tot = 0.0;
+    int best = -1;
+    for (int q = 0; q < PK_N; q++) {
+        p[q] = re[q] * re[q] + im[q] * im[q];
+        tot += p[q];
+        double f = PK_F0 + PK_DF * q;
+        if (f >= fmin - 1e-9 && f <= fmax + 1e-9 && (best < 0 || p[q] > p[best]))
+            best = q;
+    }
+    double floor_ = 0.02 * wsum * wsum * PK_N / VL_MO_NBANDS; /* as the band spectra's, per grid point */
+    double d = 0.0;
+    if (best > 0 && best < PK_N - 1) {
+        double den = p[best - 1] - 2.0 * p[best] + p[best + 1];
+        d = den < 0.0 ? 0.5 * (p[best - 1] - p[best + 1]) / den : 0.0;
+    }
+    *hz = (float)(PK_F0 + PK_DF * (best + d));
+    *share = (float)(p[best] / (tot + floor_));
+}
+
 /* The step's vector from its sums and the history window ending at `now`. */
 static void mo_describe(vl_builtin *b, double now, float *f)
 {
     memset(f, 0, sizeof(float) * VL_MO_DIM);
-    if (b->acc_n > 0 && b->acc_t > 0.0) {
-        for (int k = 0; k < 6; k++) {
-            f[VL_MO_MEAN + k] = (float)(b->acc_v[k] / b->acc_t) * VL_MO_RATE_SCALE;
-            f[VL_MO_RMS + k] = (float)sqrt(b->acc_v2[k] / b->acc_t) * VL_MO_RATE_SCALE;
-        }
-        f[VL_MO_PEAK] = (float)(b->acc_peak / b->acc_n);
-        f[VL_MO_QPEAK] = (float)(b->acc_qpeak / b->acc_n);
-        f[VL_MO_QRESID] = (float)sqrt(b->acc_qres2 / b->acc_t) * VL_MO_RATE_SCALE;
-        f[VL_MO_DIFF] = (float)sqrt(b->acc_diff2 / b->acc_t) * VL_MO_RATE_SCALE;
-    } else if (b->acc_n == 0 && b->hn > 0) {
+    if (b->acc_n == 0 && b->hn > 0) {
         /* a repeated step (sampling above the source rate): the motion of the last one */
         memcpy(f, b->last, sizeof(float) * VL_MO_DIM);
         return;
@@ -730,8 +778,11 @@ static void mo_describe(vl_builtin *b, double now, float *f)
         return;
     for (int k = 0; k < 4; k++) {
         mean[k] /= wsum;
-        double r = ms[k] / span * (double)VL_MO_RATE_SCALE * VL_MO_RATE_SCALE;
+        const double sc2 = (double)VL_MO_RATE_SCALE * VL_MO_RATE_SCALE;
+        double r = ms[k] / span * sc2;
         f[VL_MO_LOGPOW + k] = (float)log(1e-3 + r);
+        double step = b->acc_t > 0.0 ? b->acc_v2[k] / b->acc_t * sc2 : 0.0;
+        f[VL_MO_REL + k] = (float)log((1e-4 + step) / (1e-3 + r));
     }
     const int comp[2] = {1, 0}, off[2] = {VL_MO_SPEC_Y, VL_MO_SPEC_X};
     for (int c = 0; c < 2; c++) {
@@ -757,6 +808,13 @@ static void mo_describe(vl_builtin *b, double now, float *f)
         for (int q = 0; q < VL_MO_NBANDS; q++)
             f[off[c] + q] = (float)(p[q] / (tot + floor_));
         f[VL_MO_CENTROID + c] = (float)(tot > 0.0 ? cen / (tot + floor_) / 5.0 : 0.0);
+    }
+    for (int c = 0; c < 2; c++) {
+        /* human gait: steps (vertical bob) at 1.2-4.8 per second, strides (sway) at half that */
+        float hz, sh;
+        mo_peak(b, now, VL_MO_PEAK_WINDOW, comp[c], c ? 0.6 : 1.2, c ? 2.4 : 4.8, &hz, &sh);
+        f[VL_MO_PEAKF + c] = hz / 5.0f;
+        f[VL_MO_PEAKSHARE + c] = sh;
     }
     if (b->acc_ns > 0) {
         float mx[3] = {-1e30f, -1e30f, -1e30f};
@@ -814,7 +872,7 @@ vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const 
             /* repeated or broken timestamps still give a finite rate */
             double dt = pts[i] - b->prev_pts;
             dt = dt < 1.0 / 240.0 ? 1.0 / 240.0 : dt > 1.0 ? 1.0 : dt;
-            const float q[6] = {f[VL_MG_DX], f[VL_MG_DY], f[VL_MG_ZOOM], f[VL_MG_ROT], f[VL_MG_SHEAR1], f[VL_MG_SHEAR2]};
+            const float q[4] = {f[VL_MG_DX], f[VL_MG_DY], f[VL_MG_ZOOM], f[VL_MG_ROT]};
             mo_sample *m;
             if (b->hn < MO_CAP)
                 m = &b->hist[(b->hhead + b->hn++) % MO_CAP];
@@ -824,19 +882,14 @@ vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const 
             }
             m->t = pts[i];
             m->dt = dt;
-            for (int k = 0; k < 6; k++) {
+            for (int k = 0; k < 4; k++) {
                 m->v[k] = (float)(q[k] / dt);
-                b->acc_v[k] += q[k];
                 b->acc_v2[k] += (double)q[k] * q[k] / dt;
             }
             for (int k = 0; k < 3; k++)
                 m->sharp[k] = sharp[k];
             b->acc_t += dt;
             b->acc_n++;
-            b->acc_peak += f[VL_MG_PEAK];
-            b->acc_qpeak += f[VL_MG_QPEAK];
-            b->acc_qres2 += (double)f[VL_MG_QRESID] * f[VL_MG_QRESID] / dt;
-            b->acc_diff2 += (double)f[VL_MG_DIFF_COMP] * f[VL_MG_DIFF_COMP] / dt;
         }
         for (int k = 0; k < 3; k++)
             b->acc_sharp[k] += sharp[k];

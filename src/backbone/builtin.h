@@ -62,30 +62,34 @@ enum {
     /* "ego-motion": the motion and sharpness blocks alone (offsets 0..15) */
     VL_EM_DIM = 16,
 };
-/* ---- "motion" feature layout: one vector per sampled step, summarising the
- * motion between every pair of consecutive decoded frames since the previous
- * step (rates per second, so the frame rate does not matter) and over the last
- * VL_MO_WINDOW seconds (gait frequency). Units: motion-grid's (shift / 8 input
- * pixels, affine x 10) per second, times VL_MO_RATE_SCALE. ---- */
+/* ---- "motion" feature layout: one vector per sampled step, from the motion
+ * between every pair of consecutive decoded frames (rates per second, so the
+ * frame rate does not matter). Chosen on bench/quality (QUALITY.md): only
+ * numbers that do not scale with the scene's depth or the lens (frequencies,
+ * shares of power, amplitudes relative to the recent past), plus the window's
+ * log power, which tells a still camera from a moving one. Rates are in
+ * motion-grid's units (shift / 8 input pixels, affine x 10) per second, times
+ * VL_MO_RATE_SCALE. ---- */
 enum {
-    VL_MO_MEAN = 0,      /* 6: mean velocity over the step: dx, dy, zoom, roll, shear1, shear2 */
-    VL_MO_RMS = 6,       /* 6: RMS velocity over the step (frame-pair rates, time-weighted), same order */
-    VL_MO_PEAK = 12,     /* mean global phase-correlation peak strength over the step, 0 .. 1 */
-    VL_MO_QPEAK = 13,    /* mean quadrant peak strength, 0 .. 1 */
-    VL_MO_QRESID = 14,   /* RMS rate of the quadrant shifts' misfit to the affine motion */
-    VL_MO_DIFF = 15,     /* RMS rate of the shift-compensated luminance difference */
     VL_MO_NBANDS = 12,   /* frequencies of the spectra: log-spaced 0.7 .. 4.5 Hz */
-    VL_MO_SPEC_Y = 16,   /* 12: share of the vertical velocity's power per frequency (sums to ~1) */
-    VL_MO_SPEC_X = 28,   /* 12: the same for the horizontal velocity */
-    VL_MO_LOGPOW = 40,   /* 4: ln(1e-3 + mean square) over the window of dx, dy, zoom, roll velocity */
-    VL_MO_CENTROID = 44, /* 2: power-weighted mean frequency of dy, dx over the window, Hz / 5 */
-    VL_MO_BLUR = 46,     /* 3: step mean minus window max of sharpness x, sharpness y, ln gradient
+    VL_MO_SPEC_Y = 0,    /* 12: share of the vertical velocity's power per frequency over VL_MO_WINDOW */
+    VL_MO_SPEC_X = 12,   /* 12: the same for the horizontal velocity */
+    VL_MO_LOGPOW = 24,   /* 4: ln(1e-3 + mean square) over the window of dx, dy, zoom, roll velocity */
+    VL_MO_REL = 28,      /* 4: ln((1e-4 + the step's mean square) / (1e-3 + the window's)), same order: a
+                          * change of motion energy relative to the last seconds (starts, stops) */
+    VL_MO_CENTROID = 32, /* 2: power-weighted mean frequency of dy, dx over the window, Hz / 5 */
+    VL_MO_PEAKF = 34,    /* 2: frequency of the strongest component over VL_MO_PEAK_WINDOW (0.05 Hz grid,
+                          * interpolated), Hz / 5: of dy within 1.2 .. 4.8 Hz (the step rate) and of dx
+                          * within 0.6 .. 2.4 Hz (the stride rate) */
+    VL_MO_PEAKSHARE = 36,/* 2: that component's share of the power on the grid (how clean a tone) */
+    VL_MO_BLUR = 38,     /* 3: step mean minus window max of sharpness x, sharpness y, ln gradient
                           * (<= 0; falls with motion blur, relative to the scene's own sharpness) */
-    VL_MO_DIM = 49,
+    VL_MO_DIM = 41,
 };
 /* Changes whenever a built-in's numbers change: cached features are keyed by it. */
-#define VL_BUILTIN_REVISION "builtin-3"
+#define VL_BUILTIN_REVISION "builtin-6"
 #define VL_MO_WINDOW 2.0       /* seconds of motion history behind the spectra */
+#define VL_MO_PEAK_WINDOW 3.0  /* ... and behind the peak frequencies (finer resolution) */
 #define VL_MO_RATE_SCALE 0.1f  /* per-second rates times this */
 
 #define VL_MG_SHIFT_SCALE 8.0f /* input pixels per unit of VL_MG_DX / DY / SPEED / QRESID */
