@@ -136,7 +136,12 @@ expect_error "unknown validation label" "val_unknown.csv:2: label 'sideways'" \
 expect_error "model of another architecture" "feature width" \
   "$BIN" eval --model "$W/order.safetensors" --data "$W/bad_width.csv"
 expect_error "per-frame labels for a clip model" "fr000.csv' is a per-frame label file, but the model is many-to-one" \
-  "$BIN" train --data "$W/frames.csv" --layers lstm:8 --out "$W/x.safetensors" --quiet --epochs 1
+  "$BIN" train --data "$W/frames.csv" --mode last --layers lstm:8 --out "$W/x.safetensors" --quiet --epochs 1
+# no --mode: per-frame label files make a per-frame model
+"$BIN" train --data "$W/frames.csv" --layers lstm:8 --out "$W/auto.safetensors" --epochs 1 > /dev/null 2> "$W/err.txt"
+check "per-frame features with no --mode train a per-frame model" \
+  '[ $? -eq 0 ] && grep -q "training a per-frame (sequence) model" "$W/err.txt" && "$BIN" info "$W/auto.safetensors" | grep -q "mode sequence"'
+rm -f "$W/auto.safetensors"
 expect_error "clip labels for a sequence model" "'down' is not a per-frame label file" \
   "$BIN" train --data "$W/order_train.csv" --mode sequence --layers lstm:8 --out "$W/x.safetensors" --quiet
 expect_error "bad layer spec" "unknown layer 'lstmm'" \

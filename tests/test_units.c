@@ -285,9 +285,39 @@ static void test_npy(void)
     }
     EXPECT_ERR(VL_ERR_FORMAT, "truncated header");
 
-    tpath(path, sizeof path, "fortran.npy");
-    write_raw(path, "\x93NUMPY", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", four, sizeof four);
-    EXPECT_ERR(VL_ERR_FORMAT, "fortran order");
+    /* Fortran order (numpy saves a transposed array so): read back row-major.
+     * A (2, 3) array a[i][j] = 10 i + j stored column-major, and a (2, 3, 2)
+     * one a[i][j][k] = 100 i + 10 j + k, in float64 (narrowed) */
+    {
+        vl_npy fa;
+        const float cm[6] = {0, 10, 1, 11, 2, 12};
+        tpath(path, sizeof path, "fortran.npy");
+        write_raw(path, "\x93NUMPY", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", cm, sizeof cm);
+        vl_status fs = vl_npy_read(path, &fa);
+        int ok = fs == VL_OK && fa.ndim == 2 && fa.shape[0] == 2 && fa.shape[1] == 3;
+        for (int i = 0; ok && i < 2; i++)
+            for (int j = 0; j < 3; j++)
+                ok &= ((float *)fa.data)[i * 3 + j] == (float)(10 * i + j);
+        CHECK(ok, "Fortran-ordered (2, 3) float32 read row-major: %s", fs ? vl_errmsg() : "values");
+        if (fs == VL_OK)
+            vl_npy_free(&fa);
+        double cm3[12];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++)
+                for (int k = 0; k < 2; k++)
+                    cm3[i + 2 * j + 6 * k] = 100 * i + 10 * j + k;
+        write_raw(path, "\x93NUMPY", "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3, 2), }", cm3, sizeof cm3);
+        fs = vl_npy_read(path, &fa);
+        ok = fs == VL_OK && fa.ndim == 3;
+        for (int i = 0; ok && i < 12; i++)
+            ok &= ((float *)fa.data)[i] == (float)(100 * (i / 6) + 10 * ((i / 2) % 3) + i % 2);
+        CHECK(ok, "Fortran-ordered (2, 3, 2) float64 read row-major: %s", fs ? vl_errmsg() : "values");
+        if (fs == VL_OK)
+            vl_npy_free(&fa);
+    }
+    tpath(path, sizeof path, "noorder.npy");
+    write_raw(path, "\x93NUMPY", "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2, 2), }", four, sizeof four);
+    EXPECT_ERR(VL_ERR_FORMAT, "no valid fortran_order");
 
     tpath(path, sizeof path, "f2.npy");
     write_raw(path, "\x93NUMPY", "{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }", four, 8);
@@ -1484,7 +1514,7 @@ static void cleanup(void)
 {
     const char *names[] = {"f1.npy", "f3.npy", "i1.npy", "i3.npy", "empty.npy", "scalar.npy", "f8.npy", "i8.npy",
                            "badmagic.npy", "text.npy", "empty_file.npy", "trunc_data.npy", "trunc_hdr.npy",
-                           "fortran.npy", "f2.npy", "bigendian.npy", "u1.npy", "i8big.npy", "noshape.npy"};
+                           "fortran.npy", "noorder.npy", "f2.npy", "bigendian.npy", "u1.npy", "i8big.npy", "noshape.npy"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         tpath(path, sizeof path, names[i]);

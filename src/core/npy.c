@@ -80,8 +80,9 @@ vl_status vl_npy_read(const char *path, vl_npy *out)
         goto done;
     }
     v = dict_value(hdr, "fortran_order");
-    if (!v || strncmp(v + strspn(v, " "), "False", 5) != 0) {
-        st = vl_seterr(VL_ERR_FORMAT, "%s: Fortran-ordered arrays are not supported", path);
+    int fortran = v && !strncmp(v + strspn(v, " "), "True", 4);
+    if (!v || (!fortran && strncmp(v + strspn(v, " "), "False", 5) != 0)) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: header has no valid fortran_order", path);
         goto done;
     }
     v = dict_value(hdr, "shape");
@@ -138,6 +139,33 @@ vl_status vl_npy_read(const char *path, vl_npy *out)
                 ((int32_t *)raw)[i] = (int32_t)d;
             }
         }
+    }
+    if (fortran && out->ndim > 1 && out->count > 0) {
+        /* numpy writes a transposed (column-major) array as is: reorder to
+         * row-major, walking the row-major index like an odometer */
+        int32_t *src = raw, *dst = vl_alloc(sizeof(int32_t) * (size_t)out->count);
+        if (!dst) {
+            vl_free(raw);
+            st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        int64_t idx[VL_NPY_MAXDIM] = {0}, fstride[VL_NPY_MAXDIM];
+        fstride[0] = 1;
+        for (int d = 1; d < out->ndim; d++)
+            fstride[d] = fstride[d - 1] * out->shape[d - 1];
+        int64_t off = 0;
+        for (int64_t i = 0; i < out->count; i++) {
+            dst[i] = src[off];
+            for (int d = out->ndim - 1; d >= 0; d--) {
+                off += fstride[d];
+                if (++idx[d] < out->shape[d])
+                    break;
+                off -= fstride[d] * out->shape[d];
+                idx[d] = 0;
+            }
+        }
+        vl_free(raw);
+        raw = dst;
     }
     out->data = raw;
 done:
