@@ -126,7 +126,7 @@ IFS=, read -ra DSL <<< "$DATASETS"; IFS=, read -ra SPL <<< "$SPLITS"
 SEEDL=("")
 [ -n "$SEEDS" ] && IFS=, read -ra SEEDL <<< "$SEEDS"
 for ds in "${DSL[@]}"; do
-  extra=(); [ "$ds" = frames ] && extra=(--mode sequence)
+  extra=() # per-frame data: train sees the label files and builds a per-frame model
   for sp in "${SPL[@]}"; do
     for cfg in "${CONFIGS[@]}"; do
       name=${cfg%%=*}; flags=${cfg#*=}
