@@ -247,6 +247,19 @@ static void test_motion(void)
     double cen3 = mo_mean(&b, VL_MO_CENTROID, late) * 5.0, pk3 = mo_mean(&b, VL_MO_PEAKF, late) * 5.0;
     CHECK(fabs(cen3 - 3.0) < 0.35, "3 Hz bob: spectral centroid %.2f Hz", cen3);
     CHECK(fabs(pk3 - 3.0) < 0.1, "3 Hz bob: peak frequency %.2f Hz", pk3);
+    /* motion below the gait bands (a 0.8 Hz bob, 0.4 Hz sway): the peaks stay
+     * inside their bands (the band's largest point sits on the shoulder of the
+     * stronger peak outside it and must not be extrapolated past the edge) */
+    static mo_out slow;
+    mo_run(30.0, 0.8, 3.0, 0.0, 9, &slow);
+    int out_of_band = 0;
+    for (int k = 0; k < slow.nsteps; k++) {
+        float fy = slow.f[k][VL_MO_PEAKF] * 5.0f, fx = slow.f[k][VL_MO_PEAKF + 1] * 5.0f;
+        out_of_band += (fy != 0.0f && (fy < 1.2f - 0.03f || fy > 4.8f + 0.03f)) ||
+                       (fx != 0.0f && (fx < 0.6f - 0.03f || fx > 2.4f + 0.03f));
+    }
+    CHECK(out_of_band == 0, "slow motion: %d steps with a peak frequency outside its band", out_of_band);
+
     /* the frame rate does not matter: the same motion at 24 fps */
     mo_run(24.0, 2.0, 3.0, 20.0, 5, &c);
     double worst = 0.0;

@@ -272,6 +272,12 @@ static void test_manifest(void)
     }
     vl_clip_list_free(&l);
 
+    put("m/hdrsp.csv", "path , Label, group\nvideos/a.mp4, walk, g1\nvideos/b.mp4, run, g2\n");
+    s = vl_clips_from_csv(&l, tpath("m/hdrsp.csv"));
+    CHECK(s == VL_OK && l.n == 2 && l.nclasses == 2 && !strcmp(l.items[1].group, "g2"),
+          "header names with blanks around them: %s", s ? vl_errmsg() : "values");
+    vl_clip_list_free(&l);
+
     /* every error names the manifest and the line; the list is left as it was */
     struct {
         const char *name, *text;

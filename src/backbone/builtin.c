@@ -423,7 +423,8 @@ static inline float orient_bins(float gx, float gy)
  * orientation histograms only when `full` ("motion" needs neither). */
 static void appearance(vl_builtin *b, const float *img, float *f, int full)
 {
-    const float *R = img, *G = img + IN * IN, *B = img + 2 * IN * IN;
+    /* grey input ("motion") is one plane: G and B exist only for RGB */
+    const float *R = img, *G = b->dense ? img : img + IN * IN, *B = b->dense ? img : img + 2 * IN * IN;
     float *restrict y = b->y128;
     float *restrict y64 = b->fs[b->cur].y64;
 
@@ -737,13 +738,29 @@ static void mo_peak(const vl_builtin *b, double now, double W, int comp, double 
             best = q;
     }
     double floor_ = 0.02 * wsum * wsum * PK_N / VL_MO_NBANDS; /* as the band spectra's, per grid point */
+    /* refine only a true local maximum (the largest point inside the band
+     * can sit on the shoulder of a stronger peak outside it) */
     double d = 0.0;
-    if (best > 0 && best < PK_N - 1) {
+    if (best > 0 && best < PK_N - 1 && p[best] >= p[best - 1] && p[best] >= p[best + 1]) {
         double den = p[best - 1] - 2.0 * p[best] + p[best + 1];
         d = den < 0.0 ? 0.5 * (p[best - 1] - p[best + 1]) / den : 0.0;
+        d = d < -0.5 ? -0.5 : d > 0.5 ? 0.5 : d;
     }
     *hz = (float)(PK_F0 + PK_DF * (best + d));
     *share = (float)(p[best] / (tot + floor_));
+}
+
+/* Relative blur: the step's mean sharpness minus the window's maximum. */
+static void mo_blur(const vl_builtin *b, int first, float *f)
+{
+    if (b->acc_ns <= 0)
+        return;
+    float mx[3] = {-1e30f, -1e30f, -1e30f};
+    for (int i = first; i < b->hn; i++)
+        for (int k = 0; k < 3; k++)
+            mx[k] = mo_at(b, i)->sharp[k] > mx[k] ? mo_at(b, i)->sharp[k] : mx[k];
+    for (int k = 0; k < 3; k++)
+        f[VL_MO_BLUR + k] = mx[k] > -1e29f ? (float)(b->acc_sharp[k] / b->acc_ns) - mx[k] : 0.0f;
 }
 
 /* The step's vector from its sums and the history window ending at `now`. */
@@ -774,16 +791,22 @@ static void mo_describe(vl_builtin *b, double now, float *f)
     double span = 0.0;
     for (int i = first; i < b->hn; i++)
         span += mo_at(b, i)->dt;
-    if (wsum <= 0.0 || span <= 0.0)
+    if (span <= 0.0)
         return;
+    /* powers need no window weights (the newest sample's Hann weight is 0,
+     * so a window holding one sample has wsum 0 but a power) */
     for (int k = 0; k < 4; k++) {
-        mean[k] /= wsum;
         const double sc2 = (double)VL_MO_RATE_SCALE * VL_MO_RATE_SCALE;
         double r = ms[k] / span * sc2;
         f[VL_MO_LOGPOW + k] = (float)log(1e-3 + r);
         double step = b->acc_t > 0.0 ? b->acc_v2[k] / b->acc_t * sc2 : 0.0;
         f[VL_MO_REL + k] = (float)log((1e-4 + step) / (1e-3 + r));
     }
+    mo_blur(b, first, f);
+    if (wsum <= 0.0)
+        return;
+    for (int k = 0; k < 4; k++)
+        mean[k] /= wsum;
     const int comp[2] = {1, 0}, off[2] = {VL_MO_SPEC_Y, VL_MO_SPEC_X};
     for (int c = 0; c < 2; c++) {
         double p[VL_MO_NBANDS], tot = 0.0, cen = 0.0;
@@ -815,14 +838,6 @@ static void mo_describe(vl_builtin *b, double now, float *f)
         mo_peak(b, now, VL_MO_PEAK_WINDOW, comp[c], c ? 0.6 : 1.2, c ? 2.4 : 4.8, &hz, &sh);
         f[VL_MO_PEAKF + c] = hz / 5.0f;
         f[VL_MO_PEAKSHARE + c] = sh;
-    }
-    if (b->acc_ns > 0) {
-        float mx[3] = {-1e30f, -1e30f, -1e30f};
-        for (int i = first; i < b->hn; i++)
-            for (int k = 0; k < 3; k++)
-                mx[k] = mo_at(b, i)->sharp[k] > mx[k] ? mo_at(b, i)->sharp[k] : mx[k];
-        for (int k = 0; k < 3; k++)
-            f[VL_MO_BLUR + k] = mx[k] > -1e29f ? (float)(b->acc_sharp[k] / b->acc_ns) - mx[k] : 0.0f;
     }
 }
 
@@ -868,10 +883,19 @@ vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const 
         }
         motion(b, f);
         float sharp[3] = {f[VL_MG_SHARP_X], f[VL_MG_SHARP_Y], logf(f[VL_MG_GRAD] + 1e-3f)};
+        if (!isfinite(pts[i])) {
+            b->has_prev = 0;
+            b->hn = b->hhead = 0;
+            mo_reset_step(b);
+            return vl_seterr(VL_ERR_ARG, "built-in backbone: frame %d of the batch has a non-finite time", i);
+        }
+        /* time only moves forward (the history is kept in time order); repeated
+         * or broken timestamps still give a finite rate: at most 240 frames
+         * per second count as such (faster sources read as slowed to 240) */
+        double t = b->has_prev && pts[i] < b->prev_pts + 1.0 / 240.0 ? b->prev_pts + 1.0 / 240.0 : pts[i];
         if (b->has_prev) {
-            /* repeated or broken timestamps still give a finite rate */
-            double dt = pts[i] - b->prev_pts;
-            dt = dt < 1.0 / 240.0 ? 1.0 / 240.0 : dt > 1.0 ? 1.0 : dt;
+            double dt = t - b->prev_pts;
+            dt = dt > 1.0 ? 1.0 : dt;
             const float q[4] = {f[VL_MG_DX], f[VL_MG_DY], f[VL_MG_ZOOM], f[VL_MG_ROT]};
             mo_sample *m;
             if (b->hn < MO_CAP)
@@ -880,7 +904,7 @@ vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const 
                 m = &b->hist[b->hhead];
                 b->hhead = (b->hhead + 1) % MO_CAP;
             }
-            m->t = pts[i];
+            m->t = t;
             m->dt = dt;
             for (int k = 0; k < 4; k++) {
                 m->v[k] = (float)(q[k] / dt);
@@ -894,11 +918,11 @@ vl_status vl_builtin_run_dense(vl_builtin *b, const float *frames, int n, const 
         for (int k = 0; k < 3; k++)
             b->acc_sharp[k] += sharp[k];
         b->acc_ns++;
-        b->prev_pts = pts[i];
+        b->prev_pts = t;
         b->cur ^= 1;
         b->has_prev = 1;
         for (int j = 0; j < steps[i]; j++) {
-            mo_describe(b, pts[i], features);
+            mo_describe(b, t, features);
             memcpy(b->last, features, sizeof(float) * VL_MO_DIM);
             features += VL_MO_DIM;
             mo_reset_step(b);

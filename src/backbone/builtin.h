@@ -87,7 +87,7 @@ enum {
     VL_MO_DIM = 41,
 };
 /* Changes whenever a built-in's numbers change: cached features are keyed by it. */
-#define VL_BUILTIN_REVISION "builtin-6"
+#define VL_BUILTIN_REVISION "builtin-7"
 #define VL_MO_WINDOW 2.0       /* seconds of motion history behind the spectra */
 #define VL_MO_PEAK_WINDOW 3.0  /* ... and behind the peak frequencies (finer resolution) */
 #define VL_MO_RATE_SCALE 0.1f  /* per-second rates times this */

@@ -419,6 +419,7 @@ int cmd_train(int argc, char **argv)
             A.t.opt.lr = SEQ_LR;
         if (!A.output_given)
             A.t.keep_last = 1;
+        A.t.opt.total_epochs = A.t.epochs; /* the cosine schedule's length */
     }
     vl_net_config cfg = {.mode = A.mode, .task = A.task};
     char err[256];
@@ -463,7 +464,7 @@ int cmd_train(int argc, char **argv)
     } else {
         /* per-frame models keep their last iteration (above), so a default
          * hold-out would only cost them a fifth of their few videos */
-        double f = A.val_fraction >= 0 ? A.val_fraction : A.mode == VL_OUT_SEQUENCE && !A.output_given ? 0.0 : 0.2;
+        double f = A.val_fraction >= 0 ? A.val_fraction : A.mode == VL_OUT_SEQUENCE && A.t.keep_last ? 0.0 : 0.2;
         if (f > 0 && vl_dataset_split(&d, f, A.t.seed, is_val)) {
             if (A.val_fraction >= 0) { /* asked for explicitly: an error */
                 cli_fail_status("train");

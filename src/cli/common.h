@@ -56,7 +56,7 @@ int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int ba
 /* ---- data: feature manifests or videos ---------------------------------------- */
 
 typedef struct {
-    const char *backbone; /* NULL: builtin:motion-grid */
+    const char *backbone; /* NULL: builtin:motion */
     const char *tap;
     double fps;
     int every_k;

@@ -24,7 +24,7 @@
 #include "vidlstm.h"
 
 typedef struct {
-    const char *backbone; /* "builtin:motion-grid" (default when NULL) or an .onnx path */
+    const char *backbone; /* "builtin:motion" (default when NULL), another built-in or an .onnx path */
     const char *tap;      /* ONNX tensor (NULL: the classifier's input) */
     double fps;           /* sampling rate (default 10 when 0 and every_k == 0) */
     int every_k;          /* or every k-th frame */

@@ -354,10 +354,20 @@ static vl_status manifest_record(vl_clip_list *l, const vl_csv *r, const manifes
     return s;
 }
 
+/* A header field (blanks around it ignored) among `names`, any case. */
 static int name_in(const char *s, const char *const *names)
 {
+    s += strspn(s, " \t");
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    char buf[64];
+    if (n >= sizeof buf)
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = 0;
     for (; *names; names++)
-        if (vl_eq_nocase(s, *names))
+        if (vl_eq_nocase(buf, *names))
             return 1;
     return 0;
 }
