@@ -28,7 +28,8 @@ void cli_help_extract(FILE *f)
           "  --data DIR|FILE          class folders, a folder of videos with per-frame label\n"
           "                           CSVs (--mode sequence), or a CSV of videos\n"
           "  --out DIR                output folder (created)\n"
-          "  --mode last|sequence     clip labels (default) or per-frame labels\n"
+          "  --mode last|sequence     clip labels or per-frame labels (default: what the data\n"
+          "                           has, as train decides)\n"
           "  --task classify|regress\n"
           "  --clips N --clip-length MIN:MAX   random clips from each video (seconds)\n"
           "  --seed N                 for random clips (default 1)\n"
@@ -98,6 +99,7 @@ int cmd_extract(int argc, char **argv)
 {
     const char *data = NULL, *outdir = NULL;
     vl_out_mode mode = VL_OUT_LAST;
+    int mode_given = 0;
     vl_task task = VL_TASK_CLASSIFY;
     cli_video_opts v = {.seed = 1};
     cli_args a = {.argc = argc, .argv = argv, .cmd = "extract"};
@@ -108,6 +110,7 @@ int cmd_extract(int argc, char **argv)
         } else if (cli_opt(&a, "--data")) data = a.val;
         else if (cli_opt(&a, "--out")) outdir = a.val;
         else if (cli_opt(&a, "--mode")) {
+            mode_given = 1;
             if (!strcmp(a.val, "last")) mode = VL_OUT_LAST;
             else if (!strcmp(a.val, "sequence")) mode = VL_OUT_SEQUENCE;
             else { cli_fail("extract", "--mode: '%s' is not last or sequence", a.val); a.bad = 1; }
@@ -148,6 +151,8 @@ int cmd_extract(int argc, char **argv)
     if (!vl_videodata_is_video(data))
         return cli_fail("extract", "%s: not video data (a folder or a CSV of videos); it looks like a manifest of "
                                    "feature files already", data);
+    if (!mode_given && vl_videodata_per_frame(data))
+        mode = VL_OUT_SEQUENCE; /* per-frame label files: what `train` would build too */
     vl_dataset d = {0};
     vl_dataset_opts o = {.task = task, .mode = mode};
     vl_extractor *xt = NULL;
