@@ -207,8 +207,8 @@ static int on_event(void *user, const vl_train_event *e)
 /* ---- the command ------------------------------------------------------------------- */
 
 /* Defaults chosen on the quality suite (bench/quality, QUALITY.md): the
- * settings that held on scenes never seen in training for every seed tried
- * (reduced and full suites).
+ * steadiest settings across seeds on scenes never seen in training (reduced
+ * and full suites).
  * Clip models: dropout on the input features (each step's 41 motion numbers)
  * keeps the network from leaning on any one of them, which is how a small
  * dataset's scenes leak in; the best validation network is kept. Per-frame
