@@ -689,6 +689,21 @@ static void mo_reset_step(vl_builtin *b)
 
 static const mo_sample *mo_at(const vl_builtin *b, int i) { return &b->hist[(b->hhead + i) % MO_CAP]; }
 
+/* The oldest history entry inside the window that starts at t0. */
+static int mo_window_first(const vl_builtin *b, double t0)
+{
+    int first = 0;
+    while (first < b->hn && mo_at(b, first)->t <= t0)
+        first++;
+    return first;
+}
+
+/* A sample's weight in a window [t0, t0 + W]: Hann times its duration. */
+static double mo_weight(const mo_sample *m, double t0, double W)
+{
+    return (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * (m->t - t0) / W)) * m->dt;
+}
+
 /* The strongest frequency of velocity component `comp` over the `W` seconds
  * ending at `now`: power on a 0.05 Hz grid (phasors advanced by rotation,
  * one sin/cos pair per sample), the peak refined by a parabola through its
@@ -700,12 +715,10 @@ static void mo_peak(const vl_builtin *b, double now, double W, int comp, double 
                     float *share)
 {
     double t0 = now - W, wsum = 0.0, mean = 0.0, re[PK_N] = {0}, im[PK_N] = {0};
-    int first = 0;
-    while (first < b->hn && mo_at(b, first)->t <= t0)
-        first++;
+    const int first = mo_window_first(b, t0);
     for (int i = first; i < b->hn; i++) {
         const mo_sample *m = mo_at(b, i);
-        double w = (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * (m->t - t0) / W)) * m->dt;
+        double w = mo_weight(m, t0, W);
         wsum += w;
         mean += w * m->v[comp];
     }
@@ -716,7 +729,7 @@ static void mo_peak(const vl_builtin *b, double now, double W, int comp, double 
     for (int i = first; i < b->hn; i++) {
         const mo_sample *m = mo_at(b, i);
         double u = m->t - t0;
-        double w = (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * u / W)) * m->dt;
+        double w = mo_weight(m, t0, W);
         double v = w * (m->v[comp] - mean);
         double ph = -2.0 * 3.14159265358979323846 * PK_F0 * u, dph = -2.0 * 3.14159265358979323846 * PK_DF * u;
         double c = cos(ph), sn = sin(ph), dc = cos(dph), ds = sin(dph);
@@ -776,12 +789,10 @@ static void mo_describe(vl_builtin *b, double now, float *f)
      * a direct (non-uniform) Fourier sum over the samples' own times, so
      * variable frame rates and dropped frames need no resampling */
     double t0 = now - VL_MO_WINDOW, wsum = 0.0, mean[4] = {0}, ms[4] = {0};
-    int first = 0;
-    while (first < b->hn && mo_at(b, first)->t <= t0)
-        first++;
+    const int first = mo_window_first(b, t0);
     for (int i = first; i < b->hn; i++) {
         const mo_sample *m = mo_at(b, i);
-        double w = (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * (m->t - t0) / VL_MO_WINDOW)) * m->dt;
+        double w = mo_weight(m, t0, VL_MO_WINDOW);
         wsum += w;
         for (int k = 0; k < 4; k++) {
             mean[k] += w * m->v[k];
@@ -814,7 +825,7 @@ static void mo_describe(vl_builtin *b, double now, float *f)
             double re = 0.0, im = 0.0, om = 2.0 * 3.14159265358979323846 * b->freq[q];
             for (int i = first; i < b->hn; i++) {
                 const mo_sample *m = mo_at(b, i);
-                double w = (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * (m->t - t0) / VL_MO_WINDOW)) * m->dt;
+                double w = mo_weight(m, t0, VL_MO_WINDOW);
                 double v = w * (m->v[comp[c]] - mean[comp[c]]);
                 re += v * cos(om * (m->t - t0));
                 im -= v * sin(om * (m->t - t0));

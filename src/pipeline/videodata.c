@@ -118,6 +118,25 @@ static vl_status resolve_label_paths(const char *manifest, vl_clip_list *l)
     return VL_OK;
 }
 
+/* A clip's label names an existing file (not a folder): resolved beside the
+ * manifest `data` when `beside` and relative, else as given. */
+static int label_is_file(const char *data, const char *lab, int beside)
+{
+    char rp[4096];
+    const char *slash = strrchr(data, '/');
+    if (beside && lab[0] != '/' && slash && !is_dir(data))
+        snprintf(rp, sizeof rp, "%.*s%s", (int)(slash - data + 1), data, lab);
+    else
+        snprintf(rp, sizeof rp, "%s", lab);
+    return access(rp, F_OK) == 0 && !is_dir(rp);
+}
+
+static int ends_csv(const char *lab)
+{
+    size_t n = strlen(lab);
+    return n > 4 && (!strcmp(lab + n - 4, ".csv") || !strcmp(lab + n - 4, ".CSV"));
+}
+
 /* The classic mix-ups, caught with a message that says which mode fits. */
 static vl_status check_mode(const char *data, const vl_videodata_opts *o, const vl_clip_list *l)
 {
@@ -125,17 +144,10 @@ static vl_status check_mode(const char *data, const vl_videodata_opts *o, const 
         const char *lab = l->items[i].label;
         if (!lab)
             continue;
-        size_t n = strlen(lab);
         /* clip labels are names; a file name among them is resolved as the
-         * manifest would resolve it */
-        char rp[4096];
-        const char *slash = strrchr(data, '/');
-        if (o->mode == VL_OUT_LAST && lab[0] != '/' && slash && !is_dir(data))
-            snprintf(rp, sizeof rp, "%.*s%s", (int)(slash - data + 1), data, lab);
-        else
-            snprintf(rp, sizeof rp, "%s", lab);
-        int is_file = access(rp, F_OK) == 0 && !is_dir(rp);
-        int looks = n > 4 && (!strcmp(lab + n - 4, ".csv") || !strcmp(lab + n - 4, ".CSV"));
+         * manifest would resolve it (sequence labels are resolved already) */
+        int is_file = label_is_file(data, lab, o->mode == VL_OUT_LAST);
+        int looks = ends_csv(lab);
         if (o->mode == VL_OUT_SEQUENCE && !is_file)
             return vl_seterr(VL_ERR_ARG,
                              "%s: '%s' (for %s) is not a per-frame label file: a per-frame (sequence) model needs one "
@@ -169,17 +181,9 @@ int vl_videodata_per_frame(const char *data)
     }
     vl_clip_list l = {0};
     int yes = vl_clips_from_csv(&l, data) == VL_OK && l.n > 0;
-    const char *slash = strrchr(data, '/');
     for (int i = 0; yes && i < l.n; i++) {
         const char *lab = l.items[i].label;
-        size_t n = lab ? strlen(lab) : 0;
-        char rp[4096];
-        if (lab && lab[0] != '/' && slash)
-            snprintf(rp, sizeof rp, "%.*s%s", (int)(slash - data + 1), data, lab);
-        else
-            snprintf(rp, sizeof rp, "%s", lab ? lab : "");
-        yes = n > 4 && (!strcmp(lab + n - 4, ".csv") || !strcmp(lab + n - 4, ".CSV")) && access(rp, F_OK) == 0 &&
-              !is_dir(rp);
+        yes = lab && ends_csv(lab) && label_is_file(data, lab, 1);
     }
     vl_clip_list_free(&l);
     return yes;

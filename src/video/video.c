@@ -373,6 +373,35 @@ static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx
  * start + k / fps are not, and their doubles differ in the last bits. */
 #define TEPS 1e-6
 
+/* Rate sampling: emits `prev` (the frame on screen) for every target time
+ * still before `limit`, advancing *next_t and *k: once per target, or in
+ * all-frames mode once with the count of targets (0 too, between sampled
+ * frames, once sampling has begun). Returns emit's result. */
+static int emit_targets(pipeline *P, double limit, double *next_t, int64_t *k, const AVFrame *prev, double prev_pts,
+                        int64_t prev_idx, int64_t prev_serial, int64_t *last_conv_serial, const float **last_conv)
+{
+    const vl_sample_opts *o = &P->o;
+    if (o->all_frames) {
+        double t_first = *next_t;
+        int n = 0;
+        while (*next_t < limit - TEPS && (o->max_frames <= 0 || P->nsampled + n < o->max_frames)) {
+            n++;
+            ++*k;
+            *next_t = o->start + (double)*k / o->fps;
+        }
+        if (n == 0 && P->nsampled == 0)
+            return 0;
+        return emit(P, prev, n ? t_first : prev_pts, prev_pts, prev_idx, prev_serial, n, last_conv_serial, last_conv);
+    }
+    int stop = 0;
+    while (*next_t < limit - TEPS && !stop) {
+        stop = emit(P, prev, *next_t, prev_pts, prev_idx, prev_serial, 1, last_conv_serial, last_conv);
+        ++*k;
+        *next_t = o->start + (double)*k / o->fps;
+    }
+    return stop;
+}
+
 static void *producer(void *arg)
 {
     pipeline *P = arg;
@@ -486,25 +515,9 @@ static void *producer(void *arg)
             counter++;
             int stop = 0;
             if (o->fps > 0) {
-                if (have_prev && o->all_frames) {
-                    /* prev once, for every target time it covers (maybe none) */
-                    double t_first = next_t;
-                    int n = 0;
-                    while (next_t < pts - TEPS && next_t < end - TEPS &&
-                           (o->max_frames <= 0 || P->nsampled + n < o->max_frames)) {
-                        n++;
-                        k++;
-                        next_t = o->start + (double)k / o->fps;
-                    }
-                    if (n > 0 || P->nsampled > 0)
-                        stop = emit(P, prev, n ? t_first : prev_pts, prev_pts, prev_idx, prev_serial, n,
-                                    &last_conv_idx, &last_conv);
-                } else if (have_prev)
-                    while (next_t < pts - TEPS && next_t < end - TEPS && !stop) {
-                        stop = emit(P, prev, next_t, prev_pts, prev_idx, prev_serial, 1, &last_conv_idx, &last_conv);
-                        k++;
-                        next_t = o->start + (double)k / o->fps;
-                    }
+                if (have_prev)
+                    stop = emit_targets(P, pts < end ? pts : end, &next_t, &k, prev, prev_pts, prev_idx, prev_serial,
+                                        &last_conv_idx, &last_conv);
                 av_frame_unref(prev);
                 av_frame_move_ref(prev, frame);
                 have_prev = 1;
@@ -560,25 +573,8 @@ static void *producer(void *arg)
             goto out;
         }
         if (o->fps > 0 && have_prev) {
-            int stop = 0;
-            if (o->all_frames) {
-                double t_first = next_t;
-                int n = 0;
-                while (next_t < end - TEPS && next_t < video_end - TEPS &&
-                       (o->max_frames <= 0 || P->nsampled + n < o->max_frames)) {
-                    n++;
-                    k++;
-                    next_t = o->start + (double)k / o->fps;
-                }
-                if (n > 0 || P->nsampled > 0)
-                    stop = emit(P, prev, n ? t_first : prev_pts, prev_pts, prev_idx, prev_serial, n, &last_conv_idx,
-                                &last_conv);
-            } else
-                while (next_t < end - TEPS && next_t < video_end - TEPS && !stop) {
-                    stop = emit(P, prev, next_t, prev_pts, prev_idx, prev_serial, 1, &last_conv_idx, &last_conv);
-                    k++;
-                    next_t = o->start + (double)k / o->fps;
-                }
+            int stop = emit_targets(P, end < video_end ? end : video_end, &next_t, &k, prev, prev_pts, prev_idx,
+                                    prev_serial, &last_conv_idx, &last_conv);
             if (stop < 0)
                 goto out;
         }
