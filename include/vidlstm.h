@@ -163,6 +163,19 @@ vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, f
 void vl_net_want_input_grads(vl_net *net, int on);
 vl_status vl_net_input_grads(vl_net *net, float *dx, float *dh0, float *dc0);
 
+/* Ensembles. A network can carry further members of the same input width,
+ * outputs, mode and task (the layers may differ); vl_net_add_member takes
+ * ownership of `member` (vl_net_free frees them all). vl_net_forward then runs
+ * every member and combines them: regression outputs are averaged;
+ * classification outputs are the logarithm of the members' averaged softmax
+ * probabilities, so a softmax of them gives exactly that average.
+ * vl_net_forward_backward refuses an ensemble (train members one by one);
+ * the parameter functions see the first member only: vl_net_member(net, k)
+ * returns member k (0 is net itself, NULL past the end). */
+vl_status vl_net_add_member(vl_net *net, vl_net *member);
+int vl_net_num_members(const vl_net *net);
+vl_net *vl_net_member(vl_net *net, int k);
+
 /* ---- optimisation ------------------------------------------------------------ */
 
 typedef enum { VL_OPT_SGDM, VL_OPT_ADAM, VL_OPT_RMSPROP } vl_opt_kind;

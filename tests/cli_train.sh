@@ -31,14 +31,20 @@ check "train exits 0 ($(cat "$W/order.err"))" '[ $? -eq 0 ]'
 acc=$(jnum "$W/order.json" accuracy)
 echo "order task, LSTM: validation accuracy $acc"
 check "LSTM validation accuracy $acc >= 0.95" 'ge "$acc" 0.95'
-check "one JSON line per epoch plus the summary" '[ "$(grep -c "\"event\":\"epoch\"" "$W/order.json")" -eq 20 ]'
+check "one JSON line per epoch of each of the default 3 ensemble members" \
+  '[ "$(grep -c "\"event\":\"epoch\"" "$W/order.json")" -eq 60 ] && [ "$(grep -c "\"member\":3" "$W/order.json")" -eq 20 ]'
+check "the summary says the ensemble was validated as a whole (shared --val-data)" \
+  'tail -1 "$W/order.json" | grep -q "\"ensemble\":3,\"evaluated\":\"ensemble\""'
+check "info lists the ensemble" '"$BIN" info "$W/order.safetensors" | grep -q "ensemble: 3 members"'
 check "summary has the confusion matrix" 'tail -1 "$W/order.json" | grep -q "\"confusion\":\[\["'
 check "no checkpoint left after a complete run" '[ ! -e "$W/order.safetensors.ckpt" ]'
 for f in report.html progress.svg confusion.svg; do
   check "report has $f" '[ -s "$W/rep/$f" ]'
 done
 "$BIN" train --data "$W/order_train.csv" --val-data "$W/order_val.csv" --layers mean --epochs 20 --lr 0.01 \
-  --out "$W/mean.safetensors" --json $T > "$W/mean.json"
+  --ensemble 1 --out "$W/mean.safetensors" --json $T > "$W/mean.json"
+check "--ensemble 1: one JSON line per epoch, no member field" \
+  '[ "$(grep -c "\"event\":\"epoch\"" "$W/mean.json")" -eq 20 ] && ! grep -q "\"member\"" "$W/mean.json"'
 macc=$(jnum "$W/mean.json" accuracy)
 echo "order task, bag of frames: validation accuracy $macc"
 check "bag-of-frames accuracy $macc stays near chance (<= 0.65)" 'le "$macc" 0.65'
@@ -106,6 +112,20 @@ check "the killed run left its checkpoint and no model" '[ -e "$W/killed.safeten
 cp "$W/killed.safetensors.ckpt" "$W/saved.ckpt"
 "$BIN" train $args --out "$W/killed.safetensors" --resume
 check "resumed run ends with the same model file as the uninterrupted one" 'cmp -s "$W/full.safetensors" "$W/killed.safetensors"'
+check "a complete ensemble run leaves no member checkpoints" \
+  '[ -z "$(ls "$W" | grep "killed.safetensors.ckpt")" ]'
+# the same, killed while training the second member of the (default) ensemble
+rm -f "$W/killed.safetensors"
+"$BIN" train $args --out "$W/killed.safetensors" &
+pid=$!
+i=0
+while [ ! -e "$W/killed.safetensors.ckpt.member2" ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i + 1)); done
+kill -9 $pid 2> /dev/null
+wait $pid 2> /dev/null
+check "killed in member 2: member 1's finished checkpoint and member 2's are there, no model" \
+  '[ -e "$W/killed.safetensors.ckpt" ] && [ -e "$W/killed.safetensors.ckpt.member2" ] && [ ! -e "$W/killed.safetensors" ]'
+"$BIN" train $args --out "$W/killed.safetensors" --resume
+check "resumed in member 2: the same model file as the uninterrupted run" 'cmp -s "$W/full.safetensors" "$W/killed.safetensors"'
 "$BIN" train $args --epochs 9 --out "$W/other.safetensors" --checkpoint "$W/saved.ckpt" --resume 2> "$W/err.txt"
 check "resuming with other options is refused" '[ $? -ne 0 ] && grep -q "other options" "$W/err.txt"'
 

@@ -19,6 +19,7 @@
 #include "core/npy.h"
 #include "core/safetensors.h"
 #include "model/modelfile.h"
+#include "nn/layers.h"
 
 static char tmpdir[256];
 
@@ -883,6 +884,164 @@ static void test_describe(const char *fixdir)
     free(text);
 }
 
+/* ---- ensembles ------------------------------------------------------------------------- */
+
+/* Rewrites a model file with tensors dropped/renamed and "ensemble" set to
+ * kval (NULL: left out), for the loader's error paths. */
+static void write_ensemble_variant(const char *src, const char *dst, const char *kval, const char *drop,
+                                   const char *rename_from, const char *rename_to)
+{
+    vl_st_file f;
+    vl_status st = vl_st_read(src, &f);
+    CHECK(st == VL_OK, "read %s: %s", src, vl_errmsg());
+    if (st)
+        return;
+    vl_st_entry *e = calloc((size_t)f.ntensors, sizeof *e);
+    const char **keys = calloc((size_t)f.nmeta + 1, sizeof *keys), **vals = calloc((size_t)f.nmeta + 1, sizeof *vals);
+    int n = 0, nm = 0;
+    for (int i = 0; i < f.ntensors; i++) {
+        const vl_st_tensor *t = &f.tensors[i];
+        if (drop && !strcmp(t->name, drop))
+            continue;
+        e[n] = (vl_st_entry){.name = rename_from && !strcmp(t->name, rename_from) ? rename_to : t->name,
+                             .dtype = t->dtype, .ndim = t->ndim, .data = t->data};
+        memcpy(e[n].shape, t->shape, sizeof e[n].shape);
+        n++;
+    }
+    for (int i = 0; i < f.nmeta; i++)
+        if (strcmp(f.meta_keys[i], "ensemble"))
+            keys[nm] = f.meta_keys[i], vals[nm++] = f.meta_values[i];
+    if (kval)
+        keys[nm] = "ensemble", vals[nm++] = kval;
+    st = vl_st_write(dst, e, n, keys, vals, nm);
+    CHECK(st == VL_OK, "write %s: %s", dst, vl_errmsg());
+    free(e);
+    free(keys);
+    free(vals);
+    vl_st_free(&f);
+}
+
+static void test_ensemble_case(vl_out_mode mode, vl_task task)
+{
+    const int D = 5, C = task == VL_TASK_CLASSIFY ? 3 : 2, K = 3;
+    const int seq = mode == VL_OUT_SEQUENCE, cls = task == VL_TASK_CLASSIFY;
+    vl_net_config cfg = {.input = D, .outputs = C, .mode = mode, .task = task};
+    vl_net_add_layer(&cfg, VL_LAYER_LSTM, 4, 1);
+    vl_net_add_dropout(&cfg, 0.3f);
+    batch_data b = make_batch(4, 6, D);
+    vl_net *m[3];
+    float *single[3];
+    for (int k = 0; k < K; k++) {
+        CHECK(vl_net_create(&cfg, 100 + k, &m[k]) == VL_OK, "create: %s", vl_errmsg());
+        single[k] = run_forward(m[k], &b);
+    }
+    for (int k = 1; k < K; k++)
+        CHECK(vl_net_add_member(m[0], m[k]) == VL_OK, "add member: %s", vl_errmsg());
+    CHECK(vl_net_num_members(m[0]) == K && vl_net_member(m[0], 2) == m[2] && vl_net_member(m[0], 3) == NULL,
+          "members: %d", vl_net_num_members(m[0]));
+    vl_net *other;
+    vl_net_config bad = cfg;
+    bad.outputs = C + 1;
+    vl_net_create(&bad, 1, &other);
+    CHECK(vl_net_add_member(m[0], other) == VL_ERR_ARG, "a member with other outputs was accepted");
+    vl_net_free(other);
+    float *ens = run_forward(m[0], &b);
+    /* expected: each member's probabilities (or values), averaged over members */
+    int T = seq ? b.T : 1;
+    double worst = 0;
+    int zeros_ok = 1;
+    for (int j = 0; j < b.B; j++)
+        for (int t = 0; t < T; t++) {
+            size_t r = ((size_t)j * T + t) * C;
+            int valid = !seq || t < b.len[j];
+            float got[8], want[8] = {0};
+            if (!valid) {
+                for (int c = 0; c < C; c++)
+                    zeros_ok &= ens[r + c] == 0.0f;
+                continue;
+            }
+            for (int k = 0; k < K; k++) {
+                float p[8];
+                if (cls)
+                    vl_softmax_rows(1, C, single[k] + r, p);
+                else
+                    memcpy(p, single[k] + r, sizeof(float) * C);
+                for (int c = 0; c < C; c++)
+                    want[c] += p[c] / K;
+            }
+            if (cls)
+                vl_softmax_rows(1, C, ens + r, got);
+            else
+                memcpy(got, ens + r, sizeof(float) * C);
+            for (int c = 0; c < C; c++) {
+                double e = fabs(got[c] - want[c]) / (fabs(want[c]) > 1e-3 ? fabs(want[c]) : 1e-3);
+                worst = e > worst ? e : worst;
+            }
+        }
+    CHECK(worst < 1e-5, "ensemble average off by %.3g relative", worst);
+    CHECK(zeros_ok, "padded steps of an ensemble's output are not zero");
+    float loss;
+    int32_t labels[4 * 6] = {0};
+    float targets[4 * 6 * 2] = {0};
+    vl_batch vb = {.batch = b.B, .tmax = b.T, .dim = D, .x = b.x, .lengths = b.len, .labels = labels,
+                   .targets = targets};
+    CHECK(vl_net_forward_backward(m[0], &vb, &loss, NULL) == VL_ERR_ARG, "an ensemble was trained as one network");
+
+    /* file round trip: members come back with identical outputs; member 0
+     * keeps the plain PyTorch names */
+    const char *p = tpath("ens.safetensors");
+    CHECK(vl_model_save(p, m[0], NULL) == VL_OK, "save ensemble: %s", vl_errmsg());
+    vl_net *back = NULL;
+    CHECK(vl_model_load(p, &back, NULL) == VL_OK, "load ensemble: %s", vl_errmsg());
+    if (back) {
+        CHECK(vl_net_num_members(back) == K, "loaded %d members", vl_net_num_members(back));
+        float *o2 = run_forward(back, &b);
+        CHECK(!memcmp(o2, ens, sizeof(float) * vl_net_output_size(back, &vb)), "loaded ensemble differs");
+        free(o2);
+        vl_net_free(back);
+    }
+    vl_st_file f;
+    if (vl_st_read(p, &f) == VL_OK) {
+        CHECK(vl_st_find(&f, "weight_ih_l0") && vl_st_find(&f, "ensemble.1.weight_ih_l0_reverse") &&
+                  vl_st_find(&f, "ensemble.2.fc.bias") && !vl_st_find(&f, "ensemble.0.fc.bias") &&
+                  !vl_st_find(&f, "ensemble.3.fc.bias"),
+              "tensor names of an ensemble file");
+        CHECK(vl_st_meta(&f, "ensemble") && !strcmp(vl_st_meta(&f, "ensemble"), "3"), "ensemble metadata");
+        vl_st_free(&f);
+    }
+    if (seq && cls) { /* the loader's errors, once */
+        const char *q = tpath("ens_bad.safetensors");
+        write_ensemble_variant(p, q, "3", "ensemble.2.weight_hh_l0", NULL, NULL);
+        expect_load_error("ensemble member missing", q, VL_ERR_FORMAT, "ensemble.2.weight_hh_l0");
+        write_ensemble_variant(p, q, "2", NULL, NULL, NULL);
+        expect_load_error("ensemble count too small", q, VL_ERR_FORMAT, "unexpected tensor 'ensemble.2.");
+        write_ensemble_variant(p, q, "0", NULL, NULL, NULL);
+        expect_load_error("ensemble count 0", q, VL_ERR_FORMAT, "member count");
+        write_ensemble_variant(p, q, "3x", NULL, NULL, NULL);
+        expect_load_error("ensemble count not a number", q, VL_ERR_FORMAT, "member count");
+        write_ensemble_variant(p, q, "3", NULL, "ensemble.1.fc.bias", "ensemble.01.fc.bias");
+        expect_load_error("ensemble member name", q, VL_ERR_FORMAT, "ensemble.1.fc.bias");
+        write_ensemble_variant(p, q, NULL, NULL, NULL, NULL);
+        expect_load_error("ensemble tensors, no count", q, VL_ERR_FORMAT, "unexpected tensor 'ensemble.1.");
+        unlink(q);
+    }
+    unlink(p);
+    for (int k = 0; k < K; k++)
+        free(single[k]);
+    free(ens);
+    vl_net_free(m[0]);
+    free(b.x);
+    free(b.len);
+}
+
+static void test_ensembles(void)
+{
+    test_ensemble_case(VL_OUT_LAST, VL_TASK_CLASSIFY);
+    test_ensemble_case(VL_OUT_SEQUENCE, VL_TASK_CLASSIFY);
+    test_ensemble_case(VL_OUT_LAST, VL_TASK_REGRESS);
+    test_ensemble_case(VL_OUT_SEQUENCE, VL_TASK_REGRESS);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -904,6 +1063,7 @@ int main(int argc, char **argv)
     test_pytorch_fixtures(argv[1]);
     test_bad_files();
     test_describe(argv[1]);
+    test_ensembles();
     remove_tmpdir();
     return check_summary();
 }

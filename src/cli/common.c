@@ -131,6 +131,8 @@ char *cli_training_json(const cli_train_summary *s)
     fprintf(f, ",\"seed\":%llu,\"train_sequences\":%d,\"val_sequences\":%d,\"best_iteration\":%d,\"stopped_early\":%s",
             (unsigned long long)s->seed, s->d->n - (s->vd == s->d ? s->nval : 0), s->nval, s->res->best_iteration,
             s->res->stopped_early ? "true" : "false");
+    if (s->ensemble > 1)
+        fprintf(f, ",\"ensemble\":%d", s->ensemble);
     fputs(",\"val_loss\":", f);
     json_num(f, s->res->best_val_loss);
     fputs(",\"val_metric\":", f);

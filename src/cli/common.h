@@ -26,6 +26,7 @@ typedef struct {
     int epochs, batch;
     float lr;
     uint64_t seed;
+    int ensemble; /* members (seeds seed, seed+1, ...); the rest describes member 1 */
 } cli_train_summary;
 
 /* The model file's "training" record (malloc'ed JSON object). */

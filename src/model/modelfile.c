@@ -322,7 +322,13 @@ void vl_model_meta_free(vl_model_meta *meta)
 }
 
 static const char *const reserved_meta[] = {"format", "format_version", "writer", "architecture",
-                                            "classes", "backbone", "training", NULL};
+                                            "classes", "backbone", "training", "ensemble", NULL};
+
+/* Ensemble members after the first keep their tensors under this prefix,
+ * "ensemble.<k>.<PyTorch name>", k = 1..K-1, so that member 0's names stay
+ * the plain PyTorch ones (docs/model-format.md). */
+#define ENS_PREFIX "ensemble."
+#define ENS_MAX 64
 
 vl_status vl_model_save_ex(const char *path, vl_net *net, const vl_model_meta *meta, const vl_st_entry *extra,
                            int nextra, const char *const *extra_keys, const char *const *extra_values, int nextra_meta)
@@ -361,27 +367,65 @@ vl_status vl_model_save_ex(const char *path, vl_net *net, const vl_model_meta *m
                 return vl_seterr(VL_ERR_ARG, "%s: extra metadata key '%s' is reserved", path, *r);
 
     vl_status st = VL_OK;
-    int nt = np + 2 + nextra;
+    const int K = vl_net_num_members(net);
+    int nt = K * np + 2 + nextra;
     vl_st_entry *t = calloc((size_t)nt, sizeof *t);
-    const char **keys = calloc((size_t)(8 + nextra_meta), sizeof *keys);
-    const char **vals = calloc((size_t)(8 + nextra_meta), sizeof *vals);
-    char *arch = NULL, *classes = NULL, *backbone = NULL;
-    if (!t || !keys || !vals) {
+    char **names = calloc((size_t)nt, sizeof *names); /* ensemble members' tensor names */
+    const char **keys = calloc((size_t)(9 + nextra_meta), sizeof *keys);
+    const char **vals = calloc((size_t)(9 + nextra_meta), sizeof *vals);
+    char *arch = NULL, *classes = NULL, *backbone = NULL, *march = NULL, kstr[16];
+    if (!t || !names || !keys || !vals) {
         st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
+    if ((st = vl_arch_to_json(cfg, &arch))) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", vl_errmsg());
+        st = vl_seterr(st, "%s: %s", path, why);
+        goto done;
+    }
+    if (K > ENS_MAX) {
+        st = vl_seterr(VL_ERR_ARG, "%s: an ensemble of %d members (at most %d)", path, K, ENS_MAX);
+        goto done;
+    }
     int n = 0;
-    for (int i = 0; i < np; i++) {
-        vl_param p;
-        vl_net_param(net, i, &p);
-        for (size_t j = 0; j < p.count; j++)
-            if (!isfinite(p.data[j])) {
-                st = vl_seterr(VL_ERR_NUMERIC, "%s: parameter '%s' element %zu is %s: not saving a diverged network",
-                               path, p.name, j, isnan(p.data[j]) ? "NaN" : "Inf");
+    for (int k = 0; k < K; k++) {
+        vl_net *m = vl_net_member(net, k);
+        if (k) { /* one "architecture" describes every member */
+            free(march);
+            march = NULL;
+            if ((st = vl_arch_to_json(vl_net_get_config(m), &march)))
+                goto done;
+            if (strcmp(march, arch)) {
+                st = vl_seterr(VL_ERR_ARG, "%s: ensemble member %d has another architecture than member 0", path, k);
                 goto done;
             }
-        t[n++] = (vl_st_entry){.name = p.name, .dtype = VL_ST_F32, .ndim = p.ndim,
-                               .shape = {p.shape[0], p.ndim == 2 ? p.shape[1] : 0}, .data = p.data};
+        }
+        for (int i = 0; i < np; i++) {
+            vl_param p;
+            vl_net_param(m, i, &p);
+            for (size_t j = 0; j < p.count; j++)
+                if (!isfinite(p.data[j])) {
+                    char who[48] = "";
+                    if (K > 1)
+                        snprintf(who, sizeof who, " (ensemble member %d)", k + 1);
+                    st = vl_seterr(VL_ERR_NUMERIC, "%s: parameter '%s' element %zu is %s%s: not saving a diverged network",
+                                   path, p.name, j, isnan(p.data[j]) ? "NaN" : "Inf", who);
+                    goto done;
+                }
+            const char *name = p.name;
+            if (k) {
+                size_t len = strlen(p.name) + 32;
+                if (!(names[n] = malloc(len))) {
+                    st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+                    goto done;
+                }
+                snprintf(names[n], len, ENS_PREFIX "%d.%s", k, p.name);
+                name = names[n];
+            }
+            t[n++] = (vl_st_entry){.name = name, .dtype = VL_ST_F32, .ndim = p.ndim,
+                                   .shape = {p.shape[0], p.ndim == 2 ? p.shape[1] : 0}, .data = p.data};
+        }
     }
     if (meta && meta->norm_mean) {
         t[n++] = (vl_st_entry){.name = "norm.mean", .dtype = VL_ST_F32, .ndim = 1, .shape = {meta->dim},
@@ -392,17 +436,15 @@ vl_status vl_model_save_ex(const char *path, vl_net *net, const vl_model_meta *m
     for (int i = 0; i < nextra; i++)
         t[n++] = extra[i];
 
-    if ((st = vl_arch_to_json(cfg, &arch))) {
-        char why[1024];
-        snprintf(why, sizeof why, "%s", vl_errmsg());
-        st = vl_seterr(st, "%s: %s", path, why);
-        goto done;
-    }
     int nm = 0;
     keys[nm] = "format", vals[nm++] = FORMAT_NAME;
     keys[nm] = "format_version", vals[nm++] = "1";
     keys[nm] = "writer", vals[nm++] = "vidlstm " VIDLSTM_VERSION;
     keys[nm] = "architecture", vals[nm++] = arch;
+    if (K > 1) {
+        snprintf(kstr, sizeof kstr, "%d", K);
+        keys[nm] = "ensemble", vals[nm++] = kstr;
+    }
     if (meta) {
         vl_jbuf b = {0};
         if (meta->nclasses) {
@@ -436,6 +478,10 @@ vl_status vl_model_save_ex(const char *path, vl_net *net, const vl_model_meta *m
         keys[nm] = extra_keys[i], vals[nm++] = extra_values[i];
     st = vl_st_write(path, t, n, keys, vals, nm);
 done:
+    for (int i = 0; names && i < nt; i++)
+        free(names[i]);
+    free(names);
+    free(march);
     free(t);
     free(keys);
     free(vals);
@@ -599,6 +645,58 @@ static uint64_t arch_param_count(const vl_net_config *cfg)
     return n + (uint64_t)cfg->outputs * (width + 1);
 }
 
+/* Fills net's parameters from the tensors named prefix + PyTorch name
+ * (prefix NULL for member 0 of a model). */
+static vl_status fill_params(const vl_st_file *st, vl_net *net, const char *prefix)
+{
+    const char *path = st->name;
+    vl_status r = VL_OK;
+    int np = vl_net_num_params(net);
+    char full[256];
+    for (int i = 0; i < np && !r; i++) {
+        vl_param p;
+        vl_net_param(net, i, &p);
+        snprintf(full, sizeof full, "%s%s", prefix ? prefix : "", p.name);
+        const vl_st_tensor *t = vl_st_find(st, full);
+        char own[160];
+        param_owner(net, p.name, own, sizeof own);
+        int64_t want[2] = {p.shape[0], p.shape[1]};
+        char ws[64];
+        shape_str(ws, sizeof ws, p.ndim, want);
+        if (!t) {
+            r = vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' %s is missing (%s needs it): the architecture metadata does "
+                                         "not match the tensors",
+                          path, full, ws, own);
+            break;
+        }
+        if (t->ndim != p.ndim || t->shape[0] != p.shape[0] || (p.ndim == 2 && t->shape[1] != p.shape[1])) {
+            char hs[128];
+            shape_str(hs, sizeof hs, t->ndim, t->shape);
+            r = vl_seterr(VL_ERR_SHAPE, "%s: tensor '%s' has shape %s but %s needs %s: the architecture metadata does "
+                                        "not match the tensors",
+                          path, full, hs, own, ws);
+            break;
+        }
+        if (!(r = vl_st_to_f32(st, t, p.data)))
+            r = check_finite(path, full, p.data, (int64_t)p.count);
+    }
+    return r;
+}
+
+/* A tensor name "ensemble.<k>.<param>" of a K-member model: the member k
+ * (1..K-1) and the parameter name, or 0 when it is not one. */
+static int ens_member_of(const char *n, int K, const char **rest)
+{
+    if (strncmp(n, ENS_PREFIX, strlen(ENS_PREFIX)))
+        return 0;
+    char *e;
+    long k = strtol(n + strlen(ENS_PREFIX), &e, 10);
+    if (e == n + strlen(ENS_PREFIX) || *e != '.' || k < 1 || k >= K || n[strlen(ENS_PREFIX)] == '0')
+        return 0;
+    *rest = e + 1;
+    return (int)k;
+}
+
 static vl_status load_from(const vl_st_file *st, const char *extra_prefix, vl_net **pnet, vl_model_meta *meta)
 {
     const char *path = st->name;
@@ -643,37 +741,40 @@ static vl_status load_from(const vl_st_file *st, const char *extra_prefix, vl_ne
         return vl_seterr(r == VL_ERR_NOMEM ? r : VL_ERR_FORMAT, "%s: the architecture cannot be built: %s", path, why);
     }
     int np = vl_net_num_params(net);
-    for (int i = 0; i < np && !r; i++) {
-        vl_param p;
-        vl_net_param(net, i, &p);
-        const vl_st_tensor *t = vl_st_find(st, p.name);
-        char own[160];
-        param_owner(net, p.name, own, sizeof own);
-        int64_t want[2] = {p.shape[0], p.shape[1]};
-        char ws[64];
-        shape_str(ws, sizeof ws, p.ndim, want);
-        if (!t) {
-            r = vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' %s is missing (%s needs it): the architecture metadata does "
-                                         "not match the tensors",
-                          path, p.name, ws, own);
+    r = fill_params(st, net, NULL);
+    (void)np;
+    int K = 1;
+    const char *ks = vl_st_meta(st, "ensemble");
+    if (!r && ks) {
+        char *e;
+        long v = strtol(ks, &e, 10);
+        if (e == ks || *e || v < 1 || v > ENS_MAX)
+            r = vl_seterr(VL_ERR_FORMAT, "%s: \"ensemble\" metadata must be a member count 1..%d, not \"%.20s\"", path,
+                          ENS_MAX, ks);
+        else
+            K = (int)v;
+    }
+    if (!r && K > 1 && needed * (uint64_t)K > have + ((uint64_t)1 << 24))
+        r = vl_seterr(VL_ERR_FORMAT, "%s: %d ensemble members need %llu parameters but the file holds %llu values", path,
+                      K, (unsigned long long)(needed * (uint64_t)K), (unsigned long long)have);
+    for (int k = 1; k < K && !r; k++) {
+        vl_net *m;
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, ENS_PREFIX "%d.", k);
+        if ((r = vl_net_create(&cfg, 0, &m)))
+            break;
+        if ((r = fill_params(st, m, prefix)) || (r = vl_net_add_member(net, m))) {
+            vl_net_free(m);
             break;
         }
-        if (t->ndim != p.ndim || t->shape[0] != p.shape[0] || (p.ndim == 2 && t->shape[1] != p.shape[1])) {
-            char hs[128];
-            shape_str(hs, sizeof hs, t->ndim, t->shape);
-            r = vl_seterr(VL_ERR_SHAPE, "%s: tensor '%s' has shape %s but %s needs %s: the architecture metadata does "
-                                        "not match the tensors",
-                          path, p.name, hs, own, ws);
-            break;
-        }
-        if (!(r = vl_st_to_f32(st, t, p.data)))
-            r = check_finite(path, p.name, p.data, (int64_t)p.count);
     }
     for (int i = 0; i < st->ntensors && !r; i++) {
-        const char *n = st->tensors[i].name;
+        const char *n = st->tensors[i].name, *pn = n;
         vl_param p;
         if (!strcmp(n, "norm.mean") || !strcmp(n, "norm.std") ||
             (extra_prefix && extra_prefix[0] && !strncmp(n, extra_prefix, strlen(extra_prefix))))
+            continue;
+        if (ens_member_of(n, K, &pn) && vl_net_find_param(net, pn, &p) == VL_OK)
             continue;
         if (vl_net_find_param(net, n, &p) != VL_OK) {
             char arch_short[256];
@@ -781,7 +882,12 @@ vl_status vl_model_describe(const char *path, FILE *f)
     }
     fprintf(f, "  head: fully connected %d -> %d%s\n", width, cfg->outputs,
             cfg->task == VL_TASK_CLASSIFY ? ", softmax" : "");
-    fprintf(f, "parameters: %zu in %d tensors\n", vl_net_param_count(net), vl_net_num_params(net));
+    if (vl_net_num_members(net) > 1)
+        fprintf(f, "ensemble: %d members of this architecture (trained with seeds in turn); predictions average "
+                   "their probabilities\n",
+                vl_net_num_members(net));
+    fprintf(f, "parameters: %zu in %d tensors%s\n", vl_net_param_count(net), vl_net_num_params(net),
+            vl_net_num_members(net) > 1 ? " per member" : "");
     if (m.nclasses) {
         fprintf(f, "classes (%d):", m.nclasses);
         for (int i = 0; i < m.nclasses; i++)

@@ -196,6 +196,11 @@ void vl_net_free(vl_net *net)
     vl_free(net->ws);
     free(net->ilabels);
     vl_pack_free(&net->pack);
+    for (int k = 0; k < net->nmembers; k++)
+        vl_net_free(net->members[k]);
+    free(net->members);
+    free(net->ens_acc);
+    free(net->ens_tmp);
     free(net);
 }
 
@@ -473,12 +478,98 @@ static void write_outputs(const vl_net *net, const vl_batch *b, float *out)
     }
 }
 
-vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out)
+static vl_status forward_one(vl_net *net, const vl_batch *b, float *out)
 {
     vl_status st = forward(net, b, 0);
     if (st)
         return st;
     write_outputs(net, b, out);
+    return VL_OK;
+}
+
+/* ---- ensembles -------------------------------------------------------------------- */
+
+static int same_shape(const vl_net_config *a, const vl_net_config *b)
+{
+    return a->input == b->input && a->outputs == b->outputs && a->mode == b->mode && a->task == b->task;
+}
+
+vl_status vl_net_add_member(vl_net *net, vl_net *member)
+{
+    if (!member || member == net || member->nmembers)
+        return vl_seterr(VL_ERR_ARG, "vl_net_add_member: the member must be a separate single network");
+    if (!same_shape(&net->cfg, &member->cfg))
+        return vl_seterr(VL_ERR_ARG, "vl_net_add_member: members must agree on input width, outputs, mode and task");
+    vl_net **m = realloc(net->members, sizeof *m * (size_t)(net->nmembers + 1));
+    if (!m)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    net->members = m;
+    m[net->nmembers++] = member;
+    return VL_OK;
+}
+
+int vl_net_num_members(const vl_net *net) { return 1 + net->nmembers; }
+
+vl_net *vl_net_member(vl_net *net, int k)
+{
+    return k == 0 ? net : k > 0 && k <= net->nmembers ? net->members[k - 1] : NULL;
+}
+
+/* Members' outputs as probabilities (classify) or values (regress), summed
+ * over valid rows; padded rows stay zero as in a single network's output. */
+static void ens_accumulate(const vl_net *net, const vl_batch *b, const float *o, float *acc, int first)
+{
+    const int C = net->cfg.outputs, cls = net->cfg.task == VL_TASK_CLASSIFY;
+    const int seq = net->cfg.mode == VL_OUT_SEQUENCE, T = seq ? b->tmax : 1;
+    float pr[VL_MAX_CLASSES];
+    for (int j = 0; j < b->batch; j++)
+        for (int t = 0; t < (seq ? b->lengths[j] : 1); t++) {
+            size_t r = ((size_t)j * T + t) * C;
+            const float *src = o + r;
+            if (cls) {
+                vl_softmax_rows(1, C, src, pr);
+                src = pr;
+            }
+            for (int c = 0; c < C; c++)
+                acc[r + c] = first ? src[c] : acc[r + c] + src[c];
+        }
+}
+
+vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out)
+{
+    if (!net->nmembers)
+        return forward_one(net, b, out);
+    size_t n = vl_net_output_size(net, b);
+    if (n > net->ens_cap) {
+        float *a = realloc(net->ens_acc, sizeof(float) * n), *t = a ? realloc(net->ens_tmp, sizeof(float) * n) : NULL;
+        if (a)
+            net->ens_acc = a;
+        if (!t)
+            return vl_seterr(VL_ERR_NOMEM, "out of memory for the ensemble's outputs");
+        net->ens_tmp = t;
+        net->ens_cap = n;
+    }
+    memset(net->ens_acc, 0, sizeof(float) * n);
+    for (int k = 0; k <= net->nmembers; k++) {
+        vl_net *m = k ? net->members[k - 1] : net;
+        vl_status st = forward_one(m, b, net->ens_tmp);
+        if (st)
+            return st;
+        ens_accumulate(net, b, net->ens_tmp, net->ens_acc, k == 0);
+    }
+    /* averaged probabilities go out as their logarithm, so that softmax
+     * (which every consumer applies to logits) gives them back exactly */
+    const int cls = net->cfg.task == VL_TASK_CLASSIFY, seq = net->cfg.mode == VL_OUT_SEQUENCE;
+    const int C = net->cfg.outputs, T = seq ? b->tmax : 1;
+    const float inv = 1.0f / (float)(net->nmembers + 1);
+    memset(out, 0, sizeof(float) * n);
+    for (int j = 0; j < b->batch; j++)
+        for (int t = 0; t < (seq ? b->lengths[j] : 1); t++)
+            for (int c = 0; c < C; c++) {
+                size_t r = ((size_t)j * T + t) * C + c;
+                float v = net->ens_acc[r] * inv;
+                out[r] = cls ? logf(v > 1e-30f ? v : 1e-30f) : v;
+            }
     return VL_OK;
 }
 
@@ -519,6 +610,8 @@ static vl_status gather_targets(vl_net *net, const vl_batch *b, int *M)
 
 vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, float *out)
 {
+    if (net->nmembers)
+        return vl_seterr(VL_ERR_ARG, "an ensemble is not trained as one network: train each member on its own");
     vl_status st = forward(net, b, 1);
     if (st)
         return st;

@@ -59,6 +59,12 @@ struct vl_net {
     const float *top;
     float *dx_packed;
     int want_input_grads, grads_valid;
+
+    /* ensemble: further members, owned; forward averages them (vidlstm.h) */
+    vl_net **members;
+    int nmembers;
+    float *ens_acc, *ens_tmp;
+    size_t ens_cap;
 };
 
 static inline int is_rec(vl_layer_kind k) { return k == VL_LAYER_LSTM || k == VL_LAYER_GRU; }
