@@ -256,8 +256,10 @@ void vl_onnx_free(vl_onnx *m);
 /* The graph's input: name and declared shape (-1 = dynamic). */
 const char *vl_onnx_input_name(const vl_onnx *m, int *ndim, int64_t *shape);
 const char *vl_onnx_output_name(const vl_onnx *m);
-/* Default feature tensor: the input of the final classifier (the last Gemm or
- * MatMul; for fully convolutional classifiers such as SqueezeNet, the last Conv). */
+/* Default feature tensor: the one the model's metadata names under
+ * "vidlstm.feature" (vidlstm import-tfjs writes it), else the input of the
+ * final classifier (the last Gemm or MatMul; for fully convolutional
+ * classifiers such as SqueezeNet, the last Conv). */
 const char *vl_onnx_default_tap(const vl_onnx *m);
 /* Runs the graph on `input` up to tensor `tap` (NULL = graph output); only the
  * nodes it depends on run. *out points into the model (valid until the next

@@ -762,6 +762,13 @@ const char *vl_onnx_output_name(const vl_onnx *m) { return m->T[m->output].name;
 
 const char *vl_onnx_default_tap(const vl_onnx *m)
 {
+    /* A model can name its feature tensor (vidlstm import-tfjs writes this). */
+    for (size_t i = 0; i < m->proto->n_metadata_props; i++) {
+        const Onnx__StringStringEntryProto *e = m->proto->metadata_props[i];
+        int t;
+        if (e->key && e->value && !strcmp(e->key, "vidlstm.feature") && (t = find_tensor(m, e->value)) >= 0)
+            return m->T[t].name;
+    }
     for (int i = m->nn - 1; i >= 0; i--)
         if (!m->N[i].removed && (m->N[i].op == OP_GEMM || m->N[i].op == OP_MATMUL))
             return m->T[m->N[i].in[0]].name;

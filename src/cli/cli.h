@@ -36,11 +36,13 @@ void cli_help_eval(FILE *f);
 void cli_help_predict(FILE *f);
 void cli_help_extract(FILE *f);
 void cli_help_demo(FILE *f);
+void cli_help_import_tfjs(FILE *f);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_import_tfjs(int argc, char **argv);
 
 #endif

@@ -39,6 +39,8 @@ static void usage(FILE *f)
           "  infer MODEL.onnx --input X.npy [--tap NAME] --out Y.npy\n"
           "           run an ONNX model on a raw float32 tensor up to tensor NAME (default:\n"
           "           the graph output), to compare with your own framework\n"
+          "  import-tfjs DIR|model.json OUT.onnx [--tap NAME] [--pool] [--input-range LO,HI]\n"
+          "           convert a TensorFlow.js model (as npm packages ship them) to ONNX\n"
           "\n"
           "  --version  print the version and the GEMM backend\n"
           "  --help     this text\n",
@@ -185,6 +187,8 @@ int main(int argc, char **argv)
         return cmd_predict(argc - 2, argv + 2);
     if (!strcmp(argv[1], "extract"))
         return cmd_extract(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "import-tfjs"))
+        return cmd_import_tfjs(argc - 2, argv + 2);
     fprintf(stderr, "vidlstm: unknown command '%s' (see vidlstm --help)\n", argv[1]);
     return 2;
 }
