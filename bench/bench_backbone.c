@@ -49,6 +49,11 @@ int main(int argc, char **argv)
     }
     if (!tap) tap = vl_onnx_default_tap(m);
     int64_t shape[4] = {batch, 3, size, size};
+    int dnd;
+    int64_t ds[VL_ONNX_MAXDIM];
+    vl_onnx_input_name(m, &dnd, ds);
+    if (dnd == 4 && ds[3] == 3 && ds[1] != 3) /* NHWC input (vidlstm import-tfjs) */
+        shape[1] = size, shape[3] = 3;
     size_t n = (size_t)batch * 3 * size * size;
     float *x = malloc(sizeof(float) * n);
     for (size_t i = 0; i < n; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;

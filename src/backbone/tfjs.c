@@ -431,7 +431,8 @@ static Onnx__TensorProto *init_common(cv *c, const char *name, int nd, const int
     t->data_type = type;
     t->n_dims = (size_t)nd;
     t->dims = zalloc(c, sizeof(int64_t) * (size_t)(nd ? nd : 1));
-    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)nd);
+    if (nd)
+        memcpy(t->dims, dims, sizeof(int64_t) * (size_t)nd);
     c->inits[c->ni++] = t;
     return t;
 }
