@@ -6,10 +6,10 @@
 # usage: docs/gen_cli.sh [build/vidlstm] [docs]
 BIN=${1:-build/vidlstm}
 OUT=${2:-docs}
-CMDS="demo train eval predict extract info infer"
+CMDS="demo train eval predict extract info infer import-tfjs"
 mkdir -p "$OUT/cli"
 guides="The guides: [train.md](train.md) (training, evaluation, prediction), [video.md](video.md)
-(video input), [backbones.md](backbones.md) (ONNX CNNs), [builtin-backbone.md](builtin-backbone.md),
+(video input), [backbones.md](backbones.md) (ONNX CNNs), [tfjs.md](tfjs.md) (TF.js models from npm), [builtin-backbone.md](builtin-backbone.md),
 [model-format.md](model-format.md), [report.md](report.md)."
 {
   echo "# Command reference"

@@ -20,12 +20,12 @@ else
   fail=$((fail + 1))
 fi
 rm -rf "$tmp.d"
-for c in demo train eval predict extract info infer; do
+for c in demo train eval predict extract info infer import-tfjs; do
   if grep -q "vidlstm $c" "$SRC/README.md"; then pass=$((pass + 1)); else echo "FAIL: README does not mention vidlstm $c"; fail=$((fail + 1)); fi
 done
 # README table rows: | `vidlstm CMD ...` | ... | -- every --option in the row must be in CMD --help
-grep -E '^\| `vidlstm [a-z]+' "$SRC/README.md" | while IFS= read -r row; do
-  c=$(echo "$row" | sed -E 's/^\| `vidlstm ([a-z]+).*/\1/')
+grep -E '^\| `vidlstm [a-z-]+' "$SRC/README.md" | while IFS= read -r row; do
+  c=$(echo "$row" | sed -E 's/^\| `vidlstm ([a-z-]+).*/\1/')
   for o in $(echo "$row" | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
     if "$BIN" "$c" --help | grep -q -- "$o"; then echo ok; else echo "FAIL: README says vidlstm $c takes $o; its --help does not"; fi
   done
