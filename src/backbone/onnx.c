@@ -23,7 +23,7 @@
 typedef enum {
     OP_CONV, OP_BN, OP_RELU, OP_CLIP, OP_SIGMOID, OP_HARDSIGMOID, OP_HARDSWISH, OP_MUL, OP_ADD, OP_SUB, OP_DIV,
     OP_MAXPOOL, OP_AVGPOOL, OP_GAP, OP_FLATTEN, OP_GEMM, OP_MATMUL, OP_RESHAPE, OP_CONCAT, OP_LRN, OP_DROPOUT,
-    OP_SOFTMAX, OP_TRANSPOSE, OP_PAD, OP_SQUEEZE, OP_UNSQUEEZE, OP_IDENTITY, OP_CONSTANT,
+    OP_SOFTMAX, OP_TRANSPOSE, OP_PAD, OP_SQUEEZE, OP_UNSQUEEZE, OP_IDENTITY, OP_CONSTANT, OP_RESIZE,
     /* integer shape arithmetic, evaluated while planning */
     OP_SHAPE, OP_GATHER, OP_CAST, OP_SLICE, OP_CONSTANTOFSHAPE,
     OP_COUNT
@@ -32,7 +32,7 @@ typedef enum {
 static const char *const op_names[OP_COUNT] = {
     "Conv", "BatchNormalization", "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Mul", "Add", "Sub", "Div",
     "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Gemm", "MatMul", "Reshape", "Concat", "LRN", "Dropout",
-    "Softmax", "Transpose", "Pad", "Squeeze", "Unsqueeze", "Identity", "Constant",
+    "Softmax", "Transpose", "Pad", "Squeeze", "Unsqueeze", "Identity", "Constant", "Resize",
     "Shape", "Gather", "Cast", "Slice", "ConstantOfShape",
 };
 
@@ -1296,6 +1296,44 @@ static void exec_node(vl_onnx *m, node *n)
         }
         break;
     }
+    case OP_RESIZE: {
+        char cb[32];
+        const char *ct = attr_str(n, "coordinate_transformation_mode", cb, sizeof cb);
+        int mode = !ct || !strcmp(ct, "half_pixel") ? 0 : !strcmp(ct, "align_corners") ? 1 : 2;
+        int64_t NC = X->shape[0] * X->shape[1], H = X->shape[2], W = X->shape[3], Ho = Y->shape[2], Wo = Y->shape[3];
+        /* the source coordinate of output o along an axis of length L -> Lo (ONNX Resize, clamped) */
+        int64_t *lo = (int64_t *)(void *)m->scratch; /* sized in infer: 2(Ho+Wo) int64 + (Ho+Wo) floats */
+        float *fr = (float *)(lo + 2 * (Ho + Wo));
+        for (int a = 0; a < 2; a++) {
+            int64_t L = a ? W : H, Lo = a ? Wo : Ho, base = a ? Ho : 0;
+            for (int64_t o = 0; o < Lo; o++) {
+                double x = mode == 0 ? (o + 0.5) * (double)L / (double)Lo - 0.5
+                         : mode == 1 ? (Lo > 1 ? (double)o * (double)(L - 1) / (double)(Lo - 1) : 0.0)
+                                     : (double)o * (double)L / (double)Lo;
+                if (x < 0) x = 0;
+                if (x > (double)(L - 1)) x = (double)(L - 1);
+                int64_t i0 = (int64_t)x;
+                lo[2 * (base + o)] = i0;
+                lo[2 * (base + o) + 1] = i0 + 1 < L ? i0 + 1 : L - 1;
+                fr[base + o] = (float)(x - (double)i0);
+            }
+        }
+        for (int64_t p = 0; p < NC; p++) {
+            const float *xp = X->data + p * H * W;
+            float *yp = Y->data + p * Ho * Wo;
+            for (int64_t y = 0; y < Ho; y++) {
+                const float *r0 = xp + lo[2 * y] * W, *r1 = xp + lo[2 * y + 1] * W;
+                float fy = fr[y];
+                for (int64_t x = 0; x < Wo; x++) {
+                    int64_t c0 = lo[2 * (Ho + x)], c1 = lo[2 * (Ho + x) + 1];
+                    float fx = fr[Ho + x];
+                    float top = r0[c0] + (r0[c1] - r0[c0]) * fx, bot = r1[c0] + (r1[c1] - r1[c0]) * fx;
+                    yp[y * Wo + x] = top + (bot - top) * fy;
+                }
+            }
+        }
+        break;
+    }
     default: break; /* Constant, Shape, Gather, Slice: handled while planning */
     }
 }
@@ -1963,7 +2001,7 @@ static vl_status infer(vl_onnx *m, node *n)
     int64_t s[MAXD];
     for (int k = 1; k < n->nin; k++)
         if (n->in[k] >= 0 && (n->op == OP_RESHAPE || n->op == OP_PAD || n->op == OP_SQUEEZE || n->op == OP_UNSQUEEZE ||
-                              n->op == OP_SLICE) && !m->T[n->in[k]].is_const)
+                              n->op == OP_SLICE || n->op == OP_RESIZE) && !m->T[n->in[k]].is_const)
             return plan_err(m, n, "shape/pads/axes input is not computable before running");
     n->folded = 0;
     switch (n->op) {
@@ -1996,6 +2034,33 @@ static vl_status infer(vl_onnx *m, node *n)
         if (st) return st;
         int64_t o[4] = {X->shape[0], X->shape[1], w.Ho, w.Wo};
         set_shape(Y, 4, o);
+        break;
+    }
+    case OP_RESIZE: {
+        /* linear (bilinear) resizing of H and W: TF's ResizeBilinear, Keras UpSampling2D(interpolation='bilinear') */
+        if (X->ndim != 4 || X->is_int) return plan_err(m, n, "only 4-D float tensors (resizing H and W)");
+        char mb[32], cb[32];
+        const char *mode = attr_str(n, "mode", mb, sizeof mb);
+        const char *ct = attr_str(n, "coordinate_transformation_mode", cb, sizeof cb);
+        if (!mode || strcmp(mode, "linear")) return plan_err(m, n, "only mode 'linear' is supported");
+        if (ct && strcmp(ct, "half_pixel") && strcmp(ct, "align_corners") && strcmp(ct, "asymmetric"))
+            return plan_err(m, n, "coordinate_transformation_mode must be half_pixel, align_corners or asymmetric");
+        memcpy(s, X->shape, sizeof s);
+        const tensor *Sz = n->nin > 3 && n->in[3] >= 0 ? &m->T[n->in[3]] : NULL;
+        const tensor *Sc = n->nin > 2 && n->in[2] >= 0 ? &m->T[n->in[2]] : NULL;
+        if (Sz && Sz->count > 0) {
+            if (!Sz->is_int || Sz->count != 4) return plan_err(m, n, "sizes must be 4 integers");
+            for (int d = 0; d < 4; d++) s[d] = Sz->ival[d];
+        } else if (Sc && Sc->count > 0) {
+            if (Sc->is_int || Sc->count != 4) return plan_err(m, n, "scales must be 4 floats");
+            for (int d = 0; d < 4; d++) s[d] = (int64_t)floor((double)X->shape[d] * Sc->data[d]);
+        } else
+            return plan_err(m, n, "needs scales or sizes");
+        if (s[0] != X->shape[0] || s[1] != X->shape[1]) return plan_err(m, n, "only H and W may be resized");
+        if (s[2] < 1 || s[3] < 1 || s[2] > 65536 || s[3] > 65536) return plan_err(m, n, "bad output size");
+        set_shape(Y, 4, s);
+        size_t need = (size_t)(5 * (s[2] + s[3])); /* index tables (also while constant folding) */
+        if (need > m->scratch_size) m->scratch_size = need;
         break;
     }
     case OP_GAP: {
@@ -2529,6 +2594,10 @@ static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
     for (int j = 0; j < m->nn; j++)
         if (m->N[j].live && m->N[j].op == OP_CONV && !dn_on(m, j)) {
             size_t need = conv_scratch_need(m, &m->N[j]);
+            if (need > m->scratch_size) m->scratch_size = need;
+        } else if (m->N[j].live && m->N[j].op == OP_RESIZE) { /* its index tables */
+            const tensor *Y = &m->T[m->N[j].out[0]];
+            size_t need = (size_t)(5 * (Y->shape[2] + Y->shape[3]));
             if (need > m->scratch_size) m->scratch_size = need;
         }
     /* Buffers: first fit among free blocks, freed after each tensor's last use. */

@@ -37,13 +37,17 @@ typedef struct {
 } weight;
 
 /* A converted tensor. */
-typedef struct {
+typedef struct sym {
     const char *onnx; /* ONNX tensor name */
     int rank;         /* -1: unknown */
     int nchw;         /* a 4-D image tensor stored NCHW (TF.js's NHWC, transposed) */
     const weight *w;  /* graph models: a Const, materialised where it is used */
     const char *alt;  /* the same tensor in the other layout, once made */
     int state;        /* 0: not converted, 1: converting, 2: done */
+    /* graph models: a Squeeze/Unpack of one axis, emitted only when read by
+     * something other than an ExpandDims of the same axis (which cancels it) */
+    struct sym *sq_src;
+    int64_t sq_axis;
 } sym;
 
 typedef struct {
@@ -1046,6 +1050,15 @@ static int gattr_ints(cv *c, const vl_json *n, const char *key, int64_t *v, int 
     return k;
 }
 
+static int64_t gattr_i(const vl_json *n, const char *key, int64_t def)
+{
+    const vl_json *v = vl_json_get(gattr(n, key), "i");
+    int64_t r;
+    if (v && v->type == VL_JSON_STRING)
+        return strtoll(v->str, NULL, 10);
+    return vl_json_int(v, INT64_MIN / 2, INT64_MAX / 2, &r) ? r : def;
+}
+
 static int gattr_b(const vl_json *n, const char *key)
 {
     int b = 0;
@@ -1153,6 +1166,16 @@ static void emit_fused_act(cv *c, const char *act, const char *out, const char *
     (void)n;
 }
 
+/* Emits a pending one-axis Squeeze (see sym.sq_src). */
+static void materialise(cv *c, sym *s, const char *name)
+{
+    if (!s->sq_src || s->onnx)
+        return;
+    int64_t ax = s->sq_axis;
+    s->onnx = name;
+    node2(c, "Squeeze", name, as_tf(c, s->sq_src), init_i64(c, fmt(c, "%s#axes", name), 1, &ax));
+}
+
 static void convert_node(cv *c, int ni)
 {
     const vl_json *n = c->items[ni];
@@ -1173,6 +1196,9 @@ static void convert_node(cv *c, int ni)
             fail(c, VL_ERR_UNSUPPORTED, "node '%s' (%s) has more than 16 inputs", name, op);
         in[nin++] = node_sym(c, r, name);
     }
+    if (strcmp(op, "ExpandDims"))
+        for (int k = 0; k < nin; k++)
+            materialise(c, in[k], c->names[in[k] - c->syms]);
     s->onnx = name;
     s->rank = nin ? in[0]->rank : -1;
     s->nchw = nin ? in[0]->nchw : 0;
@@ -1192,6 +1218,8 @@ static void convert_node(cv *c, int ni)
         }
         if (c->in_name)
             fail(c, VL_ERR_UNSUPPORTED, "the graph has two inputs ('%s' and '%s')", c->in_name, name);
+        if (nd == 4)
+            shape[0] = -1; /* images: any batch (vidlstm feeds batches of frames) */
         emit_input(c, s, name, nd, shape);
     } else if (!strcmp(op, "Const")) {
         s->w = find_weight(c, name);
@@ -1337,12 +1365,84 @@ static void convert_node(cv *c, int ni)
         const weight *sh = const_of(c, in[1], name, "shape");
         if (!sh->is_int || sh->count > MAXR)
             fail(c, VL_ERR_FORMAT, "node '%s' (Reshape): the shape must be int32", name);
+        if (in[0]->w) { /* a constant: reshape it now */
+            weight *w = zalloc(c, sizeof *w);
+            *w = *in[0]->w;
+            w->nd = (int)sh->count;
+            int64_t known = 1, neg = -1;
+            for (int d = 0; d < w->nd; d++) {
+                w->shape[d] = sh->i[d];
+                if (sh->i[d] < 0)
+                    neg = d;
+                else
+                    known *= sh->i[d];
+            }
+            if (neg >= 0 && known > 0)
+                w->shape[neg] = in[0]->w->count / known;
+            int64_t cnt = 1;
+            for (int d = 0; d < w->nd; d++)
+                cnt *= w->shape[d];
+            if (cnt != w->count)
+                fail(c, VL_ERR_SHAPE, "node '%s' (Reshape): %lld values do not fit the shape", name, (long long)w->count);
+            s->w = w;
+            s->rank = w->nd;
+            s->onnx = NULL;
+            return;
+        }
         int64_t v[MAXR];
         for (int64_t i = 0; i < sh->count; i++)
             v[i] = sh->i[i];
         node2(c, "Reshape", name, as_tf(c, in[0]), init_i64(c, fmt(c, "%s#shape", name), (int)sh->count, v));
         s->rank = (int)sh->count;
         s->nchw = 0;
+    } else if (!strcmp(op, "Unpack") && gattr_i(n, "num", 0) == 1) {
+        /* unstack into one tensor: a Squeeze of that axis */
+        int64_t ax = gattr_i(n, "axis", 0);
+        if (ax < 0)
+            ax += in[0]->rank;
+        s->sq_src = in[0];
+        s->sq_axis = ax;
+        s->rank = in[0]->rank - 1;
+        s->nchw = 0;
+        s->onnx = NULL;
+    } else if (!strcmp(op, "ExpandDims")) {
+        const weight *d = const_of(c, in[1], name, "dim");
+        if (!d->is_int || d->count != 1)
+            fail(c, VL_ERR_FORMAT, "node '%s' (ExpandDims): dim must be one int32", name);
+        int64_t ax = d->i[0] < 0 ? d->i[0] + in[0]->rank + 1 : d->i[0];
+        if (in[0]->sq_src && !in[0]->onnx && in[0]->sq_axis == ax) { /* undoes a Squeeze */
+            sym *src = in[0]->sq_src;
+            node1(c, "Identity", name, src->onnx);
+            s->rank = src->rank;
+            s->nchw = src->nchw;
+            return;
+        }
+        materialise(c, in[0], c->names[in[0] - c->syms]);
+        if (in[0]->w)
+            fail(c, VL_ERR_UNSUPPORTED, "node '%s' (ExpandDims) of a constant", name);
+        node2(c, "Unsqueeze", name, as_tf(c, in[0]), init_i64(c, fmt(c, "%s#axes", name), 1, &ax));
+        s->rank = in[0]->rank + 1;
+        s->nchw = 0;
+    } else if (!strcmp(op, "ResizeBilinear")) {
+        const weight *sz = const_of(c, in[1], name, "size");
+        if (!sz->is_int || sz->count != 2 || in[0]->rank != 4 || sz->i[0] < 1 || sz->i[1] < 1)
+            fail(c, VL_ERR_FORMAT, "node '%s' (ResizeBilinear): needs a 4-D input and a size of two positive int32", name);
+        const char *x = as_nchw(c, in[0]);
+        /* sizes = [N, C] of the input (Shape + Slice, folded while planning) ++ [H', W'] */
+        const char *shp = fmt(c, "%s#inshape", name), *nc = fmt(c, "%s#nc", name), *sizes = fmt(c, "%s#sizes", name);
+        node1(c, "Shape", shp, x);
+        int64_t z = 0, two = 2, hw[2] = {sz->i[0], sz->i[1]};
+        const char *sl[4] = {shp, init_i64(c, fmt(c, "%s#s0", name), 1, &z), init_i64(c, fmt(c, "%s#s2", name), 1, &two),
+                             init_i64(c, fmt(c, "%s#sax", name), 1, &z)};
+        node(c, "Slice", nc, 4, sl);
+        attr_i(c, node2(c, "Concat", sizes, nc, init_i64(c, fmt(c, "%s#hw", name), 2, hw)), "axis", 0);
+        const char *rin[4] = {x, "", "", sizes};
+        Onnx__NodeProto *r = node(c, "Resize", name, 4, rin);
+        attr_s(c, r, "mode", "linear");
+        attr_s(c, r, "coordinate_transformation_mode", gattr_b(n, "align_corners") ? "align_corners"
+                                                         : gattr_b(n, "half_pixel_centers") ? "half_pixel"
+                                                                                            : "asymmetric");
+        s->nchw = 1;
     } else if (!strcmp(op, "Squeeze")) {
         int64_t dims[MAXR];
         int nd = gattr_ints(c, n, "squeeze_dims", dims, MAXR);
