@@ -91,6 +91,34 @@ static void bn_fold_checks_sizes(void)
     mk_free_all();
 }
 
+/* Squeeze of an axis that is not 1 is an error (was: a smaller output and
+ * a copy of the whole input into it, a heap overflow). */
+static void squeeze_checks_size(void)
+{
+    nn = ni = 0;
+    int64_t ax[1] = {0};
+    const char *in[] = {"X"};
+    mk_attr_ints(mk_node("Squeeze", 1, in, "Z"), "axes", 1, ax);
+    uint8_t *buf;
+    int64_t sh[4] = {-1, 3, 4, 4};
+    size_t len = mk_model("X", 4, sh, "Z", &buf);
+    vl_onnx *m;
+    vl_status st = vl_onnx_load_memory(buf, len, "sq.onnx", &m);
+    CHECK(st == VL_OK, "%s", vl_errmsg());
+    if (st == VL_OK) {
+        float x[96] = {0};
+        int64_t s1[4] = {1, 3, 4, 4}, s2[4] = {2, 3, 4, 4}, os[VL_ONNX_MAXDIM];
+        const float *o;
+        int ond;
+        st = vl_onnx_run(m, x, 4, s1, NULL, &o, &ond, os);
+        CHECK(st == VL_OK && ond == 3 && os[0] == 3, "squeeze of a 1: %s", vl_errmsg());
+        st = vl_onnx_run(m, x, 4, s2, NULL, &o, &ond, os);
+        CHECK(st != VL_OK && strstr(vl_errmsg(), "not 1"), "squeeze of a 2 accepted: %s", vl_errmsg());
+        vl_onnx_free(m);
+    }
+    mk_free_all();
+}
+
 /* Input gradients after a forward-only call on another batch are gone, not
  * stale (was: use-after-free of a reallocated workspace). */
 static void input_grads_invalidated(void)
@@ -123,6 +151,7 @@ int main(void)
 {
     scratch_grows_after_folding();
     bn_fold_checks_sizes();
+    squeeze_checks_size();
     input_grads_invalidated();
     return check_summary();
 }

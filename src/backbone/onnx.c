@@ -2207,6 +2207,7 @@ static vl_status infer(vl_onnx *m, node *n)
                 int drop = 0;
                 for (int k = 0; k < na; k++) drop |= norm_axis(ax[k], X->ndim) == d;
                 if (na < 0) drop = X->shape[d] == 1;
+                if (drop && X->shape[d] != 1) return plan_err(m, n, "a squeezed dimension is not 1");
                 if (!drop) s[nd++] = X->shape[d];
             }
         } else {

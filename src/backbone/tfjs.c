@@ -1451,6 +1451,14 @@ static void convert_node(cv *c, int ni)
         for (int i = 0; i < nd; i++)
             if (dims[i] < 0)
                 dims[i] += in[0]->rank;
+        if (nd == 1) { /* pending: an ExpandDims of the same axis cancels it */
+            s->sq_src = in[0];
+            s->sq_axis = dims[0];
+            s->rank = in[0]->rank - 1;
+            s->nchw = 0;
+            s->onnx = NULL;
+            return;
+        }
         node2(c, "Squeeze", name, as_tf(c, in[0]), init_i64(c, fmt(c, "%s#axes", name), nd, dims));
         s->rank = in[0]->rank - nd;
         s->nchw = 0;
@@ -1623,6 +1631,8 @@ static vl_status run_import(cv *c, const char *in, const char *out, vl_tfjs_info
     }
     int graph = vl_json_get(topo, "node") != NULL;
     sym *res = graph ? convert_graph(c, topo, c->root) : convert_layers(c, topo);
+    if (graph)
+        materialise(c, res, c->names[res - c->syms]);
     if (!c->in_name)
         fail(c, VL_ERR_FORMAT, "the output does not depend on the model's input");
     if (res->w || !res->onnx)
