@@ -48,6 +48,10 @@ typedef struct sym {
      * something other than an ExpandDims of the same axis (which cancels it) */
     struct sym *sq_src;
     int64_t sq_axis;
+    /* a zero padding of H and W (NCHW): a following convolution without
+     * padding of its own reads pad_src with these pads instead */
+    struct sym *pad_src;
+    int64_t pad_hw[4]; /* top, left, bottom, right */
 } sym;
 
 typedef struct {
@@ -527,6 +531,16 @@ typedef struct {
     int same;
 } win;
 
+/* A conv without padding of its own on a zero-padded tensor: read the
+ * unpadded one and pad inside the conv (no Pad pass over memory). */
+static const char *fold_pad(sym *x, win *w, const char *xin)
+{
+    if (!x->pad_src || w->same || w->pads[0] || w->pads[1] || w->pads[2] || w->pads[3])
+        return xin;
+    memcpy(w->pads, x->pad_hw, sizeof w->pads);
+    return x->pad_src->onnx;
+}
+
 static void emit_conv(cv *c, const char *out, const char *x, const char *wname, const char *bname, const win *w,
                       int64_t group)
 {
@@ -775,7 +789,7 @@ static void convert_layer(cv *c, int li)
         }
         int hasact = act && strcmp(act, "linear");
         const char *co = hasact ? fmt(c, "%s#conv", name) : out;
-        emit_conv(c, co, x->onnx, wn, bn, &w, dw ? k->shape[2] : 1);
+        emit_conv(c, co, fold_pad(x, &w, x->onnx), wn, bn, &w, dw ? k->shape[2] : 1);
         emit_activation(c, act, out, co, 4, name);
     } else if (!strcmp(cls, "BatchNormalization")) {
         int64_t axis = cfg_int(c, cfg, "axis", -1, name);
@@ -844,6 +858,8 @@ static void convert_layer(cv *c, int li)
             fail(c, VL_ERR_FORMAT, "layer '%s' (ZeroPadding2D): bad padding", name);
         int64_t pads[8] = {0, 0, p[0], p[2], 0, 0, p[1], p[3]};
         node2(c, "Pad", out, x->onnx, init_i64(c, fmt(c, "%s#pads", name), 8, pads));
+        s->pad_src = x;
+        s->pad_hw[0] = p[0], s->pad_hw[1] = p[2], s->pad_hw[2] = p[1], s->pad_hw[3] = p[3];
     } else if (!strcmp(cls, "Add") || !strcmp(cls, "Multiply")) {
         if (nin < 2)
             fail(c, VL_ERR_FORMAT, "layer '%s' (%s) needs two inputs or more", name, cls);
@@ -1262,7 +1278,8 @@ static void convert_node(cv *c, int ni)
                 fail(c, VL_ERR_UNSUPPORTED, "node '%s' (%s): fused op %s", name, op, o);
         }
         const char *co = act ? fmt(c, "%s#conv", name) : name;
-        emit_conv(c, co, as_nchw(c, in[0]), wn, bias, &w, dw ? k->shape[2] : 1);
+        emit_conv(c, co, in[0]->nchw ? fold_pad(in[0], &w, in[0]->onnx) : as_nchw(c, in[0]), wn, bias, &w,
+                  dw ? k->shape[2] : 1);
         if (act)
             emit_fused_act(c, act, name, co, n, name);
         s->nchw = 1;
@@ -1296,6 +1313,10 @@ static void convert_node(cv *c, int ni)
             pin[2] = scalar(c, fmt(c, "%s#value", name), v);
         }
         node(c, "Pad", name, nin > 2 ? 3 : 2, pin);
+        if (r == 4 && in[0]->nchw && nin == 2 && !pads[0] && !pads[1] && !pads[4] && !pads[5]) {
+            s->pad_src = in[0];
+            s->pad_hw[0] = pads[2], s->pad_hw[1] = pads[3], s->pad_hw[2] = pads[6], s->pad_hw[3] = pads[7];
+        }
     } else if (!strcmp(op, "Mean")) {
         const weight *ax = const_of(c, in[1], name, "axes");
         int keep = gattr_b(n, "keep_dims");
@@ -1647,6 +1668,42 @@ static vl_status run_import(cv *c, const char *in, const char *out, vl_tfjs_info
         oname = p;
     } else if (!strcmp(oname, c->in_name)) {
         fail(c, VL_ERR_ARG, "the output is the model's input");
+    }
+
+    /* only what the output needs: nodes emitted but then bypassed (a Pad folded
+     * into its Conv, a transpose nothing read) are dropped, then unused initializers */
+    {
+        const char **need = zalloc(c, sizeof(char *) * (size_t)(c->nn * 8 + 2));
+        int nneed = 0, keep = 0;
+        need[nneed++] = oname;
+        char *live = zalloc(c, (size_t)c->nn + 1);
+        for (int i = c->nn - 1; i >= 0; i--) {
+            Onnx__NodeProto *nd = c->nodes[i];
+            for (int k = 0; k < nneed && !live[i]; k++)
+                live[i] = !strcmp(need[k], nd->output[0]);
+            if (!live[i])
+                continue;
+            for (size_t k = 0; k < nd->n_input; k++)
+                if (nd->input[k][0] && nneed < c->nn * 8 + 2)
+                    need[nneed++] = nd->input[k];
+        }
+        for (int i = 0; i < c->nn; i++)
+            if (live[i])
+                c->nodes[keep++] = c->nodes[i];
+        c->nn = keep;
+        int ki = 0;
+        c->params = 0;
+        for (int i = 0; i < c->ni; i++) {
+            int used = 0;
+            for (int k = 0; k < nneed && !used; k++)
+                used = !strcmp(need[k], c->inits[i]->name);
+            if (used) {
+                c->inits[ki++] = c->inits[i];
+                if (c->inits[i]->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+                    c->params += (long long)(c->inits[i]->raw_data.len / sizeof(float));
+            }
+        }
+        c->ni = ki;
     }
 
     /* the model */
