@@ -2039,6 +2039,7 @@ static vl_status infer(vl_onnx *m, node *n)
     case OP_RESIZE: {
         /* linear (bilinear) resizing of H and W: TF's ResizeBilinear, Keras UpSampling2D(interpolation='bilinear') */
         if (X->ndim != 4 || X->is_int) return plan_err(m, n, "only 4-D float tensors (resizing H and W)");
+        if (X->shape[2] < 1 || X->shape[3] < 1) return plan_err(m, n, "empty input");
         char mb[32], cb[32];
         const char *mode = attr_str(n, "mode", mb, sizeof mb);
         const char *ct = attr_str(n, "coordinate_transformation_mode", cb, sizeof cb);
@@ -2053,7 +2054,11 @@ static vl_status infer(vl_onnx *m, node *n)
             for (int d = 0; d < 4; d++) s[d] = Sz->ival[d];
         } else if (Sc && Sc->count > 0) {
             if (Sc->is_int || Sc->count != 4) return plan_err(m, n, "scales must be 4 floats");
-            for (int d = 0; d < 4; d++) s[d] = (int64_t)floor((double)X->shape[d] * Sc->data[d]);
+            for (int d = 0; d < 4; d++) {
+                double v = (double)X->shape[d] * Sc->data[d];
+                if (!(v >= 0 && v <= 65536)) return plan_err(m, n, "bad scales");
+                s[d] = (int64_t)floor(v);
+            }
         } else
             return plan_err(m, n, "needs scales or sizes");
         if (s[0] != X->shape[0] || s[1] != X->shape[1]) return plan_err(m, n, "only H and W may be resized");
