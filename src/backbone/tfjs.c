@@ -1673,18 +1673,22 @@ static vl_status run_import(cv *c, const char *in, const char *out, vl_tfjs_info
     /* only what the output needs: nodes emitted but then bypassed (a Pad folded
      * into its Conv, a transpose nothing read) are dropped, then unused initializers */
     {
-        const char **need = zalloc(c, sizeof(char *) * (size_t)(c->nn * 8 + 2));
-        int nneed = 0, keep = 0;
+        size_t cap = 1;
+        for (int i = 0; i < c->nn; i++)
+            cap += c->nodes[i]->n_input;
+        const char **need = zalloc(c, sizeof(char *) * cap);
+        size_t nneed = 0;
+        int keep = 0;
         need[nneed++] = oname;
         char *live = zalloc(c, (size_t)c->nn + 1);
         for (int i = c->nn - 1; i >= 0; i--) {
             Onnx__NodeProto *nd = c->nodes[i];
-            for (int k = 0; k < nneed && !live[i]; k++)
+            for (size_t k = 0; k < nneed && !live[i]; k++)
                 live[i] = !strcmp(need[k], nd->output[0]);
             if (!live[i])
                 continue;
             for (size_t k = 0; k < nd->n_input; k++)
-                if (nd->input[k][0] && nneed < c->nn * 8 + 2)
+                if (nd->input[k][0])
                     need[nneed++] = nd->input[k];
         }
         for (int i = 0; i < c->nn; i++)
@@ -1695,7 +1699,7 @@ static vl_status run_import(cv *c, const char *in, const char *out, vl_tfjs_info
         c->params = 0;
         for (int i = 0; i < c->ni; i++) {
             int used = 0;
-            for (int k = 0; k < nneed && !used; k++)
+            for (size_t k = 0; k < nneed && !used; k++)
                 used = !strcmp(need[k], c->inits[i]->name);
             if (used) {
                 c->inits[ki++] = c->inits[i];
