@@ -944,9 +944,35 @@ vl_status vl_model_backbone_from_json(const char *json, const char *name, vl_mod
     return backbone_from_json(json, name, meta);
 }
 
+static int find_one_backbone(char *b, size_t bsize, const char *model_path);
+
 int vl_model_find_backbone(vl_model_meta *meta, const char *model_path)
 {
-    const char *b = meta->backbone;
+    char *b = meta->backbone;
+    if (!strchr(b, '+') || access(b, R_OK) == 0)
+        return find_one_backbone(b, sizeof meta->backbone, model_path);
+    /* fused ("A+B"): each part on its own, then joined again */
+    char parts[sizeof meta->backbone], out[sizeof meta->backbone] = "";
+    memcpy(parts, b, strlen(b) + 1);
+    int ok = 1;
+    for (char *q = parts, *e; q; q = e ? e + 1 : NULL) {
+        e = strchr(q, '+');
+        if (e)
+            *e = 0;
+        char one[sizeof meta->backbone];
+        snprintf(one, sizeof one, "%s", q);
+        ok &= find_one_backbone(one, sizeof one, model_path);
+        size_t l = strlen(out);
+        if (snprintf(out + l, sizeof out - l, "%s%s", l ? "+" : "", one) >= (int)(sizeof out - l))
+            return 0;
+    }
+    if (ok)
+        memcpy(b, out, strlen(out) + 1);
+    return ok;
+}
+
+static int find_one_backbone(char *b, size_t bsize, const char *model_path)
+{
     if (!b[0] || !strncmp(b, "builtin:", 8))
         return 1;
     if (access(b, R_OK) == 0)
@@ -959,11 +985,11 @@ int vl_model_find_backbone(vl_model_meta *meta, const char *model_path)
     for (int k = 0; k < 2; k++) {
         if (!tries[k])
             continue;
-        char p[sizeof meta->backbone];
-        if (snprintf(p, sizeof p, "%.*s%s", dl, model_path, tries[k]) >= (int)sizeof p)
+        char p[4096];
+        if (snprintf(p, sizeof p, "%.*s%s", dl, model_path, tries[k]) >= (int)sizeof p || strlen(p) >= bsize)
             continue;
         if (access(p, R_OK) == 0) {
-            memcpy(meta->backbone, p, strlen(p) + 1);
+            memcpy(b, p, strlen(p) + 1);
             return 1;
         }
     }
