@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backbone/builtin.h"
+#include "backbone/registry.h"
 #include "core/error.h"
 
 struct vl_backbone {
@@ -42,10 +43,15 @@ vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
         *out = b;
         return VL_OK;
     }
-    if ((st = vl_onnx_load(spec, &b->onnx))) {
+    /* a file, or a known name resolved to its verified cached file */
+    const vl_backbone_entry *entry;
+    if ((st = vl_backbone_resolve(spec, b->desc.file, sizeof b->desc.file, b->desc.sha256, &entry)) ||
+        (st = vl_onnx_load(b->desc.file, &b->onnx))) {
         free(b);
         return st;
     }
+    if (!tap && entry && entry->tap[0])
+        tap = entry->tap;
     snprintf(b->desc.name, sizeof b->desc.name, "%s", spec);
     snprintf(b->desc.tap, sizeof b->desc.tap, "%s", tap ? tap : vl_onnx_default_tap(b->onnx));
     /* The model declares its input size; ImageNet normalisation by default.
@@ -68,6 +74,8 @@ vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
         free(b);
         return vl_seterr(VL_ERR_UNSUPPORTED, "%s: input has %d dimensions; an image model takes 4", spec, nd);
     }
+    if (entry && entry->has_pre) /* the table knows how this model was trained */
+        *p = entry->pre;
     /* Feature width: one run on a blank frame (also validates the tap). */
     size_t fs = (size_t)vl_preproc_frame_size(p);
     float *blank = calloc(fs, sizeof(float));

@@ -134,6 +134,7 @@ static int train_eval(const char *what, vl_dataset *d, vl_extractor *xt, const c
     const vl_backbone_desc *bd = vl_extractor_backbone(xt);
     snprintf(meta.backbone, sizeof meta.backbone, "%s", bd->name);
     snprintf(meta.tap, sizeof meta.tap, "%s", bd->tap);
+    snprintf(meta.backbone_sha256, sizeof meta.backbone_sha256, "%s", bd->sha256);
     meta.feature_dim = bd->feature_dim;
     meta.pre = bd->pre;
     vl_extractor_sampling(xt, &meta.fps, &meta.every_k);

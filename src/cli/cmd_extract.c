@@ -230,6 +230,7 @@ int cmd_extract(int argc, char **argv)
     const vl_backbone_desc *bd = vl_extractor_backbone(xt);
     snprintf(bm.backbone, sizeof bm.backbone, "%s", bd->name);
     snprintf(bm.tap, sizeof bm.tap, "%s", bd->tap);
+    snprintf(bm.backbone_sha256, sizeof bm.backbone_sha256, "%s", bd->sha256);
     bm.feature_dim = bd->feature_dim;
     bm.pre = bd->pre;
     vl_extractor_sampling(xt, &bm.fps, &bm.every_k);

@@ -145,7 +145,7 @@ static uint64_t part_key(const vl_backbone_desc *d, double fps, int every_k)
     FNV_V(h, p->grey);
     if (!builtin) { /* the model file's identity: a re-exported model invalidates the cache */
         struct stat sb;
-        if (stat(d->name, &sb) == 0) {
+        if (stat(d->file[0] ? d->file : d->name, &sb) == 0) {
             int64_t sz = sb.st_size, mt = sb.st_mtim.tv_sec, mn = sb.st_mtim.tv_nsec;
             FNV_V(h, sz);
             FNV_V(h, mt);
@@ -162,6 +162,25 @@ static int join_plus(char *dst, size_t n, const char *a, const char *b, int firs
 {
     size_t l = strlen(dst);
     return snprintf(dst + l, n - l, "%s%s", first ? "" : "+", b ? b : a) < (int)(n - l);
+}
+
+/* The model's record of its ONNX files' SHA-256 ("a+b": one per part, ""
+ * for a built-in) against the files opened: a different file is refused. */
+static vl_status verify_parts(const vl_extractor *x, const char *want)
+{
+    char buf[4 * 65 + 8], *h[MAX_PARTS];
+    int n = split_plus(want, "backbone sha256", x->np > 1 ? x->np : 0, buf, sizeof buf, h);
+    if (n < 0)
+        return VL_ERR_FORMAT;
+    if (n != x->np)
+        return vl_seterr(VL_ERR_FORMAT, "the model records %d backbone hashes for %d backbones", n, x->np);
+    for (int k = 0; k < n; k++) {
+        vl_status st;
+        if (x->p[k].desc.file[0] &&
+            (st = vl_backbone_verify(x->p[k].desc.name, x->p[k].desc.file, x->p[k].desc.sha256, h[k])))
+            return st;
+    }
+    return VL_OK;
 }
 
 vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
@@ -220,12 +239,17 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
         int any_tap = 0;
         for (int j = 0; j <= k; j++)
             any_tap |= x->p[j].desc.tap[0] != 0;
-        w->name[0] = w->tap[0] = 0;
+        int any_sha = 0;
+        for (int j = 0; j <= k; j++)
+            any_sha |= x->p[j].desc.sha256[0] != 0;
+        w->name[0] = w->tap[0] = w->sha256[0] = 0;
         int fits = 1;
         for (int j = 0; j <= k; j++) {
             fits &= join_plus(w->name, sizeof w->name, x->p[j].desc.name, NULL, j == 0);
             if (any_tap)
                 fits &= join_plus(w->tap, sizeof w->tap, x->p[j].desc.tap, NULL, j == 0);
+            if (any_sha) /* one hash per part, "" for a built-in */
+                fits &= join_plus(w->sha256, sizeof w->sha256, x->p[j].desc.sha256, NULL, j == 0);
         }
         if (!fits) {
             st = vl_seterr(VL_ERR_ARG, "backbone '%s': the fused name is too long (move the models to a shorter path)",
@@ -235,6 +259,10 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
         }
         w->feature_dim += pt->desc.feature_dim;
         w->dense |= pt->desc.dense;
+    }
+    if (o->sha256 && o->sha256[0] && (st = verify_parts(x, o->sha256))) {
+        vl_extractor_close(x);
+        return st;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     /* Built-in descriptors are cheap, so decoding dominates: one clip per
