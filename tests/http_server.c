@@ -51,6 +51,7 @@ static void *serve(void *arg)
     int fd = (int)(intptr_t)arg;
     char req[8192];
     size_t n = 0;
+    req[0] = 0;
     while (n < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
         ssize_t r = recv(fd, req + n, sizeof req - 1 - n, 0);
         if (r <= 0)

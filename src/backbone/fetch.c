@@ -293,9 +293,11 @@ int vl_backbone_cached(const vl_backbone_entry *e, const vl_fetch_opts *o, int v
     snprintf(path, sizeof path, "%s/%s", dir, e->file);
     if (access(path, F_OK) != 0)
         return 0;
-    if (!verify || !file_size_ok(path, e->size))
-        return 1;
-    return vl_cache_file_sha256(path, hex) == VL_OK && !strcmp(hex, e->sha256) ? 2 : 1;
+    if (!file_size_ok(path, e->size))
+        return -1;
+    if (vl_cache_file_sha256_known(path, hex) || (verify && vl_cache_file_sha256(path, hex) == VL_OK))
+        return strcmp(hex, e->sha256) ? -1 : 2;
+    return 1;
 }
 
 static vl_status fetch_locked(const vl_backbone_entry *e, const vl_fetch_opts *o, const char *dir,

@@ -436,7 +436,8 @@ static int in_cache(const char *path)
     return in;
 }
 
-static vl_status sha256_cached(const char *path, char hex[VL_SHA256_HEX], int sidecar)
+/* sidecar: read/write FILE.sha256; known_only: never hash (VL_ERR_IO when not known) */
+static vl_status sha256_cached(const char *path, char hex[VL_SHA256_HEX], int sidecar, int known_only)
 {
     struct stat sb;
     if (stat(path, &sb) != 0)
@@ -452,6 +453,8 @@ static vl_status sha256_cached(const char *path, char hex[VL_SHA256_HEX], int si
         }
     pthread_mutex_unlock(&lock);
     int from_sidecar = sidecar && read_sidecar(path, &sb, hex);
+    if (!from_sidecar && known_only)
+        return VL_ERR_IO;
     if (!from_sidecar) {
         vl_status st = vl_file_sha256(path, hex, NULL);
         if (st)
@@ -471,11 +474,16 @@ static vl_status sha256_cached(const char *path, char hex[VL_SHA256_HEX], int si
     return VL_OK;
 }
 
-vl_status vl_cache_file_sha256(const char *path, char hex[VL_SHA256_HEX]) { return sha256_cached(path, hex, 1); }
+vl_status vl_cache_file_sha256(const char *path, char hex[VL_SHA256_HEX]) { return sha256_cached(path, hex, 1, 0); }
+
+int vl_cache_file_sha256_known(const char *path, char hex[VL_SHA256_HEX])
+{
+    return sha256_cached(path, hex, 1, 1) == VL_OK;
+}
 
 vl_status vl_file_sha256_cached(const char *path, char hex[VL_SHA256_HEX])
 {
-    return sha256_cached(path, hex, in_cache(path));
+    return sha256_cached(path, hex, in_cache(path), 0);
 }
 
 vl_status vl_backbone_verify(const char *spec, const char *file, const char *have, const char *want)

@@ -81,8 +81,10 @@ void vl_backbone_cache_dir(const vl_fetch_opts *o, char *out, size_t cap);
  * when missing or when the cached copy fails its checksum) and returns its
  * path. o NULL: the process-wide settings. */
 vl_status vl_backbone_fetch(const vl_backbone_entry *e, const vl_fetch_opts *o, char *path, size_t cap);
-/* Without downloading: 2 = cached and verified, 1 = present but not yet
- * verified (or it fails), 0 = not there. Hashes only when verify is 1. */
+/* Without downloading: 2 = cached and verified, 1 = present, not yet
+ * verified, -1 = present but fails its size or checksum (it would be fetched
+ * again), 0 = not there. Hashes only when verify is 1 (else it uses the hash
+ * kept beside the file, when fresh). */
 int vl_backbone_cached(const vl_backbone_entry *e, const vl_fetch_opts *o, int verify);
 
 /* What `--backbone SPEC` means for an ONNX spec (anything that is not a
@@ -105,6 +107,8 @@ int vl_backbone_locate(char *spec, size_t cap, const char *sha256);
 vl_status vl_file_sha256_cached(const char *path, char hex[VL_SHA256_HEX]);
 /* The same for a file known to be in a backbone cache (keeps FILE.sha256). */
 vl_status vl_cache_file_sha256(const char *path, char hex[VL_SHA256_HEX]);
+/* 1 when that hash is known without reading the file (FILE.sha256 fresh). */
+int vl_cache_file_sha256_known(const char *path, char hex[VL_SHA256_HEX]);
 
 /* The check predict/eval make before using a model's backbone: `have` (the
  * file's hash) must equal `want` (recorded in the model; "" = not recorded,

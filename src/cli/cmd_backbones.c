@@ -128,7 +128,10 @@ static void describe_pre(const vl_backbone_entry *e, char *out, size_t cap)
              (double)p->std[0], (double)p->std[1], (double)p->std[2]);
 }
 
-static const char *cached_word(int c) { return c == 2 ? "verified" : c == 1 ? "yes" : "no"; }
+static const char *cached_word(int c)
+{
+    return c == 2 ? "verified" : c == 1 ? "yes" : c < 0 ? "bad (fetched again when used)" : "no";
+}
 
 int cmd_backbones(int argc, char **argv)
 {
