@@ -6,7 +6,7 @@
 # usage: docs/gen_cli.sh [build/vidlstm] [docs]
 BIN=${1:-build/vidlstm}
 OUT=${2:-docs}
-CMDS="demo train eval predict extract info infer"
+CMDS="demo train eval predict extract backbones fetch info infer"
 mkdir -p "$OUT/cli"
 guides="The guides: [train.md](train.md) (training, evaluation, prediction), [video.md](video.md)
 (video input), [backbones.md](backbones.md) (ONNX CNNs), [builtin-backbone.md](builtin-backbone.md),

@@ -22,7 +22,7 @@
 
 void cli_help_demo(FILE *f)
 {
-    fputs("usage: vidlstm demo [--dir DIR] [--backbone MODEL.onnx] [options]\n"
+    fputs("usage: vidlstm demo [--dir DIR] [--backbone NAME|MODEL.onnx] [options]\n"
           "\n"
           "Generates a sample dataset of real video files (a head-mounted camera while its\n"
           "wearer stands, walks or runs along a street; single frames look alike, only the\n"
@@ -34,7 +34,8 @@ void cli_help_demo(FILE *f)
           "  --dir DIR          where the videos, models and reports go (default vidlstm-demo)\n"
           "  --backbone SPEC    builtin:motion (default: the camera's own motion between every\n"
           "                     pair of decoded frames, which is what tells the activities\n"
-          "                     apart), builtin:ego-motion, builtin:motion-grid, or an ONNX CNN;\n"
+          "                     apart), builtin:ego-motion, builtin:motion-grid, an ONNX CNN,\n"
+          "                     or a pretrained one by name (resnet18, ...: vidlstm backbones);\n"
           "                     A+B fuses several\n"
           "  --layer NAME       ONNX tensor to read features from\n"
           "  --fps F            sampling rate (default 10)\n"
