@@ -192,6 +192,15 @@ if command -v ffmpeg > /dev/null; then
   VIDLSTM_BACKBONES=$W/table2.json "$BIN" eval --model "$W/m.safetensors" --data "$W/data" --cache "" > /dev/null 2> "$W/e3.err"
   check "eval refuses it too" '[ $? -ne 0 ] && grep -q "$OSHA" "$W/e3.err"'
 
+  # a fused backbone with a named part records one hash per part and checks them
+  "$BIN" train --data "$W/data" --backbone "tinynamed+builtin:motion-grid" --out "$W/fu.safetensors" $T 2> "$W/fu.err"
+  check "train on tinynamed+builtin:motion-grid ($(tail -1 "$W/fu.err"))" \
+    '[ $? -eq 0 ] && "$BIN" info "$W/fu.safetensors" | grep -q "SHA-256: $SHA+\$"'
+  "$BIN" predict --model "$W/fu.safetensors" "$W/data/a/v1.mp4" > /dev/null 2> "$W/fu1.err"
+  check "predict with it ($(tail -1 "$W/fu1.err"))" '[ $? -eq 0 ]'
+  VIDLSTM_BACKBONES=$W/table2.json "$BIN" predict --model "$W/fu.safetensors" "$W/data/a/v1.mp4" > /dev/null 2> "$W/fu2.err"
+  check "a changed named part is refused ($(tail -1 "$W/fu2.err"))" '[ $? -ne 0 ] && grep -q "$OSHA" "$W/fu2.err"'
+
   # a model trained on a file path whose file then changed
   cp "$TINY" "$W/mine.onnx"
   "$BIN" train --data "$W/data" --backbone "$W/mine.onnx" --out "$W/f.safetensors" $T 2> "$W/tf.err"

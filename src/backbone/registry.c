@@ -346,21 +346,59 @@ const vl_backbone_entry *vl_backbone_find(const char *name)
     return NULL;
 }
 
+/* One part: a built-in, a readable file, a known name, or a known hash. */
+static int locate_one(char *part, size_t cap, const char *sha, const vl_backbone_entry *t, int n)
+{
+    if (!strncmp(part, "builtin:", 8) || access(part, R_OK) == 0)
+        return 1;
+    for (const char *const *b = vl_builtin_names(); *b; b++)
+        if (!strcmp(*b, part))
+            return 1;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(t[i].name, part))
+            return 1;
+    for (int i = 0; i < n && sha[0]; i++)
+        if (!strcmp(t[i].sha256, sha) && strlen(t[i].name) < cap) {
+            snprintf(part, cap, "%s", t[i].name);
+            return 1;
+        }
+    return 0;
+}
+
 int vl_backbone_locate(char *spec, size_t cap, const char *sha256)
 {
     const vl_backbone_entry *t;
     int n;
-    if (vl_backbone_table(&t, &n))
+    if (vl_backbone_table(&t, &n) || cap > 4096)
         return 0;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(t[i].name, spec))
-            return 1;
-    for (int i = 0; i < n && sha256 && sha256[0]; i++)
-        if (!strcmp(t[i].sha256, sha256) && strlen(t[i].name) < cap) {
-            snprintf(spec, cap, "%s", t[i].name);
-            return 1;
-        }
-    return 0;
+    /* fused "A+B" (hashes "a+b"): each part on its own, then joined again */
+    char parts[4096], hashes[4 * 65 + 8], out[4096] = "";
+    snprintf(parts, sizeof parts, "%s", spec);
+    snprintf(hashes, sizeof hashes, "%s", sha256 ? sha256 : "");
+    int whole = !strchr(spec, '+');
+    char *q = parts, *hq = hashes;
+    for (;;) {
+        char *e = whole ? NULL : strchr(q, '+'), *he = strchr(hq, '+');
+        if (e)
+            *e = 0;
+        if (he && !whole)
+            *he = 0;
+        char one[4096];
+        snprintf(one, sizeof one, "%s", q);
+        if (!locate_one(one, sizeof one, hq, t, n))
+            return 0;
+        size_t l = strlen(out);
+        if (snprintf(out + l, sizeof out - l, "%s%s", l ? "+" : "", one) >= (int)(sizeof out - l))
+            return 0;
+        if (!e)
+            break;
+        q = e + 1;
+        hq = he ? he + 1 : hq + strlen(hq);
+    }
+    if (strlen(out) >= cap)
+        return 0;
+    snprintf(spec, cap, "%s", out);
+    return 1;
 }
 
 void vl_backbone_names(char *buf, size_t cap)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "backbone/builtin.h"
+#include "backbone/registry.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
