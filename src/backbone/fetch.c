@@ -388,7 +388,7 @@ static vl_status fetch_locked(const vl_backbone_entry *e, const vl_fetch_opts *o
 vl_status vl_backbone_fetch(const vl_backbone_entry *e, const vl_fetch_opts *opts, char *out, size_t cap)
 {
     vl_fetch_opts o = effective(opts);
-    char dir[4096], path[4400], lockp[4400], hex[VL_SHA256_HEX];
+    char dir[4096], path[4400], lockp[4416], hex[VL_SHA256_HEX];
     vl_backbone_cache_dir(&o, dir, sizeof dir);
     if (snprintf(path, sizeof path, "%s/%s", dir, e->file) >= (int)sizeof path || strlen(path) >= cap)
         return vl_seterr(VL_ERR_ARG, "%s: cache path too long", dir);
