@@ -12,10 +12,11 @@ cd "$(dirname "$0")"
 # OpenCL loader's development files even though we never use a GPU through it.
 # Video: FFmpeg's libraries; the ffmpeg command for benchmarks and test set-up.
 # ONNX: protobuf-c and its compiler (onnx.proto is compiled at build time).
+# Fetching named backbones: libcurl (HTTP(S), timeouts, Range requests).
 # Tests: clang with libFuzzer and its OpenMP runtime (fuzzing the ONNX loader).
 PKGS=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
-      libprotobuf-c-dev protobuf-c-compiler
+      libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
       clang-14 libclang-rt-14-dev libomp-14-dev)
 
 missing=()

@@ -293,7 +293,11 @@ vl_status vl_model_predict(vl_model *m, const float *x, int T, float *out);
 /* A video file: features are extracted with the backbone, layer and sampling
  * recorded in the model, then as vl_model_predict. *out (malloc'ed; free())
  * holds [C] or [T, C]; *T receives the number of sampled frames and, when
- * `times` is not NULL, *times (malloc'ed) their times in seconds. */
+ * `times` is not NULL, *times (malloc'ed) their times in seconds. A backbone
+ * recorded by name (`resnet18`) is taken from the backbone cache, and
+ * downloaded there first when missing (docs/backbones.md); an ONNX file whose
+ * SHA-256 differs from the one the model records is refused (VL_ERR_FORMAT,
+ * the message names both hashes). */
 vl_status vl_model_predict_video(vl_model *m, const char *path, float **out, int *T, double **times);
 
 #ifdef __cplusplus

@@ -20,7 +20,7 @@ else
   fail=$((fail + 1))
 fi
 rm -rf "$tmp.d"
-for c in demo train eval predict extract info infer import-tfjs; do
+for c in demo train eval predict extract backbones fetch info infer import-tfjs; do
   if grep -q "vidlstm $c" "$SRC/README.md"; then pass=$((pass + 1)); else echo "FAIL: README does not mention vidlstm $c"; fail=$((fail + 1)); fi
 done
 # README table rows: | `vidlstm CMD ...` | ... | -- every --option in the row must be in CMD --help

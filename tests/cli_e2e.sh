@@ -117,6 +117,20 @@ rm "$W/onnx_b/tiny.onnx"
 "$BIN" predict --model "$W/onnx_b/m.safetensors" "$run" 2> "$W/err.txt"
 check "a missing ONNX backbone is one error naming it" '[ $? -ne 0 ] && grep -q "tiny.onnx is not there" "$W/err.txt"'
 
+# a fused backbone (motion + an ONNX CNN): trained, moved with its ONNX part, predicts (file and live stream)
+mkdir -p "$W/fuse_a" "$W/fuse_b"
+cp "$SRC/tests/fixtures/onnx/tiny.onnx" "$W/fuse_a/"
+(cd "$W/fuse_a" && "$BIN" train --data ../clips --backbone builtin:motion+tiny.onnx --epochs 20 --out m.safetensors \
+  --quiet --cache "$W/.features" --threads 2 > train.txt 2>&1)
+check "train with a fused backbone ($(tail -2 "$W/fuse_a/train.txt"))" \
+  '[ $? -eq 0 ] && "$BIN" info "$W/fuse_a/m.safetensors" | grep -q "backbone: builtin:motion+/.*tiny.onnx, tap +/Relu_4_output_0, 73 features"'
+mv "$W/fuse_a/m.safetensors" "$W/fuse_a/tiny.onnx" "$W/fuse_b/"
+"$BIN" predict --model "$W/fuse_b/m.safetensors" "$run" > "$W/p7.txt" 2>&1
+check "a moved fused model finds its ONNX part beside it and predicts run ($(cat "$W/p7.txt"))" 'grep -q ": run (" "$W/p7.txt"'
+ffmpeg -v error -i "$run" -c copy -f mpegts - 2> /dev/null | "$BIN" predict --model "$W/fuse_b/m.safetensors" - --window 1 \
+  --json > "$W/p8.json" 2> "$W/err.txt"
+check "a fused model on a live stream ($(tail -2 "$W/err.txt"))" 'grep -q "\"latency_ms\":" "$W/p8.json" && grep -q "\"label\":\"run\"" "$W/p8.json"'
+
 # mode mix-ups with videos: one error that says which mode fits
 "$BIN" train --data "$W/long" --mode last $BB --out "$W/x.safetensors" --quiet 2> "$W/err.txt"
 check "per-frame videos given to a clip model: says --mode sequence" '[ $? -ne 0 ] && grep -q "use --mode sequence" "$W/err.txt"'

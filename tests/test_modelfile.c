@@ -921,6 +921,9 @@ static void write_ensemble_variant(const char *src, const char *dst, const char 
     vl_st_free(&f);
 }
 
+/* For torch_load_model.py: PyTorch averages the members on its own. */
+static const char *ens_outdir;
+
 static void test_ensemble_case(vl_out_mode mode, vl_task task)
 {
     const int D = 5, C = task == VL_TASK_CLASSIFY ? 3 : 2, K = 3;
@@ -991,6 +994,13 @@ static void test_ensemble_case(vl_out_mode mode, vl_task task)
      * keeps the plain PyTorch names */
     const char *p = tpath("ens.safetensors");
     CHECK(vl_model_save(p, m[0], NULL) == VL_OK, "save ensemble: %s", vl_errmsg());
+    if (ens_outdir) {
+        char name[64], mp[1024];
+        snprintf(name, sizeof name, "ensemble_%s_%s", seq ? "sequence" : "last", cls ? "cls" : "reg");
+        snprintf(mp, sizeof mp, "%s/%s.safetensors", ens_outdir, name);
+        CHECK(vl_model_save(mp, m[0], NULL) == VL_OK, "save %s: %s", mp, vl_errmsg());
+        save_npy_case(ens_outdir, name, m[0], &b, ens);
+    }
     vl_net *back = NULL;
     CHECK(vl_model_load(p, &back, NULL) == VL_OK, "load ensemble: %s", vl_errmsg());
     if (back) {
@@ -1063,6 +1073,7 @@ int main(int argc, char **argv)
     test_pytorch_fixtures(argv[1]);
     test_bad_files();
     test_describe(argv[1]);
+    ens_outdir = outdir;
     test_ensembles();
     remove_tmpdir();
     return check_summary();

@@ -129,8 +129,19 @@ def check(path):
     base = path[: -len(".safetensors")]
     tensors, meta = read_safetensors(path)
     arch = json.loads(meta["architecture"])
-    net = VidlstmNet(arch).eval()
-    net.load_vidlstm(tensors)
+    # an ensemble (metadata "ensemble" = K): member 1 under the plain names,
+    # member k+1 under "ensemble.k."; the prediction averages the members'
+    # softmax probabilities (regression: outputs), and vidlstm's "logits"
+    # are the log of that average
+    K = int(meta.get("ensemble", "1"))
+    nets = []
+    for k in range(K):
+        p = "ensemble.%d." % k
+        part = {n: t for n, t in tensors.items() if not n.startswith("ensemble.")} if k == 0 else \
+            {n[len(p):]: t for n, t in tensors.items() if n.startswith(p)}
+        net = VidlstmNet(arch).eval()
+        net.load_vidlstm(part)
+        nets.append(net)
     for key in ("classes", "backbone", "training"):
         if key in meta:
             json.loads(meta[key])  # each is valid JSON
@@ -140,7 +151,19 @@ def check(path):
     lengths = torch.from_numpy(np.load(base + ".lengths.npy").astype(np.int64))
     ref = np.load(base + ".logits.npy")
     with torch.no_grad():
-        y = net(x, lengths).numpy()
+        if K == 1:
+            y = nets[0](x, lengths).numpy()
+        else:
+            outs = [n(x, lengths) for n in nets]
+            if arch["task"] == "classify":
+                y = torch.log(torch.stack([torch.softmax(o, -1) for o in outs]).mean(0))
+            else:
+                y = torch.stack(outs).mean(0)
+            if arch["mode"] == "sequence":  # padded steps are zero, as vidlstm writes them
+                T = x.shape[1]
+                mask = (torch.arange(T)[None, :] < lengths[:, None])[:, :, None]
+                y = y.masked_fill(~mask, 0.0)
+            y = y.numpy()
     if y.shape != ref.shape:
         return False, "shape %s vs %s" % (y.shape, ref.shape)
     e = rel_err(y, ref)

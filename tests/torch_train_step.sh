@@ -16,7 +16,7 @@ trap 'rm -rf "$W"' EXIT
 "$GEN" "$W" > /dev/null || { echo "gen_seqdata failed"; exit 1; }
 head -61 "$W/order_train.csv" > "$W/t60.csv"
 C="--data $W/t60.csv --layers bigru:6,lstm:4 --optimizer sgdm --momentum 0.9 --l2 0 --batch 1000 --shuffle never
-   --no-bucket --no-normalize --val-fraction 0 --seed 3 --quiet --threads 1"
+   --no-bucket --no-normalize --val-fraction 0 --seed 3 --ensemble 1 --quiet --threads 1"
 "$BIN" train $C --lr 1e-12 --epochs 1 --out "$W/init.safetensors" || exit 1
 "$BIN" train $C --lr 0.5 --epochs 4 --out "$W/trained.safetensors" || exit 1
 "$PY" "$(dirname "$0")/torch_train_step.py" "$W/t60.csv" "$W/init.safetensors" "$W/trained.safetensors" 4 0.5

@@ -5,12 +5,15 @@
 #include <string.h>
 
 #include "backbone/builtin.h"
+#include "backbone/registry.h"
 #include "core/error.h"
 
 struct vl_backbone {
     vl_backbone_desc desc;
     vl_builtin *builtin;
     vl_onnx *onnx;
+    float *gather, *gout; /* run_dense: the sampled frames together, and their features */
+    int gcap;
 };
 
 static int is_builtin_name(const char *s)
@@ -40,10 +43,15 @@ vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
         *out = b;
         return VL_OK;
     }
-    if ((st = vl_onnx_load(spec, &b->onnx))) {
+    /* a file, or a known name resolved to its verified cached file */
+    const vl_backbone_entry *entry;
+    if ((st = vl_backbone_resolve(spec, b->desc.file, sizeof b->desc.file, b->desc.sha256, &entry)) ||
+        (st = vl_onnx_load(b->desc.file, &b->onnx))) {
         free(b);
         return st;
     }
+    if (!tap && entry && entry->tap[0])
+        tap = entry->tap;
     snprintf(b->desc.name, sizeof b->desc.name, "%s", spec);
     snprintf(b->desc.tap, sizeof b->desc.tap, "%s", tap ? tap : vl_onnx_default_tap(b->onnx));
     /* The model declares its input size; ImageNet normalisation by default.
@@ -66,6 +74,8 @@ vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
         free(b);
         return vl_seterr(VL_ERR_UNSUPPORTED, "%s: input has %d dimensions; an image model takes 4", spec, nd);
     }
+    if (entry && entry->has_pre) /* the table knows how this model was trained */
+        *p = entry->pre;
     /* Feature width: one run on a blank frame (also validates the tap). */
     size_t fs = (size_t)vl_preproc_frame_size(p);
     float *blank = calloc(fs, sizeof(float));
@@ -114,19 +124,38 @@ vl_status vl_backbone_run_dense(vl_backbone *b, const float *frames, int n, cons
 {
     if (b->builtin)
         return vl_builtin_run_dense(b->builtin, frames, n, pts, steps, new_sequence, features);
-    /* a CNN: run the sampled frames, repeat as asked */
+    /* a CNN: the sampled frames in one batch (a CNN runs far faster on a
+     * batch than frame by frame), then each repeated as asked */
     const int64_t fs = vl_preproc_frame_size(&b->desc.pre);
     const size_t D = (size_t)b->desc.feature_dim;
-    for (int i = 0; i < n; i++) {
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        m += steps[i] > 0;
+    if (m == 0)
+        return VL_OK;
+    if (m > b->gcap) {
+        float *g = realloc(b->gather, sizeof(float) * (size_t)m * (size_t)fs);
+        if (g)
+            b->gather = g;
+        float *go = g ? realloc(b->gout, sizeof(float) * (size_t)m * D) : NULL;
+        if (!go)
+            return vl_seterr(VL_ERR_NOMEM, "out of memory for %d frames", m);
+        b->gout = go;
+        b->gcap = m;
+    }
+    for (int i = 0, k = 0; i < n; i++)
+        if (steps[i] > 0)
+            memcpy(b->gather + (size_t)k++ * fs, frames + (size_t)i * fs, sizeof(float) * (size_t)fs);
+    vl_status st = vl_backbone_run(b, b->gather, m, new_sequence, b->gout);
+    if (st)
+        return st;
+    for (int i = 0, k = 0; i < n; i++) {
         if (steps[i] <= 0)
             continue;
-        vl_status st = vl_backbone_run(b, frames + (size_t)i * fs, 1, new_sequence, features);
-        if (st)
-            return st;
-        new_sequence = 0;
-        for (int j = 1; j < steps[i]; j++)
-            memcpy(features + j * D, features, sizeof(float) * D);
+        for (int j = 0; j < steps[i]; j++)
+            memcpy(features + (size_t)j * D, b->gout + (size_t)k * D, sizeof(float) * D);
         features += (size_t)steps[i] * D;
+        k++;
     }
     return VL_OK;
 }
@@ -137,5 +166,7 @@ void vl_backbone_close(vl_backbone *b)
         return;
     vl_builtin_free(b->builtin);
     vl_onnx_free(b->onnx);
+    free(b->gather);
+    free(b->gout);
     free(b);
 }

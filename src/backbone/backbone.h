@@ -16,7 +16,10 @@
 #include "vidlstm.h"
 
 typedef struct {
-    char name[256];      /* "builtin:<name>" or the ONNX file path */
+    char name[256];      /* "builtin:<name>", the ONNX file path, or a known backbone's name (registry.h) */
+    char file[512];      /* ONNX: the file opened (a known name's cached file), else "" */
+    char sha256[4 * 65]; /* ONNX: that file's SHA-256 (hex), else ""; fused (extract.h): one per part,
+                          * joined by '+' like name */
     char tap[256];       /* tapped tensor (ONNX) or "" */
     vl_preproc pre;      /* frames must be prepared like this */
     int feature_dim;
@@ -25,7 +28,10 @@ typedef struct {
 
 typedef struct vl_backbone vl_backbone;
 
-/* spec: a path to an .onnx file, or "builtin:NAME" / a bare built-in name.
+/* spec: a path to an .onnx file, "builtin:NAME" / a bare built-in name, or
+ * the name of a known pretrained backbone ("resnet18": fetched into the cache
+ * when missing, checked by SHA-256, its tap and preprocessing from the table;
+ * registry.h). A spec that is none of these is one error listing the names.
  * tap: ONNX tensor to read features from (NULL: the input of the final
  * classifier). */
 vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out);

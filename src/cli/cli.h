@@ -36,6 +36,10 @@ void cli_help_eval(FILE *f);
 void cli_help_predict(FILE *f);
 void cli_help_extract(FILE *f);
 void cli_help_demo(FILE *f);
+void cli_help_backbones(FILE *f);
+void cli_help_fetch(FILE *f);
+/* Named backbones fetched by any command report on stderr (quiet: not). */
+void cli_fetch_setup(int quiet);
 void cli_help_import_tfjs(FILE *f);
 
 int cmd_train(int argc, char **argv);
@@ -43,6 +47,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_backbones(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
 int cmd_import_tfjs(int argc, char **argv);
 
 #endif

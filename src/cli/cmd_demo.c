@@ -22,7 +22,7 @@
 
 void cli_help_demo(FILE *f)
 {
-    fputs("usage: vidlstm demo [--dir DIR] [--backbone MODEL.onnx] [options]\n"
+    fputs("usage: vidlstm demo [--dir DIR] [--backbone NAME|MODEL.onnx] [options]\n"
           "\n"
           "Generates a sample dataset of real video files (a head-mounted camera while its\n"
           "wearer stands, walks or runs along a street; single frames look alike, only the\n"
@@ -34,7 +34,9 @@ void cli_help_demo(FILE *f)
           "  --dir DIR          where the videos, models and reports go (default vidlstm-demo)\n"
           "  --backbone SPEC    builtin:motion (default: the camera's own motion between every\n"
           "                     pair of decoded frames, which is what tells the activities\n"
-          "                     apart), builtin:ego-motion, builtin:motion-grid, or an ONNX CNN\n"
+          "                     apart), builtin:ego-motion, builtin:motion-grid, an ONNX CNN,\n"
+          "                     or a pretrained one by name (resnet18, ...: vidlstm backbones);\n"
+          "                     A+B fuses several\n"
           "  --layer NAME       ONNX tensor to read features from\n"
           "  --fps F            sampling rate (default 10)\n"
           "  --clips N          clips per class (default 40)\n"
@@ -133,6 +135,7 @@ static int train_eval(const char *what, vl_dataset *d, vl_extractor *xt, const c
     const vl_backbone_desc *bd = vl_extractor_backbone(xt);
     snprintf(meta.backbone, sizeof meta.backbone, "%s", bd->name);
     snprintf(meta.tap, sizeof meta.tap, "%s", bd->tap);
+    snprintf(meta.backbone_sha256, sizeof meta.backbone_sha256, "%s", bd->sha256);
     meta.feature_dim = bd->feature_dim;
     meta.pre = bd->pre;
     vl_extractor_sampling(xt, &meta.fps, &meta.every_k);

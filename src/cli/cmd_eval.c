@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backbone/registry.h"
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "model/modelfile.h"
@@ -90,13 +91,15 @@ int cmd_eval(int argc, char **argv)
                          "feature files made the same way", model);
         goto out_model;
     }
-    if (vl_videodata_is_video(data) && !vl_model_find_backbone(&meta, model)) {
+    if (vl_videodata_is_video(data) && !vl_model_find_backbone(&meta, model) &&
+        !vl_backbone_locate(meta.backbone, sizeof meta.backbone, meta.backbone_sha256)) {
         cli_fail("eval", "%s: its backbone %s is not there (nor beside the model): put the ONNX file back or next to "
                          "the model", model, meta.backbone);
         goto out_model;
     }
     /* Videos: the backbone, layer and sampling recorded in the model. */
-    cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL, .fps = meta.fps,
+    cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL,
+                        .sha256 = meta.backbone_sha256, .fps = meta.fps,
                         .every_k = meta.every_k, .cache = cache, .jobs = jobs};
     int bad = cli_load_data("eval", data, &o, &v, &xt, &d);
     vl_extractor_close(xt);

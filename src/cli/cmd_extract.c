@@ -33,8 +33,12 @@ void cli_help_extract(FILE *f)
           "  --task classify|regress\n"
           "  --clips N --clip-length MIN:MAX   random clips from each video (seconds)\n"
           "  --seed N                 for random clips (default 1)\n"
-          "  --backbone SPEC          builtin:motion (default), builtin:motion-grid, or MODEL.onnx\n"
-          "  --layer NAME             ONNX tensor to read (default: the classifier's input)\n"
+          "  --backbone SPEC          builtin:motion (default), builtin:motion-grid, MODEL.onnx,\n"
+          "                           or a pretrained CNN by name (vidlstm backbones); A+B fuses\n"
+          "                           several: their features side by side, one decoding pass,\n"
+          "                           each cached on its own\n"
+          "  --layer NAME             ONNX tensor to read (default: the classifier's input); with\n"
+          "                           A+B one per part, joined by '+' (empty: the default)\n"
           "  --fps F | --every K      sampling (default 10 fps)\n"
           "  --cache DIR | --no-cache feature cache (default ~/.cache/vidlstm/features)\n"
           "  --jobs N                 videos in parallel\n"
@@ -227,6 +231,7 @@ int cmd_extract(int argc, char **argv)
     const vl_backbone_desc *bd = vl_extractor_backbone(xt);
     snprintf(bm.backbone, sizeof bm.backbone, "%s", bd->name);
     snprintf(bm.tap, sizeof bm.tap, "%s", bd->tap);
+    snprintf(bm.backbone_sha256, sizeof bm.backbone_sha256, "%s", bd->sha256);
     bm.feature_dim = bd->feature_dim;
     bm.pre = bd->pre;
     vl_extractor_sampling(xt, &bm.fps, &bm.every_k);

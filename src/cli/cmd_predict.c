@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backbone/registry.h"
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "model/modelfile.h"
@@ -132,10 +133,12 @@ static int open_model_extractor(const vl_model_meta *meta, const char *model, in
     if (!meta->backbone[0])
         return cli_fail("predict", "%s was trained on feature files and records no backbone: give it feature files "
                                    "(.npy) made the same way", model);
-    if (!vl_model_find_backbone((vl_model_meta *)meta, model))
+    vl_model_meta *mm = (vl_model_meta *)meta;
+    if (!vl_model_find_backbone(mm, model) && !vl_backbone_locate(mm->backbone, sizeof mm->backbone, mm->backbone_sha256))
         return cli_fail("predict", "%s: its backbone %s is not there (nor beside the model): put the ONNX file back "
                                    "or next to the model", model, meta->backbone);
-    vl_extract_opts eo = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL, .fps = meta->fps,
+    vl_extract_opts eo = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL,
+                          .sha256 = meta->backbone_sha256, .fps = meta->fps,
                           .every_k = meta->every_k, .jobs = 1};
     if (vl_extractor_open(&eo, xt))
         return cli_fail_status("predict");

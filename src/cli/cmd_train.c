@@ -35,9 +35,13 @@ void cli_help_train(FILE *f)
           "  --clip-length MIN:MAX    ... of MIN to MAX seconds (default 2:5)\n"
           "video features:\n"
           "  --backbone SPEC          builtin:motion (default: camera motion at the source\n"
-          "                           frame rate, no download), builtin:motion-grid, or MODEL.onnx\n"
+          "                           frame rate, no download), builtin:motion-grid, MODEL.onnx,\n"
+          "                           or a pretrained CNN by name (resnet18, mobilenetv2, ...:\n"
+          "                           vidlstm backbones; fetched once, checked by SHA-256);\n"
+          "                           A+B fuses several (features side by side, one decoding pass)\n"
           "  --layer NAME             ONNX tensor to read features from (default: the input of\n"
-          "                           the final classifier, e.g. ResNet's pooled 512-d vector)\n"
+          "                           the final classifier, e.g. ResNet's pooled 512-d vector);\n"
+          "                           with A+B one per part, joined by '+'\n"
           "  --fps F                  sampling rate (default 10), or\n"
           "  --every K                every K-th frame\n"
           "  --cache DIR              feature cache (default ~/.cache/vidlstm/features)\n"
@@ -686,6 +690,7 @@ int cmd_train(int argc, char **argv)
         const vl_backbone_desc *bd = vl_extractor_backbone(xt);
         snprintf(meta.backbone, sizeof meta.backbone, "%s", bd->name);
         snprintf(meta.tap, sizeof meta.tap, "%s", bd->tap);
+        snprintf(meta.backbone_sha256, sizeof meta.backbone_sha256, "%s", bd->sha256);
         meta.feature_dim = bd->feature_dim;
         meta.pre = bd->pre;
         vl_extractor_sampling(xt, &meta.fps, &meta.every_k);

@@ -59,6 +59,7 @@ int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int ba
 typedef struct {
     const char *backbone; /* NULL: builtin:motion */
     const char *tap;
+    const char *sha256; /* the ONNX file must have this SHA-256 (a model's record); NULL: any */
     double fps;
     int every_k;
     const char *cache;    /* NULL: the default cache folder; "" = none */

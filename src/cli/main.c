@@ -17,7 +17,7 @@ static void usage(FILE *f)
     fputs("usage: vidlstm <command> [options]\n"
           "\n"
           "commands:\n"
-          "  demo     [--dir DIR] [--backbone MODEL.onnx] [--json]\n"
+          "  demo     [--dir DIR] [--backbone NAME|MODEL.onnx] [--json]\n"
           "           make sample videos (head camera: stand, walk, run), train a clip model\n"
           "           and a per-frame model on them, evaluate, label a new video\n"
           "\n"
@@ -31,6 +31,12 @@ static void usage(FILE *f)
           "  extract  --data VIDEOS --out DIR\n"
           "           per-frame features as .npy files + a manifest, to train on later\n"
           "           (each command: --help for its options)\n"
+          "\n"
+          "  backbones [--json]\n"
+          "           the pretrained backbones you can name (--backbone resnet18): sources,\n"
+          "           sizes, checksums, licences, and which are in the cache\n"
+          "  fetch    NAME... [--cache DIR] [--mirror URL]\n"
+          "           download named backbones into the cache, checked by SHA-256\n"
           "\n"
           "  info MODEL.onnx\n"
           "           inputs, outputs, operators and every tappable tensor with its shape\n"
@@ -173,6 +179,11 @@ int main(int argc, char **argv)
         printf("vidlstm %s (%s)\n", vl_version(), vl_blas_name());
         return 0;
     }
+    cli_fetch_setup(0);
+    if (!strcmp(argv[1], "backbones"))
+        return cmd_backbones(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "fetch"))
+        return cmd_fetch(argc - 2, argv + 2);
     if (!strcmp(argv[1], "demo"))
         return cmd_demo(argc - 2, argv + 2);
     if (!strcmp(argv[1], "info"))

@@ -1,6 +1,7 @@
 /* Model files: vl_net + vl_model_meta <-> one .safetensors file (see modelfile.h). */
 #include "model/modelfile.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/sha256.h"
 
 #define FORMAT_NAME "vidlstm-model"
 #define FORMAT_VERSION 1
@@ -212,7 +214,12 @@ static void backbone_json(vl_jbuf *b, const vl_model_meta *m)
     floats_json(b, p->std, 3);
     vl_jbuf_printf(b, ",\"nhwc\":%s%s},\"fps\":", p->nhwc ? "true" : "false", p->grey ? ",\"grey\":true" : "");
     vl_jbuf_number(b, m->fps);
-    vl_jbuf_printf(b, ",\"every_k\":%d}", m->every_k);
+    vl_jbuf_printf(b, ",\"every_k\":%d", m->every_k);
+    if (m->backbone_sha256[0]) { /* optional: the ONNX file's identity */
+        vl_jbuf_puts(b, ",\"sha256\":");
+        vl_jbuf_string(b, m->backbone_sha256);
+    }
+    vl_jbuf_puts(b, "}");
 }
 
 static vl_status get_float(const vl_json *o, const char *key, float *out, const char *name, const char *where)
@@ -257,6 +264,40 @@ static vl_status get_string(const vl_json *o, const char *key, char *out, size_t
     return VL_OK;
 }
 
+/* "sha256": 64 hex digits (stored lowercase); fused backbones: one per part
+ * joined by '+', empty for a built-in part */
+static vl_status get_sha256(const vl_json *b, char *out, size_t cap, const char *name)
+{
+    vl_status st = get_string(b, "sha256", out, cap, name, "backbone");
+    if (st || !out[0])
+        return st;
+    for (char *c = out; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    int ok = 1;
+    for (const char *p = out;;) {
+        const char *e = strchr(p, '+');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char one[65];
+        if (n == 64) {
+            memcpy(one, p, 64);
+            one[64] = 0;
+            ok &= vl_sha256_valid_hex(one);
+        } else {
+            ok &= n == 0 && (e || p != out);
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    if (!ok) {
+        out[0] = 0;
+        return vl_seterr(VL_ERR_FORMAT,
+                         "%s: backbone: \"sha256\" must be 64 hex digits (fused backbones: one per part, joined by '+')",
+                         name);
+    }
+    return VL_OK;
+}
+
 static vl_status backbone_from_json(const char *json, const char *name, vl_model_meta *m)
 {
     char label[4200];
@@ -265,7 +306,7 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
     vl_status st = vl_json_parse(json, strlen(json), label, &b);
     if (st)
         return st;
-    static const char *const keys[] = {"spec", "tap", "feature_dim", "preproc", "fps", "every_k", NULL};
+    static const char *const keys[] = {"spec", "tap", "feature_dim", "preproc", "fps", "every_k", "sha256", NULL};
     static const char *const pkeys[] = {"width", "height", "resize", "resize_to", "bgr", "scale", "mean", "std",
                                         "nhwc", "grey", NULL};
     const char *w = "backbone", *pw = "backbone preproc";
@@ -278,7 +319,8 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
     if ((st = only_keys(b, name, w, keys)) || (st = get_string(b, "spec", m->backbone, sizeof m->backbone, name, w)) ||
         (st = get_string(b, "tap", m->tap, sizeof m->tap, name, w)) ||
         (st = get_int(b, "feature_dim", 0, 0, 1 << 24, &m->feature_dim, name, w)) ||
-        (st = get_int(b, "every_k", 0, 0, 1 << 30, &m->every_k, name, w)))
+        (st = get_int(b, "every_k", 0, 0, 1 << 30, &m->every_k, name, w)) ||
+        (st = get_sha256(b, m->backbone_sha256, sizeof m->backbone_sha256, name)))
         goto done;
     if (fps && (!vl_json_number(fps, &m->fps) || !(m->fps >= 0.0))) {
         st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"fps\" must be a number >= 0", name);
@@ -902,6 +944,8 @@ vl_status vl_model_describe(const char *path, FILE *f)
         if (m.tap[0])
             fprintf(f, ", tap %s", m.tap);
         fprintf(f, ", %d features\n", m.feature_dim);
+        if (m.backbone_sha256[0])
+            fprintf(f, "backbone SHA-256: %s\n", m.backbone_sha256);
         if (m.pre.width) {
             const vl_preproc *p = &m.pre;
             fprintf(f, "preprocessing: %dx%d, ", p->width, p->height);
@@ -944,9 +988,35 @@ vl_status vl_model_backbone_from_json(const char *json, const char *name, vl_mod
     return backbone_from_json(json, name, meta);
 }
 
+static int find_one_backbone(char *b, size_t bsize, const char *model_path);
+
 int vl_model_find_backbone(vl_model_meta *meta, const char *model_path)
 {
-    const char *b = meta->backbone;
+    char *b = meta->backbone;
+    if (!strchr(b, '+') || access(b, R_OK) == 0)
+        return find_one_backbone(b, sizeof meta->backbone, model_path);
+    /* fused ("A+B"): each part on its own, then joined again */
+    char parts[sizeof meta->backbone], out[sizeof meta->backbone] = "";
+    memcpy(parts, b, strlen(b) + 1);
+    int ok = 1;
+    for (char *q = parts, *e; q; q = e ? e + 1 : NULL) {
+        e = strchr(q, '+');
+        if (e)
+            *e = 0;
+        char one[sizeof meta->backbone];
+        snprintf(one, sizeof one, "%s", q);
+        ok &= find_one_backbone(one, sizeof one, model_path);
+        size_t l = strlen(out);
+        if (snprintf(out + l, sizeof out - l, "%s%s", l ? "+" : "", one) >= (int)(sizeof out - l))
+            return 0;
+    }
+    if (ok)
+        memcpy(b, out, strlen(out) + 1);
+    return ok;
+}
+
+static int find_one_backbone(char *b, size_t bsize, const char *model_path)
+{
     if (!b[0] || !strncmp(b, "builtin:", 8))
         return 1;
     if (access(b, R_OK) == 0)
@@ -959,11 +1029,11 @@ int vl_model_find_backbone(vl_model_meta *meta, const char *model_path)
     for (int k = 0; k < 2; k++) {
         if (!tries[k])
             continue;
-        char p[sizeof meta->backbone];
-        if (snprintf(p, sizeof p, "%.*s%s", dl, model_path, tries[k]) >= (int)sizeof p)
+        char p[4096];
+        if (snprintf(p, sizeof p, "%.*s%s", dl, model_path, tries[k]) >= (int)sizeof p || strlen(p) >= bsize)
             continue;
         if (access(p, R_OK) == 0) {
-            memcpy(meta->backbone, p, strlen(p) + 1);
+            memcpy(b, p, strlen(p) + 1);
             return 1;
         }
     }

@@ -14,6 +14,8 @@
  *   "classes"       JSON array of class names (classify)
  *   "backbone"      JSON: {"spec":"builtin:motion-grid","tap":"","feature_dim":240,
  *                   "preproc":{...vl_preproc fields...},"fps":10,"every_k":0}
+ *                   plus, for an ONNX backbone, "sha256": the file's SHA-256 (optional: older
+ *                   files have none); "spec" is then a path or a known backbone's name
  *   "training"      free-form JSON the trainer records (options, epochs, metrics)
  *   "writer"        "vidlstm 0.1.0" (informational)
  * "format" and "format_version" may be absent (files written by hand from
@@ -49,6 +51,8 @@ typedef struct {
     /* how features were made (empty spec = unknown, e.g. imported weights) */
     char backbone[512];
     char tap[256];
+    char backbone_sha256[4 * 65]; /* ONNX: the file's SHA-256 (hex) when recorded, else ""; fused
+                                   * backbones: one per part joined by '+' ("" for a built-in part) */
     int feature_dim;
     vl_preproc pre;
     double fps;  /* sampling rate used at extraction (0 = every_k) */

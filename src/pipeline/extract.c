@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "backbone/builtin.h"
+#include "backbone/registry.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -19,13 +20,25 @@
 #include "core/csv.h"
 #include "core/error.h"
 
+/* A fused backbone ("A+B") has parts, each with its own backbone,
+ * preprocessing (one decoding pass prepares every part's frames: video.h
+ * planes) and cache entries; a plain backbone is the one-part case. */
+#define MAX_PARTS VL_MAX_PLANES
+
+typedef struct {
+    char *spec, *tap;
+    vl_backbone_desc desc;
+    uint64_t key; /* hash of everything about the part and the sampling */
+} part;
+
 struct vl_extractor {
-    char *backbone, *tap, *cache;
+    char *cache;
     double fps;
     int every_k, jobs, batch;
-    vl_backbone *bb; /* for describe and single-job work */
-    vl_backbone_desc desc;
-    uint64_t bb_key; /* hash of everything about the backbone */
+    int np;
+    part p[MAX_PARTS];
+    vl_backbone *bb[MAX_PARTS]; /* for describe and streaming */
+    vl_backbone_desc desc;      /* the whole: names and taps joined by '+', widths summed */
     void (*progress)(void *, int, int, int64_t, int);
     void *user;
 };
@@ -70,45 +83,57 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
+/* Splits "A+B" into at most MAX_PARTS parts (a readable file whose name has
+ * a '+' is one part). Returns the count, or -1 with the error set. `buf`
+ * receives the copies that parts[] point into. */
+static int split_plus(const char *s, const char *what, int want, char *buf, size_t bufn, char **parts)
 {
-    *out = NULL;
-    vl_extractor *x = calloc(1, sizeof *x);
-    if (!x)
-        return vl_seterr(VL_ERR_NOMEM, "out of memory");
-    const char *spec = o->backbone ? o->backbone : "builtin:motion";
-    /* an ONNX file by its absolute path: models record it and must find it
-     * from wherever they are used later */
-    char *abs = strncmp(spec, "builtin:", 8) && access(spec, R_OK) == 0 ? realpath(spec, NULL) : NULL;
-    x->backbone = vl_strdup(abs ? abs : spec);
-    free(abs);
-    x->tap = vl_strdup(o->tap);
-    x->cache = vl_strdup(o->cache);
-    x->every_k = o->every_k > 0 ? o->every_k : 0;
-    x->fps = o->fps > 0 ? o->fps : (x->every_k ? 0.0 : 10.0);
-    x->batch = o->batch > 0 ? o->batch : 16;
-    x->progress = o->progress;
-    x->user = o->user;
-    vl_status st = vl_backbone_open(x->backbone, x->tap, &x->bb);
-    if (st) {
-        vl_extractor_close(x);
-        return st;
+    if (snprintf(buf, bufn, "%s", s) >= (int)bufn) {
+        vl_seterr(VL_ERR_ARG, "%s '%.80s...' is too long", what, s);
+        return -1;
     }
-    x->desc = *vl_backbone_describe(x->bb);
-    int builtin = strncmp(x->desc.name, "builtin:", 8) == 0;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    /* Built-in descriptors are cheap, so decoding dominates: one clip per
-     * core. A CNN already uses every core (oneDNN threads) and its decoder
-     * runs ahead on its own thread: one clip at a time. */
-    x->jobs = o->jobs > 0 ? o->jobs : (builtin ? (int)(ncpu > 0 ? ncpu : 1) : 1);
+    if (want == 0 && (!strchr(s, '+') || access(s, R_OK) == 0)) {
+        parts[0] = buf;
+        return 1;
+    }
+    int n = 0;
+    for (char *q = buf;;) {
+        char *e = strchr(q, '+');
+        if (n == MAX_PARTS) {
+            vl_seterr(VL_ERR_ARG, "%s '%s': at most %d backbones can be fused", what, s, MAX_PARTS);
+            return -1;
+        }
+        parts[n++] = q;
+        if (!e)
+            break;
+        *e = 0;
+        q = e + 1;
+    }
+    if (want && n != want) {
+        vl_seterr(VL_ERR_ARG, "%s '%s' has %d parts, but the backbone '+' joins %d (leave a part empty for its "
+                              "default)",
+                  what, s, n, want);
+        return -1;
+    }
+    for (int i = 0; i < n && !want; i++)
+        if (!parts[i][0]) {
+            vl_seterr(VL_ERR_ARG, "backbone '%s': an empty part (write A+B)", s);
+            return -1;
+        }
+    return n;
+}
+
+static uint64_t part_key(const vl_backbone_desc *d, double fps, int every_k)
+{
+    int builtin = strncmp(d->name, "builtin:", 8) == 0;
     uint64_t h = 0xcbf29ce484222325ULL;
     h = fnv_str(h, "vidlstm-features-v1");
-    h = fnv_str(h, x->desc.name);
-    h = fnv_str(h, x->desc.tap);
+    h = fnv_str(h, d->name);
+    h = fnv_str(h, d->tap);
     if (builtin)
         h = fnv_str(h, VL_BUILTIN_REVISION);
-    FNV_V(h, x->desc.feature_dim);
-    const vl_preproc *p = &x->desc.pre;
+    FNV_V(h, d->feature_dim);
+    const vl_preproc *p = &d->pre;
     FNV_V(h, p->width);
     FNV_V(h, p->height);
     FNV_V(h, p->resize);
@@ -121,16 +146,130 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
     FNV_V(h, p->grey);
     if (!builtin) { /* the model file's identity: a re-exported model invalidates the cache */
         struct stat sb;
-        if (stat(x->desc.name, &sb) == 0) {
+        if (stat(d->file[0] ? d->file : d->name, &sb) == 0) {
             int64_t sz = sb.st_size, mt = sb.st_mtim.tv_sec, mn = sb.st_mtim.tv_nsec;
             FNV_V(h, sz);
             FNV_V(h, mt);
             FNV_V(h, mn);
         }
     }
-    FNV_V(h, x->fps);
-    FNV_V(h, x->every_k);
-    x->bb_key = h;
+    FNV_V(h, fps);
+    FNV_V(h, every_k);
+    return h;
+}
+
+/* "a" + "+" + "b" into dst[n]; 0 when it does not fit. */
+static int join_plus(char *dst, size_t n, const char *a, const char *b, int first)
+{
+    size_t l = strlen(dst);
+    return snprintf(dst + l, n - l, "%s%s", first ? "" : "+", b ? b : a) < (int)(n - l);
+}
+
+/* The model's record of its ONNX files' SHA-256 ("a+b": one per part, ""
+ * for a built-in) against the files opened: a different file is refused. */
+static vl_status verify_parts(const vl_extractor *x, const char *want)
+{
+    char buf[4 * 65 + 8], *h[MAX_PARTS];
+    int n = split_plus(want, "backbone sha256", x->np > 1 ? x->np : 0, buf, sizeof buf, h);
+    if (n < 0)
+        return VL_ERR_FORMAT;
+    if (n != x->np)
+        return vl_seterr(VL_ERR_FORMAT, "the model records %d backbone hashes for %d backbones", n, x->np);
+    for (int k = 0; k < n; k++) {
+        vl_status st;
+        if (x->p[k].desc.file[0] &&
+            (st = vl_backbone_verify(x->p[k].desc.name, x->p[k].desc.file, x->p[k].desc.sha256, h[k])))
+            return st;
+    }
+    return VL_OK;
+}
+
+vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
+{
+    *out = NULL;
+    vl_extractor *x = calloc(1, sizeof *x);
+    if (!x)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    const char *spec = o->backbone ? o->backbone : "builtin:motion";
+    x->cache = vl_strdup(o->cache);
+    x->every_k = o->every_k > 0 ? o->every_k : 0;
+    x->fps = o->fps > 0 ? o->fps : (x->every_k ? 0.0 : 10.0);
+    x->batch = o->batch > 0 ? o->batch : 16;
+    x->progress = o->progress;
+    x->user = o->user;
+    char sbuf[4096], tbuf[4096], *specs[MAX_PARTS], *taps[MAX_PARTS] = {0};
+    vl_status st = VL_OK;
+    int np = split_plus(spec, "backbone", 0, sbuf, sizeof sbuf, specs);
+    if (np > 1 && o->tap && split_plus(o->tap, "--layer", np, tbuf, sizeof tbuf, taps) < 0)
+        np = -1;
+    if (np < 0) {
+        vl_extractor_close(x);
+        return VL_ERR_ARG;
+    }
+    if (np == 1)
+        taps[0] = (char *)o->tap;
+    x->np = np;
+    int builtin = 1;
+    vl_backbone_desc *w = &x->desc;
+    for (int k = 0; k < np; k++) {
+        part *pt = &x->p[k];
+        /* an ONNX file by its absolute path: models record it and must find
+         * it from wherever they are used later */
+        const char *sp = specs[k];
+        char *abs = strncmp(sp, "builtin:", 8) && access(sp, R_OK) == 0 ? realpath(sp, NULL) : NULL;
+        pt->spec = vl_strdup(abs ? abs : sp);
+        free(abs);
+        pt->tap = taps[k] && taps[k][0] ? vl_strdup(taps[k]) : NULL;
+        if ((st = vl_backbone_open(pt->spec, pt->tap, &x->bb[k]))) {
+            vl_extractor_close(x);
+            return st;
+        }
+        pt->desc = *vl_backbone_describe(x->bb[k]);
+        pt->key = part_key(&pt->desc, x->fps, x->every_k);
+        builtin &= strncmp(pt->desc.name, "builtin:", 8) == 0;
+        if (k == 0) {
+            *w = pt->desc;
+            continue;
+        }
+        for (int j = 0; j < k; j++)
+            if (!strcmp(x->p[j].desc.name, pt->desc.name) && !strcmp(x->p[j].desc.tap, pt->desc.tap)) {
+                st = vl_seterr(VL_ERR_ARG, "backbone '%s': %s appears twice", spec, pt->desc.name);
+                vl_extractor_close(x);
+                return st;
+            }
+        int any_tap = 0;
+        for (int j = 0; j <= k; j++)
+            any_tap |= x->p[j].desc.tap[0] != 0;
+        int any_sha = 0;
+        for (int j = 0; j <= k; j++)
+            any_sha |= x->p[j].desc.sha256[0] != 0;
+        w->name[0] = w->tap[0] = w->sha256[0] = 0;
+        int fits = 1;
+        for (int j = 0; j <= k; j++) {
+            fits &= join_plus(w->name, sizeof w->name, x->p[j].desc.name, NULL, j == 0);
+            if (any_tap)
+                fits &= join_plus(w->tap, sizeof w->tap, x->p[j].desc.tap, NULL, j == 0);
+            if (any_sha) /* one hash per part, "" for a built-in */
+                fits &= join_plus(w->sha256, sizeof w->sha256, x->p[j].desc.sha256, NULL, j == 0);
+        }
+        if (!fits) {
+            st = vl_seterr(VL_ERR_ARG, "backbone '%s': the fused name is too long (move the models to a shorter path)",
+                           spec);
+            vl_extractor_close(x);
+            return st;
+        }
+        w->feature_dim += pt->desc.feature_dim;
+        w->dense |= pt->desc.dense;
+    }
+    if (o->sha256 && o->sha256[0] && (st = verify_parts(x, o->sha256))) {
+        vl_extractor_close(x);
+        return st;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Built-in descriptors are cheap, so decoding dominates: one clip per
+     * core. A CNN already uses every core (oneDNN threads) and its decoder
+     * runs ahead on its own thread: one clip at a time. */
+    x->jobs = o->jobs > 0 ? o->jobs : (builtin ? (int)(ncpu > 0 ? ncpu : 1) : 1);
     if (x->cache && mkdir_p(x->cache) != 0) {
         st = vl_seterr(VL_ERR_IO, "%s: cannot create the feature cache folder: %s", x->cache, strerror(errno));
         vl_extractor_close(x);
@@ -144,9 +283,11 @@ void vl_extractor_close(vl_extractor *x)
 {
     if (!x)
         return;
-    vl_backbone_close(x->bb);
-    free(x->backbone);
-    free(x->tap);
+    for (int k = 0; k < MAX_PARTS; k++) {
+        vl_backbone_close(x->bb[k]);
+        free(x->p[k].spec);
+        free(x->p[k].tap);
+    }
     free(x->cache);
     free(x);
 }
@@ -161,166 +302,186 @@ void vl_extractor_sampling(const vl_extractor *x, double *fps, int *every_k)
 
 /* ---- one clip -------------------------------------------------------------------- */
 
+/* Extraction of some parts (which[0..n)) of one clip, or streaming of all. */
 typedef struct {
-    vl_backbone *bb;
-    int D, first;
-    vl_features *f;
-    int cap;
+    int n;                      /* parts being extracted */
+    int which[MAX_PARTS];       /* their numbers */
+    vl_backbone *bb[MAX_PARTS]; /* their backbones */
+    int D[MAX_PARTS];
+    vl_features *f[MAX_PARTS]; /* clip mode: one result per part */
+    int cap[MAX_PARTS];
+    int first;
     vl_status err;
-    vl_feature_sink sink; /* streaming mode */
+    vl_feature_sink sink; /* streaming mode: the parts' vectors joined */
     void *user;
-    float *tmp;
-    int tmp_cap;
+    float *tmp[MAX_PARTS], *cat;
+    int tmp_cap, cat_cap;
+    double *tt;
+    int64_t *ti;
     double fps; /* sampling rate (0: every k-th frame) */
 } clip_ctx;
 
-static int grow(clip_ctx *c, int need)
+static int grow(clip_ctx *c, int k, int need)
 {
-    if (need <= c->cap)
+    if (need <= c->cap[k])
         return 0;
-    int cap = c->cap ? c->cap : 256;
+    int cap = c->cap[k] ? c->cap[k] : 256;
     while (cap < need)
         cap *= 2;
-    float *x = realloc(c->f->x, sizeof(float) * (size_t)cap * c->D);
+    vl_features *f = c->f[k];
+    float *x = realloc(f->x, sizeof(float) * (size_t)cap * c->D[k]);
     if (x)
-        c->f->x = x;
-    double *t = realloc(c->f->time, sizeof(double) * (size_t)cap);
+        f->x = x;
+    double *t = realloc(f->time, sizeof(double) * (size_t)cap);
     if (t)
-        c->f->time = t;
-    int64_t *ix = realloc(c->f->index, sizeof(int64_t) * (size_t)cap);
+        f->time = t;
+    int64_t *ix = realloc(f->index, sizeof(int64_t) * (size_t)cap);
     if (ix)
-        c->f->index = ix;
+        f->index = ix;
     if (!x || !t || !ix)
         return -1;
-    c->cap = cap;
+    c->cap[k] = cap;
     return 0;
 }
 
-/* Every decoded frame (dense backbones): one vector per sampled step, step j
- * of frame i at time[i] + j / fps from source frame index[i]. */
-static int on_all_frames(clip_ctx *c, const vl_frame_batch *b)
+static int stream_room(clip_ctx *c, int ns)
 {
-    int ns = 0;
-    for (int i = 0; i < b->n; i++)
-        ns += b->steps[i];
-    double *tt = NULL;
-    int64_t *ti = NULL;
-    float *out;
-    int T = c->f ? c->f->T : 0;
-    if (c->sink) {
-        if (ns > c->tmp_cap) {
-            float *t = realloc(c->tmp, sizeof(float) * (size_t)ns * c->D);
-            if (!t) {
-                c->err = vl_seterr(VL_ERR_NOMEM, "out of memory");
-                return 1;
-            }
-            c->tmp = t;
-            c->tmp_cap = ns;
-        }
-        out = c->tmp;
-        tt = malloc(sizeof(double) * (size_t)(ns ? ns : 1));
-        ti = malloc(sizeof(int64_t) * (size_t)(ns ? ns : 1));
-        if (!tt || !ti) {
-            free(tt);
-            free(ti);
-            c->err = vl_seterr(VL_ERR_NOMEM, "out of memory");
-            return 1;
-        }
-    } else {
-        if (grow(c, T + ns)) {
-            c->err = vl_seterr(VL_ERR_NOMEM, "out of memory for %d frames of features", T + ns);
-            return 1;
-        }
-        out = c->f->x + (size_t)T * c->D;
-        tt = c->f->time + T;
-        ti = c->f->index + T;
+    if (ns <= c->tmp_cap)
+        return 0;
+    int D = 0;
+    for (int k = 0; k < c->n; k++) {
+        float *t = realloc(c->tmp[k], sizeof(float) * (size_t)ns * c->D[k]);
+        if (!t)
+            return -1;
+        c->tmp[k] = t;
+        D += c->D[k];
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double arrival = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-    if ((c->err = vl_backbone_run_dense(c->bb, b->pixels, b->n, b->pts, b->steps, c->first, out))) {
-        if (c->sink) {
-            free(tt);
-            free(ti);
-        }
-        return 1;
-    }
-    c->first = 0;
-    for (int i = 0, k = 0; i < b->n; i++)
-        for (int j = 0; j < b->steps[i]; j++, k++) {
-            tt[k] = c->fps > 0 ? b->time[i] + j / c->fps : b->time[i];
-            ti[k] = b->index[i];
-        }
-    if (c->sink) {
-        int r = ns ? c->sink(c->user, c->tmp, ns, tt, ti, arrival) : 0;
-        free(tt);
-        free(ti);
-        return r;
-    }
-    c->f->T = T + ns;
+    float *cat = realloc(c->cat, sizeof(float) * (size_t)ns * D);
+    double *tt = cat ? realloc(c->tt, sizeof(double) * (size_t)ns) : NULL;
+    int64_t *ti = tt ? realloc(c->ti, sizeof(int64_t) * (size_t)ns) : NULL;
+    if (cat)
+        c->cat = cat;
+    if (tt)
+        c->tt = tt;
+    if (ti)
+        c->ti = ti;
+    if (!ti)
+        return -1;
+    c->tmp_cap = ns;
     return 0;
 }
 
+/* One batch of frames through every part. Dense mode (b->steps, every
+ * decoded frame): one vector per sampled step, step j of frame i at
+ * time[i] + j / fps from source frame index[i]. */
 static int on_frames(void *user, const vl_frame_batch *b)
 {
     clip_ctx *c = user;
-    if (b->steps)
-        return on_all_frames(c, b);
-    if (c->sink) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        double arrival = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-        if (b->n > c->tmp_cap) {
-            float *t = realloc(c->tmp, sizeof(float) * (size_t)b->n * c->D);
-            if (!t) {
-                c->err = vl_seterr(VL_ERR_NOMEM, "out of memory");
+    int ns = 0;
+    for (int i = 0; i < b->n; i++)
+        ns += b->steps ? b->steps[i] : 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double arrival = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    int T = c->sink ? 0 : c->f[0]->T;
+    if (c->sink ? stream_room(c, ns) != 0 : 0) {
+        c->err = vl_seterr(VL_ERR_NOMEM, "out of memory");
+        return 1;
+    }
+    double *tt = c->tt;
+    int64_t *ti = c->ti;
+    for (int k = 0; k < c->n; k++) {
+        float *out;
+        if (c->sink) {
+            out = c->tmp[k];
+        } else {
+            if (grow(c, k, T + ns)) {
+                c->err = vl_seterr(VL_ERR_NOMEM, "out of memory for %d frames of features", T + ns);
                 return 1;
             }
-            c->tmp = t;
-            c->tmp_cap = b->n;
+            out = c->f[k]->x + (size_t)T * c->D[k];
+            tt = c->f[k]->time + T;
+            ti = c->f[k]->index + T;
         }
-        if ((c->err = vl_backbone_run(c->bb, b->pixels, b->n, c->first, c->tmp)))
+        const float *px = b->nplanes > k ? b->planes[k] : b->pixels;
+        if ((c->err = b->steps ? vl_backbone_run_dense(c->bb[k], px, b->n, b->pts, b->steps, c->first, out)
+                               : vl_backbone_run(c->bb[k], px, b->n, c->first, out)))
             return 1;
-        c->first = 0;
-        return c->sink(c->user, c->tmp, b->n, b->time, b->index, arrival);
+        for (int i = 0, j0 = 0; i < b->n; i++)
+            for (int j = 0; j < (b->steps ? b->steps[i] : 1); j++, j0++) {
+                tt[j0] = b->steps && c->fps > 0 ? b->time[i] + j / c->fps : b->time[i];
+                ti[j0] = b->index[i];
+            }
+        if (!c->sink)
+            c->f[k]->T = T + ns;
     }
-    int T = c->f->T;
-    if (grow(c, T + b->n)) {
-        c->err = vl_seterr(VL_ERR_NOMEM, "out of memory for %d frames of features", T + b->n);
-        return 1;
-    }
-    if ((c->err = vl_backbone_run(c->bb, b->pixels, b->n, c->first, c->f->x + (size_t)T * c->D)))
-        return 1;
     c->first = 0;
-    memcpy(c->f->time + T, b->time, sizeof(double) * (size_t)b->n);
-    memcpy(c->f->index + T, b->index, sizeof(int64_t) * (size_t)b->n);
-    c->f->T = T + b->n;
-    return 0;
+    if (!c->sink || !ns)
+        return 0;
+    const float *x = c->tmp[0];
+    if (c->n > 1) { /* fused: each step's vectors side by side, in the parts' order (which[]) */
+        int D = 0, off[MAX_PARTS];
+        for (int p = 0; p < c->n; p++)
+            for (int k = 0; k < c->n; k++)
+                if (c->which[k] == p) {
+                    off[k] = D;
+                    D += c->D[k];
+                }
+        for (int i = 0; i < ns; i++)
+            for (int k = 0; k < c->n; k++)
+                memcpy(c->cat + (size_t)i * D + off[k], c->tmp[k] + (size_t)i * c->D[k], sizeof(float) * c->D[k]);
+        x = c->cat;
+    }
+    return c->sink(c->user, x, ns, tt, ti, arrival);
 }
 
-static vl_status extract_one(vl_extractor *x, vl_backbone *bb, const vl_clip *cl, int dec_threads, vl_features *f)
+static void clip_ctx_free(clip_ctx *c)
 {
-    *f = (vl_features){.D = x->desc.feature_dim};
-    clip_ctx c = {.bb = bb, .D = x->desc.feature_dim, .first = 1, .f = f, .fps = x->fps};
+    for (int k = 0; k < MAX_PARTS; k++)
+        free(c->tmp[k]);
+    free(c->cat);
+    free(c->tt);
+    free(c->ti);
+}
+
+/* Decodes the clip once for the parts which[0..n) (their backbones bb[]),
+ * each into f[k]. */
+static vl_status extract_parts(vl_extractor *x, vl_backbone **bb, const int *which, int n, const vl_clip *cl,
+                               int dec_threads, vl_features *f)
+{
+    clip_ctx c = {.n = n, .first = 1, .fps = x->fps};
+    const vl_preproc *pre[MAX_PARTS];
+    int sampled_only[MAX_PARTS], dense = 0;
+    for (int k = 0; k < n; k++) {
+        const part *pt = &x->p[which[k]];
+        c.which[k] = which[k];
+        c.bb[k] = bb[which[k]];
+        c.D[k] = pt->desc.feature_dim;
+        c.f[k] = &f[k];
+        f[k] = (vl_features){.D = pt->desc.feature_dim};
+        pre[k] = &pt->desc.pre;
+        sampled_only[k] = !pt->desc.dense;
+        dense |= pt->desc.dense;
+    }
     vl_sample_opts so = {.fps = x->fps, .every_k = x->every_k, .start = cl->start, .end = cl->end,
-                         .all_frames = x->desc.dense,
-                         .batch = x->batch, .threads = dec_threads};
-    int64_t n = 0;
-    vl_status st = vl_video_stream(cl->path, &so, &x->desc.pre, on_frames, &c, &n);
+                         .all_frames = dense, .batch = x->batch, .threads = dec_threads};
+    int64_t ns = 0;
+    vl_status st = vl_video_stream_planes(cl->path, &so, pre, sampled_only, n, on_frames, &c, &ns);
     if (!st && c.err)
         st = c.err;
-    if (!st && f->T == 0)
+    if (!st && f[0].T == 0)
         st = vl_seterr(VL_ERR_FORMAT, "%s: no frames sampled from the clip", cl->path);
     if (st)
-        vl_features_free(f);
+        for (int k = 0; k < n; k++)
+            vl_features_free(&f[k]);
     return st;
 }
 
 /* ---- cache -------------------------------------------------------------------------- */
 
-static uint64_t clip_key(const vl_extractor *x, const vl_clip *cl)
+static uint64_t clip_key(const part *pt, const vl_clip *cl)
 {
-    uint64_t h = x->bb_key;
+    uint64_t h = pt->key;
     h = fnv_str(h, cl->path);
     FNV_V(h, cl->start);
     FNV_V(h, cl->end);
@@ -336,7 +497,7 @@ static uint64_t clip_key(const vl_extractor *x, const vl_clip *cl)
 
 #define FRAMES_MAGIC "VLFRM001"
 
-static int cache_read(const vl_extractor *x, uint64_t key, vl_features *f)
+static int cache_read(const vl_extractor *x, const part *pt, uint64_t key, vl_features *f)
 {
     char p[4200];
     snprintf(p, sizeof p, "%s/%016llx.npy", x->cache, (unsigned long long)key);
@@ -345,7 +506,7 @@ static int cache_read(const vl_extractor *x, uint64_t key, vl_features *f)
     vl_npy a;
     if (vl_npy_read(p, &a))
         return 0;
-    if (a.dtype != VL_NPY_F32 || a.ndim != 2 || a.shape[1] != x->desc.feature_dim || a.shape[0] < 1) {
+    if (a.dtype != VL_NPY_F32 || a.ndim != 2 || a.shape[1] != pt->desc.feature_dim || a.shape[0] < 1) {
         vl_npy_free(&a);
         return 0;
     }
@@ -367,7 +528,7 @@ static int cache_read(const vl_extractor *x, uint64_t key, vl_features *f)
         vl_npy_free(&a);
         return 0;
     }
-    *f = (vl_features){.T = T, .D = x->desc.feature_dim, .x = a.data, .time = time, .index = index, .cached = 1};
+    *f = (vl_features){.T = T, .D = pt->desc.feature_dim, .x = a.data, .time = time, .index = index, .cached = 1};
     return 1;
 }
 
@@ -394,6 +555,77 @@ static void cache_write(const vl_extractor *x, uint64_t key, const vl_features *
     vl_npy_write(p, VL_NPY_F32, 2, shape, f->x);
 }
 
+/* One clip: each part from the cache or, for the parts missing there, one
+ * decoding pass (then cached); the parts joined into *f. bb[] are this
+ * worker's backbones, opened when first needed. pf[] is scratch. */
+static vl_status extract_clip(vl_extractor *x, vl_backbone **bb, const vl_clip *cl, int dec_threads,
+                              vl_features *pf, vl_features *f)
+{
+    int miss[MAX_PARTS], nmiss = 0;
+    uint64_t key[MAX_PARTS];
+    vl_status st = VL_OK;
+    for (int k = 0; k < x->np; k++) {
+        key[k] = x->cache ? clip_key(&x->p[k], cl) : 0;
+        if (!(x->cache && cache_read(x, &x->p[k], key[k], &pf[k])))
+            miss[nmiss++] = k;
+    }
+    /* parts cached by runs with other partners must still agree on the steps */
+    for (int k = 1; k < x->np && !nmiss; k++)
+        if (pf[k].T != pf[0].T || memcmp(pf[k].time, pf[0].time, sizeof(double) * (size_t)pf[0].T)) {
+            for (int j = 0; j < x->np; j++) {
+                vl_features_free(&pf[j]);
+                miss[j] = j;
+            }
+            nmiss = x->np;
+        }
+    if (nmiss) {
+        /* a dense part first: plane 0 is prepared for every decoded frame */
+        for (int k = 1; k < nmiss; k++)
+            if (x->p[miss[k]].desc.dense && !x->p[miss[0]].desc.dense) {
+                int t = miss[0];
+                miss[0] = miss[k];
+                miss[k] = t;
+            }
+        vl_features got[MAX_PARTS];
+        for (int k = 0; k < nmiss && !st; k++)
+            if (!bb[miss[k]])
+                st = vl_backbone_open(x->p[miss[k]].spec, x->p[miss[k]].tap, &bb[miss[k]]);
+        if (!st)
+            st = extract_parts(x, bb, miss, nmiss, cl, dec_threads, got);
+        for (int k = 0; k < nmiss && !st; k++) {
+            vl_features_free(&pf[miss[k]]);
+            pf[miss[k]] = got[k];
+            if (x->cache)
+                cache_write(x, key[miss[k]], &got[k]);
+        }
+        if (!st && (pf[0].T != pf[miss[0]].T))
+            st = vl_seterr(VL_ERR_FORMAT, "%s: cached features of one backbone have %d steps, new ones %d: clear the "
+                                          "feature cache",
+                           cl->path, pf[0].T, pf[miss[0]].T);
+    }
+    if (!st && x->np == 1) {
+        *f = pf[0];
+        f->cached = !nmiss;
+        pf[0] = (vl_features){0};
+    } else if (!st) {
+        int T = pf[0].T, D = x->desc.feature_dim;
+        *f = (vl_features){.T = T, .D = D, .x = malloc(sizeof(float) * (size_t)T * D), .time = pf[0].time,
+                           .index = pf[0].index, .cached = !nmiss};
+        pf[0].time = NULL;
+        pf[0].index = NULL;
+        if (!f->x)
+            st = vl_seterr(VL_ERR_NOMEM, "out of memory for %d frames of features", T);
+        for (int t = 0; !st && t < T; t++)
+            for (int k = 0, o = 0; k < x->np; o += pf[k].D, k++)
+                memcpy(f->x + (size_t)t * D + o, pf[k].x + (size_t)t * pf[k].D, sizeof(float) * (size_t)pf[k].D);
+        if (st)
+            vl_features_free(f);
+    }
+    for (int k = 0; k < x->np; k++)
+        vl_features_free(&pf[k]);
+    return st;
+}
+
 /* ---- parallel extraction ---------------------------------------------------------------- */
 
 typedef struct {
@@ -413,7 +645,7 @@ static void *worker(void *arg)
 {
     job_ctx *j = arg;
     vl_extractor *x = j->x;
-    vl_backbone *bb = NULL;
+    vl_backbone *bb[MAX_PARTS] = {0};
 #ifdef _OPENMP
     if (j->jobs > 1)
         omp_set_num_threads(1); /* this thread's regions only: the workers share the cores */
@@ -425,18 +657,9 @@ static void *worker(void *arg)
         if (i >= j->n)
             break;
         const vl_clip *cl = &j->clips[i];
-        uint64_t key = x->cache ? clip_key(x, cl) : 0;
-        vl_features f;
-        vl_status st = VL_OK;
-        int hit = x->cache && cache_read(x, key, &f);
-        if (!hit) {
-            if (!bb)
-                st = vl_backbone_open(x->backbone, x->tap, &bb);
-            if (!st)
-                st = extract_one(x, bb, cl, j->jobs > 1 ? 1 : 0, &f);
-            if (!st && x->cache)
-                cache_write(x, key, &f);
-        }
+        vl_features f = {0}, pf[MAX_PARTS] = {{0}};
+        vl_status st = extract_clip(x, bb, cl, j->jobs > 1 ? 1 : 0, pf, &f);
+        int hit = f.cached;
         pthread_mutex_lock(&j->mu);
         if (st) {
             if (!j->err) {
@@ -452,7 +675,8 @@ static void *worker(void *arg)
         pthread_cond_signal(&j->cv);
         pthread_mutex_unlock(&j->mu);
     }
-    vl_backbone_close(bb);
+    for (int k = 0; k < MAX_PARTS; k++)
+        vl_backbone_close(bb[k]);
     return NULL;
 }
 
@@ -509,12 +733,29 @@ vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_feat
 
 vl_status vl_extract_stream(vl_extractor *x, const char *path, vl_feature_sink sink, void *user)
 {
-    clip_ctx c = {.bb = x->bb, .D = x->desc.feature_dim, .first = 1, .sink = sink, .user = user, .fps = x->fps};
+    clip_ctx c = {.n = x->np, .first = 1, .sink = sink, .user = user, .fps = x->fps};
+    const vl_preproc *pre[MAX_PARTS];
+    int sampled_only[MAX_PARTS], order[MAX_PARTS];
+    for (int k = 0; k < x->np; k++)
+        order[k] = k;
+    for (int k = 1; k < x->np; k++) /* a dense part first, as in extract_clip */
+        if (x->p[k].desc.dense && !x->p[order[0]].desc.dense) {
+            order[k] = order[0];
+            order[0] = k;
+        }
+    for (int i = 0; i < x->np; i++) {
+        int k = order[i];
+        c.which[i] = k;
+        c.bb[i] = x->bb[k];
+        c.D[i] = x->p[k].desc.feature_dim;
+        pre[i] = &x->p[k].desc.pre;
+        sampled_only[i] = !x->p[k].desc.dense;
+    }
     vl_sample_opts so = {.fps = x->fps, .every_k = x->every_k, .batch = 1, .all_frames = x->desc.dense};
     int64_t n = 0;
-    vl_status st = vl_video_stream(path, &so, &x->desc.pre, on_frames, &c, &n);
+    vl_status st = vl_video_stream_planes(path, &so, pre, sampled_only, x->np, on_frames, &c, &n);
     if (!st && c.err)
         st = c.err;
-    free(c.tmp);
+    clip_ctx_free(&c);
     return st;
 }

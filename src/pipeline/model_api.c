@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backbone/registry.h"
 #include "core/error.h"
 #include "model/modelfile.h"
 #include "nn/layers.h"
@@ -101,11 +102,13 @@ vl_status vl_model_predict_video(vl_model *m, const char *path, float **out, int
         return vl_seterr(VL_ERR_ARG, "the model records no backbone (it was trained on feature files): run it on "
                                      "features with vl_model_predict");
     vl_status st;
-    if (!m->xt && !vl_model_find_backbone(&m->meta, m->path))
+    if (!m->xt && !vl_model_find_backbone(&m->meta, m->path) &&
+        !vl_backbone_locate(m->meta.backbone, sizeof m->meta.backbone, m->meta.backbone_sha256))
         return vl_seterr(VL_ERR_IO, "%s: its backbone %s is not there (nor beside the model)", m->path,
                          m->meta.backbone);
     if (!m->xt) {
         vl_extract_opts eo = {.backbone = m->meta.backbone, .tap = m->meta.tap[0] ? m->meta.tap : NULL,
+                              .sha256 = m->meta.backbone_sha256,
                               .fps = m->meta.fps, .every_k = m->meta.every_k, .jobs = 1};
         if ((st = vl_extractor_open(&eo, &m->xt)))
             return st;

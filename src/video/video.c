@@ -285,7 +285,7 @@ static vl_status conv_frame(converter *c, const AVFrame *f, float *out, const ch
 /* ---- the producer/consumer pipeline ------------------------------------------------ */
 
 typedef struct {
-    float *pixels;
+    float *pixels[VL_MAX_PLANES];
     double *time, *pts;
     int64_t *index;
     int *steps;
@@ -296,10 +296,12 @@ typedef struct {
 
 typedef struct {
     vdec v;
-    converter conv;
+    int nplanes;
+    converter conv[VL_MAX_PLANES];
+    int sampled_only[VL_MAX_PLANES]; /* plane not converted for frames of 0 steps */
+    int skipped[VL_MAX_PLANES];      /* ... and the last frame was one */
     vl_sample_opts o;
-    const vl_preproc *pre;
-    int64_t fsize; /* floats per frame */
+    int64_t fsize[VL_MAX_PLANES]; /* floats per frame */
     slot s[2];
     int fill; /* slot the producer writes */
     pthread_mutex_t mu;
@@ -341,17 +343,28 @@ static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx
                 int64_t *last_conv_serial, const float **last_conv)
 {
     slot *s = &P->s[P->fill];
-    float *dst = s->pixels + (size_t)s->n * P->fsize;
-    if (*last_conv && *last_conv_serial == serial) { /* same decoded frame again (rate above the source's) */
-        memcpy(dst, *last_conv, sizeof(float) * (size_t)P->fsize);
-    } else {
-        vl_status st = conv_frame(&P->conv, f, dst, P->v.path);
-        if (st) {
-            producer_fail(P, st);
-            return -1;
+    /* same decoded frame again (rate above the source's): copy, from the
+     * frame *last_conv points at in plane 0, each plane's same position */
+    int again = *last_conv && *last_conv_serial == serial;
+    size_t from = again ? (size_t)(*last_conv - s->pixels[0]) / (size_t)P->fsize[0] : 0;
+    for (int k = 0; k < P->nplanes; k++) {
+        float *dst = s->pixels[k] + (size_t)s->n * P->fsize[k];
+        if (P->sampled_only[k] && steps == 0) {
+            P->skipped[k] = 1;
+            continue;
         }
+        if (again && !P->skipped[k]) {
+            memcpy(dst, s->pixels[k] + from * P->fsize[k], sizeof(float) * (size_t)P->fsize[k]);
+        } else {
+            vl_status st = conv_frame(&P->conv[k], f, dst, P->v.path);
+            if (st) {
+                producer_fail(P, st);
+                return -1;
+            }
+        }
+        P->skipped[k] = 0;
     }
-    *last_conv = dst;
+    *last_conv = s->pixels[0] + (size_t)s->n * P->fsize[0];
     *last_conv_serial = serial;
     s->time[s->n] = t;
     s->pts[s->n] = pts;
@@ -600,11 +613,20 @@ out:
 vl_status vl_video_stream(const char *path, const vl_sample_opts *opts, const vl_preproc *pre, vl_frame_sink sink,
                           void *user, int64_t *nsampled)
 {
+    return vl_video_stream_planes(path, opts, &pre, NULL, 1, sink, user, nsampled);
+}
+
+vl_status vl_video_stream_planes(const char *path, const vl_sample_opts *opts, const vl_preproc *const *pre,
+                                 const int *sampled_only, int nplanes, vl_frame_sink sink, void *user,
+                                 int64_t *nsampled)
+{
     if (nsampled)
         *nsampled = 0;
     vl_sample_opts o = *opts;
     if (o.batch <= 0) o.batch = 16;
     if (o.max_bad_packets <= 0) o.max_bad_packets = 32;
+    if (nplanes < 1 || nplanes > VL_MAX_PLANES)
+        return vl_seterr(VL_ERR_ARG, "%s: %d preprocessings (1..%d)", path, nplanes, VL_MAX_PLANES);
     if (o.fps < 0 || o.every_k < 0 || o.start < 0 || (o.end > 0 && o.end <= o.start))
         return vl_seterr(VL_ERR_ARG, "%s: invalid sampling (fps %g, every %d, start %g, end %g)", path, o.fps, o.every_k,
                          o.start, o.end);
@@ -630,21 +652,29 @@ vl_status vl_video_stream(const char *path, const vl_sample_opts *opts, const vl
         return vl_seterr(VL_ERR_SHAPE, "%s: video is %.3f s long, shorter than the requested clip end %.3f s", path,
                          in->duration, o.end);
     }
-    if ((st = conv_init(&P->conv, pre, in, path))) {
-        vdec_close(&P->v);
-        free(P);
-        return st;
+    P->nplanes = nplanes;
+    for (int k = 0; k < nplanes; k++) {
+        if ((st = conv_init(&P->conv[k], pre[k], in, path))) {
+            for (int j = 0; j < k; j++)
+                conv_free(&P->conv[j]);
+            vdec_close(&P->v);
+            free(P);
+            return st;
+        }
+        P->fsize[k] = vl_preproc_frame_size(pre[k]);
+        /* plane 0 is always whole: it locates repeated frames (emit) */
+        P->sampled_only[k] = k > 0 && sampled_only && sampled_only[k];
     }
     P->o = o;
-    P->pre = pre;
-    P->fsize = vl_preproc_frame_size(pre);
     for (int i = 0; i < 2; i++) {
-        P->s[i].pixels = vl_alloc(sizeof(float) * (size_t)P->fsize * o.batch);
+        for (int k = 0; k < nplanes; k++)
+            if (!(P->s[i].pixels[k] = vl_alloc(sizeof(float) * (size_t)P->fsize[k] * o.batch)))
+                st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory for frame batches", path);
         P->s[i].time = malloc(sizeof(double) * o.batch);
         P->s[i].pts = malloc(sizeof(double) * o.batch);
         P->s[i].index = malloc(sizeof(int64_t) * o.batch);
         P->s[i].steps = malloc(sizeof(int) * o.batch);
-        if (!P->s[i].pixels || !P->s[i].time || !P->s[i].pts || !P->s[i].index || !P->s[i].steps)
+        if (!P->s[i].time || !P->s[i].pts || !P->s[i].index || !P->s[i].steps)
             st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory for frame batches", path);
     }
     pthread_mutex_init(&P->mu, NULL);
@@ -664,8 +694,10 @@ vl_status vl_video_stream(const char *path, const vl_sample_opts *opts, const vl
             if (!have)
                 break;
             slot *s = &P->s[take];
-            vl_frame_batch b = {.n = s->n, .pixels = s->pixels, .time = s->time, .pts = s->pts, .index = s->index,
-                                .first = first, .steps = o.all_frames ? s->steps : NULL};
+            vl_frame_batch b = {.n = s->n, .pixels = s->pixels[0], .time = s->time, .pts = s->pts, .index = s->index,
+                                .first = first, .steps = o.all_frames ? s->steps : NULL, .nplanes = nplanes};
+            for (int k = 0; k < nplanes; k++)
+                b.planes[k] = s->pixels[k];
             first += o.all_frames ? s->nsteps : s->n;
             int stop = sink(user, &b);
             pthread_mutex_lock(&P->mu);
@@ -687,13 +719,15 @@ vl_status vl_video_stream(const char *path, const vl_sample_opts *opts, const vl
     pthread_mutex_destroy(&P->mu);
     pthread_cond_destroy(&P->cv);
     for (int i = 0; i < 2; i++) {
-        vl_free(P->s[i].pixels);
+        for (int k = 0; k < nplanes; k++)
+            vl_free(P->s[i].pixels[k]);
         free(P->s[i].time);
         free(P->s[i].pts);
         free(P->s[i].index);
         free(P->s[i].steps);
     }
-    conv_free(&P->conv);
+    for (int k = 0; k < nplanes; k++)
+        conv_free(&P->conv[k]);
     vdec_close(&P->v);
     free(P);
     return st;

@@ -77,6 +77,9 @@ typedef struct {
                       * for backbones that measure motion at the source rate */
 } vl_sample_opts;
 
+/* Preprocessings one decoding pass can deliver (fused backbones). */
+#define VL_MAX_PLANES 4
+
 /* A batch of sampled, preprocessed frames. */
 typedef struct {
     int n;               /* frames in this batch */
@@ -95,6 +98,9 @@ typedef struct {
                           * when the sampling rate exceeds the source's. time[i] is then the first step's
                           * target time (step j at time[i] + j / fps), or the frame's pts when steps[i] = 0;
                           * max_frames and nsampled count steps. */
+    int nplanes;         /* vl_video_stream_planes: planes[k] holds the frames prepared as pre[k]
+                          * (planes[0] == pixels); 1 for vl_video_stream */
+    const float *planes[VL_MAX_PLANES];
 } vl_frame_batch;
 
 /* Return non-zero to stop early (vl_video_stream then returns VL_OK). */
@@ -108,5 +114,14 @@ typedef int (*vl_frame_sink)(void *user, const vl_frame_batch *batch);
  * requested. */
 vl_status vl_video_stream(const char *path, const vl_sample_opts *opts, const vl_preproc *pre, vl_frame_sink sink,
                           void *user, int64_t *nsampled);
+/* The same, decoding once and preparing every frame in `nplanes` ways
+ * (1..VL_MAX_PLANES: batch.planes[k] as pre[k]), for backbones fused from
+ * several. With all_frames, a plane k > 0 whose sampled_only[k] is set
+ * (sampled_only may be NULL) is not prepared for frames of 0 steps: its
+ * backbone reads only the sampled frames, and a CNN's 224x224 colour
+ * conversion of every decoded frame would be wasted. */
+vl_status vl_video_stream_planes(const char *path, const vl_sample_opts *opts, const vl_preproc *const *pre,
+                                 const int *sampled_only, int nplanes, vl_frame_sink sink, void *user,
+                                 int64_t *nsampled);
 
 #endif
