@@ -69,7 +69,11 @@ for model in $MODELS; do
     if [ $have_ort = 1 ]; then
       "${CLEAN[@]}" "$NODE" bench/ort_ref.js "$f" --batch "$b" --iters "$ITERS" --threads "$THREADS" | tee -a "$out"
     fi
-    if [ $have_torch = 1 ]; then
+    case $model in # PyTorch rebuilds torchvision architectures only (imported TF.js models have no twin there)
+      resnet18|resnet50|mobilenet_v2|googlenet|efficientnet_b0|squeezenet1_1) torch_ok=$have_torch ;;
+      *) torch_ok=0 ;;
+    esac
+    if [ $torch_ok = 1 ]; then
       targs=("$model" --batch "$b" --iters "$ITERS" --threads "$THREADS" --variants "$TORCH_VARIANTS")
       if [ -z "${SKIP_AS_INSTALLED:-}" ]; then
         "${CLEAN[@]}" "$PY" bench/torch_backbone_ref.py "${targs[@]}" | sed 's/^{"impl": "pytorch", /{"impl": "pytorch", "env": "as-installed", /' | tee -a "$out"
