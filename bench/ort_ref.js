@@ -14,7 +14,7 @@
 const path = require('path');
 
 function usage() {
-  process.stderr.write('usage: ort_ref.js MODEL.onnx [--batch B] [--iters N] [--warmup W] [--size S] [--threads T]\n');
+  process.stderr.write('usage: ort_ref.js MODEL.onnx [--batch B] [--iters N] [--warmup W] [--size S] [--threads T] [--nhwc 1]\n');
   process.exit(2);
 }
 
@@ -22,7 +22,7 @@ async function main() {
   const argv = process.argv.slice(2);
   if (argv.length < 1 || argv[0].startsWith('--')) usage();
   const model = argv[0];
-  const opt = { batch: 16, iters: 10, warmup: 2, size: 224, threads: 2 };
+  const opt = { batch: 16, iters: 10, warmup: 2, size: 224, threads: 2, nhwc: false };
   for (let i = 1; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in opt) || i + 1 >= argv.length) usage();
@@ -52,7 +52,8 @@ async function main() {
   const n = opt.batch * 3 * opt.size * opt.size;
   const x = new Float32Array(n);
   for (let i = 0; i < n; i++) x[i] = Math.random() - 0.5;
-  const feeds = { [inName]: new ort.Tensor('float32', x, [opt.batch, 3, opt.size, opt.size]) };
+  const dims = opt.nhwc ? [opt.batch, opt.size, opt.size, 3] : [opt.batch, 3, opt.size, opt.size];
+  const feeds = { [inName]: new ort.Tensor('float32', x, dims) };
 
   const t = [];
   let outShape = null;

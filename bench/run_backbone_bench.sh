@@ -64,10 +64,18 @@ echo "# ours: $BIN (graph up to default tap); onnxruntime: full graph (logits); 
 for model in $MODELS; do
   f="$ONNX_DIR/$model.onnx"
   [ -f "$f" ] || { echo "# $model: $f missing (/usr/bin/python3 tests/fixtures/onnx/gen_onnx.py --large --only $model)"; continue; }
+  # input size and layout: TF.js imports (import-tfjs) keep TF.js's NHWC input
+  case $model in
+    movenet_lightning) sz=192 nhwc=1 ;;
+    movenet_thunder) sz=256 nhwc=1 ;;
+    mobilenetv2_trunk) sz=224 nhwc=1 ;;
+    *) sz=224 nhwc=0 ;;
+  esac
   for b in $BATCHES; do
-    "$BIN" "$f" --batch "$b" --iters "$ITERS" --threads "$THREADS" --json | tee -a "$out"
+    "$BIN" "$f" --batch "$b" --iters "$ITERS" --threads "$THREADS" --size $sz --json | tee -a "$out"
     if [ $have_ort = 1 ]; then
-      "${CLEAN[@]}" "$NODE" bench/ort_ref.js "$f" --batch "$b" --iters "$ITERS" --threads "$THREADS" | tee -a "$out"
+      "${CLEAN[@]}" "$NODE" bench/ort_ref.js "$f" --batch "$b" --iters "$ITERS" --threads "$THREADS" --size $sz \
+        $([ $nhwc = 1 ] && echo --nhwc 1) | tee -a "$out"
     fi
     case $model in # PyTorch rebuilds torchvision architectures only (imported TF.js models have no twin there)
       resnet18|resnet50|mobilenet_v2|googlenet|efficientnet_b0|squeezenet1_1) torch_ok=$have_torch ;;

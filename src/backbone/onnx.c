@@ -1512,8 +1512,11 @@ static void dn_conv(vl_onnx *m, int j, int tap)
     /* One activation layout for all convolutions, nChw16c: oneDNN's Winograd
      * kernels and the 1x1 + depthwise fusion need it, and switching layouts
      * between convolutions would cost reorders (see BENCHMARKS.md). Inputs
-     * with fewer than 16 channels (the image) stay as they are. */
-    dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, X->shape[1] % 16 == 0 ? dnnl_nChw16c : dnnl_format_tag_any);
+     * with fewer than 16 channels (the image) stay as they are; others whose
+     * count is not a multiple of 16 (MoveNet's 24) are padded: left to
+     * choose, oneDNN took nhwc for them, which its depthwise kernels lack
+     * (its reference kernel ran instead, 27x slower). */
+    dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, X->shape[1] >= 16 ? dnnl_nChw16c : dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, dnnl_nChw16c);
     if (g > 1) dnnl_memory_desc_init_by_tag(&wei, 5, wd, dnnl_f32, dnnl_format_tag_any);
     else dnnl_memory_desc_init_by_tag(&wei, 4, wd1, dnnl_f32, dnnl_format_tag_any);
