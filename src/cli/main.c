@@ -179,7 +179,10 @@ int main(int argc, char **argv)
         printf("vidlstm %s (%s)\n", vl_version(), vl_blas_name());
         return 0;
     }
-    cli_fetch_setup(0);
+    int quiet = 0; /* --quiet silences the messages of a backbone fetched on first use too */
+    for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+        quiet |= !strcmp(argv[i], "--quiet");
+    cli_fetch_setup(quiet);
     if (!strcmp(argv[1], "backbones"))
         return cmd_backbones(argc - 2, argv + 2);
     if (!strcmp(argv[1], "fetch"))
