@@ -165,14 +165,17 @@ if command -v ffmpeg > /dev/null; then
   check "with one error listing the names ($(cat "$W/tu.err"))" \
     '[ "$(wc -l < "$W/tu.err")" -eq 1 ] && grep -q "resnet18" "$W/tu.err" && grep -q "tinyok" "$W/tu.err"'
 
-  "$BIN" train --data "$W/data" --backbone tinynamed --out "$W/m.safetensors" $T 2> "$W/tn.err"
+  "$BIN" train --data "$W/data" --backbone tinynamed --out "$W/m.safetensors" ${T% --quiet} 2> "$W/tn.err" > /dev/null
   check "train --backbone tinynamed fetches and trains ($(tail -1 "$W/tn.err"))" '[ $? -eq 0 ] && [ -e "$W/m.safetensors" ]'
   check "it said it was fetching" 'grep -q "fetching tinynamed" "$W/tn.err"'
+  rm -f "$C/tinynamed.onnx" "$C/tinynamed.onnx.sha256"
+  "$BIN" train --data "$W/data" --backbone tinynamed --out "$W/m.safetensors" $T 2> "$W/tq.err"
+  check "with --quiet it fetches in silence ($(cat "$W/tq.err"))" '[ $? -eq 0 ] && [ ! -s "$W/tq.err" ] && [ -e "$C/tinynamed.onnx" ]'
   check "the model records the name and the SHA-256" \
     '"$BIN" info "$W/m.safetensors" | grep -q "backbone: tinynamed" && "$BIN" info "$W/m.safetensors" | grep -q "SHA-256: $SHA"'
   "$BIN" predict --model "$W/m.safetensors" "$W/data/a/v1.mp4" > "$W/p1.txt" 2> "$W/p1.err"
   check "predict with the named backbone ($(cat "$W/p1.err"))" '[ $? -eq 0 ]'
-  check "predict did not fetch again" '[ "$(reqs good tinynamed)" -eq 1 ]'
+  check "predict did not fetch again" '[ "$(reqs good tinynamed)" -eq 2 ]'
 
   # a corrupted cached file (same size) is not used: fetched again
   printf 'X' | dd of="$C/tinynamed.onnx" bs=1 seek=200 conv=notrunc 2>/dev/null
@@ -180,7 +183,7 @@ if command -v ffmpeg > /dev/null; then
   "$BIN" predict --model "$W/m.safetensors" "$W/data/a/v1.mp4" > "$W/p2.txt" 2> "$W/p2.err"
   check "predict after corruption succeeds ($(tail -1 "$W/p2.err"))" '[ $? -eq 0 ] && cmp -s "$W/p1.txt" "$W/p2.txt"'
   check "it said the cached file fails its checksum" 'grep -q "fails its checksum" "$W/p2.err"'
-  check "and fetched it again" '[ "$(reqs good tinynamed)" -eq 2 ] && cmp -s "$C/tinynamed.onnx" "$TINY"'
+  check "and fetched it again" '[ "$(reqs good tinynamed)" -eq 3 ] && cmp -s "$C/tinynamed.onnx" "$TINY"'
 
   # the table now says tinynamed is another file: the model refuses it
   sed "s|$U/good/tinynamed.onnx\",\"file\":\"tinynamed.onnx\",\"size\":$SIZE,\"sha256\":\"$SHA\"|$U/good/other.onnx\",\"file\":\"tinynamed2.onnx\",\"size\":$OSIZE,\"sha256\":\"$OSHA\"|" \
@@ -216,6 +219,28 @@ if command -v ffmpeg > /dev/null; then
   check "its backbone.json records the hash" 'grep -q "\"sha256\":\"$SHA\"" "$W/feats/backbone.json"'
 else
   echo "ffmpeg missing: --backbone NAME with videos not tested"
+fi
+
+# npm-sourced names (mobilenetv2-trunk, converted from nsfwjs's TF.js model
+# on first use): without the package, one error that says how to get it; a
+# package file that is not the pinned one is refused; with the real package
+# (scripts/get_npm_models.sh, optional), the conversion gives the pinned file
+mkdir -p "$W/npm/nsfwjs-4.4.0/mobilenet_v2"
+VIDLSTM_NPM_DIR=$W/nonpm "$BIN" fetch mobilenetv2-trunk --cache "$W/npmc" > /dev/null 2> "$W/npm1.err"
+check "an npm name without its package says to run get_npm_models.sh ($(cat "$W/npm1.err"))" \
+  '[ $? -ne 0 ] && grep -q "scripts/get_npm_models.sh" "$W/npm1.err" && [ ! -e "$W/npmc/mobilenetv2-trunk-nsfwjs-4.4.0.onnx" ]'
+echo '{"format":"layers-model"}' > "$W/npm/nsfwjs-4.4.0/mobilenet_v2/model.json"
+: > "$W/npm/nsfwjs-4.4.0/mobilenet_v2/group1-shard1of1.bin"
+VIDLSTM_NPM_DIR=$W/npm "$BIN" fetch mobilenetv2-trunk --cache "$W/npmc" > /dev/null 2> "$W/npm2.err"
+check "a package file with another hash is refused ($(cat "$W/npm2.err"))" \
+  '[ $? -ne 0 ] && grep -q "f12c449cf6ba0b4c" "$W/npm2.err" && [ ! -e "$W/npmc/mobilenetv2-trunk-nsfwjs-4.4.0.onnx" ]'
+NPMD=${XDG_CACHE_HOME:-$HOME/.cache}/vidlstm/npm
+if [ -f "$NPMD/nsfwjs-4.4.0/mobilenet_v2/model.json" ]; then
+  VIDLSTM_NPM_DIR=$NPMD "$BIN" fetch mobilenetv2-trunk --cache "$W/npmc" > /dev/null 2> "$W/npm3.err"
+  check "the real package converts to the pinned file ($(tail -1 "$W/npm3.err"))" \
+    '[ $? -eq 0 ] && [ "$(sha256sum < "$W/npmc/mobilenetv2-trunk-nsfwjs-4.4.0.onnx" | cut -c1-64)" = 789bd8c065682091eb4ae26c6ab14bcb90b42f639cce0e3f29214b62b0c1cdb4 ]'
+else
+  echo "SKIP: nsfwjs 4.4.0 not in $NPMD (scripts/get_npm_models.sh): its conversion not tested"
 fi
 
 echo "$pass passed, $fail failed"

