@@ -128,7 +128,12 @@ int main(void)
         CHECK(vl_backbone_table(&t, &n) == VL_OK && n >= 6, "table: %s", vl_errmsg());
         for (int i = 0; i < n; i++) {
             ok &= t[i].name[0] && vl_sha256_valid_hex(t[i].sha256) && t[i].size > 0 && t[i].file[0] &&
-                  !strncmp(t[i].url, "https://", 8) && t[i].licence[0] && t[i].has_pre;
+                  t[i].licence[0];
+            if (t[i].npm_dir[0]) /* converted from an npm package: its files pinned too */
+                ok &= vl_sha256_valid_hex(t[i].npm_model_sha256) && vl_sha256_valid_hex(t[i].npm_shard_sha256) &&
+                      t[i].npm_model[0] && t[i].npm_shard[0] && t[i].npm_setup[0];
+            else
+                ok &= !strncmp(t[i].url, "https://", 8) && t[i].has_pre;
             for (int j = 0; j < i; j++)
                 ok &= strcmp(t[i].name, t[j].name) != 0;
         }
