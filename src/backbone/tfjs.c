@@ -75,6 +75,7 @@ typedef struct {
     const char **names;
     sym *syms;
     int nitems;
+    int multi_tap; /* --tap A,B,...: the output is a Concat made by convert_graph */
     int sequential;
     const char *in_name;
     int in_nd;
@@ -1534,6 +1535,37 @@ static sym *convert_graph(cv *c, const vl_json *topo, const vl_json *root)
             fail(c, VL_ERR_FORMAT, "node %zu has no name", i + 1);
     }
     const char *outname = c->o && c->o->tap ? c->o->tap : NULL;
+    if (outname && strchr(outname, ',')) {
+        /* several taps: 4-D tensors of one height and width, concatenated
+         * along the channels (NCHW axis 1) into one output named by the list */
+        const char *ins[64];
+        int k = 0;
+        for (const char *p = outname; *p; k++) {
+            const char *e = strchr(p, ',');
+            size_t l = e ? (size_t)(e - p) : strlen(p);
+            if (k == 64)
+                fail(c, VL_ERR_ARG, "--tap: at most 64 names");
+            const char *one = fmt(c, "%.*s", (int)l, p);
+            int ni = l ? node_index(c, one, l) : -1;
+            if (ni < 0)
+                fail(c, VL_ERR_ARG, "--tap '%s': no node of that name", one);
+            sym *s = node_sym(c, one, NULL);
+            materialise(c, s, c->names[ni]);
+            if (s->w || !s->onnx || s->rank != 4)
+                fail(c, VL_ERR_ARG, "--tap '%s': several taps must each be a 4-D tensor (concatenated along the "
+                                    "channels)", one);
+            ins[k] = as_nchw(c, s);
+            p = e ? e + 1 : p + l;
+        }
+        sym *res = zalloc(c, sizeof *res);
+        res->onnx = outname;
+        res->rank = 4;
+        res->nchw = 1;
+        res->state = 2;
+        attr_i(c, node(c, "Concat", outname, k, ins), "axis", 1);
+        c->multi_tap = 1;
+        return res;
+    }
     if (outname) {
         if (node_index(c, outname, strlen(outname)) < 0)
             fail(c, VL_ERR_ARG, "--tap '%s': no node of that name", outname);
@@ -1652,7 +1684,7 @@ static vl_status run_import(cv *c, const char *in, const char *out, vl_tfjs_info
     }
     int graph = vl_json_get(topo, "node") != NULL;
     sym *res = graph ? convert_graph(c, topo, c->root) : convert_layers(c, topo);
-    if (graph)
+    if (graph && !c->multi_tap)
         materialise(c, res, c->names[res - c->syms]);
     if (!c->in_name)
         fail(c, VL_ERR_FORMAT, "the output does not depend on the model's input");
