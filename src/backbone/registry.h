@@ -53,9 +53,12 @@ typedef struct {
     char npm_shard[128];    /* its weight shard (one) */
     char npm_shard_sha256[VL_SHA256_HEX];
     char npm_setup[128];    /* how to get the package */
-    char import_tap[128];   /* import-tfjs --tap, --pool, --input-range */
+    char import_tap[256];   /* import-tfjs --tap, --pool, --input-range */
     int import_pool, import_range;
     float import_lo, import_hi;
+    /* "movenet": the file's output is MoveNet's heads, decoded into a pose
+     * vector by src/backbone/pose.c ("" = features read from the tap) */
+    char decode[16];
 } vl_backbone_entry;
 
 /* All entries (built-in, then user ones; a user entry overrides a built-in of
