@@ -22,7 +22,9 @@
 #include "vidlstm.h"
 
 typedef struct {
-    const char *tap; /* layer (layers model) or node (graph model) to end at; NULL: the model's output */
+    const char *tap; /* layer (layers model) or node (graph model) to end at; NULL: the model's output;
+                      * "A,B,..." (graph models): 4-D nodes of one height and width, concatenated
+                      * along the channels (NCHW axis 1) into one output named by the list */
     int pool;        /* 1: a 4-D output is global-average-pooled to [N, C] */
     /* The input range the TF.js model expects (e.g. -1..1 for Keras MobileNetV2,
      * 0..255 for MoveNet). When set, the ONNX file instead takes frames
