@@ -158,6 +158,41 @@ static void parity(const char *model)
         vl_onnx_free(m);
     }
 
+    /* graph models, --tap add,c1: one output, the two taps along the channels
+     * (add first: TF.js's tensor; then c1's 4 channels) */
+    if (!strcmp(model, "graph")) {
+        vl_tfjs_opts mt = {.tap = "add,c1"};
+        snprintf(out, sizeof out, "%s/%s_multi.onnx", tmp, model);
+        st = vl_tfjs_import(in, out, &mt, &info);
+        CHECK(st == VL_OK && !strcmp(info.output, "add,c1"), "%s: multi-tap: %s", model, st ? vl_errmsg() : info.output);
+        if (!st && !vl_onnx_load(out, &m)) {
+            const float *p;
+            int nd;
+            int64_t os[VL_ONNX_MAXDIM], C = tap.shape[3];
+            st = vl_onnx_run(m, x.data, x.ndim, x.shape, NULL, &p, &nd, os);
+            CHECK(!st && nd == 4 && os[1] == 2 * C && os[2] == tap.shape[1] && os[3] == tap.shape[2],
+                  "%s: multi-tap shape", model);
+            if (!st && nd == 4 && os[1] == 2 * C) {
+                size_t hw = (size_t)(os[2] * os[3]), n = (size_t)os[0];
+                float *first = malloc(sizeof(float) * n * (size_t)C * hw), *t = malloc(sizeof(float) * (size_t)numel(&tap));
+                for (size_t i = 0; i < n; i++)
+                    memcpy(first + i * (size_t)C * hw, p + i * 2 * (size_t)C * hw, sizeof(float) * (size_t)C * hw);
+                int64_t fs[4] = {os[0], C, os[2], os[3]};
+                to_nhwc(first, fs, t);
+                double e = rel_err(t, tap.data, (size_t)numel(&tap));
+                CHECK(e < 1e-4, "%s: multi-tap, the 'add' channels differ from TF.js: %g", model, e);
+                free(first);
+                free(t);
+            }
+            vl_onnx_free(m);
+        }
+        vl_tfjs_opts bad = {.tap = "add,mean"};
+        snprintf(out, sizeof out, "%s/%s_bad.onnx", tmp, model);
+        CHECK(vl_tfjs_import(in, out, &bad, NULL) != VL_OK && strstr(vl_errmsg(), "'mean'") &&
+                  access(out, F_OK) != 0,
+              "%s: a 2-D tap among several: %s", model, vl_errmsg());
+    }
+
     /* --input-range -1,1: the file takes ImageNet-normalised frames */
     vl_tfjs_opts r = {.has_range = 1, .range_lo = -1, .range_hi = 1};
     snprintf(out, sizeof out, "%s/%s_range.onnx", tmp, model);
