@@ -6,7 +6,7 @@
 # usage: docs/gen_cli.sh [build/vidlstm] [docs]
 BIN=${1:-build/vidlstm}
 OUT=${2:-docs}
-CMDS="demo train eval predict extract backbones fetch info infer import-tfjs"
+CMDS="demo train eval predict extract backbones fetch info infer import-tfjs export"
 mkdir -p "$OUT/cli"
 guides="The guides: [train.md](train.md) (training, evaluation, prediction), [video.md](video.md)
 (video input), [backbones.md](backbones.md) (ONNX CNNs), [tfjs.md](tfjs.md) (TF.js models from npm), [builtin-backbone.md](builtin-backbone.md),

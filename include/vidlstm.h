@@ -300,6 +300,27 @@ vl_status vl_model_predict(vl_model *m, const float *x, int T, float *out);
  * the message names both hashes). */
 vl_status vl_model_predict_video(vl_model *m, const char *path, float **out, int *T, double **times);
 
+/* ---- export for deployment ------------------------------------------------------------ */
+
+typedef struct {
+    int members;      /* ensemble members averaged in the graph (1 = a single network) */
+    int nodes, initializers;
+    int64_t weights;  /* scalars in the initializers */
+    int64_t bytes;    /* size of the written file */
+    char output[32];  /* the graph output's name: "probabilities" or "values" */
+} vl_export_info;
+
+/* Writes a model file (vidlstm train's output) as a standard ONNX graph (opset 14)
+ * for ONNX Runtime, OpenVINO, TensorRT (docs/deploy.md). Inputs: "features"
+ * [batch, time, D] float32, raw features (the model's normalisation is in the
+ * graph) with padded steps past each length, and "sequence_lens" [batch] int32,
+ * 1..time. Output "probabilities" (classify: softmax, the ensemble's average) or
+ * "values" (regress): [batch, C] for clip models (mode last), [batch, time, C]
+ * with zeros at padded steps for per-frame models. Recurrent layers are ONNX's
+ * LSTM and GRU operators. Written atomically (temp file, fsync, rename); the
+ * model file itself is never overwritten. info may be NULL. */
+vl_status vl_model_export_onnx(const char *model_path, const char *out_path, vl_export_info *info);
+
 #ifdef __cplusplus
 }
 #endif

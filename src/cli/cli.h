@@ -41,6 +41,7 @@ void cli_help_fetch(FILE *f);
 /* Named backbones fetched by any command report on stderr (quiet: not). */
 void cli_fetch_setup(int quiet);
 void cli_help_import_tfjs(FILE *f);
+void cli_help_export(FILE *f);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -50,5 +51,6 @@ int cmd_demo(int argc, char **argv);
 int cmd_backbones(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_import_tfjs(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

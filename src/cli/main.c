@@ -47,6 +47,9 @@ static void usage(FILE *f)
           "           the graph output), to compare with your own framework\n"
           "  import-tfjs DIR|model.json OUT.onnx [--tap NAME] [--pool] [--input-range LO,HI]\n"
           "           convert a TensorFlow.js model (as npm packages ship them) to ONNX\n"
+          "  export MODEL.safetensors OUT.onnx\n"
+          "           the trained network as a standard ONNX graph (LSTM/GRU operators,\n"
+          "           softmax, ensembles averaged) for ONNX Runtime, OpenVINO, TensorRT\n"
           "\n"
           "  --version  print the version and the GEMM backend\n"
           "  --help     this text\n",
@@ -203,6 +206,8 @@ int main(int argc, char **argv)
         return cmd_extract(argc - 2, argv + 2);
     if (!strcmp(argv[1], "import-tfjs"))
         return cmd_import_tfjs(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "export"))
+        return cmd_export(argc - 2, argv + 2);
     fprintf(stderr, "vidlstm: unknown command '%s' (see vidlstm --help)\n", argv[1]);
     return 2;
 }
