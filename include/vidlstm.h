@@ -266,6 +266,12 @@ const char *vl_onnx_default_tap(const vl_onnx *m);
  * run or free), its shape in out_ndim/out_shape. */
 vl_status vl_onnx_run(vl_onnx *m, const float *input, int ndim, const int64_t *shape, const char *tap,
                       const float **out, int *out_ndim, int64_t *out_shape);
+/* vl_onnx_run for graphs with a second input, int32 sequence lengths [batch]
+ * (the `sequence_lens` of LSTM/GRU operators, as vidlstm export writes them):
+ * lens has shape[0] values. vl_onnx_run gives such graphs the whole time axis
+ * (input dimension 1) for every sequence. */
+vl_status vl_onnx_run_lens(vl_onnx *m, const float *input, int ndim, const int64_t *shape, const int32_t *lens,
+                           const char *tap, const float **out, int *out_ndim, int64_t *out_shape);
 /* Writes inputs, outputs, operator counts and every tensor with its shape
  * (for a batch of one) to f. */
 vl_status vl_onnx_describe(vl_onnx *m, FILE *f);

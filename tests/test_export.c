@@ -24,6 +24,7 @@
 #include "check.h"
 #include "model/modelfile.h"
 #include "nn/layers.h"
+#include "onnx.pb-c.h"
 #include "vidlstm.h"
 
 static const char *fix, *tmp;
@@ -77,7 +78,7 @@ static void ours_predict(vl_model *m, const vl_npy *x, const vl_npy *len, float 
 
 /* The same through vl_net_forward on the whole padded batch, normalised here
  * as the pipeline does (the statistics from the model file). */
-static void ours_batch(const char *model, const vl_npy *x, const vl_npy *len, float *y)
+static void ours_batch(const char *model, const vl_npy *x, const int32_t *len, float *y)
 {
     vl_net *net;
     vl_model_meta meta;
@@ -92,11 +93,11 @@ static void ours_batch(const char *model, const vl_npy *x, const vl_npy *len, fl
         float v = ((float *)x->data)[i];
         xn[i] = meta.norm_mean ? (v - meta.norm_mean[i % D]) / meta.norm_std[i % D] : v;
     }
-    vl_batch bt = {.batch = B, .tmax = T, .dim = D, .x = xn, .lengths = len->data};
+    vl_batch bt = {.batch = B, .tmax = T, .dim = D, .x = xn, .lengths = len};
     CHECK(vl_net_forward(net, &bt, y) == VL_OK, "%s: %s", model, vl_errmsg());
     if (cfg->task == VL_TASK_CLASSIFY)
         for (int b = 0; b < B; b++)
-            for (int t = 0; t < (seq ? ((int32_t *)len->data)[b] : 1); t++) {
+            for (int t = 0; t < (seq ? len[b] : 1); t++) {
                 float *r = y + ((size_t)b * (seq ? T : 1) + t) * C;
                 vl_softmax_rows(1, C, r, r);
             }
@@ -135,10 +136,42 @@ static void one_case(const char *c, int members)
     CHECK(e <= 1e-5, "%s: predict vs ONNX Runtime: %.3g relative", c, e);
     printf("%-22s predict vs ORT %.2g", c, e);
     float *yb = calloc(n, sizeof(float));
-    ours_batch(model, &x, &len, yb);
+    ours_batch(model, &x, len.data, yb);
     double eb = rel_err(yb, ref.data, n);
     CHECK(eb <= 1e-5, "%s: vl_net_forward (padded batch) vs ONNX Runtime: %.3g relative", c, eb);
     printf(", batch forward vs ORT %.2g", eb);
+
+    /* our ONNX loader reads the exported file back: first every sequence at full
+     * length (vl_onnx_run's default), then the real lengths (a new plan) */
+    vl_onnx *ox;
+    st = vl_onnx_load(onnx, &ox);
+    CHECK(st == VL_OK, "%s: our ONNX loader: %s", c, vl_errmsg());
+    if (!st) {
+        const float *o;
+        int ond;
+        int64_t osh[VL_ONNX_MAXDIM];
+        const int B = (int)x.shape[0], T = (int)x.shape[1];
+        int32_t *full = malloc(sizeof(int32_t) * (size_t)B);
+        for (int b = 0; b < B; b++)
+            full[b] = T;
+        ours_batch(model, &x, full, yb);
+        st = vl_onnx_run(ox, x.data, 3, x.shape, NULL, &o, &ond, osh);
+        CHECK(st == VL_OK && ond == (seq ? 3 : 2) && osh[0] == B && osh[ond - 1] == cfg->outputs,
+              "%s: vl_onnx_run: %s", c, st ? vl_errmsg() : "wrong shape");
+        if (!st) {
+            double ef = rel_err(o, yb, n);
+            CHECK(ef <= 1e-5, "%s: our ONNX runner, full lengths, vs vl_net_forward: %.3g relative", c, ef);
+        }
+        st = vl_onnx_run_lens(ox, x.data, 3, x.shape, len.data, NULL, &o, &ond, osh);
+        CHECK(st == VL_OK, "%s: vl_onnx_run_lens: %s", c, vl_errmsg());
+        if (!st) {
+            double eo = rel_err(o, y, n);
+            CHECK(eo <= 1e-5, "%s: our ONNX runner vs predict: %.3g relative", c, eo);
+            printf(", our ONNX runner vs predict %.2g", eo);
+        }
+        free(full);
+        vl_onnx_free(ox);
+    }
     free(yb);
     if (seq) /* padded steps: zeros in both */
         for (int b = 0; b < x.shape[0]; b++)
@@ -264,6 +297,120 @@ static void errors(void)
     free(orig);
 }
 
+/* Our loader's LSTM/GRU support is what vidlstm export writes; anything else
+ * is one error naming the node and the problem (at planning, i.e. at the first
+ * run). mutate() edits the first recurrent node of an exported file. */
+typedef void (*mutator)(Onnx__NodeProto *n);
+static Onnx__AttributeProto *find_attr(Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (!strcmp(n->attribute[i]->name, name))
+            return n->attribute[i];
+    return NULL;
+}
+static void set_layout(Onnx__NodeProto *n)
+{
+    static Onnx__AttributeProto a;
+    static Onnx__AttributeProto *arr[8];
+    onnx__attribute_proto__init(&a);
+    a.name = "layout";
+    a.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    a.has_type = a.has_i = 1;
+    a.i = 1;
+    for (size_t i = 0; i < n->n_attribute && i < 7; i++)
+        arr[i] = n->attribute[i];
+    arr[n->n_attribute] = &a;
+    n->attribute = arr; /* the unpacked message is freed with the original array pointer below */
+    n->n_attribute++;
+}
+static void lbr_zero(Onnx__NodeProto *n) { find_attr(n, "linear_before_reset")->i = 0; }
+static void reverse_dir(Onnx__NodeProto *n)
+{
+    Onnx__AttributeProto *a = find_attr(n, "direction");
+    memcpy(a->s.data, "sideways", 8); /* in place: "bidirectional" is longer */
+    a->s.len = 8;
+}
+
+static void loader_rejects(const char *model_name, mutator mu, const char *want)
+{
+    char model[2048], onnx[2048];
+    snprintf(model, sizeof model, "%s/%s.safetensors", fix, model_name);
+    snprintf(onnx, sizeof onnx, "%s/%s.mut.onnx", tmp, model_name);
+    CHECK(vl_model_export_onnx(model, onnx, NULL) == VL_OK, "%s", vl_errmsg());
+    size_t len;
+    char *bytes = slurp(onnx, &len);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, (const uint8_t *)bytes);
+    CHECK(mp != NULL, "unpack");
+    if (!mp) {
+        free(bytes);
+        return;
+    }
+    Onnx__NodeProto *rn = NULL;
+    for (size_t i = 0; i < mp->graph->n_node && !rn; i++)
+        if (!strcmp(mp->graph->node[i]->op_type, "LSTM") || !strcmp(mp->graph->node[i]->op_type, "GRU"))
+            rn = mp->graph->node[i];
+    Onnx__AttributeProto **keep = rn->attribute;
+    size_t nkeep = rn->n_attribute;
+    mu(rn);
+    size_t n2 = onnx__model_proto__get_packed_size(mp);
+    uint8_t *b2 = malloc(n2);
+    onnx__model_proto__pack(mp, b2);
+    rn->attribute = keep;
+    rn->n_attribute = nkeep;
+    onnx__model_proto__free_unpacked(mp, NULL);
+    vl_onnx *m = NULL;
+    vl_status st = vl_onnx_load_memory(b2, n2, "mutated.onnx", &m);
+    if (!st) {
+        vl_npy x, l;
+        load_npy(fix, model_name, "x", &x);
+        load_npy(fix, model_name, "lengths", &l);
+        const float *o;
+        int nd;
+        int64_t sh[VL_ONNX_MAXDIM];
+        st = vl_onnx_run_lens(m, x.data, 3, x.shape, l.data, NULL, &o, &nd, sh);
+        vl_npy_free(&x);
+        vl_npy_free(&l);
+        vl_onnx_free(m);
+    }
+    CHECK(st != VL_OK && strstr(vl_errmsg(), "mutated.onnx") && strstr(vl_errmsg(), want), "%s: want '%s', got: %s",
+          model_name, want, st ? vl_errmsg() : "success");
+    free(b2);
+    free(bytes);
+}
+
+static void loader_errors(void)
+{
+    loader_rejects("lstm_last_cls", set_layout, "layout 0");
+    loader_rejects("gru_last_reg", lbr_zero, "linear_before_reset = 1");
+    loader_rejects("bilstm_last_cls", reverse_dir, "direction must be");
+
+    /* lengths outside 1..time, and lengths for a model without that input */
+    char model[2048], onnx[2048];
+    snprintf(model, sizeof model, "%s/stacked_seq_cls.safetensors", fix);
+    snprintf(onnx, sizeof onnx, "%s/stacked_seq_cls.onnx", tmp);
+    vl_onnx *m;
+    if (vl_onnx_load(onnx, &m) == VL_OK) {
+        vl_npy x;
+        load_npy(fix, "stacked_seq_cls", "x", &x);
+        int32_t bad[4] = {3, (int32_t)x.shape[1] + 1, 1, 2}, zero[4] = {3, 0, 1, 2};
+        const float *o;
+        int nd;
+        int64_t sh[VL_ONNX_MAXDIM];
+        vl_status st = vl_onnx_run_lens(m, x.data, 3, x.shape, bad, NULL, &o, &nd, sh);
+        CHECK(st != VL_OK && strstr(vl_errmsg(), "outside 1..time"), "length > time: %s", vl_errmsg());
+        st = vl_onnx_run_lens(m, x.data, 3, x.shape, zero, NULL, &o, &nd, sh);
+        CHECK(st == VL_ERR_ARG && strstr(vl_errmsg(), "sequence_lens[1] is 0"), "length 0: %s", vl_errmsg());
+        /* and it still runs after the errors */
+        vl_npy l;
+        load_npy(fix, "stacked_seq_cls", "lengths", &l);
+        st = vl_onnx_run_lens(m, x.data, 3, x.shape, l.data, NULL, &o, &nd, sh);
+        CHECK(st == VL_OK, "after errors: %s", vl_errmsg());
+        vl_npy_free(&l);
+        vl_npy_free(&x);
+        vl_onnx_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -277,5 +424,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
         one_case(CASES[i].name, CASES[i].members);
     errors();
+    loader_errors();
     return check_summary();
 }

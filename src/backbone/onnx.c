@@ -26,6 +26,8 @@ typedef enum {
     OP_SOFTMAX, OP_TRANSPOSE, OP_PAD, OP_SQUEEZE, OP_UNSQUEEZE, OP_IDENTITY, OP_CONSTANT, OP_RESIZE,
     /* integer shape arithmetic, evaluated while planning */
     OP_SHAPE, OP_GATHER, OP_CAST, OP_SLICE, OP_CONSTANTOFSHAPE,
+    /* sequence models (what vidlstm export writes); Range/Less are shape arithmetic */
+    OP_LSTM, OP_GRU, OP_SUM, OP_REDUCESUM, OP_RANGE, OP_LESS,
     OP_COUNT
 } op_kind;
 
@@ -34,6 +36,7 @@ static const char *const op_names[OP_COUNT] = {
     "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Gemm", "MatMul", "Reshape", "Concat", "LRN", "Dropout",
     "Softmax", "Transpose", "Pad", "Squeeze", "Unsqueeze", "Identity", "Constant", "Resize",
     "Shape", "Gather", "Cast", "Slice", "ConstantOfShape",
+    "LSTM", "GRU", "Sum", "ReduceSum", "Range", "Less",
 };
 
 typedef enum { ACT_NONE, ACT_RELU, ACT_CLIP } act_kind;
@@ -94,6 +97,9 @@ struct vl_onnx {
     int decl_nd;               /* its declared shape (-1 = dynamic) */
     int64_t decl_shape[MAXD];
     int output; /* first graph output */
+    int lens;   /* a second graph input, int32 [batch]: LSTM/GRU sequence_lens, given per run
+                 * and treated as a constant while planning (-1: none) */
+    int64_t *planned_lens;
     /* plan */
     int planned_ndim;
     int64_t planned_shape[MAXD];
@@ -635,15 +641,23 @@ static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out)
             return st;
         }
     }
-    m->input = -1;
+    m->input = m->lens = -1;
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *vi = g->input[i];
         int ti = add_tensor(m, str(vi->name));
         if (ti < 0) {
             return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
         }
-        if (m->T[ti].is_const || m->input >= 0)
+        if (m->T[ti].is_const)
             continue; /* initializers may be listed as inputs (older exporters) */
+        if (m->input >= 0) {
+            const Onnx__TypeProto *tp = vi->type;
+            if (m->lens < 0 && tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
+                tp->tensor_type->elem_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 && tp->tensor_type->shape &&
+                tp->tensor_type->shape->n_dim == 1)
+                m->lens = ti;
+            continue;
+        }
         m->input = ti;
         tensor *t = &m->T[ti];
         if (vi->type && vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && vi->type->tensor_type->shape) {
@@ -689,7 +703,8 @@ static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out)
         /* Required inputs must be present (an omitted optional input reads as -1). */
         static const int required[OP_COUNT] = {[OP_CONV] = 2, [OP_BN] = 5, [OP_MUL] = 2, [OP_ADD] = 2, [OP_SUB] = 2,
                                                [OP_DIV] = 2, [OP_GEMM] = 2, [OP_MATMUL] = 2, [OP_RESHAPE] = 2,
-                                               [OP_GATHER] = 2, [OP_SLICE] = 3, [OP_CONSTANT] = 0};
+                                               [OP_GATHER] = 2, [OP_SLICE] = 3, [OP_CONSTANT] = 0,
+                                               [OP_LSTM] = 3, [OP_GRU] = 3, [OP_RANGE] = 3, [OP_LESS] = 2};
         int req = n->op == OP_CONSTANT ? 0 : (required[n->op] ? required[n->op] : 1);
         for (int k = 0; k < req; k++)
             if (k >= n->nin || n->in[k] < 0)
@@ -1082,6 +1097,117 @@ static void run_transpose(const tensor *X, tensor *Y, const int64_t *perm)
 static int64_t norm_axis(int64_t a, int nd) { return a < 0 ? a + nd : a; }
 
 /* Executes one node on the tensors' data pointers. Shapes are planned. */
+/* ---- sequence models: LSTM, GRU, ReduceSum --------------------------------------------
+ * Reference kernels for what vidlstm export writes: ONNX gate orders (LSTM
+ * i,o,f,c; GRU z,r,h), layout 0, default activations, GRU with
+ * linear_before_reset = 1, zero initial states. Steps past a sequence's length
+ * are zeros in Y; Y_h/Y_c hold the state after its last valid step (for the
+ * reverse direction: after t = 0). infer() rejects everything else. */
+
+static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static void run_rnn(vl_onnx *m, const node *n)
+{
+    const int lstm = n->op == OP_LSTM, ng = lstm ? 4 : 3;
+    const tensor *X = &m->T[n->in[0]], *W = &m->T[n->in[1]], *R = &m->T[n->in[2]];
+    const tensor *Bt = n->nin > 3 && n->in[3] >= 0 ? &m->T[n->in[3]] : NULL;
+    const tensor *L = n->nin > 4 && n->in[4] >= 0 ? &m->T[n->in[4]] : NULL;
+    tensor *Y = &m->T[n->out[0]], *Yh = n->nout > 1 ? &m->T[n->out[1]] : NULL;
+    tensor *Yc = lstm && n->nout > 2 ? &m->T[n->out[2]] : NULL;
+    char db[32];
+    const char *dir = attr_str(n, "direction", db, sizeof db);
+    const int rev_only = dir && !strcmp(dir, "reverse");
+    const int64_t T = X->shape[0], Bn = X->shape[1], I = X->shape[2], dirs = W->shape[0], H = R->shape[2], G = ng * H;
+    float *g = m->scratch, *h = g + G, *c = h + H; /* sized in plan_shape */
+    memset(Y->data, 0, sizeof(float) * (size_t)Y->count);
+    for (int64_t d = 0; d < dirs; d++)
+        for (int64_t b = 0; b < Bn; b++) {
+            const int64_t len = L ? L->ival[b] : T;
+            const float *w = W->data + d * G * I, *r = R->data + d * G * H;
+            const float *wb = Bt ? Bt->data + d * 2 * G : NULL, *rb = wb ? wb + G : NULL;
+            const int back = rev_only || d == 1;
+            memset(h, 0, sizeof(float) * (size_t)H);
+            memset(c, 0, sizeof(float) * (size_t)H);
+            for (int64_t s = 0; s < len; s++) {
+                const int64_t t = back ? len - 1 - s : s;
+                const float *x = X->data + (t * Bn + b) * I;
+                for (int64_t q = 0; q < G; q++) {
+                    float a = wb ? wb[q] : 0.0f;
+                    for (int64_t k = 0; k < I; k++) a += w[q * I + k] * x[k];
+                    if (lstm || q < 2 * H) { /* GRU's h gate adds its recurrent part after the reset gate */
+                        a += rb ? rb[q] : 0.0f;
+                        for (int64_t k = 0; k < H; k++) a += r[q * H + k] * h[k];
+                    }
+                    g[q] = a;
+                }
+                if (lstm) {
+                    for (int64_t j = 0; j < H; j++) {
+                        float ig = sigm(g[j]), og = sigm(g[H + j]), fg = sigm(g[2 * H + j]), cc = tanhf(g[3 * H + j]);
+                        c[j] = fg * c[j] + ig * cc;
+                        h[j] = og * tanhf(c[j]);
+                    }
+                } else {
+                    for (int64_t j = 0; j < H; j++) { /* r * (R_h h + Rb_h), from the old h */
+                        float a = rb ? rb[2 * H + j] : 0.0f;
+                        for (int64_t k = 0; k < H; k++) a += r[(2 * H + j) * H + k] * h[k];
+                        c[j] = a;
+                    }
+                    for (int64_t j = 0; j < H; j++) {
+                        float z = sigm(g[j]), rg = sigm(g[H + j]), hh = tanhf(g[2 * H + j] + rg * c[j]);
+                        h[j] = (1.0f - z) * hh + z * h[j];
+                    }
+                }
+                memcpy(Y->data + ((t * dirs + d) * Bn + b) * H, h, sizeof(float) * (size_t)H);
+            }
+            if (Yh) memcpy(Yh->data + (d * Bn + b) * H, h, sizeof(float) * (size_t)H);
+            if (Yc) memcpy(Yc->data + (d * Bn + b) * H, c, sizeof(float) * (size_t)H);
+        }
+}
+
+/* ReduceSum's reduced dimensions (red[d] = 1); -1 when the axes are invalid. */
+static int reduce_dims(const vl_onnx *m, const node *n, int nd, int *red)
+{
+    int64_t ax[MAXD];
+    int na = -1;
+    if (n->nin > 1 && n->in[1] >= 0) {
+        const tensor *A = &m->T[n->in[1]];
+        if (!A->is_int || !A->is_const || A->count > MAXD) return -1;
+        na = (int)A->count;
+        for (int i = 0; i < na; i++) ax[i] = A->ival[i];
+    } else if (m->opset < 13) {
+        na = attr_ints(n, "axes", ax, MAXD);
+    }
+    for (int d = 0; d < nd; d++) red[d] = na <= 0; /* no axes: all of them */
+    for (int i = 0; i < na; i++) {
+        int64_t a = norm_axis(ax[i], nd);
+        if (a < 0 || a >= nd) return -1;
+        red[a] = 1;
+    }
+    return 0;
+}
+
+static void run_reducesum(vl_onnx *m, const node *n)
+{
+    const tensor *X = &m->T[n->in[0]];
+    tensor *Y = &m->T[n->out[0]];
+    int red[MAXD];
+    reduce_dims(m, n, X->ndim, red);
+    int64_t ost[MAXD], q = 1; /* output strides over the kept dimensions */
+    for (int d = X->ndim - 1; d >= 0; d--) {
+        ost[d] = red[d] ? 0 : q;
+        q *= red[d] ? 1 : X->shape[d];
+    }
+    memset(Y->data, 0, sizeof(float) * (size_t)Y->count);
+    for (int64_t i = 0; i < X->count; i++) {
+        int64_t rem = i, o = 0;
+        for (int d = X->ndim - 1; d >= 0; d--) {
+            o += (rem % X->shape[d]) * ost[d];
+            rem /= X->shape[d];
+        }
+        Y->data[o] += X->data[i];
+    }
+}
+
 static void exec_node(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
@@ -1334,7 +1460,15 @@ static void exec_node(vl_onnx *m, node *n)
         }
         break;
     }
-    default: break; /* Constant, Shape, Gather, Slice: handled while planning */
+    case OP_LSTM:
+    case OP_GRU: run_rnn(m, n); break;
+    case OP_REDUCESUM: run_reducesum(m, n); break;
+    case OP_SUM:
+        if (Y->data != X->data) memcpy(Y->data, X->data, sizeof(float) * (size_t)X->count);
+        for (int k = 1; k < n->nin; k++)
+            for (int64_t i = 0; i < Y->count; i++) Y->data[i] += m->T[n->in[k]].data[i];
+        break;
+    default: break; /* Constant, Shape, Gather, Slice, Range, Less: handled while planning */
     }
 }
 
@@ -2392,6 +2526,117 @@ static vl_status infer(vl_onnx *m, node *n)
         n->folded = 1;
         return set_int_out(Y, X->ndim, s, v);
     }
+    case OP_LSTM:
+    case OP_GRU: {
+        const int lstm = n->op == OP_LSTM, ng = lstm ? 4 : 3;
+        const tensor *W = &m->T[n->in[1]], *R = &m->T[n->in[2]];
+        char db[32];
+        const char *dir = attr_str(n, "direction", db, sizeof db);
+        if (dir && strcmp(dir, "forward") && strcmp(dir, "reverse") && strcmp(dir, "bidirectional"))
+            return plan_err(m, n, "direction must be forward, reverse or bidirectional");
+        const int64_t H = attr_int(n, "hidden_size", 0), dirs = dir && !strcmp(dir, "bidirectional") ? 2 : 1;
+        if (attr_int(n, "layout", 0) != 0) return plan_err(m, n, "only layout 0 ([time, batch, input]) is supported");
+        if (attr(n, "activations") || attr(n, "activation_alpha") || attr(n, "activation_beta"))
+            return plan_err(m, n, "only the default activations are supported");
+        if (attr(n, "clip")) return plan_err(m, n, "clip is not supported");
+        if (lstm && attr_int(n, "input_forget", 0)) return plan_err(m, n, "input_forget is not supported");
+        if (!lstm && attr_int(n, "linear_before_reset", 0) != 1)
+            return plan_err(m, n, "only linear_before_reset = 1 (PyTorch's GRU) is supported");
+        if (n->nout > (lstm ? 3 : 2)) return plan_err(m, n, "too many outputs");
+        if (X->is_int || X->is_const || X->ndim != 3)
+            return plan_err(m, n, "X must be a computed 3-D float tensor [time, batch, input]");
+        const int64_t T = X->shape[0], Bn = X->shape[1], I = X->shape[2];
+        if (H <= 0 || H > 65536 || W->is_int || R->is_int || !W->is_const || !R->is_const || W->ndim != 3 ||
+            R->ndim != 3 || W->shape[0] != dirs || W->shape[1] != ng * H || W->shape[2] != I || R->shape[0] != dirs ||
+            R->shape[1] != ng * H || R->shape[2] != H)
+            return plan_err(m, n, "W and R must be constants shaped for hidden_size, the direction and the input");
+        if (n->nin > 3 && n->in[3] >= 0 &&
+            (m->T[n->in[3]].is_int || !m->T[n->in[3]].is_const || m->T[n->in[3]].count != dirs * 2 * ng * H))
+            return plan_err(m, n, "B must be a constant [directions, 2 * gates * hidden_size]");
+        if (n->nin > 4 && n->in[4] >= 0) {
+            const tensor *L = &m->T[n->in[4]];
+            if (!L->is_int || !L->is_const || L->count != Bn)
+                return plan_err(m, n, "sequence_lens must be the int32 [batch] graph input");
+            for (int64_t b = 0; b < Bn; b++)
+                if (L->ival[b] < 1 || L->ival[b] > T) return plan_err(m, n, "a sequence length is outside 1..time");
+        }
+        for (int k = 5; k < n->nin; k++)
+            if (n->in[k] >= 0) return plan_err(m, n, "initial states and peepholes are not supported");
+        const int64_t y[4] = {T, dirs, Bn, H}, yh[3] = {dirs, Bn, H};
+        set_shape(Y, 4, y);
+        for (int k = 1; k < n->nout; k++) set_shape(&m->T[n->out[k]], 3, yh);
+        break;
+    }
+    case OP_SUM:
+        for (int k = 0; k < n->nin; k++) {
+            const tensor *I = n->in[k] >= 0 ? &m->T[n->in[k]] : NULL;
+            if (!I || I->is_int || I->ndim != X->ndim || memcmp(I->shape, X->shape, sizeof(int64_t) * (size_t)X->ndim))
+                return plan_err(m, n, "only float inputs of one shape are supported");
+        }
+        set_shape(Y, X->ndim, X->shape);
+        break;
+    case OP_REDUCESUM: {
+        int red[MAXD], nd = 0;
+        if (X->is_int) return plan_err(m, n, "integer tensors are only supported in shape arithmetic");
+        if (attr_int(n, "noop_with_empty_axes", 0)) return plan_err(m, n, "noop_with_empty_axes is not supported");
+        if (reduce_dims(m, n, X->ndim, red)) return plan_err(m, n, "axes must be constant integers within the rank");
+        const int keep = (int)attr_int(n, "keepdims", 1);
+        for (int d = 0; d < X->ndim; d++)
+            if (!red[d] || keep) s[nd++] = red[d] ? 1 : X->shape[d];
+        set_shape(Y, nd, s);
+        break;
+    }
+    case OP_RANGE: {
+        const tensor *A = X, *Bl = &m->T[n->in[1]], *D = &m->T[n->in[2]];
+        if (!A->is_int || !Bl->is_int || !D->is_int || !A->is_const || !Bl->is_const || !D->is_const ||
+            A->count != 1 || Bl->count != 1 || D->count != 1 || D->ival[0] == 0)
+            return plan_err(m, n, "Range is supported on integer scalars (shape arithmetic) only");
+        const int64_t st = A->ival[0], dl = D->ival[0], span = Bl->ival[0] - st;
+        int64_t cnt = span / dl + (span % dl != 0 && (span > 0) == (dl > 0));
+        cnt = cnt > 0 ? cnt : 0;
+        if (cnt > (1 << 24)) return plan_err(m, n, "range too long");
+        int64_t *v = malloc(sizeof(int64_t) * (size_t)(cnt ? cnt : 1));
+        if (!v) return vl_seterr(VL_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < cnt; i++) v[i] = st + i * dl;
+        vl_status rs = set_int_out(Y, 1, &cnt, v);
+        free(v);
+        n->folded = 1;
+        return rs;
+    }
+    case OP_LESS: {
+        const tensor *Bv = &m->T[n->in[1]];
+        if (!X->is_int || !Bv->is_int || !X->is_const || !Bv->is_const)
+            return plan_err(m, n, "Less is supported on integer tensors (shape arithmetic) only");
+        int nd = X->ndim > Bv->ndim ? X->ndim : Bv->ndim;
+        int64_t as[MAXD], bs[MAXD];
+        for (int d = 0; d < nd; d++) {
+            int da = d - (nd - X->ndim), dbi = d - (nd - Bv->ndim);
+            as[d] = da >= 0 ? X->shape[da] : 1;
+            bs[d] = dbi >= 0 ? Bv->shape[dbi] : 1;
+            if (as[d] != bs[d] && as[d] != 1 && bs[d] != 1) return plan_err(m, n, "operand shapes do not broadcast");
+            s[d] = as[d] == 1 ? bs[d] : as[d];
+        }
+        int64_t cnt = prod(s, 0, nd);
+        if (cnt > (1 << 24)) return plan_err(m, n, "integer tensor too large");
+        int64_t *v = malloc(sizeof(int64_t) * (size_t)(cnt ? cnt : 1));
+        if (!v) return vl_seterr(VL_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < cnt; i++) {
+            int64_t rem = i, ia = 0, ib = 0, sa = 1, sb = 1;
+            for (int d = nd - 1; d >= 0; d--) {
+                int64_t c = rem % s[d];
+                rem /= s[d];
+                ia += (as[d] == 1 ? 0 : c) * sa;
+                ib += (bs[d] == 1 ? 0 : c) * sb;
+                sa *= as[d];
+                sb *= bs[d];
+            }
+            v[i] = X->ival[ia] < Bv->ival[ib];
+        }
+        vl_status rs = set_int_out(Y, nd, s, v);
+        free(v);
+        n->folded = 1;
+        return rs;
+    }
     default:
         return plan_err(m, n, "cannot infer shape");
     }
@@ -2604,6 +2849,10 @@ static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
         if (m->N[j].live && m->N[j].op == OP_CONV && !dn_on(m, j)) {
             size_t need = conv_scratch_need(m, &m->N[j]);
             if (need > m->scratch_size) m->scratch_size = need;
+        } else if (m->N[j].live && (m->N[j].op == OP_LSTM || m->N[j].op == OP_GRU)) { /* gates, h, c */
+            const tensor *R = &m->T[m->N[j].in[2]];
+            size_t need = (size_t)(R->shape[1] + 2 * R->shape[2]);
+            if (need > m->scratch_size) m->scratch_size = need;
         } else if (m->N[j].live && m->N[j].op == OP_RESIZE) { /* its index tables */
             const tensor *Y = &m->T[m->N[j].out[0]];
             size_t need = (size_t)(5 * (Y->shape[2] + Y->shape[3]));
@@ -2699,8 +2948,51 @@ static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
     return VL_OK;
 }
 
+/* The lengths for this run into the sequence_lens input (default: the whole
+ * time axis, input dimension 1). They are constants to the plan (the masks
+ * built from them fold), so new lengths mean a new plan. */
+static vl_status set_lens(vl_onnx *m, int ndim, const int64_t *shape, const int32_t *lens)
+{
+    if (m->lens < 0) {
+        if (lens)
+            return vl_seterr(VL_ERR_ARG, "%s: the model has no sequence_lens input", m->path);
+        return VL_OK;
+    }
+    int64_t B = shape[0], T = ndim > 1 ? shape[1] : 1;
+    if (B < 1 || B > (1 << 24))
+        return vl_seterr(VL_ERR_SHAPE, "%s: batch of %lld", m->path, (long long)B);
+    int64_t *v = malloc(sizeof(int64_t) * (size_t)B);
+    if (!v)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    for (int64_t b = 0; b < B; b++) {
+        v[b] = lens ? lens[b] : T;
+        if (v[b] < 1) {
+            free(v);
+            return vl_seterr(VL_ERR_ARG, "%s: %s[%lld] is %lld: lengths start at 1", m->path, m->T[m->lens].name,
+                             (long long)b, (long long)lens[b]);
+        }
+    }
+    tensor *t = &m->T[m->lens];
+    if (t->ival && t->count == B && !memcmp(t->ival, v, sizeof(int64_t) * (size_t)B)) {
+        free(v);
+        return VL_OK;
+    }
+    free(t->ival);
+    t->ival = v;
+    set_shape(t, 1, &B);
+    t->is_int = t->is_const = 1;
+    m->planned_ndim = 0; /* plan again */
+    return VL_OK;
+}
+
 vl_status vl_onnx_run(vl_onnx *m, const float *input, int ndim, const int64_t *shape, const char *tapname,
                       const float **out, int *out_ndim, int64_t *out_shape)
+{
+    return vl_onnx_run_lens(m, input, ndim, shape, NULL, tapname, out, out_ndim, out_shape);
+}
+
+vl_status vl_onnx_run_lens(vl_onnx *m, const float *input, int ndim, const int64_t *shape, const int32_t *lens,
+                           const char *tapname, const float **out, int *out_ndim, int64_t *out_shape)
 {
     int tap = tapname ? find_tensor(m, tapname) : m->output;
     if (tap < 0)
@@ -2710,7 +3002,10 @@ vl_status vl_onnx_run(vl_onnx *m, const float *input, int ndim, const int64_t *s
                          "available; tap its output instead", m->path, tapname);
     if (ndim < 1 || ndim > MAXD)
         return vl_seterr(VL_ERR_SHAPE, "%s: input has %d dimensions", m->path, ndim);
-    vl_status st = plan(m, ndim, shape, tap);
+    vl_status st = set_lens(m, ndim, shape, lens);
+    if (st)
+        return st;
+    st = plan(m, ndim, shape, tap);
     if (st)
         return st;
     m->T[m->input].data = (float *)input; /* read only */
@@ -2751,7 +3046,9 @@ vl_status vl_onnx_describe(vl_onnx *m, FILE *f)
     for (int d = 0; d < nd; d++)
         shape[d] = (m->decl_nd && m->decl_shape[d] > 0) ? m->decl_shape[d] : (d == 1 && nd == 4 ? 3 : 224);
     shape[0] = 1;
-    vl_status st = plan(m, nd, shape, m->output);
+    vl_status st = set_lens(m, nd, shape, NULL);
+    if (!st)
+        st = plan(m, nd, shape, m->output);
     if (st)
         return st;
     fprintf(f, "model: %s\nopset: %lld\n", m->path, (long long)m->opset);
@@ -2761,6 +3058,8 @@ vl_status vl_onnx_describe(vl_onnx *m, FILE *f)
         else fprintf(f, d ? ", ?" : "?");
     }
     fprintf(f, "]\n");
+    if (m->lens >= 0)
+        fprintf(f, "input: %s [?] int32 sequence lengths (infer: the whole time axis)\n", m->T[m->lens].name);
     fprintf(f, "output: %s\ndefault feature tensor: %s\n", m->T[m->output].name, vl_onnx_default_tap(m));
     int counts[OP_COUNT] = {0};
     for (size_t i = 0; i < m->proto->graph->n_node; i++)
