@@ -119,6 +119,37 @@ static void squeeze_checks_size(void)
     mk_free_all();
 }
 
+/* Unsqueeze axes beyond the output rank, or repeated, are an error (was: fewer
+ * dimensions inserted than counted, the shape read past the input's and the
+ * copy overflowed; found by fuzzing an exported LSTM graph). */
+static void unsqueeze_checks_axes(void)
+{
+    const int64_t bad[2][2] = {{7, 0}, {1, 1}};
+    for (int c = 0; c < 2; c++) {
+        nn = ni = 0;
+        const char *in[] = {"X"};
+        mk_attr_ints(mk_node("Unsqueeze", 1, in, "Z"), "axes", c ? 2 : 1, bad[c]);
+        uint8_t *buf;
+        int64_t sh[2] = {-1, 3};
+        size_t len = mk_model("X", 2, sh, "Z", &buf);
+        vl_onnx *m;
+        vl_status st = vl_onnx_load_memory(buf, len, "unsq.onnx", &m);
+        CHECK(st == VL_OK, "%s", vl_errmsg());
+        if (st == VL_OK) {
+            float x[6] = {0};
+            int64_t s1[2] = {2, 3}, os[VL_ONNX_MAXDIM];
+            const float *o;
+            int ond;
+            st = vl_onnx_run(m, x, 2, s1, NULL, &o, &ond, os);
+            CHECK(st != VL_OK && strstr(vl_errmsg(), "unsq.onnx") && strstr(vl_errmsg(), "axes out of range"),
+                  "unsqueeze axes %lld,%lld: %s", (long long)bad[c][0], (long long)bad[c][1],
+                  st ? vl_errmsg() : "accepted");
+            vl_onnx_free(m);
+        }
+        mk_free_all();
+    }
+}
+
 /* Input gradients after a forward-only call on another batch are gone, not
  * stale (was: use-after-free of a reallocated workspace). */
 static void input_grads_invalidated(void)
@@ -152,6 +183,7 @@ int main(void)
     scratch_grows_after_folding();
     bn_fold_checks_sizes();
     squeeze_checks_size();
+    unsqueeze_checks_axes();
     input_grads_invalidated();
     return check_summary();
 }

@@ -2355,6 +2355,14 @@ static vl_status infer(vl_onnx *m, node *n)
         } else {
             nd = X->ndim + (na > 0 ? na : 0);
             if (nd > MAXD) return plan_err(m, n, "too many dimensions");
+            /* each axis within the output rank, once: otherwise fewer dimensions
+             * are inserted than counted and the shape reads past the input's */
+            int hit = 0;
+            for (int k = 0; k < na; k++) {
+                int64_t a = norm_axis(ax[k], nd);
+                if (a < 0 || a >= nd || (hit >> a & 1)) return plan_err(m, n, "axes out of range or repeated");
+                hit |= 1 << a;
+            }
             int src = 0;
             for (int d = 0; d < nd; d++) {
                 int ins = 0;
