@@ -254,7 +254,7 @@ static void reorder_gates(const float *src, float *dst, int G, int H, size_t col
 }
 
 /* One recurrent layer: W [dirs,G*H,in], R [dirs,G*H,H], B [dirs,2*G*H] in ONNX's
- * gate order; returns the ONNX node (outputs Y and Y_h). */
+ * gate order; returns the ONNX node (outputs Y and, when yh is given, Y_h). */
 static Onnx__NodeProto *rnn_layer(eb *e, vl_net *net, const net_layer *L, const char *pre, const char *x,
                                   const char *y, const char *yh)
 {
@@ -286,7 +286,7 @@ static Onnx__NodeProto *rnn_layer(eb *e, vl_net *net, const net_layer *L, const 
     free(w), free(r), free(b);
     const char *in[5] = {x, wn, rn, bn, "sequence_lens"};
     const char *out[2] = {y, yh};
-    Onnx__NodeProto *n = node(e, lstm ? "LSTM" : "GRU", y, 5, in, 2, out);
+    Onnx__NodeProto *n = node(e, lstm ? "LSTM" : "GRU", y, 5, in, yh ? 2 : 1, out);
     attr_int(e, n, "hidden_size", H);
     attr_str(e, n, "direction", dirs == 2 ? "bidirectional" : "forward");
     if (!lstm)
@@ -314,8 +314,21 @@ static const char *member_graph(eb *e, vl_net *net, int k, shared *s)
         const net_layer *L = &net->L[l];
         if (!is_rec(L->kind))
             continue; /* dropout: identity at inference; mean: below */
-        const char *y = estr(e, "%sl%d.Y", pre, L->rec_index), *yh = estr(e, "%sl%d.Y_h", pre, L->rec_index);
+        /* a clip model's summary is the last recurrent layer's Y_h: its Y goes unused */
+        const int summarise = l == net->last_rec && cfg->mode == VL_OUT_LAST && !net->mean_pool;
+        const char *y = estr(e, "%sl%d.Y", pre, L->rec_index);
+        const char *yh = summarise ? estr(e, "%sl%d.Y_h", pre, L->rec_index) : NULL;
         rnn_layer(e, net, L, pre, h, y, yh);
+        if (summarise) {
+            const char *ht = transpose(e, yh, estr(e, "%sl%d.Y_h_bdh", pre, L->rec_index), 3, p102);
+            if (!s->shape_bw) {
+                const int64_t bw[2] = {0, -1};
+                s->shape_bw = init_i64(e, "shape_bw", 1, 2, bw);
+            }
+            const char *in2[2] = {ht, s->shape_bw};
+            summary = op1(e, "Reshape", estr(e, "%ssummary", pre), 2, in2);
+            continue;
+        }
         const char *yt = transpose(e, y, estr(e, "%sl%d.Y_tbdh", pre, L->rec_index), 4, p0213);
         if (!s->shape_tbw) {
             const int64_t tbw[3] = {0, 0, -1};
@@ -323,15 +336,6 @@ static const char *member_graph(eb *e, vl_net *net, int k, shared *s)
         }
         const char *in[2] = {yt, s->shape_tbw};
         h = op1(e, "Reshape", estr(e, "%sl%d.out", pre, L->rec_index), 2, in);
-        if (l == net->last_rec && cfg->mode == VL_OUT_LAST && !net->mean_pool) {
-            const char *ht = transpose(e, yh, estr(e, "%sl%d.Y_h_bdh", pre, L->rec_index), 3, p102);
-            if (!s->shape_bw) { /* only clip models read Y_h */
-                const int64_t bw[2] = {0, -1};
-                s->shape_bw = init_i64(e, "shape_bw", 1, 2, bw);
-            }
-            const char *in2[2] = {ht, s->shape_bw};
-            summary = op1(e, "Reshape", estr(e, "%ssummary", pre), 2, in2);
-        }
     }
     const int C = cfg->outputs, W = net->width;
     const float *fw = net->params + net->P[net->fc_param].offset, *fb = net->params + net->P[net->fc_param + 1].offset;
