@@ -15,6 +15,13 @@ jobs=$(nproc)
 # test several times slower when other processes share the cores (seen 10x on
 # a loaded 2-core machine); sleeping waits keep the suite's time steady.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# Sanitizer reports name functions and lines only with llvm-symbolizer
+# (setup.sh installs Debian's llvm for it); say so when it is missing.
+if command -v llvm-symbolizer > /dev/null; then
+  export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$(command -v llvm-symbolizer)}
+else
+  echo "run_tests.sh: llvm-symbolizer not found; sanitizer reports will show raw addresses"
+fi
 fail=0
 pass=0
 run_suite() { # dir, cmake args...

@@ -13,11 +13,14 @@ cd "$(dirname "$0")"
 # Video: FFmpeg's libraries; the ffmpeg command for benchmarks and test set-up.
 # ONNX: protobuf-c and its compiler (onnx.proto is compiled at build time).
 # Fetching named backbones: libcurl (HTTP(S), timeouts, Range requests).
-# Tests: clang with libFuzzer and its OpenMP runtime (fuzzing the ONNX loader).
+# Tests: clang with libFuzzer and its OpenMP runtime (fuzzing); llvm for
+# llvm-symbolizer, so sanitizer reports name functions and lines; ONNX's
+# operator conformance cases (libonnx-testdata); Chromium to render the HTML
+# report in a real browser.
 PKGS=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
       libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
-      clang-14 libclang-rt-14-dev libomp-14-dev)
+      clang-14 libclang-rt-14-dev libomp-14-dev llvm libonnx-testdata chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do
