@@ -62,6 +62,11 @@ check "three preprocessings, three cache entries" '[ "$(ls "$W/c0" | grep -c "\.
 check "info on a model trained from extract's manifest shows the preprocessing" \
   '"$BIN" info "$W/fm.safetensors" | grep -q "input preprocessing: keras-caffe (pixels to 0..255, BGR"'
 
+"$BIN" train --data "$W/xt/manifest.csv" --out "$W/fd.safetensors" --layers mean --epochs 1 --quiet --ensemble 1 \
+  --val-fraction 0 > /dev/null 2>&1
+check "info without a record names the backbone's own and the preset it matches" \
+  '"$BIN" info "$W/fd.safetensors" | grep -q "input preprocessing: the backbone.s own (torchvision)"'
+
 # train on the videos: the model records it; eval and predict repeat it
 "$BIN" train --data "$VIDS" --out "$W/m.safetensors" $B --preprocess keras-caffe --layers mean --epochs 1 \
   --ensemble 1 --val-fraction 0 --cache "$W/c1" > /dev/null 2> "$W/err.txt"

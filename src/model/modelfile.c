@@ -1016,7 +1016,7 @@ vl_status vl_model_describe(const char *path, FILE *f)
                        "chosen at extraction and repeated by predict\n",
                     n->preset, (double)n->lo, (double)n->hi, n->bgr ? "BGR" : "RGB", (double)n->mean[0],
                     (double)n->mean[1], (double)n->mean[2], (double)n->std[0], (double)n->std[1], (double)n->std[2]);
-        } else if (m.pre.width && !m.pre.grey) {
+        } else if (m.pre.width && !m.pre.grey && strncmp(m.backbone, "builtin:", 8)) { /* an ONNX first part */
             const char *pn = vl_input_norm_match(&m.pre);
             fprintf(f, "input preprocessing: the backbone's own%s%s%s\n", pn ? " (" : "", pn ? pn : "", pn ? ")" : "");
         }
