@@ -38,6 +38,10 @@ for bad in "--std 1,0,1:--std" "--std 1,2:--std" "--std 1,2,3,4:--std" "--mean a
   check "train $opt fails, writes nothing ($(cat "$W/err.txt"))" \
     '[ $rc -ne 0 ] && [ ! -e "$W/bad$i.safetensors" ] && grep -q -- "$want" "$W/err.txt"'
 done
+"$BIN" demo --dir "$W/demo" --backbone "$M" --std 0,1,1 > /dev/null 2> "$W/err.txt"
+rc=$?
+check "demo --std 0,1,1 is refused before anything is made ($(cat "$W/err.txt"))" \
+  '[ $rc -ne 0 ] && grep -q -- "--std" "$W/err.txt" && [ ! -e "$W/demo" ]'
 "$BIN" extract --data "$VIDS" --out "$W/badm" --preprocess keras-tf --quiet 2> "$W/err.txt"
 rc=$?
 check "builtin:motion + --preprocess is refused ($(cat "$W/err.txt"))" \
