@@ -4,7 +4,8 @@
  * end to end (video -> decoder -> ONNX identity model -> features), in NCHW
  * and in a Keras-style NHWC model (layout detected from the input shape);
  * the feature cache key; the model-file record's round trip and bad records;
- * the refusal on backbones that prepare their own frames.
+ * fused backbones (every ONNX part, built-ins untouched); vl_model_predict_video
+ * applying the model's record; the refusal on backbones that prepare their own frames.
  * usage: test_preprocess FIXTURES_DIR OUT_DIR (OUT_DIR/videos: class folders
  * of small videos for cli_preprocess.sh) */
 #include <dirent.h>
@@ -255,6 +256,99 @@ static void test_record(void)
     free(js);
 }
 
+
+/* A fused backbone: the options reach every ONNX part and leave a built-in alone. */
+static void test_fused(void)
+{
+    char a[4200], b[4200], spec[8600];
+    snprintf(a, sizeof a, "%s/preprocess/id_nchw.onnx", FIX);
+    snprintf(b, sizeof b, "%s/preprocess/id_nhwc.onnx", FIX);
+    vl_input_norm n;
+    vl_input_norm_preset("keras-caffe", &n);
+    vl_features fa = {0}, fb = {0}, ff = {0}, fm = {0}, fmx = {0};
+    CHECK(extract("id_nchw.onnx", &n, &fa, NULL, NULL) && extract("id_nhwc.onnx", &n, &fb, NULL, NULL), "parts");
+    snprintf(spec, sizeof spec, "%s+%s", a, b);
+    vl_extract_opts o = {.backbone = spec, .tap = "y+y", .norm = &n, .fps = 10, .jobs = 1};
+    vl_extractor *x;
+    vl_clip c = {.path = video};
+    CHECK(vl_extractor_open(&o, &x) == VL_OK, "fused open: %s", vl_errmsg());
+    if (x) {
+        CHECK(vl_extractor_backbone(x)->has_norm, "the fused description records the choice");
+        CHECK(vl_extract_clips(x, &c, 1, &ff) == VL_OK && ff.D == 384 && ff.T == fa.T, "fused: %s", vl_errmsg());
+        int same = ff.D == 384 && fa.D == 192 && fb.D == 192;
+        for (int t = 0; same && t < ff.T; t++)
+            same = !memcmp(ff.x + (size_t)t * 384, fa.x + (size_t)t * 192, 192 * sizeof(float)) &&
+                   !memcmp(ff.x + (size_t)t * 384 + 192, fb.x + (size_t)t * 192, 192 * sizeof(float));
+        CHECK(same, "each ONNX part of A+B as on its own with the same preprocessing");
+        vl_extractor_close(x);
+    }
+    /* builtin:motion + ONNX: the built-in part keeps its own frames */
+    snprintf(spec, sizeof spec, "builtin:motion+%s", a);
+    o = (vl_extract_opts){.backbone = spec, .tap = "+y", .norm = &n, .fps = 10, .jobs = 1};
+    vl_extract_opts om = {.backbone = "builtin:motion", .fps = 10, .jobs = 1};
+    x = NULL;
+    CHECK(vl_extractor_open(&o, &x) == VL_OK && vl_extract_clips(x, &c, 1, &fmx) == VL_OK, "motion+onnx: %s",
+          vl_errmsg());
+    vl_extractor_close(x);
+    x = NULL;
+    CHECK(vl_extractor_open(&om, &x) == VL_OK && vl_extract_clips(x, &c, 1, &fm) == VL_OK, "motion: %s",
+          vl_errmsg());
+    vl_extractor_close(x);
+    int ok = fmx.T == fm.T && fmx.D == fm.D + 192;
+    for (int t = 0; ok && t < fm.T; t++)
+        ok = !memcmp(fmx.x + (size_t)t * fmx.D, fm.x + (size_t)t * fm.D, sizeof(float) * (size_t)fm.D) &&
+             !memcmp(fmx.x + (size_t)t * fmx.D + fm.D, fa.x + (size_t)t * 192, 192 * sizeof(float));
+    CHECK(ok, "motion part unchanged, ONNX part preprocessed ([%d, %d] vs [%d, %d])", fmx.T, fmx.D, fm.T, fm.D);
+    vl_features_free(&fa);
+    vl_features_free(&fb);
+    vl_features_free(&ff);
+    vl_features_free(&fm);
+    vl_features_free(&fmx);
+}
+
+/* vl_model_predict_video applies the model's record, not the backbone's default. */
+static void test_model_video(const char *out)
+{
+    vl_net_config cfg = {.input = 192, .outputs = 2, .mode = VL_OUT_LAST, .task = VL_TASK_CLASSIFY, .nlayers = 1,
+                         .layer = {{.kind = VL_LAYER_MEAN}}};
+    vl_net *net = NULL;
+    CHECK(vl_net_create(&cfg, 7, &net) == VL_OK, "net: %s", vl_errmsg());
+    if (!net)
+        return;
+    char path[4200], model[4200];
+    snprintf(path, sizeof path, "%s/preprocess/id_nchw.onnx", FIX);
+    snprintf(model, sizeof model, "%s/caffe.safetensors", out);
+    vl_model_meta meta = {.feature_dim = 192, .fps = 10, .has_input_norm = 1};
+    char *abs = realpath(path, NULL);
+    snprintf(meta.backbone, sizeof meta.backbone, "%s", abs ? abs : path);
+    free(abs);
+    snprintf(meta.tap, sizeof meta.tap, "y");
+    vl_input_norm_preset("keras-caffe", &meta.input_norm);
+    vl_preproc_imagenet(&meta.pre);
+    CHECK(vl_model_save(model, net, &meta) == VL_OK, "save: %s", vl_errmsg());
+    vl_net_free(net);
+    vl_model *m = NULL;
+    CHECK(vl_model_open(model, &m) == VL_OK, "open: %s", vl_errmsg());
+    if (!m)
+        return;
+    float *pv = NULL, pc[2], pt[2];
+    int T = 0;
+    vl_features fc = {0}, ftv = {0};
+    CHECK(vl_model_predict_video(m, video, &pv, &T, NULL) == VL_OK, "predict video: %s", vl_errmsg());
+    CHECK(extract("id_nchw.onnx", &meta.input_norm, &fc, NULL, NULL) && extract("id_nchw.onnx", NULL, &ftv, NULL, NULL),
+          "features");
+    if (pv && fc.x && ftv.x) {
+        CHECK(vl_model_predict(m, fc.x, fc.T, pc) == VL_OK && vl_model_predict(m, ftv.x, ftv.T, pt) == VL_OK, "p");
+        CHECK(T == fc.T && !memcmp(pv, pc, sizeof pc), "video = keras-caffe features: %g %g vs %g %g", pv[0], pv[1],
+              pc[0], pc[1]);
+        CHECK(memcmp(pv, pt, sizeof pt) != 0, "and not the torchvision ones: %g vs %g", pv[0], pt[0]);
+    }
+    free(pv);
+    vl_features_free(&fc);
+    vl_features_free(&ftv);
+    vl_model_close(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -282,6 +376,8 @@ int main(int argc, char **argv)
         test_values("id_nchw.onnx");
         test_values("id_nhwc.onnx");
         test_cache();
+        test_fused();
+        test_model_video(argv[2]);
     }
     test_refusals();
     test_record();
