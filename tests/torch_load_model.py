@@ -11,7 +11,9 @@ numpy; the `safetensors` package is not needed), runs it and compares with
 the logits at 1e-5 relative error (the C tests' rel_err).
 
 Exits 0 with a SKIP line when torch or numpy cannot be imported (CI has no
-PyTorch); the loader itself is the one docs/model-format.md shows.
+PyTorch). It is written independently of docs/model-format.md's snippet
+(doc_torch_snippet.py runs that one as printed) and stricter: every tensor
+must be used.
 """
 import json
 import os

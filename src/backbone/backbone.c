@@ -118,6 +118,22 @@ vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
 
 const vl_backbone_desc *vl_backbone_describe(const vl_backbone *b) { return &b->desc; }
 
+int vl_backbone_takes_input_norm(const vl_backbone *b) { return b->onnx && !b->pose; }
+
+vl_status vl_backbone_set_input_norm(vl_backbone *b, const vl_input_norm *n)
+{
+    if (!vl_backbone_takes_input_norm(b))
+        return vl_seterr(VL_ERR_ARG, "%s prepares its own frames: input preprocessing options apply to ONNX image "
+                                     "backbones", b->desc.name);
+    char err[160];
+    if (vl_input_norm_check(n, err, sizeof err))
+        return vl_seterr(VL_ERR_ARG, "%s: %s", b->desc.name, err);
+    vl_input_norm_apply(n, &b->desc.pre);
+    b->desc.has_norm = 1;
+    b->desc.norm = *n;
+    return VL_OK;
+}
+
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features)
 {
     if (n <= 0)

@@ -12,6 +12,7 @@
 #ifndef VL_BACKBONE_BACKBONE_H
 #define VL_BACKBONE_BACKBONE_H
 
+#include "backbone/preprocess.h"
 #include "video/video.h"
 #include "vidlstm.h"
 
@@ -24,6 +25,8 @@ typedef struct {
     vl_preproc pre;      /* frames must be prepared like this */
     int feature_dim;
     int dense;           /* 1: wants every decoded frame (vl_sample_opts.all_frames) and vl_backbone_run_dense */
+    int has_norm;        /* 1: pre's channel order, scale, mean and std come from `norm` (the user's) */
+    vl_input_norm norm;
 } vl_backbone_desc;
 
 typedef struct vl_backbone vl_backbone;
@@ -36,6 +39,12 @@ typedef struct vl_backbone vl_backbone;
  * classifier). */
 vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out);
 const vl_backbone_desc *vl_backbone_describe(const vl_backbone *b);
+/* Replaces an ONNX backbone's input normalisation (channel order, range,
+ * mean, std; not size or layout) with n. A built-in descriptor or a pose
+ * backbone prepares its own frames: VL_ERR_ARG. */
+vl_status vl_backbone_set_input_norm(vl_backbone *b, const vl_input_norm *n);
+/* 1 when vl_backbone_set_input_norm applies to b (an ONNX image backbone). */
+int vl_backbone_takes_input_norm(const vl_backbone *b);
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features);
 /* Every decoded frame (vl_sample_opts.all_frames): pts [n] in seconds, steps
  * [n] the sampled steps each frame stands for (vl_frame_batch.steps); writes

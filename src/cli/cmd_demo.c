@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/prep.h"
 #include "demo/scene.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
@@ -38,6 +39,8 @@ void cli_help_demo(FILE *f)
           "                     or a pretrained one by name (resnet18, ...: vidlstm backbones);\n"
           "                     A+B fuses several\n"
           "  --layer NAME       ONNX tensor to read features from\n"
+          "  --preprocess NAME, --input-range LO,HI, --mean R,G,B, --std R,G,B,\n"
+          "  --channel-order rgb|bgr   an ONNX backbone's input preprocessing (as train)\n"
           "  --fps F            sampling rate (default 10)\n"
           "  --clips N          clips per class (default 40)\n"
           "  --long N           long videos with per-frame labels (default 12)\n"
@@ -138,6 +141,8 @@ static int train_eval(const char *what, vl_dataset *d, vl_extractor *xt, const c
     snprintf(meta.backbone_sha256, sizeof meta.backbone_sha256, "%s", bd->sha256);
     meta.feature_dim = bd->feature_dim;
     meta.pre = bd->pre;
+    meta.has_input_norm = bd->has_norm;
+    meta.input_norm = bd->norm;
     vl_extractor_sampling(xt, &meta.fps, &meta.every_k);
     if (vl_model_save(model_path, net, &meta)) {
         cli_fail_status("demo");
@@ -173,6 +178,9 @@ int cmd_demo(int argc, char **argv)
     cli_video_opts v = {.fps = 10, .backbone = "builtin:motion"};
     int json = 0, threads = 0, clips = 40, nlong = 12, epochs = 40;
     uint64_t seed = 1;
+    cli_prep prep = {0};
+    vl_input_norm norm;
+    int norm_set;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "demo"};
     for (a.i = 0; a.i < argc && !a.bad; a.i++) {
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
@@ -181,6 +189,7 @@ int cmd_demo(int argc, char **argv)
         } else if (cli_opt(&a, "--dir")) dir = a.val;
         else if (cli_opt(&a, "--backbone")) v.backbone = a.val;
         else if (cli_opt(&a, "--layer")) v.tap = a.val;
+        else if (cli_prep_opt(&a, &prep)) continue;
         else if (cli_opt(&a, "--fps")) v.fps = cli_num(&a, 0.5, 120);
         else if (cli_opt(&a, "--clips")) clips = cli_int(&a, 4, 100000);
         else if (cli_opt(&a, "--long")) nlong = cli_int(&a, 4, 100000);
@@ -191,8 +200,10 @@ int cmd_demo(int argc, char **argv)
         else
             return cli_fail("demo", "unknown option '%s' (see vidlstm demo --help)", argv[a.i]);
     }
-    if (a.bad)
+    if (a.bad || cli_prep_finish("demo", &prep, &norm, &norm_set))
         return 1;
+    if (norm_set)
+        v.norm = &norm;
     if (threads)
         vl_set_threads(threads);
     double t0 = mono();

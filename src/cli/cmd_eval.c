@@ -100,6 +100,7 @@ int cmd_eval(int argc, char **argv)
     /* Videos: the backbone, layer and sampling recorded in the model. */
     cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL,
                         .sha256 = meta.backbone_sha256, .fps = meta.fps,
+                        .norm = meta.has_input_norm ? &meta.input_norm : NULL, /* as the model was trained */
                         .every_k = meta.every_k, .cache = cache, .jobs = jobs};
     int bad = cli_load_data("eval", data, &o, &v, &xt, &d);
     vl_extractor_close(xt);

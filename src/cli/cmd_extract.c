@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/prep.h"
 #include "core/json.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
@@ -40,8 +41,10 @@ void cli_help_extract(FILE *f)
           "                           several: their features side by side, one decoding pass,\n"
           "                           each cached on its own\n"
           "  --layer NAME             ONNX tensor to read (default: the classifier's input); with\n"
-          "                           A+B one per part, joined by '+' (empty: the default)\n"
-          "  --fps F | --every K      sampling (default 10 fps)\n"
+          "                           A+B one per part, joined by '+' (empty: the default)\n",
+          f);
+    cli_prep_help(f);
+    fputs("  --fps F | --every K      sampling (default 10 fps)\n"
           "  --cache DIR | --no-cache feature cache (default ~/.cache/vidlstm/features)\n"
           "  --jobs N                 videos in parallel\n"
           "  --threads N              threads for a CNN backbone (default: all cores)\n"
@@ -108,6 +111,9 @@ int cmd_extract(int argc, char **argv)
     int mode_given = 0;
     vl_task task = VL_TASK_CLASSIFY;
     cli_video_opts v = {.seed = 1};
+    cli_prep prep = {0};
+    vl_input_norm norm;
+    int norm_set;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "extract"};
     for (a.i = 0; a.i < argc && !a.bad; a.i++) {
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
@@ -126,6 +132,7 @@ int cmd_extract(int argc, char **argv)
             else { cli_fail("extract", "--task: '%s' is not classify or regress", a.val); a.bad = 1; }
         } else if (cli_opt(&a, "--backbone")) v.backbone = a.val;
         else if (cli_opt(&a, "--layer")) v.tap = a.val;
+        else if (cli_prep_opt(&a, &prep)) continue;
         else if (cli_opt(&a, "--fps")) v.fps = cli_num(&a, 0.01, 1000);
         else if (cli_opt(&a, "--every")) v.every_k = cli_int(&a, 1, 100000);
         else if (cli_opt(&a, "--cache")) v.cache = a.val;
@@ -146,8 +153,10 @@ int cmd_extract(int argc, char **argv)
         else
             return cli_fail("extract", "unknown option '%s' (see vidlstm extract --help)", argv[a.i]);
     }
-    if (a.bad)
+    if (a.bad || cli_prep_finish("extract", &prep, &norm, &norm_set))
         return 1;
+    if (norm_set)
+        v.norm = &norm;
     if (!data || !outdir)
         return cli_fail("extract", "--data and --out are required (see vidlstm extract --help)");
     if (v.clips_per_video && v.clip_min == 0) {
@@ -236,6 +245,8 @@ int cmd_extract(int argc, char **argv)
     snprintf(bm.backbone_sha256, sizeof bm.backbone_sha256, "%s", bd->sha256);
     bm.feature_dim = bd->feature_dim;
     bm.pre = bd->pre;
+    bm.has_input_norm = bd->has_norm;
+    bm.input_norm = bd->norm;
     vl_extractor_sampling(xt, &bm.fps, &bm.every_k);
     char *bj = vl_model_backbone_json(&bm);
     snprintf(p, sizeof p, "%s/backbone.json", outdir);

@@ -6,6 +6,7 @@
 
 #include "backbone/tfjs.h"
 #include "cli/cli.h"
+#include "cli/prep.h"
 
 void cli_help_import_tfjs(FILE *f)
 {
@@ -46,15 +47,15 @@ int cmd_import_tfjs(int argc, char **argv)
         else if (!strcmp(argv[i], "--pool"))
             o.pool = 1;
         else if (!strcmp(argv[i], "--input-range") && i + 1 < argc) {
-            char *end;
+            /* the same LO,HI as train/extract --input-range (cli/prep.h) */
             const char *v = argv[++i];
-            o.range_lo = strtof(v, &end);
-            if (end == v || *end != ',')
+            float r[2];
+            if (cli_parse_floats(v, r, 2))
                 return cli_fail("import-tfjs", "--input-range '%s': expected LO,HI (e.g. -1,1)", v);
-            const char *h = end + 1;
-            o.range_hi = strtof(h, &end);
-            if (end == h || *end || !(o.range_hi > o.range_lo))
+            if (!(r[1] > r[0]))
                 return cli_fail("import-tfjs", "--input-range '%s': expected LO,HI with LO < HI", v);
+            o.range_lo = r[0];
+            o.range_hi = r[1];
             o.has_range = 1;
         } else if (argv[i][0] != '-' && !in)
             in = argv[i];

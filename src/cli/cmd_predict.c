@@ -139,6 +139,7 @@ static int open_model_extractor(const vl_model_meta *meta, const char *model, in
                                    "or next to the model", model, meta->backbone);
     vl_extract_opts eo = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL,
                           .sha256 = meta->backbone_sha256, .fps = meta->fps,
+                          .norm = meta->has_input_norm ? &meta->input_norm : NULL, /* as the model was trained */
                           .every_k = meta->every_k, .jobs = 1};
     if (vl_extractor_open(&eo, xt))
         return cli_fail_status("predict");

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/prep.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
 #include "pipeline/videodata.h"
@@ -42,8 +43,10 @@ void cli_help_train(FILE *f)
           "                           A+B fuses several (features side by side, one decoding pass)\n"
           "  --layer NAME             ONNX tensor to read features from (default: the input of\n"
           "                           the final classifier, e.g. ResNet's pooled 512-d vector);\n"
-          "                           with A+B one per part, joined by '+'\n"
-          "  --fps F                  sampling rate (default 10), or\n"
+          "                           with A+B one per part, joined by '+'\n",
+          f);
+    cli_prep_help(f);
+    fputs("  --fps F                  sampling rate (default 10), or\n"
           "  --every K                every K-th frame\n"
           "  --cache DIR              feature cache (default ~/.cache/vidlstm/features)\n"
           "  --no-cache               extract again, keep nothing\n"
@@ -110,6 +113,8 @@ typedef struct {
     int normalize;
     const char *layers;
     cli_video_opts v;
+    cli_prep prep;
+    vl_input_norm norm; /* v.norm points here when the options chose one */
     vl_out_mode mode;
     vl_task task;
     const char *class_weights;
@@ -259,6 +264,7 @@ static int parse(int argc, char **argv, train_args *A)
         else if (cli_opt(&a, "--split-file")) A->split_file = a.val;
         else if (cli_opt(&a, "--backbone")) A->v.backbone = a.val;
         else if (cli_opt(&a, "--layer")) A->v.tap = a.val;
+        else if (cli_prep_opt(&a, &A->prep)) continue;
         else if (cli_opt(&a, "--fps")) A->v.fps = cli_num(&a, 0.01, 1000);
         else if (cli_opt(&a, "--every")) A->v.every_k = cli_int(&a, 1, 100000);
         else if (cli_opt(&a, "--cache")) A->v.cache = a.val;
@@ -346,6 +352,11 @@ static int parse(int argc, char **argv, train_args *A)
     }
     if (a.bad)
         return 1;
+    int norm_set;
+    if (cli_prep_finish("train", &A->prep, &A->norm, &norm_set))
+        return 1;
+    if (norm_set)
+        A->v.norm = &A->norm;
     if (!A->data)
         return cli_fail("train", "--data MANIFEST.csv is required (see vidlstm train --help)");
     if (!A->out)
@@ -694,6 +705,8 @@ int cmd_train(int argc, char **argv)
         snprintf(meta.backbone_sha256, sizeof meta.backbone_sha256, "%s", bd->sha256);
         meta.feature_dim = bd->feature_dim;
         meta.pre = bd->pre;
+        meta.has_input_norm = bd->has_norm;
+        meta.input_norm = bd->norm;
         vl_extractor_sampling(xt, &meta.fps, &meta.every_k);
     }
     st = vl_model_save(A.out, net, &meta);

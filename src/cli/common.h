@@ -60,6 +60,7 @@ typedef struct {
     const char *backbone; /* NULL: builtin:motion */
     const char *tap;
     const char *sha256; /* the ONNX file must have this SHA-256 (a model's record); NULL: any */
+    const vl_input_norm *norm; /* --preprocess and friends, or a model's record; NULL: the backbone's own */
     double fps;
     int every_k;
     const char *cache;    /* NULL: the default cache folder; "" = none */

@@ -215,6 +215,19 @@ static void backbone_json(vl_jbuf *b, const vl_model_meta *m)
     vl_jbuf_printf(b, ",\"nhwc\":%s%s},\"fps\":", p->nhwc ? "true" : "false", p->grey ? ",\"grey\":true" : "");
     vl_jbuf_number(b, m->fps);
     vl_jbuf_printf(b, ",\"every_k\":%d", m->every_k);
+    if (m->has_input_norm) { /* optional: the user's choice, which predict must repeat */
+        const vl_input_norm *n = &m->input_norm;
+        vl_jbuf_puts(b, ",\"preprocess\":{\"preset\":");
+        vl_jbuf_string(b, n->preset);
+        float r[2] = {n->lo, n->hi};
+        vl_jbuf_puts(b, ",\"range\":");
+        floats_json(b, r, 2);
+        vl_jbuf_puts(b, ",\"mean\":");
+        floats_json(b, n->mean, 3);
+        vl_jbuf_puts(b, ",\"std\":");
+        floats_json(b, n->std, 3);
+        vl_jbuf_printf(b, ",\"channel_order\":\"%s\"}", n->bgr ? "bgr" : "rgb");
+    }
     if (m->backbone_sha256[0]) { /* optional: the ONNX file's identity */
         vl_jbuf_puts(b, ",\"sha256\":");
         vl_jbuf_string(b, m->backbone_sha256);
@@ -247,6 +260,40 @@ static vl_status get_floats3(const vl_json *o, const char *key, float *out, cons
             return vl_seterr(VL_ERR_FORMAT, "%s: %s: \"%s\" must be an array of 3 finite numbers", name, where, key);
         out[i] = (float)d;
     }
+    return VL_OK;
+}
+
+static vl_status get_string(const vl_json *o, const char *key, char *out, size_t cap, const char *name,
+                            const char *where);
+
+/* backbone "preprocess": the user's input normalisation (preprocess.h) */
+static vl_status get_input_norm(const vl_json *o, vl_model_meta *m, const char *name)
+{
+    static const char *const keys[] = {"preset", "range", "mean", "std", "channel_order", NULL};
+    const char *w = "backbone preprocess";
+    const vl_json *r = vl_json_get(o, "range");
+    vl_input_norm *n = &m->input_norm;
+    int bgr = 0;
+    double lo, hi;
+    vl_status st;
+    if (o->type != VL_JSON_OBJECT)
+        return vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"preprocess\" must be an object", name);
+    *n = (vl_input_norm){0};
+    if ((st = only_keys(o, name, w, keys)) || (st = get_string(o, "preset", n->preset, sizeof n->preset, name, w)) ||
+        (st = get_floats3(o, "mean", n->mean, name, w)) || (st = get_floats3(o, "std", n->std, name, w)) ||
+        (st = get_choice(o, "channel_order", "rgb", "bgr", &bgr, name, w)))
+        return st;
+    if (!r || r->type != VL_JSON_ARRAY || r->count != 2 || !vl_json_number(&r->items[0], &lo) ||
+        !vl_json_number(&r->items[1], &hi) || !vl_json_get(o, "mean") || !vl_json_get(o, "std") || !n->preset[0])
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: needs \"preset\", \"range\" [lo, hi], \"mean\" and \"std\"", name,
+                         w);
+    n->lo = (float)lo;
+    n->hi = (float)hi;
+    n->bgr = bgr;
+    char err[160];
+    if (vl_input_norm_check(n, err, sizeof err))
+        return vl_seterr(VL_ERR_FORMAT, "%s: %s: %s", name, w, err);
+    m->has_input_norm = 1;
     return VL_OK;
 }
 
@@ -306,7 +353,8 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
     vl_status st = vl_json_parse(json, strlen(json), label, &b);
     if (st)
         return st;
-    static const char *const keys[] = {"spec", "tap", "feature_dim", "preproc", "fps", "every_k", "sha256", NULL};
+    static const char *const keys[] = {"spec", "tap", "feature_dim", "preproc", "fps", "every_k", "sha256",
+                                       "preprocess", NULL};
     static const char *const pkeys[] = {"width", "height", "resize", "resize_to", "bgr", "scale", "mean", "std",
                                         "nhwc", "grey", NULL};
     const char *w = "backbone", *pw = "backbone preproc";
@@ -320,7 +368,8 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
         (st = get_string(b, "tap", m->tap, sizeof m->tap, name, w)) ||
         (st = get_int(b, "feature_dim", 0, 0, 1 << 24, &m->feature_dim, name, w)) ||
         (st = get_int(b, "every_k", 0, 0, 1 << 30, &m->every_k, name, w)) ||
-        (st = get_sha256(b, m->backbone_sha256, sizeof m->backbone_sha256, name)))
+        (st = get_sha256(b, m->backbone_sha256, sizeof m->backbone_sha256, name)) ||
+        (vl_json_get(b, "preprocess") && (st = get_input_norm(vl_json_get(b, "preprocess"), m, name))))
         goto done;
     if (fps && (!vl_json_number(fps, &m->fps) || !(m->fps >= 0.0))) {
         st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"fps\" must be a number >= 0", name);
@@ -960,6 +1009,16 @@ vl_status vl_model_describe(const char *path, FILE *f)
                 fprintf(f, ", %s, scale %g, mean (%g, %g, %g), std (%g, %g, %g), %s\n", p->bgr ? "BGR" : "RGB",
                         (double)p->scale, (double)p->mean[0], (double)p->mean[1], (double)p->mean[2],
                         (double)p->std[0], (double)p->std[1], (double)p->std[2], p->nhwc ? "NHWC" : "NCHW");
+        }
+        if (m.has_input_norm) {
+            const vl_input_norm *n = &m.input_norm;
+            fprintf(f, "input preprocessing: %s (pixels to %g..%g, %s, mean R,G,B (%g, %g, %g), std (%g, %g, %g)), "
+                       "chosen at extraction and repeated by predict\n",
+                    n->preset, (double)n->lo, (double)n->hi, n->bgr ? "BGR" : "RGB", (double)n->mean[0],
+                    (double)n->mean[1], (double)n->mean[2], (double)n->std[0], (double)n->std[1], (double)n->std[2]);
+        } else if (m.pre.width && !m.pre.grey && strncmp(m.backbone, "builtin:", 8)) { /* an ONNX first part */
+            const char *pn = vl_input_norm_match(&m.pre);
+            fprintf(f, "input preprocessing: the backbone's own%s%s%s\n", pn ? " (" : "", pn ? pn : "", pn ? ")" : "");
         }
         if (m.fps > 0)
             fprintf(f, "sampling: %g frames per second\n", m.fps);

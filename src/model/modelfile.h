@@ -38,6 +38,7 @@
 #define VL_MODEL_MODELFILE_H
 
 #include "core/safetensors.h"
+#include "backbone/preprocess.h"
 #include "video/video.h"
 #include "vidlstm.h"
 
@@ -55,6 +56,11 @@ typedef struct {
                                    * backbones: one per part joined by '+' ("" for a built-in part) */
     int feature_dim;
     vl_preproc pre;
+    /* the input normalisation chosen at extraction (--preprocess and friends;
+     * backbone "preprocess" in docs/model-format.md): predict applies it to
+     * every ONNX part; 0 = each backbone's own */
+    int has_input_norm;
+    vl_input_norm input_norm;
     double fps;  /* sampling rate used at extraction (0 = every_k) */
     int every_k;
     char *training_json; /* free-form JSON object or NULL */

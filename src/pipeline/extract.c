@@ -39,6 +39,8 @@ struct vl_extractor {
     part p[MAX_PARTS];
     vl_backbone *bb[MAX_PARTS]; /* for describe and streaming */
     vl_backbone_desc desc;      /* the whole: names and taps joined by '+', widths summed */
+    int has_norm;               /* the user's input normalisation for the ONNX parts */
+    vl_input_norm norm;
     void (*progress)(void *, int, int, int64_t, int);
     void *user;
 };
@@ -220,7 +222,9 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
         pt->spec = vl_strdup(abs ? abs : sp);
         free(abs);
         pt->tap = taps[k] && taps[k][0] ? vl_strdup(taps[k]) : NULL;
-        if ((st = vl_backbone_open(pt->spec, pt->tap, &x->bb[k]))) {
+        if ((st = vl_backbone_open(pt->spec, pt->tap, &x->bb[k])) ||
+            (o->norm && vl_backbone_takes_input_norm(x->bb[k]) &&
+             (st = vl_backbone_set_input_norm(x->bb[k], o->norm)))) {
             vl_extractor_close(x);
             return st;
         }
@@ -260,6 +264,19 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
         }
         w->feature_dim += pt->desc.feature_dim;
         w->dense |= pt->desc.dense;
+    }
+    if (o->norm) {
+        for (int k = 0; k < np; k++)
+            x->has_norm |= x->p[k].desc.has_norm;
+        if (!x->has_norm) {
+            st = vl_seterr(VL_ERR_ARG, "backbone '%s': input preprocessing options apply to ONNX image backbones; "
+                                       "this one prepares its own frames", spec);
+            vl_extractor_close(x);
+            return st;
+        }
+        x->norm = *o->norm;
+        w->has_norm = 1;
+        w->norm = *o->norm;
     }
     if (o->sha256 && o->sha256[0] && (st = verify_parts(x, o->sha256))) {
         vl_extractor_close(x);
@@ -589,7 +606,9 @@ static vl_status extract_clip(vl_extractor *x, vl_backbone **bb, const vl_clip *
         vl_features got[MAX_PARTS];
         for (int k = 0; k < nmiss && !st; k++)
             if (!bb[miss[k]])
-                st = vl_backbone_open(x->p[miss[k]].spec, x->p[miss[k]].tap, &bb[miss[k]]);
+                if (!(st = vl_backbone_open(x->p[miss[k]].spec, x->p[miss[k]].tap, &bb[miss[k]])) && x->has_norm &&
+                    vl_backbone_takes_input_norm(bb[miss[k]]))
+                    st = vl_backbone_set_input_norm(bb[miss[k]], &x->norm);
         if (!st)
             st = extract_parts(x, bb, miss, nmiss, cl, dec_threads, got);
         for (int k = 0; k < nmiss && !st; k++) {

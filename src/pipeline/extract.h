@@ -27,6 +27,9 @@ typedef struct {
     const char *backbone; /* "builtin:motion" (default when NULL), another built-in or an .onnx path */
     const char *tap;      /* ONNX tensor (NULL: the classifier's input) */
     const char *sha256;   /* ONNX: the SHA-256 the file must have (a model's record); NULL/"": not checked */
+    /* the input normalisation for every ONNX part (built-in parts keep
+     * theirs; an error when no part is ONNX); NULL: each backbone's own */
+    const vl_input_norm *norm;
     double fps;           /* sampling rate (default 10 when 0 and every_k == 0) */
     int every_k;          /* or every k-th frame */
     const char *cache;    /* cache folder (created); NULL = no cache */
