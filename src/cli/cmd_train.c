@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "core/outpath.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
 #include "pipeline/videodata.h"
@@ -417,6 +418,60 @@ static vl_status clone_member0(vl_net *net, vl_net **out)
     return st;
 }
 
+/* Every file train writes (model, checkpoints, report folder) against every
+ * file it reads and against each other: a clash would let the temp+rename
+ * writers replace an input, or the final unlink of the checkpoint delete the
+ * model just written. d/vd (NULL before loading) add the files they list.
+ * Returns 0 or 1 (error printed). */
+static int check_outputs(const train_args *A, const char *ckpt0, int K, const vl_dataset *d, const vl_dataset *vd)
+{
+    enum { NFIX = 16 };
+    const char *in[NFIX + 2] = {A->data, A->val_data, A->split_file};
+    int n = 3;
+    char bb[NFIX][1024];
+    int nbb = 0;
+    /* a backbone given as a file (or A+B of files) is an input too */
+    for (const char *p = A->v.backbone; p && *p && nbb < NFIX - 6;) {
+        const char *e = strchr(p, '+');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        snprintf(bb[nbb], sizeof bb[nbb], "%.*s", (int)l, p);
+        if (access(bb[nbb], F_OK) == 0)
+            in[n++] = bb[nbb++];
+        p = e ? e + 1 : p + l;
+    }
+    const int nin = n;
+    char mck[4200];
+    for (int k = 0; k < K; k++) {
+        if (k)
+            snprintf(mck, sizeof mck, "%s.member%d", ckpt0, k + 1);
+        const char *ck = k ? mck : ckpt0;
+        in[nin] = A->out;
+        in[nin + 1] = A->report;
+        n = nin + 2;
+        if (vl_output_check("--checkpoint", ck, in, n))
+            return cli_fail_status("train");
+        for (const vl_dataset *s = d; s; s = s == d ? vd : NULL)
+            for (int i = 0; i < s->n; i++)
+                if (vl_output_check("--checkpoint", ck, (const char *const *)&s->items[i].path, 1))
+                    return cli_fail_status("train");
+    }
+    in[nin] = ckpt0;
+    in[nin + 1] = A->report;
+    if (vl_output_check("--out", A->out, in, nin + 2))
+        return cli_fail_status("train");
+    for (const vl_dataset *s = d; s; s = s == d ? vd : NULL)
+        for (int i = 0; i < s->n; i++)
+            if (vl_output_check("--out", A->out, (const char *const *)&s->items[i].path, 1))
+                return cli_fail_status("train");
+    if (A->report) {
+        in[nin] = ckpt0;
+        in[nin + 1] = A->out;
+        if (vl_output_dir_check("--report", A->report, in, nin + 2))
+            return cli_fail_status("train");
+    }
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args A;
@@ -425,6 +480,11 @@ int cmd_train(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (A.threads)
         vl_set_threads(A.threads);
+    char ckname[4200];
+    snprintf(ckname, sizeof ckname, "%s%s", A.checkpoint ? A.checkpoint : A.out, A.checkpoint ? "" : ".ckpt");
+    /* the ensemble size is not known before the mode is: check 64 member names (the most) */
+    if (check_outputs(&A, ckname, A.ensemble ? A.ensemble : 64, NULL, NULL))
+        return 1;
     { /* fail now, not after hours of training, when the model cannot be written */
         const char *sl = strrchr(A.out, '/');
         char od[4200];
@@ -519,6 +579,8 @@ int cmd_train(int argc, char **argv)
         cli_fail("train", "out of memory");
         goto out;
     }
+    if (check_outputs(&A, ckpt0, K, &d, A.val_data ? &vd : NULL))
+        goto out;
     cfg.input = d.D;
     cfg.outputs = A.task == VL_TASK_CLASSIFY ? d.nclasses : 1;
     progress pr = {.tty = isatty(2), .json = A.json, .quiet = A.quiet, .regress = A.task == VL_TASK_REGRESS,

@@ -1,6 +1,7 @@
 /* The vidlstm command: dispatch, the usage text, and the ONNX utilities
  * (info, infer). Each workflow command lives in its own file (cmd_*.c); the
  * options of each are documented by its --help and docs/cli.md. */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,7 +170,7 @@ static int cmd_infer(int argc, char **argv)
     return rc;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -205,4 +206,24 @@ int main(int argc, char **argv)
         return cmd_import_tfjs(argc - 2, argv + 2);
     fprintf(stderr, "vidlstm: unknown command '%s' (see vidlstm --help)\n", argv[1]);
     return 2;
+}
+
+/* Results go to stdout: a full disk or a closed pipe there must not pass as
+ * success with an empty file (stdio only reports it through ferror/fflush/
+ * fclose, which nothing else checks). */
+int main(int argc, char **argv)
+{
+    int rc = dispatch(argc, argv);
+    int e = fflush(stdout) != 0 ? errno : 0;
+    int bad = ferror(stdout) || e;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        fprintf(stderr, "vidlstm%s%s: cannot write to standard output: %s\n", argc > 1 ? " " : "",
+                argc > 1 ? argv[1] : "", e ? strerror(e) : "write error");
+        return rc ? rc : 1;
+    }
+    return rc;
 }
