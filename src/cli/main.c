@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/outpath.h"
 #include "model/modelfile.h"
 #include "vidlstm.h"
 
@@ -142,6 +143,11 @@ static int cmd_infer(int argc, char **argv)
     }
     vl_npy x;
     vl_onnx *m;
+    const char *ins[] = {model, in};
+    if (vl_output_check("--out", out, ins, 2)) {
+        fprintf(stderr, "vidlstm infer: %s\n", vl_errmsg());
+        return 1;
+    }
     if (vl_npy_read(in, &x)) {
         fprintf(stderr, "vidlstm infer: %s\n", vl_errmsg());
         return 1;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/outpath.h"
 #include "core/mem.h"
 
 /* Finds `'key':` in the header dict and returns a pointer just past the colon. */
@@ -195,6 +196,9 @@ vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int
     n += snprintf(hdr + n, sizeof hdr - (size_t)n, "), }");
     int total = 10 + n + 1;
     int pad = (64 - total % 64) % 64;
+    /* the temp+rename below would replace a symlink or a device node with a regular file */
+    if (vl_path_kind(path))
+        return vl_seterr(VL_ERR_ARG, "%s: exists and is %s, not a regular file: not replaced", path, vl_path_kind(path));
     char tmp[4096];
     /* unique per call: threads of one process may write the same path */
     static _Atomic unsigned long serial;
