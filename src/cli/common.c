@@ -376,6 +376,13 @@ static void on_extract(void *user, int done, int total, int64_t frames, int cach
     p->last = now;
 }
 
+/* From extraction workers: one whole line per call (stdio locks the stream). */
+static void on_note(void *user, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "%s\n", msg);
+}
+
 int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, const cli_video_opts *v,
                   vl_extractor **x, vl_dataset *out)
 {
@@ -390,7 +397,8 @@ int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, c
         const char *cache = v->cache ? (*v->cache ? v->cache : NULL) : cli_default_cache();
         vl_extract_opts eo = {.backbone = v->backbone, .tap = v->tap, .sha256 = v->sha256, .fps = v->fps,
                               .every_k = v->every_k,
-                              .cache = cache, .jobs = v->jobs, .progress = on_extract, .user = &pr};
+                              .cache = cache, .jobs = v->jobs, .progress = on_extract, .user = &pr,
+                              .note = v->quiet ? NULL : on_note};
         if (vl_extractor_open(&eo, x))
             return cli_fail_status(cmd);
     }
