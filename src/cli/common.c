@@ -71,8 +71,12 @@ int cli_parse_layers(const char *spec, vl_net_config *cfg, char *err, size_t err
                 return -1;
             }
             long h = arg ? strtol(arg, &e, 10) : 0;
-            if (!arg || *e || h < 1 || h > 65536) {
+            if (!arg || *e || e == arg) {
                 snprintf(err, errlen, "%s needs a hidden size, e.g. %s:128", tok, tok);
+                return -1;
+            }
+            if (h < 1 || h > 65536) {
+                snprintf(err, errlen, "%s:%s: the hidden size must be 1 to 65536 (the most a layer supports)", tok, arg);
                 return -1;
             }
             L->hidden = (int)h;

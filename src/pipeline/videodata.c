@@ -209,11 +209,19 @@ vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_cl
             }
         } else {
             st = vl_clips_from_folders(&whole, data);
-            if (st && has_labelled_videos(data))
-                st = vl_seterr(VL_ERR_ARG,
-                               "%s: videos with per-frame label files (name.mp4 + name.csv), but the model is "
-                               "many-to-one (one label per clip); for per-frame labels use --mode sequence",
-                               data);
+            if (st) {
+                /* the probe sets its own message: keep the folder scan's (it
+                 * names the empty class folder), unless the probe explains more */
+                char keep[4400];
+                snprintf(keep, sizeof keep, "%s", vl_errmsg());
+                if (has_labelled_videos(data))
+                    st = vl_seterr(VL_ERR_ARG,
+                                   "%s: videos with per-frame label files (name.mp4 + name.csv), but the model is "
+                                   "many-to-one (one label per clip); for per-frame labels use --mode sequence",
+                                   data);
+                else
+                    st = vl_seterr(st, "%s", keep);
+            }
         }
     } else {
         st = vl_clips_from_csv(&whole, data);
