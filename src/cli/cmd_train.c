@@ -95,6 +95,8 @@ void cli_help_train(FILE *f)
           "                           validation split) and average their probabilities\n"
           "                           (default: clip models 3, per-frame models 1)\n"
           "  --threads N              (default: all cores)\n"
+          "  --no-memory-check        train even when the estimated memory (weights, optimiser\n"
+          "                           state, activations) exceeds MemAvailable\n"
           "output:\n"
           "  --out FILE               the model (.safetensors)\n"
           "  --checkpoint FILE        written every epoch (default OUT.ckpt; removed on success)\n"
@@ -118,6 +120,7 @@ typedef struct {
     int lr_given, mode_given, layers_given, batch_given, epochs_given, output_given;
     int ensemble; /* members; 0 = the default for the mode */
     int threads, json, quiet, resume;
+    int no_memcheck;
 } train_args;
 
 /* ---- progress --------------------------------------------------------------------- */
@@ -340,6 +343,7 @@ static int parse(int argc, char **argv, train_args *A)
         else if (cli_opt(&a, "--report")) A->report = a.val;
         else if (cli_flag(&a, "--json")) A->json = 1;
         else if (cli_flag(&a, "--quiet")) A->quiet = 1;
+        else if (cli_flag(&a, "--no-memory-check")) A->no_memcheck = 1;
         else {
             cli_fail("train", "unknown option '%s' (see vidlstm train --help)", argv[a.i]);
             return 1;
@@ -472,6 +476,48 @@ static int check_outputs(const train_args *A, const char *ckpt0, int K, const vl
     return 0;
 }
 
+/* Roughly the bytes training will allocate, worked out before allocating
+ * anything, so that a hidden size that cannot fit fails at once instead of
+ * after filling the machine's memory: parameters, gradients, Adam's two
+ * moments, the best-validation copy and the checkpoint buffer (6 copies),
+ * the other ensemble members' weights, and the activations the backward
+ * pass keeps for every step of a padded batch (LSTM: 4 gates plus cell,
+ * hidden and their gradients per direction; GRU 3 gates). */
+static double train_bytes(const vl_net_config *cfg, int batch, int tmax, int K)
+{
+    double P = 0, act = 0;
+    double in = cfg->input;
+    for (int i = 0; i < cfg->nlayers; i++) {
+        const vl_layer_spec *L = &cfg->layer[i];
+        if (L->kind == VL_LAYER_LSTM || L->kind == VL_LAYER_GRU) {
+            double g = L->kind == VL_LAYER_LSTM ? 4 : 3, H = L->hidden, dirs = L->bidirectional ? 2 : 1;
+            P += dirs * (g * H * (in + H) + 2 * g * H);
+            act += dirs * (2 * g + 4) * H;
+            in = dirs * H;
+        } else {
+            act += in; /* dropout masks, pooled values */
+        }
+    }
+    P += cfg->outputs * (in + 1);
+    act += 2 * (in + cfg->outputs);
+    return 4.0 * (P * (6 + (K - 1)) + act * batch * (double)tmax);
+}
+
+/* MemAvailable from /proc/meminfo in bytes, or -1 where there is none. */
+static double mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    double kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb >= 0 ? kb * 1024 : -1;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args A;
@@ -583,6 +629,22 @@ int cmd_train(int argc, char **argv)
         goto out;
     cfg.input = d.D;
     cfg.outputs = A.task == VL_TASK_CLASSIFY ? d.nclasses : 1;
+    if (!A.no_memcheck) {
+        int tmax = 1;
+        for (int i = 0; i < d.n; i++)
+            tmax = d.items[i].T > tmax ? d.items[i].T : tmax;
+        for (int i = 0; i < vd.n; i++)
+            tmax = vd.items[i].T > tmax ? vd.items[i].T : tmax;
+        int bt = A.t.batch < d.n ? A.t.batch : d.n;
+        double need = train_bytes(&cfg, bt, tmax, K), have = mem_available();
+        if (have > 0 && need > have) {
+            cli_fail("train", "--layers %s: training needs about %.1f GB (%d features, batch %d, up to %d steps%s), "
+                              "this machine has %.1f GB available; use smaller layers or batches, or "
+                              "--no-memory-check to try anyway",
+                     A.layers, need / 1e9, d.D, bt, tmax, K > 1 ? ", an ensemble" : "", have / 1e9);
+            goto out;
+        }
+    }
     progress pr = {.tty = isatty(2), .json = A.json, .quiet = A.quiet, .regress = A.task == VL_TASK_REGRESS,
                    /* about 50 lines in all, whatever the epochs and members */
                    .log_every = A.t.epochs * K > 50 ? (A.t.epochs * K + 49) / 50 : 1,
