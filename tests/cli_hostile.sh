@@ -100,8 +100,11 @@ if [ -w /dev/full ]; then
            "predict --model $W/good.st $W/otr0001.npy"; do
     refused "$c > /dev/full" "cannot write to standard output" sh -c "\"$BIN\" $c > /dev/full"
   done
-  refused "train --json > /dev/full" "cannot write to standard output" \
-    sh -c "\"$BIN\" train --data \"$M\" --out \"$W/full.st\" --json $T > /dev/full"
+  # train stops at the first JSON line it cannot write, not after the whole run
+  refused "train --json > /dev/full" "cannot write to standard output: .*stopped at epoch 1" \
+    sh -c "\"$BIN\" train --data \"$M\" --out \"$W/full.st\" --json $T --epochs 500 > /dev/full"
+  check "no model written for it" '[ ! -e "$W/full.st" ]'
+
 else
   echo "skip: no writable /dev/full"
 fi

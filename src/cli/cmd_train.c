@@ -132,6 +132,7 @@ typedef struct {
     int iter0; /* iteration before this run's first (resumed runs start later) */
     const char *metric_name;
     int member; /* ensembles: the member being trained (1-based), else 0 */
+    int stdout_errno, stdout_epoch; /* --json lines could not be written (at that epoch) */
 } progress;
 
 static double wall(void)
@@ -188,7 +189,13 @@ static int on_event(void *user, const vl_train_event *e)
             jnum(p->regress ? "val_rmse" : "val_accuracy", e->val_metric);
         }
         printf(",\"elapsed\":%.3f}\n", e->elapsed);
-        fflush(stdout);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            /* nobody gets the progress (a full disk, a closed pipe): stop
+             * now rather than after the whole run */
+            p->stdout_errno = errno ? errno : EIO;
+            p->stdout_epoch = e->epoch;
+            return 1;
+        }
     }
     if (p->quiet)
         return 0;
@@ -749,6 +756,14 @@ int cmd_train(int argc, char **argv)
         vl_status st = vl_train(m, &d, train, ntrain, vds, val, nval, &to, &r1);
         if (pr.tty && !A.quiet)
             fputs("\r\033[K", stderr);
+        if (!st && pr.stdout_errno) {
+            cli_stdout_reported = 1;
+            cli_fail("train", "cannot write to standard output: %s; stopped at epoch %d%s%s", strerror(pr.stdout_errno),
+                     pr.stdout_epoch, access(to.checkpoint, F_OK) == 0 ? ", the last checkpoint is " : "",
+                     access(to.checkpoint, F_OK) == 0 ? to.checkpoint : "");
+            vl_train_result_free(&r1);
+            goto out;
+        }
         if (st) {
             vl_train_result_free(&r1);
             if (st == VL_ERR_NUMERIC && access(to.checkpoint, F_OK) == 0)

@@ -226,10 +226,9 @@ int main(int argc, char **argv)
         bad = 1;
         e = errno;
     }
-    if (bad) {
+    if (bad && !cli_stdout_reported) {
         fprintf(stderr, "vidlstm%s%s: cannot write to standard output: %s\n", argc > 1 ? " " : "",
                 argc > 1 ? argv[1] : "", e ? strerror(e) : "write error");
-        return rc ? rc : 1;
     }
-    return rc;
+    return bad && !rc ? 1 : rc;
 }

@@ -90,8 +90,12 @@ vl_status vl_output_check(const char *what, const char *path, const char *const 
 vl_status vl_output_dir_check(const char *what, const char *path, const char *const *inputs, int n)
 {
     struct stat st;
-    if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        const char *kind = S_ISREG(st.st_mode) ? "a file" : vl_path_kind(path);
+    /* a symlink to a folder is fine here: files are renamed into place
+     * inside it, the link itself is never replaced */
+    if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        const char *kind = S_ISREG(st.st_mode) ? "a file" : S_ISFIFO(st.st_mode) ? "a named pipe"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)            ? "a device"
+                                                                                   : "not a folder";
         return vl_seterr(VL_ERR_ARG, "%s %s: exists and is %s, not a folder (nothing was written)", what, path, kind);
     }
     return check_inputs(what, path, inputs, n);

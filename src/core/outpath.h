@@ -26,7 +26,8 @@ int vl_same_file(const char *a, const char *b);
 vl_status vl_output_check(const char *what, const char *path, const char *const *inputs, int n);
 
 /* The same for an output folder (extract --out, --report): it may exist as a
- * folder, but must not be a file, a symlink, or one of the inputs. */
+ * folder (or a symlink to one), but must not be a file, a device, or one of
+ * the inputs. */
 vl_status vl_output_dir_check(const char *what, const char *path, const char *const *inputs, int n);
 
 #endif
