@@ -209,6 +209,11 @@ int cmd_extract(int argc, char **argv)
             char lrel[300];
             snprintf(lrel, sizeof lrel, "labels/%05d_%s.csv", i, nm);
             snprintf(q, sizeof q, "%s/%s", outdir, lrel);
+            const char *lsrc[] = {s->path, data};
+            if (vl_output_check("--out", q, lsrc, 2)) {
+                cli_fail_status("extract");
+                goto out;
+            }
             FILE *lf = fopen(q, "w");
             if (!lf) {
                 cli_fail("extract", "%s: %s", q, strerror(errno));
