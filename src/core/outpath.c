@@ -60,6 +60,8 @@ int vl_same_file(const char *a, const char *b)
     int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
     if (ea && eb)
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea != eb) /* one exists, the other does not: not the same (and no realpath for every item of a dataset) */
+        return 0;
     /* also through a dangling final symlink: lstat both */
     if (lstat(a, &sa) == 0 && lstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
         return 1;
