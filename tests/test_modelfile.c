@@ -543,6 +543,26 @@ static void test_round_trips(const char *outdir)
     CHECK(vl_model_save(tpath("wrong.safetensors"), net, &wrong) == VL_ERR_ARG, "class names on a regression net");
     vl_net_free(net);
 
+    /* class names that are not UTF-8 or hold control characters (DEL too):
+     * whatever the library is given, the file it writes must read back
+     * (malformed bytes become U+FFFD, control characters are escaped) */
+    vl_net_create(&a, 3, &net);
+    char *odd[3] = {"a\xff" "b", "c\x01\x7f" "d", "e\xc3"};
+    vl_model_meta om = {.nclasses = 3, .class_names = odd}, og = {0};
+    const char *op = tpath("odd_names.safetensors");
+    CHECK(vl_model_save(op, net, &om) == VL_OK, "save odd class names: %s", vl_errmsg());
+    vl_net *ob = NULL;
+    vl_status ost = vl_model_load(op, &ob, &og);
+    CHECK(ost == VL_OK, "a model saved with malformed class names reads back: %s", vl_errmsg());
+    if (ost == VL_OK) {
+        CHECK(og.nclasses == 3 && !strcmp(og.class_names[0], "a\xef\xbf\xbd" "b") &&
+                  !strcmp(og.class_names[1], "c\x01\x7f" "d") && !strcmp(og.class_names[2], "e\xef\xbf\xbd"),
+              "odd names: U+FFFD for malformed bytes, control characters kept");
+        vl_model_meta_free(&og);
+        vl_net_free(ob);
+    }
+    vl_net_free(net);
+
     /* checkpoints: extra tensors and metadata */
     vl_net_create(&a, 3, &net);
     float mom[4] = {1, 2, 3, 4};

@@ -26,6 +26,7 @@
 
 #include "check.h"
 #include "core/npy.h"
+#include "core/outpath.h"
 #include "core/rng.h"
 #include "nn/layers.h"
 #include "nn/pack.h"
@@ -1510,6 +1511,50 @@ static void test_variable_length(void)
 }
 
 /* Removes the scratch folder (flat: only files). */
+/* Output guards (issue 12): the same file by inode or by resolved path,
+ * outputs that are symlinks, pipes or devices, and npy's writer refusing to
+ * replace a symlink with a regular file. */
+static void test_outpath(void)
+{
+    char a[512], b[512], l[512], f[512], sub[512], rel[600], np[512];
+    tpath(a, sizeof a, "op_a.txt");
+    tpath(b, sizeof b, "op_b.txt");
+    tpath(l, sizeof l, "op_link");
+    tpath(f, sizeof f, "op_fifo");
+    tpath(sub, sizeof sub, "op_sub");
+    tpath(np, sizeof np, "op_new.npy");
+    FILE *fp = fopen(a, "w");
+    fputs("a", fp);
+    fclose(fp);
+    CHECK(link(a, b) == 0 && symlink(a, l) == 0 && mkfifo(f, 0600) == 0 && mkdir(sub, 0700) == 0, "setup");
+    snprintf(rel, sizeof rel, "%s/../op_a.txt", sub);
+    CHECK(vl_same_file(a, a) && vl_same_file(a, b) && vl_same_file(a, rel) && vl_same_file(a, l), "same by inode");
+    char n1[560], n2[600];
+    snprintf(n1, sizeof n1, "%s/new.bin", tmpdir);
+    snprintf(n2, sizeof n2, "%s/./op_sub/../new.bin", tmpdir);
+    CHECK(vl_same_file(n1, n2), "two paths to one file that does not exist yet");
+    CHECK(!vl_same_file(a, n1) && !vl_same_file(n1, np), "different files");
+    const char *ins[] = {NULL, rel};
+    CHECK(vl_output_check("--out", b, ins, 2) == VL_ERR_ARG && strstr(vl_errmsg(), "same file"), "hard link refused");
+    CHECK(vl_output_check("--out", l, NULL, 0) == VL_ERR_ARG && strstr(vl_errmsg(), "symbolic link"), "symlink");
+    CHECK(vl_output_check("--out", f, NULL, 0) == VL_ERR_ARG && strstr(vl_errmsg(), "named pipe"), "pipe");
+    CHECK(vl_output_check("--out", "/dev/null", NULL, 0) == VL_ERR_ARG && strstr(vl_errmsg(), "a device"), "device");
+    CHECK(vl_output_check("--out", sub, NULL, 0) == VL_ERR_ARG && strstr(vl_errmsg(), "a directory"), "folder");
+    CHECK(vl_output_check("--out", np, ins, 2) == VL_OK, "a new file is fine: %s", vl_errmsg());
+    CHECK(vl_output_dir_check("--report", sub, NULL, 0) == VL_OK && vl_output_dir_check("--report", a, NULL, 0) ==
+          VL_ERR_ARG, "folder outputs");
+    float x[2] = {1, 2};
+    int64_t sh[1] = {2};
+    CHECK(vl_npy_write(l, VL_NPY_F32, 1, sh, x) == VL_ERR_ARG, "npy writer refuses a symlink");
+    struct stat st;
+    CHECK(lstat(l, &st) == 0 && S_ISLNK(st.st_mode), "the symlink is still a symlink");
+    remove(a);
+    remove(b);
+    remove(l);
+    remove(f);
+    rmdir(sub);
+}
+
 static void cleanup(void)
 {
     const char *names[] = {"f1.npy", "f3.npy", "i1.npy", "i3.npy", "empty.npy", "scalar.npy", "f8.npy", "i8.npy",
@@ -1544,6 +1589,7 @@ int main(void)
     test_live_weights_and_workspace();
     test_determinism();
     test_variable_length();
+    test_outpath();
     cleanup();
     return check_summary();
 }

@@ -19,6 +19,8 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 
 int cli_fail_status(const char *cmd) { return cli_fail(cmd, "%s", vl_errmsg()); }
 
+int cli_stdout_reported;
+
 static int match(cli_args *a, const char *name, int takes_value)
 {
     const char *s = a->argv[a->i];

@@ -12,6 +12,9 @@
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with vl_errmsg() as the message. */
 int cli_fail_status(const char *cmd);
+/* Set by a command that already reported a write error on stdout (main
+ * checks stdout at exit and reports it otherwise). */
+extern int cli_stdout_reported;
 
 /* Argument cursor: `--name value` or `--name=value`. */
 typedef struct {

@@ -9,6 +9,7 @@
 
 #include "backbone/registry.h"
 #include "cli/cli.h"
+#include "core/outpath.h"
 #include "core/json.h"
 
 void cli_help_backbones(FILE *f)
@@ -294,6 +295,10 @@ int cmd_fetch(int argc, char **argv)
             free(names);
             return rc;
         }
+    if (o.cache && vl_output_dir_check("--cache", o.cache, NULL, 0)) {
+        free(names);
+        return cli_fail_status("fetch");
+    }
     o.log = on_log;
     o.progress = on_progress;
     o.user = &ui;

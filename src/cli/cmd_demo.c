@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/prep.h"
+#include "core/outpath.h"
 #include "demo/scene.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
@@ -206,6 +207,11 @@ int cmd_demo(int argc, char **argv)
         v.norm = &norm;
     if (threads)
         vl_set_threads(threads);
+    {
+        const char *bb[] = {v.backbone};
+        if (vl_output_dir_check("--dir", dir, bb, 1))
+            return cli_fail_status("demo");
+    }
     double t0 = mono();
     char p[4200], q[4200], cache[4200];
 
@@ -243,6 +249,14 @@ int cmd_demo(int argc, char **argv)
     snprintf(seq_model, sizeof seq_model, "%s/activity.safetensors", dir);
     snprintf(rep1, sizeof rep1, "%s/report-clips", dir);
     snprintf(rep2, sizeof rep2, "%s/report-frames", dir);
+    {
+        const char *bb[] = {v.backbone};
+        if (vl_output_check("--dir", clip_model, bb, 1) || vl_output_check("--dir", seq_model, bb, 1) ||
+            vl_output_dir_check("--dir", rep1, bb, 1) || vl_output_dir_check("--dir", rep2, bb, 1)) {
+            cli_fail_status("demo");
+            goto out;
+        }
+    }
     snprintf(p, sizeof p, "%s/clips", dir);
     vl_dataset_opts o = {.task = VL_TASK_CLASSIFY, .mode = VL_OUT_LAST};
     if (cli_load_data("demo", p, &o, &v, &xt, &d))

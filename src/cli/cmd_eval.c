@@ -6,6 +6,7 @@
 #include "backbone/registry.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "core/outpath.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
 #include "pipeline/videodata.h"
@@ -71,6 +72,10 @@ int cmd_eval(int argc, char **argv)
         return cli_fail("eval", "--model MODEL.safetensors and --data MANIFEST.csv are required");
     if (threads)
         vl_set_threads(threads);
+    const char *ins[] = {model, data, cache && *cache ? cache : NULL};
+    if ((report && vl_output_dir_check("--report", report, ins, 3)) ||
+        (cache && *cache && vl_output_dir_check("--cache", cache, ins, 2)))
+        return cli_fail_status("eval");
     vl_net *net;
     vl_model_meta meta;
     if (vl_model_load(model, &net, &meta))

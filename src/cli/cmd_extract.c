@@ -11,6 +11,7 @@
 #include "cli/common.h"
 #include "cli/prep.h"
 #include "core/json.h"
+#include "core/outpath.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
 #include "pipeline/videodata.h"
@@ -166,6 +167,16 @@ int cmd_extract(int argc, char **argv)
     if (!vl_videodata_is_video(data))
         return cli_fail("extract", "%s: not video data (a folder or a CSV of videos); it looks like a manifest of "
                                    "feature files already", data);
+    /* the output folder must not be (or hold the files of) the input: its
+     * manifest.csv would replace a CSV of videos of the same name */
+    char man0[4200], bj0[4200];
+    snprintf(man0, sizeof man0, "%s/manifest.csv", outdir);
+    snprintf(bj0, sizeof bj0, "%s/backbone.json", outdir);
+    const char *ins[] = {data, v.backbone, v.cache && *v.cache ? v.cache : NULL};
+    if (vl_output_dir_check("--out", outdir, ins, 3) || vl_output_check("--out", man0, ins, 3) ||
+        vl_output_check("--out", bj0, ins, 3) ||
+        (v.cache && *v.cache && vl_output_dir_check("--cache", v.cache, ins, 2)))
+        return cli_fail_status("extract");
     if (!mode_given && vl_videodata_per_frame(data))
         mode = VL_OUT_SEQUENCE; /* per-frame label files: what `train` would build too */
     vl_dataset d = {0};
@@ -196,7 +207,8 @@ int cmd_extract(int argc, char **argv)
         snprintf(rel, sizeof rel, "features/%05d_%s.npy", i, nm);
         snprintf(p, sizeof p, "%s/%s", outdir, rel);
         int64_t shape[2] = {s->T, d.D};
-        if (vl_npy_write(p, VL_NPY_F32, 2, shape, s->x)) {
+        const char *src[] = {s->path, data};
+        if (vl_output_check("--out", p, src, 2) || vl_npy_write(p, VL_NPY_F32, 2, shape, s->x)) {
             cli_fail_status("extract");
             goto out;
         }
@@ -206,6 +218,11 @@ int cmd_extract(int argc, char **argv)
             char lrel[300];
             snprintf(lrel, sizeof lrel, "labels/%05d_%s.csv", i, nm);
             snprintf(q, sizeof q, "%s/%s", outdir, lrel);
+            const char *lsrc[] = {s->path, data};
+            if (vl_output_check("--out", q, lsrc, 2)) {
+                cli_fail_status("extract");
+                goto out;
+            }
             FILE *lf = fopen(q, "w");
             if (!lf) {
                 cli_fail("extract", "%s: %s", q, strerror(errno));

@@ -7,6 +7,7 @@
 #include "backbone/tfjs.h"
 #include "cli/cli.h"
 #include "cli/prep.h"
+#include "core/outpath.h"
 
 void cli_help_import_tfjs(FILE *f)
 {
@@ -71,6 +72,8 @@ int cmd_import_tfjs(int argc, char **argv)
         return 2;
     }
     vl_tfjs_info info;
+    if (vl_output_check("import-tfjs: output", out, &in, 1))
+        return cli_fail_status("import-tfjs");
     if (vl_tfjs_import(in, out, &o, &info))
         return cli_fail_status("import-tfjs");
     printf("wrote %s: TF.js %s model, %d ONNX nodes, %d initializers (%lld weights), input '%s', output '%s'\n", out,

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/prep.h"
+#include "core/outpath.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
 #include "pipeline/videodata.h"
@@ -97,6 +98,8 @@ void cli_help_train(FILE *f)
           "                           validation split) and average their probabilities\n"
           "                           (default: clip models 3, per-frame models 1)\n"
           "  --threads N              (default: all cores)\n"
+          "  --no-memory-check        train even when the estimated memory (weights, optimiser\n"
+          "                           state, activations) exceeds MemAvailable\n"
           "output:\n"
           "  --out FILE               the model (.safetensors)\n"
           "  --checkpoint FILE        written every epoch (default OUT.ckpt; removed on success)\n"
@@ -122,6 +125,7 @@ typedef struct {
     int lr_given, mode_given, layers_given, batch_given, epochs_given, output_given;
     int ensemble; /* members; 0 = the default for the mode */
     int threads, json, quiet, resume;
+    int no_memcheck;
 } train_args;
 
 /* ---- progress --------------------------------------------------------------------- */
@@ -133,6 +137,7 @@ typedef struct {
     int iter0; /* iteration before this run's first (resumed runs start later) */
     const char *metric_name;
     int member; /* ensembles: the member being trained (1-based), else 0 */
+    int stdout_errno, stdout_epoch; /* --json lines could not be written (at that epoch) */
 } progress;
 
 static double wall(void)
@@ -189,7 +194,13 @@ static int on_event(void *user, const vl_train_event *e)
             jnum(p->regress ? "val_rmse" : "val_accuracy", e->val_metric);
         }
         printf(",\"elapsed\":%.3f}\n", e->elapsed);
-        fflush(stdout);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            /* nobody gets the progress (a full disk, a closed pipe): stop
+             * now rather than after the whole run */
+            p->stdout_errno = errno ? errno : EIO;
+            p->stdout_epoch = e->epoch;
+            return 1;
+        }
     }
     if (p->quiet)
         return 0;
@@ -345,6 +356,7 @@ static int parse(int argc, char **argv, train_args *A)
         else if (cli_opt(&a, "--report")) A->report = a.val;
         else if (cli_flag(&a, "--json")) A->json = 1;
         else if (cli_flag(&a, "--quiet")) A->quiet = 1;
+        else if (cli_flag(&a, "--no-memory-check")) A->no_memcheck = 1;
         else {
             cli_fail("train", "unknown option '%s' (see vidlstm train --help)", argv[a.i]);
             return 1;
@@ -428,6 +440,102 @@ static vl_status clone_member0(vl_net *net, vl_net **out)
     return st;
 }
 
+/* Every file train writes (model, checkpoints, report folder) against every
+ * file it reads and against each other: a clash would let the temp+rename
+ * writers replace an input, or the final unlink of the checkpoint delete the
+ * model just written. d/vd (NULL before loading) add the files they list.
+ * Returns 0 or 1 (error printed). */
+static int check_outputs(const train_args *A, const char *ckpt0, int K, const vl_dataset *d, const vl_dataset *vd)
+{
+    enum { NFIX = 16 };
+    const char *in[NFIX + 2] = {A->data, A->val_data, A->split_file};
+    int n = 3;
+    char bb[NFIX][1024];
+    int nbb = 0;
+    /* a backbone given as a file (or A+B of files) is an input too */
+    for (const char *p = A->v.backbone; p && *p && nbb < NFIX - 6;) {
+        const char *e = strchr(p, '+');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        snprintf(bb[nbb], sizeof bb[nbb], "%.*s", (int)l, p);
+        if (access(bb[nbb], F_OK) == 0)
+            in[n++] = bb[nbb++];
+        p = e ? e + 1 : p + l;
+    }
+    const int nin = n;
+    char mck[4200];
+    for (int k = 0; k < K; k++) {
+        if (k)
+            snprintf(mck, sizeof mck, "%s.member%d", ckpt0, k + 1);
+        const char *ck = k ? mck : ckpt0;
+        in[nin] = A->out;
+        in[nin + 1] = A->report;
+        n = nin + 2;
+        if (vl_output_check("--checkpoint", ck, in, n))
+            return cli_fail_status("train");
+        for (const vl_dataset *s = d; s; s = s == d ? vd : NULL)
+            for (int i = 0; i < s->n; i++)
+                if (vl_output_check("--checkpoint", ck, (const char *const *)&s->items[i].path, 1))
+                    return cli_fail_status("train");
+    }
+    in[nin] = ckpt0;
+    in[nin + 1] = A->report;
+    if (vl_output_check("--out", A->out, in, nin + 2))
+        return cli_fail_status("train");
+    for (const vl_dataset *s = d; s; s = s == d ? vd : NULL)
+        for (int i = 0; i < s->n; i++)
+            if (vl_output_check("--out", A->out, (const char *const *)&s->items[i].path, 1))
+                return cli_fail_status("train");
+    if (A->report) {
+        in[nin] = ckpt0;
+        in[nin + 1] = A->out;
+        if (vl_output_dir_check("--report", A->report, in, nin + 2))
+            return cli_fail_status("train");
+    }
+    return 0;
+}
+
+/* Roughly the bytes training will allocate, worked out before allocating
+ * anything, so that a hidden size that cannot fit fails at once instead of
+ * after filling the machine's memory: parameters, gradients, Adam's two
+ * moments, the best-validation copy and the checkpoint buffer (6 copies),
+ * the other ensemble members' weights, and the activations the backward
+ * pass keeps for every step of a padded batch (LSTM: 4 gates plus cell,
+ * hidden and their gradients per direction; GRU 3 gates). */
+static double train_bytes(const vl_net_config *cfg, int batch, int tmax, int K)
+{
+    double P = 0, act = 0;
+    double in = cfg->input;
+    for (int i = 0; i < cfg->nlayers; i++) {
+        const vl_layer_spec *L = &cfg->layer[i];
+        if (L->kind == VL_LAYER_LSTM || L->kind == VL_LAYER_GRU) {
+            double g = L->kind == VL_LAYER_LSTM ? 4 : 3, H = L->hidden, dirs = L->bidirectional ? 2 : 1;
+            P += dirs * (g * H * (in + H) + 2 * g * H);
+            act += dirs * (2 * g + 4) * H;
+            in = dirs * H;
+        } else {
+            act += in; /* dropout masks, pooled values */
+        }
+    }
+    P += cfg->outputs * (in + 1);
+    act += 2 * (in + cfg->outputs);
+    return 4.0 * (P * (6 + (K - 1)) + act * batch * (double)tmax);
+}
+
+/* MemAvailable from /proc/meminfo in bytes, or -1 where there is none. */
+static double mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    double kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb >= 0 ? kb * 1024 : -1;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args A;
@@ -436,6 +544,11 @@ int cmd_train(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (A.threads)
         vl_set_threads(A.threads);
+    char ckname[4200];
+    snprintf(ckname, sizeof ckname, "%s%s", A.checkpoint ? A.checkpoint : A.out, A.checkpoint ? "" : ".ckpt");
+    /* the ensemble size is not known before the mode is: check 64 member names (the most) */
+    if (check_outputs(&A, ckname, A.ensemble ? A.ensemble : 64, NULL, NULL))
+        return 1;
     { /* fail now, not after hours of training, when the model cannot be written */
         const char *sl = strrchr(A.out, '/');
         char od[4200];
@@ -530,8 +643,26 @@ int cmd_train(int argc, char **argv)
         cli_fail("train", "out of memory");
         goto out;
     }
+    if (check_outputs(&A, ckpt0, K, &d, A.val_data ? &vd : NULL))
+        goto out;
     cfg.input = d.D;
     cfg.outputs = A.task == VL_TASK_CLASSIFY ? d.nclasses : 1;
+    if (!A.no_memcheck) {
+        int tmax = 1;
+        for (int i = 0; i < d.n; i++)
+            tmax = d.items[i].T > tmax ? d.items[i].T : tmax;
+        for (int i = 0; i < vd.n; i++)
+            tmax = vd.items[i].T > tmax ? vd.items[i].T : tmax;
+        int bt = A.t.batch < d.n ? A.t.batch : d.n;
+        double need = train_bytes(&cfg, bt, tmax, K), have = mem_available();
+        if (have > 0 && need > have) {
+            cli_fail("train", "--layers %s: training needs about %.1f GB (%d features, batch %d, up to %d steps%s), "
+                              "this machine has %.1f GB available; use smaller layers or batches, or "
+                              "--no-memory-check to try anyway",
+                     A.layers, need / 1e9, d.D, bt, tmax, K > 1 ? ", an ensemble" : "", have / 1e9);
+            goto out;
+        }
+    }
     progress pr = {.tty = isatty(2), .json = A.json, .quiet = A.quiet, .regress = A.task == VL_TASK_REGRESS,
                    /* about 50 lines in all, whatever the epochs and members */
                    .log_every = A.t.epochs * K > 50 ? (A.t.epochs * K + 49) / 50 : 1,
@@ -636,6 +767,14 @@ int cmd_train(int argc, char **argv)
         vl_status st = vl_train(m, &d, train, ntrain, vds, val, nval, &to, &r1);
         if (pr.tty && !A.quiet)
             fputs("\r\033[K", stderr);
+        if (!st && pr.stdout_errno) {
+            cli_stdout_reported = 1;
+            cli_fail("train", "cannot write to standard output: %s; stopped at epoch %d%s%s", strerror(pr.stdout_errno),
+                     pr.stdout_epoch, access(to.checkpoint, F_OK) == 0 ? ", the last checkpoint is " : "",
+                     access(to.checkpoint, F_OK) == 0 ? to.checkpoint : "");
+            vl_train_result_free(&r1);
+            goto out;
+        }
         if (st) {
             vl_train_result_free(&r1);
             if (st == VL_ERR_NUMERIC && access(to.checkpoint, F_OK) == 0)

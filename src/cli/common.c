@@ -71,8 +71,12 @@ int cli_parse_layers(const char *spec, vl_net_config *cfg, char *err, size_t err
                 return -1;
             }
             long h = arg ? strtol(arg, &e, 10) : 0;
-            if (!arg || *e || h < 1 || h > 65536) {
+            if (!arg || *e || e == arg) {
                 snprintf(err, errlen, "%s needs a hidden size, e.g. %s:128", tok, tok);
+                return -1;
+            }
+            if (h < 1 || h > 65536) {
+                snprintf(err, errlen, "%s:%s: the hidden size must be 1 to 65536 (the most a layer supports)", tok, arg);
                 return -1;
             }
             L->hidden = (int)h;
@@ -376,6 +380,13 @@ static void on_extract(void *user, int done, int total, int64_t frames, int cach
     p->last = now;
 }
 
+/* From extraction workers: one whole line per call (stdio locks the stream). */
+static void on_note(void *user, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "%s\n", msg);
+}
+
 int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, const cli_video_opts *v,
                   vl_extractor **x, vl_dataset *out)
 {
@@ -391,7 +402,8 @@ int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, c
         vl_extract_opts eo = {.backbone = v->backbone, .tap = v->tap, .sha256 = v->sha256, .norm = v->norm,
                               .fps = v->fps,
                               .every_k = v->every_k,
-                              .cache = cache, .jobs = v->jobs, .progress = on_extract, .user = &pr};
+                              .cache = cache, .jobs = v->jobs, .progress = on_extract, .user = &pr,
+                              .note = v->quiet ? NULL : on_note};
         if (vl_extractor_open(&eo, x))
             return cli_fail_status(cmd);
     }

@@ -1,6 +1,7 @@
 /* The vidlstm command: dispatch, the usage text, and the ONNX utilities
  * (info, infer). Each workflow command lives in its own file (cmd_*.c); the
  * options of each are documented by its --help and docs/cli.md. */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/outpath.h"
 #include "model/modelfile.h"
 #include "vidlstm.h"
 
@@ -144,6 +146,11 @@ static int cmd_infer(int argc, char **argv)
     }
     vl_npy x;
     vl_onnx *m;
+    const char *ins[] = {model, in};
+    if (vl_output_check("--out", out, ins, 2)) {
+        fprintf(stderr, "vidlstm infer: %s\n", vl_errmsg());
+        return 1;
+    }
     if (vl_npy_read(in, &x)) {
         fprintf(stderr, "vidlstm infer: %s\n", vl_errmsg());
         return 1;
@@ -172,7 +179,7 @@ static int cmd_infer(int argc, char **argv)
     return rc;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -210,4 +217,23 @@ int main(int argc, char **argv)
         return cmd_export(argc - 2, argv + 2);
     fprintf(stderr, "vidlstm: unknown command '%s' (see vidlstm --help)\n", argv[1]);
     return 2;
+}
+
+/* Results go to stdout: a full disk or a closed pipe there must not pass as
+ * success with an empty file (stdio only reports it through ferror/fflush/
+ * fclose, which nothing else checks). */
+int main(int argc, char **argv)
+{
+    int rc = dispatch(argc, argv);
+    int e = fflush(stdout) != 0 ? errno : 0;
+    int bad = ferror(stdout) || e;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad && !cli_stdout_reported) {
+        fprintf(stderr, "vidlstm%s%s: cannot write to standard output: %s\n", argc > 1 ? " " : "",
+                argc > 1 ? argv[1] : "", e ? strerror(e) : "write error");
+    }
+    return bad && !rc ? 1 : rc;
 }

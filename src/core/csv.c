@@ -118,6 +118,8 @@ int vl_csv_next(vl_csv *r)
                 } else {
                     if (c == '\n')
                         r->line++;
+                    if (c == '\0')
+                        goto nul;
                     r->text[t++] = c;
                 }
             }
@@ -130,8 +132,11 @@ int vl_csv_next(vl_csv *r)
                 return -1;
             }
         } else {
-            while (pos < len && b[pos] != ',' && b[pos] != '\n')
+            while (pos < len && b[pos] != ',' && b[pos] != '\n') {
+                if (b[pos] == '\0')
+                    goto nul;
                 r->text[t++] = b[pos++];
+            }
             while (t > start && (r->text[t - 1] == ' ' || r->text[t - 1] == '\t' || r->text[t - 1] == '\r'))
                 t--;
         }
@@ -149,6 +154,11 @@ int vl_csv_next(vl_csv *r)
     }
     r->pos = pos;
     return 1;
+nul:
+    /* C strings end at NUL: "r\0un" would silently become the label "r" */
+    r->err = vl_seterr(VL_ERR_FORMAT, "%s:%d: field %d contains a NUL byte (is this a text file?)", r->file, r->line,
+                       r->nf + 1);
+    return -1;
 }
 
 

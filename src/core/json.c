@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 /* ---- parser ------------------------------------------------------------------- */
 
@@ -609,9 +610,18 @@ void vl_jbuf_string(vl_jbuf *b, const char *s)
         case '\r': esc = "\\r"; break;
         case '\t': esc = "\\t"; break;
         default:
-            if (c < 0x20) {
+            if (c < 0x20 || c == 0x7F) {
                 snprintf(u, sizeof u, "\\u%04x", c);
                 esc = u;
+            } else if (c >= 0x80) {
+                /* JSON text must be UTF-8: a malformed byte becomes U+FFFD, so
+                 * whatever we write, our reader (and any other) can read back */
+                uint32_t cp;
+                int len = vl_utf8_next(s, &cp);
+                if (cp == 0xFFFD && len == 1)
+                    esc = "\xEF\xBF\xBD";
+                else
+                    s += len - 1;
             }
         }
         if (esc) {

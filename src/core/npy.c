@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/outpath.h"
 #include "core/mem.h"
 
 /* Finds `'key':` in the header dict and returns a pointer just past the colon. */
@@ -21,6 +22,37 @@ static const char *dict_value(const char *hdr, const char *key)
     return p ? p + 1 : NULL;
 }
 
+/* What a file that is not .npy looks like, from its first bytes: a named
+ * format beats "bad magic" when someone passes an image or a video. */
+static const char *npy_sniff(const unsigned char *b, size_t n)
+{
+    if (n == 0)
+        return "empty";
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8))
+        return "an image (PNG)";
+    if (n >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6)))
+        return "an image (GIF)";
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF)
+        return "an image (JPEG)";
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4))
+        return "an image (WebP)";
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "AVI ", 4))
+        return "a video (AVI)";
+    if (n >= 8 && !memcmp(b + 4, "ftyp", 4))
+        return "a video (MP4/MOV)";
+    if (n >= 4 && !memcmp(b, "\x1a\x45\xdf\xa3", 4))
+        return "a video (Matroska/WebM)";
+    if (n >= 9 && b[8] == '{')
+        return "a safetensors file (a model?)";
+    if (n >= 4 && !memcmp(b, "PK\x03\x04", 4))
+        return "a zip archive (.npz? save each array with numpy.save)";
+    int text = 1;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] < 0x09 || (b[i] > 0x0d && b[i] < 0x20))
+            text = 0;
+    return text ? "a text file" : NULL;
+}
+
 vl_status vl_npy_read(const char *path, vl_npy *out)
 {
     memset(out, 0, sizeof *out);
@@ -29,9 +61,21 @@ vl_status vl_npy_read(const char *path, vl_npy *out)
         return vl_seterr(VL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     vl_status st = VL_OK;
     char *hdr = NULL;
-    unsigned char pre[10];
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-        st = vl_seterr(VL_ERR_FORMAT, "%s: not a .npy file (bad magic)", path);
+    unsigned char pre[16] = {0};
+    size_t got = fread(pre, 1, 16, f);
+    if (got < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+        const char *what = npy_sniff(pre, got);
+        if (what)
+            st = vl_seterr(VL_ERR_FORMAT, "%s: is %s, not a .npy feature file (numpy.save's float32 [T, D])%s", path,
+                           what, strstr(what, "video") ? "; pass a video as a video (a folder per class, or a CSV of "
+                                                         "videos), so its features are extracted" : "");
+        else
+            st = vl_seterr(VL_ERR_FORMAT, "%s: not a .npy feature file (it does not start with numpy's \\x93NUMPY)",
+                           path);
+        goto done;
+    }
+    if (fseek(f, 10, SEEK_SET) != 0) {
+        st = vl_seterr(VL_ERR_IO, "%s: cannot seek", path);
         goto done;
     }
     size_t hlen;
@@ -195,6 +239,9 @@ vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int
     n += snprintf(hdr + n, sizeof hdr - (size_t)n, "), }");
     int total = 10 + n + 1;
     int pad = (64 - total % 64) % 64;
+    /* the temp+rename below would replace a symlink or a device node with a regular file */
+    if (vl_path_kind(path))
+        return vl_seterr(VL_ERR_ARG, "%s: exists and is %s, not a regular file: not replaced", path, vl_path_kind(path));
     char tmp[4096];
     /* unique per call: threads of one process may write the same path */
     static _Atomic unsigned long serial;

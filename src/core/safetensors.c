@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/outpath.h"
 #include "core/json.h"
 
 static const struct {
@@ -433,6 +434,11 @@ vl_status vl_st_write(const char *path, const vl_st_entry *t, int n, const char 
         goto done;
     }
 
+    /* the temp+rename below would replace a symlink or a device node with a regular file */
+    if (vl_path_kind(path)) {
+        st = vl_seterr(VL_ERR_ARG, "%s: exists and is %s, not a regular file: not replaced", path, vl_path_kind(path));
+        goto done;
+    }
     char tmp[4200];
     int fd = -1;
     static unsigned counter;

@@ -71,4 +71,19 @@ static inline int vl_utf8_put(char *buf, uint32_t cp)
     return 4;
 }
 
+/* The byte offset of the first byte that does not start a well-formed
+ * UTF-8 character (vl_utf8_next's rules), or -1 when all of s is valid. */
+static inline long vl_utf8_invalid_at(const char *s)
+{
+    const char *p = s;
+    uint32_t cp;
+    int len;
+    while ((len = vl_utf8_next(p, &cp)) > 0) {
+        if (cp == 0xFFFD && len == 1)
+            return (long)(p - s);
+        p += len;
+    }
+    return -1;
+}
+
 #endif

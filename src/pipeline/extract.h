@@ -6,7 +6,8 @@
  * frame is preprocessed as the backbone asks and turned into a feature
  * vector. Results are cached as `<cache>/<key>.npy` ([T, D] float32, readable
  * by numpy) plus `<key>.frames` (sampled times and source frame numbers, for
- * aligning per-frame labels), where the key hashes the backbone (spec, tap,
+ * aligning per-frame labels, and a 64-bit checksum of both files' data:
+ * an entry that fails it is recomputed), where the key hashes the backbone (spec, tap,
  * preprocessing, model file size and time), the sampling settings, the clip's
  * bounds and the video file's identity (path, size, modification time). A
  * second run with the same settings decodes nothing.
@@ -38,6 +39,9 @@ typedef struct {
     /* progress: called from the calling thread after each clip */
     void (*progress)(void *user, int done, int total, int64_t frames, int cached);
     void *user;
+    /* a cache entry failed its checksum and is being recomputed (message
+     * names the file); may be called from worker threads. NULL: silent */
+    void (*note)(void *user, const char *msg);
 } vl_extract_opts;
 
 /* One extracted clip. */

@@ -12,6 +12,7 @@
 
 #include "core/csv.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "core/rng.h"
 #include "video/video.h"
 
@@ -208,11 +209,19 @@ vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_cl
             }
         } else {
             st = vl_clips_from_folders(&whole, data);
-            if (st && has_labelled_videos(data))
-                st = vl_seterr(VL_ERR_ARG,
-                               "%s: videos with per-frame label files (name.mp4 + name.csv), but the model is "
-                               "many-to-one (one label per clip); for per-frame labels use --mode sequence",
-                               data);
+            if (st) {
+                /* the probe sets its own message: keep the folder scan's (it
+                 * names the empty class folder), unless the probe explains more */
+                char keep[4400];
+                snprintf(keep, sizeof keep, "%s", vl_errmsg());
+                if (has_labelled_videos(data))
+                    st = vl_seterr(VL_ERR_ARG,
+                                   "%s: videos with per-frame label files (name.mp4 + name.csv), but the model is "
+                                   "many-to-one (one label per clip); for per-frame labels use --mode sequence",
+                                   data);
+                else
+                    st = vl_seterr(st, "%s", keep);
+            }
         }
     } else {
         st = vl_clips_from_csv(&whole, data);
@@ -335,9 +344,23 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
     } else if (cls) {
         for (int i = 0; i < cl.n && !st; i++) {
             if (seq) {
-                for (int c = 0; c < fls[i]->nclasses; c++)
-                    if (add_class(d, fls[i]->classes[c]))
+                for (int c = 0; c < fls[i]->nclasses && !st; c++) {
+                    long bad = vl_utf8_invalid_at(fls[i]->classes[c]);
+                    if (bad >= 0)
+                        st = vl_seterr(VL_ERR_FORMAT,
+                                       "%s: a label is not valid UTF-8: byte %ld is 0x%02X; class names are stored "
+                                       "in the model as JSON text: save the file as UTF-8",
+                                       cl.items[i].label, bad, (unsigned char)fls[i]->classes[c][bad]);
+                    else if (add_class(d, fls[i]->classes[c]))
                         st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+                }
+            } else if (cl.items[i].label && vl_utf8_invalid_at(cl.items[i].label) >= 0) {
+                long bad = vl_utf8_invalid_at(cl.items[i].label);
+                st = vl_seterr(VL_ERR_FORMAT,
+                               "%s: its class name (its folder's name, or its label in %s) is not valid UTF-8: byte "
+                               "%ld is 0x%02X; class names are stored in the model as JSON text: rename the folder "
+                               "or save the CSV as UTF-8",
+                               cl.items[i].path, data, bad, (unsigned char)cl.items[i].label[bad]);
             } else if (cl.items[i].label && add_class(d, cl.items[i].label)) {
                 st = vl_seterr(VL_ERR_NOMEM, "out of memory");
             }

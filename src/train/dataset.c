@@ -10,6 +10,7 @@
 
 #include "core/csv.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "core/rng.h"
 
 /* Header names of per-frame label files (the same as video/clips.h's, which
@@ -338,6 +339,13 @@ static vl_status load_frame_file(const vl_dataset *d, const char *file, int T, f
                 st = vl_seterr(VL_ERR_FORMAT, "%s:%d: empty label", file, r.rec_line);
                 break;
             }
+            long bad = vl_utf8_invalid_at(v);
+            if (bad >= 0) {
+                st = vl_seterr(VL_ERR_FORMAT, "%s:%d: the label is not valid UTF-8 (byte %ld of the field is 0x%02X); "
+                               "class names are stored in the model as JSON text: save the file as UTF-8",
+                               file, r.rec_line, bad, (unsigned char)v[bad]);
+                break;
+            }
             if (!(fr->names[t] = vl_strdup(v))) {
                 st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", file);
                 break;
@@ -531,6 +539,12 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
                            "%s:%d: the label '%s' is a per-frame label file, but the model is many-to-one (one label "
                            "per clip); for per-frame labels use mode sequence",
                            manifest, r.rec_line, lab);
+            break;
+        } else if (vl_utf8_invalid_at(lab) >= 0) {
+            long bad = vl_utf8_invalid_at(lab);
+            st = vl_seterr(VL_ERR_FORMAT, "%s:%d: the label is not valid UTF-8 (byte %ld of the field is 0x%02X); "
+                           "class names are stored in the model as JSON text: save the manifest as UTF-8",
+                           manifest, r.rec_line, bad, (unsigned char)lab[bad]);
             break;
         } else if (!(clip_names[d->n - 1] = vl_strdup(lab))) {
             st = vl_seterr(VL_ERR_NOMEM, "out of memory");
