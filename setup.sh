@@ -13,11 +13,14 @@ cd "$(dirname "$0")"
 # Video: FFmpeg's libraries; the ffmpeg command for benchmarks and test set-up.
 # ONNX: protobuf-c and its compiler (onnx.proto is compiled at build time).
 # Fetching named backbones: libcurl (HTTP(S), timeouts, Range requests).
-# Tests: clang with libFuzzer and its OpenMP runtime (fuzzing the ONNX loader).
+# Tests: clang with libFuzzer and its OpenMP runtime (the fuzz targets);
+# llvm-14 for llvm-symbolizer-14, without which sanitizer reports show bare
+# addresses instead of function names (run_tests.sh points ASan/UBSan at it);
+# chromium renders the HTML report headless in tests/report_render.sh.
 PKGS=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
       libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
-      clang-14 libclang-rt-14-dev libomp-14-dev)
+      clang-14 libclang-rt-14-dev libomp-14-dev llvm-14 chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do
