@@ -112,7 +112,8 @@ M = {
     6: ['a.npy\n', 'b.npy,val\na.npy,train\n', 'nope.npy\n', 'path,split\na.npy,val\n'],
     7: ['v.mp4,x,0,1.5\nw.mp4,y\n', 'path,label,start,end\nv.mp4,x,2,1\n', 'v.mp4\n', 'path,label,group\nv.mp4,x,g\n'],
     8: ['frame,label\n0,x\n1,y\n5,x\n', 'start,end,label\n0,1.5,x\n1.5,3,y\n', '0-4,x\n5-9,y\n', 'x\ny\nx\n',
-        'frame,label\n3,x\n1,y\n', 'start,end,label\n0,2,x\n1,3,y\n'],
+        'frame,label\n3,x\n1,y\n', 'start,end,label\n0,2,x\n1,3,y\n',
+        'start_frame,end_frame,label\n0,4,x\n5,9223372036854775807,y\n', 'label,frame,extra\nx,0,1\n'],
     9: ['v.mp4,x\n', 'a.npy,x\n'],
 }
 for k, items in M.items():
