@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The test command (README): sets up, builds, and runs the whole suite twice:
 # a Release build, then an AddressSanitizer + UndefinedBehaviorSanitizer build;
-# then fuzzes the ONNX loader with libFuzzer, deterministically: the committed
-# regression inputs, then VL_FUZZ_RUNS (default 300000) runs from seed
-# VL_FUZZ_SEED (default 1) on a fresh corpus, so the step fails only for what
-# a change did (tests/fuzz/run_fuzz.sh; VL_FUZZ_EXPLORE=SECONDS fuzzes with a
-# random seed instead). Ends with a combined line `N passed, N failed`.
+# then fuzzes with libFuzzer (the ONNX loader, model files, .npy, manifests
+# and label files, JSON; one ctest test each), deterministically: each
+# target's committed regression inputs and seeds, then a fixed number of runs
+# (VL_FUZZ_RUNS, default 300000, for ONNX; VL_FUZZ_RUNS_<TARGET> for the
+# others, CMakeLists.txt) from seed VL_FUZZ_SEED (default 1) on a fresh
+# corpus, so the step fails only for what a change did (tests/fuzz/run_fuzz.sh;
+# VL_FUZZ_EXPLORE=SECONDS fuzzes with a random seed instead). Ends with a
+# combined line `N passed, N failed`.
 set -uo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --no-build || exit 1
@@ -15,10 +18,13 @@ jobs=$(nproc)
 # test several times slower when other processes share the cores (seen 10x on
 # a loaded 2-core machine); sleeping waits keep the suite's time steady.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-# Sanitizer reports name functions and lines only with llvm-symbolizer
-# (setup.sh installs Debian's llvm for it); say so when it is missing.
-if command -v llvm-symbolizer > /dev/null; then
-  export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$(command -v llvm-symbolizer)}
+# Sanitizer stack traces need llvm-symbolizer to name functions and lines
+# (setup.sh installs Debian's llvm for it); naming it keeps any runtime from
+# printing bare addresses, and a missing one is said.
+sym=$(command -v llvm-symbolizer || command -v llvm-symbolizer-14 || true)
+if [ -n "$sym" ]; then
+  export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$sym}
+  export UBSAN_SYMBOLIZER_PATH=${UBSAN_SYMBOLIZER_PATH:-$sym}
 else
   echo "run_tests.sh: llvm-symbolizer not found; sanitizer reports will show raw addresses"
 fi
@@ -45,7 +51,7 @@ run_suite build -DCMAKE_BUILD_TYPE=Release || true
 echo "== ASan + UBSan build =="
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DVIDLSTM_SANITIZE=ON -DVIDLSTM_NATIVE=ON -DVIDLSTM_BENCH=OFF || true
-echo "== Fuzzing the ONNX loader (libFuzzer, ${VL_FUZZ_RUNS:-300000} runs from seed ${VL_FUZZ_SEED:-1}) =="
+echo "== Fuzzing the parsers (libFuzzer, seed ${VL_FUZZ_SEED:-1}; ONNX ${VL_FUZZ_RUNS:-300000} runs) =="
 CC=clang-14 run_suite build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVIDLSTM_FUZZ=ON -DVIDLSTM_TESTS=OFF -DVIDLSTM_BENCH=OFF \
   -DVL_FUZZ_RUNS="${VL_FUZZ_RUNS:-300000}" -DVL_FUZZ_SEED="${VL_FUZZ_SEED:-1}" || true
 echo "$pass passed, $fail failed"

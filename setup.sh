@@ -13,10 +13,11 @@ cd "$(dirname "$0")"
 # Video: FFmpeg's libraries; the ffmpeg command for benchmarks and test set-up.
 # ONNX: protobuf-c and its compiler (onnx.proto is compiled at build time).
 # Fetching named backbones: libcurl (HTTP(S), timeouts, Range requests).
-# Tests: clang with libFuzzer and its OpenMP runtime (fuzzing); llvm for
-# llvm-symbolizer, so sanitizer reports name functions and lines; ONNX's
-# operator conformance cases (libonnx-testdata); Chromium to render the HTML
-# report in a real browser.
+# Tests: clang with libFuzzer and its OpenMP runtime (the fuzz targets);
+# llvm for llvm-symbolizer, without which sanitizer reports show bare
+# addresses instead of function names; ONNX's operator conformance cases
+# (libonnx-testdata); chromium renders the HTML report headless in
+# tests/report_render.sh.
 PKGS=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
       libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev

@@ -147,6 +147,11 @@ vl_status vl_npy_read(const char *path, vl_npy *out)
             goto done;
         }
         out->shape[out->ndim++] = d;
+        /* divide first: a dimension near 2^63 would overflow the product */
+        if (d > 0 && out->count > ((int64_t)1 << 34) / d) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: array too large", path);
+            goto done;
+        }
         out->count *= d;
         if (out->count > ((int64_t)1 << 34)) {
             st = vl_seterr(VL_ERR_FORMAT, "%s: array too large", path);
@@ -155,6 +160,16 @@ vl_status vl_npy_read(const char *path, vl_npy *out)
         v = end;
     }
     size_t nbytes = (size_t)out->count * (size_t)esize;
+    /* a few bytes can promise up to 128 GiB: check the file holds the data
+     * before allocating it */
+    long here = ftell(f);
+    if (here >= 0 && fseek(f, 0, SEEK_END) == 0) {
+        long end = ftell(f);
+        if (end < here || (uint64_t)(end - here) < nbytes || fseek(f, here, SEEK_SET) != 0) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: truncated data (expected %zu bytes)", path, nbytes);
+            goto done;
+        }
+    }
     void *raw = vl_alloc(nbytes);
     if (!raw) {
         st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory for %zu bytes", path, nbytes);
