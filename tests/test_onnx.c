@@ -82,6 +82,7 @@ static void parity(const char *base, const char *model)
         CHECK((int64_t)shape[0] * (feat.count / feat.shape[0]) == feat.count, "%s: feature shape", model);
         double e = max_rel(y, feat.data, feat.count);
         CHECK(e <= 1e-4, "%s: feature rel err %.3g", model, e);
+        printf("%s: feature max|ours-torch|/max|torch| = %.2g\n", model, e);
     }
     /* The default tap is the classifier's input, i.e. this feature (up to a Flatten). */
     const char *def = vl_onnx_default_tap(m);
@@ -200,7 +201,9 @@ int main(int argc, char **argv)
         parity(base, committed[i]);
     robustness(base);
     backbone_iface(base);
-    static const char *const big[] = {"resnet18", "resnet50", "mobilenet_v2", "googlenet", "efficientnet_b0"};
+    static const char *const big[] = {"resnet18", "resnet50", "mobilenet_v2", "googlenet", "efficientnet_b0",
+                                      "shufflenet_v2_x1_0", "shufflenet_v2_x1_0_bnfused", "densenet121",
+                                      "densenet121_bnfused", "regnet_y_400mf", "regnet_y_400mf_bnfused"};
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
         char path[2048];
         snprintf(path, sizeof path, "%s/%s.onnx", large, big[i]);

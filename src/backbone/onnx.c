@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/blas.h"
 #include "core/error.h"
@@ -24,6 +25,7 @@ typedef enum {
     OP_CONV, OP_BN, OP_RELU, OP_CLIP, OP_SIGMOID, OP_HARDSIGMOID, OP_HARDSWISH, OP_MUL, OP_ADD, OP_SUB, OP_DIV,
     OP_MAXPOOL, OP_AVGPOOL, OP_GAP, OP_FLATTEN, OP_GEMM, OP_MATMUL, OP_RESHAPE, OP_CONCAT, OP_LRN, OP_DROPOUT,
     OP_SOFTMAX, OP_TRANSPOSE, OP_PAD, OP_SQUEEZE, OP_UNSQUEEZE, OP_IDENTITY, OP_CONSTANT, OP_RESIZE,
+    OP_REDUCEMEAN,
     /* integer shape arithmetic, evaluated while planning */
     OP_SHAPE, OP_GATHER, OP_CAST, OP_SLICE, OP_CONSTANTOFSHAPE,
     /* sequence models (what vidlstm export writes); Range/Less are shape arithmetic */
@@ -35,6 +37,7 @@ static const char *const op_names[OP_COUNT] = {
     "Conv", "BatchNormalization", "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Mul", "Add", "Sub", "Div",
     "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Gemm", "MatMul", "Reshape", "Concat", "LRN", "Dropout",
     "Softmax", "Transpose", "Pad", "Squeeze", "Unsqueeze", "Identity", "Constant", "Resize",
+    "ReduceMean",
     "Shape", "Gather", "Cast", "Slice", "ConstantOfShape",
     "LSTM", "GRU", "Sum", "ReduceSum", "Range", "Less",
 };
@@ -63,7 +66,8 @@ typedef struct {
     op_kind op;
     Onnx__NodeProto *proto;
     int nin, nout;
-    int in[8], out[4];
+    int *in;      /* nin entries (at least 3: folding may add a Conv bias); Concat has any number */
+    int out[4];
     int removed;  /* folded into another node at load */
     int folded;   /* evaluated while planning */
     int live;     /* needed for the requested output */
@@ -93,6 +97,7 @@ struct vl_onnx {
     int nt, capt;
     node *N;
     int nn;
+    int nn_alloc; /* nodes calloc'ed (their `in` arrays are freed) */
     int input;  /* graph input tensor */
     int decl_nd;               /* its declared shape (-1 = dynamic) */
     int64_t decl_shape[MAXD];
@@ -244,6 +249,14 @@ static vl_status read_file(const char *path, uint8_t **data, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return vl_seterr(VL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* fopen succeeds on a directory and ftell then reports LONG_MAX: check
+     * the type before trusting the size. */
+    struct stat sb = {0};
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int isdir = S_ISDIR(sb.st_mode);
+        fclose(f);
+        return vl_seterr(VL_ERR_IO, isdir ? "%s is a directory, not an ONNX file" : "%s is not a regular file", path);
+    }
     if (fseek(f, 0, SEEK_END) != 0) {
         fclose(f);
         return vl_seterr(VL_ERR_IO, "%s: cannot read", path);
@@ -543,6 +556,8 @@ void vl_onnx_free(vl_onnx *m)
     if (m->eng) dnnl_engine_destroy(m->eng);
 #endif
     free(m->T);
+    for (int j = 0; m->N && j < m->nn_alloc; j++)
+        free(m->N[j].in);
     free(m->N);
     if (m->proto)
         onnx__model_proto__free_unpacked(m->proto, NULL);
@@ -678,16 +693,20 @@ static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out)
     if (!m->N) {
         return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
     }
+    m->nn_alloc = (int)g->n_node;
     for (size_t i = 0; i < g->n_node; i++) {
         Onnx__NodeProto *np = g->node[i];
         node *n = &m->N[m->nn];
         n->proto = np;
         n->op = (op_kind)op_of(np->op_type);
-        if (np->n_input > 8 || np->n_output > 4 || np->n_output < 1) {
+        if (np->n_input > INT32_MAX / 2 || np->n_output > 4 || np->n_output < 1) {
             return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) has %zu inputs and %zu outputs", path,
                              np->name ? np->name : "", str(np->op_type), np->n_input, np->n_output));
         }
         n->nin = (int)np->n_input;
+        n->in = malloc(sizeof(int) * (size_t)(n->nin > 3 ? n->nin : 3));
+        if (!n->in)
+            return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
         n->nout = (int)np->n_output;
         for (int k = 0; k < n->nin; k++) {
             if (!np->input[k][0]) {
@@ -1096,6 +1115,68 @@ static void run_transpose(const tensor *X, tensor *Y, const int64_t *perm)
 
 static int64_t norm_axis(int64_t a, int nd) { return a < 0 ? a + nd : a; }
 
+/* Slice's start and step per dimension and the output shape s (starts,
+ * ends, axes, steps are constant int inputs since opset 10); -1 if invalid. */
+static int slice_params(const vl_onnx *m, const node *n, const tensor *X, int64_t *st0, int64_t *step, int64_t *s)
+{
+    if (n->nin < 3) return -1;
+    const tensor *S = &m->T[n->in[1]], *E = &m->T[n->in[2]];
+    const tensor *A = n->nin > 3 && n->in[3] >= 0 ? &m->T[n->in[3]] : NULL;
+    const tensor *P = n->nin > 4 && n->in[4] >= 0 ? &m->T[n->in[4]] : NULL;
+    if (!S->is_int || !S->is_const || !E->is_int || !E->is_const || E->count != S->count) return -1;
+    if ((A && (!A->is_int || !A->is_const || A->count != S->count)) ||
+        (P && (!P->is_int || !P->is_const || P->count != S->count)))
+        return -1;
+    for (int d = 0; d < X->ndim; d++) { st0[d] = 0; step[d] = 1; s[d] = X->shape[d]; }
+    for (int64_t k = 0; k < S->count; k++) {
+        int64_t d = A ? norm_axis(A->ival[k], X->ndim) : k;
+        if (d < 0 || d >= X->ndim) return -1;
+        int64_t L = X->shape[d], b = S->ival[k], e = E->ival[k], t = P ? P->ival[k] : 1;
+        if (t == 0) return -1;
+        b = b < 0 ? b + L : b;
+        e = e < 0 ? e + L : e;
+        if (t > 0) {
+            b = b < 0 ? 0 : (b > L ? L : b);
+            e = e < 0 ? 0 : (e > L ? L : e);
+            s[d] = e > b ? (e - b + t - 1) / t : 0;
+        } else {
+            b = b < 0 ? -1 : (b > L - 1 ? L - 1 : b);
+            e = e < -1 ? -1 : (e > L - 1 ? L - 1 : e);
+            s[d] = b > e ? (b - e + (-t) - 1) / (-t) : 0;
+        }
+        st0[d] = b;
+        step[d] = t;
+    }
+    return 0;
+}
+
+/* ReduceMean's reduced dimensions of an nd-dimensional input as a bit mask;
+ * -1 when the axes are invalid. Axes are an attribute before opset 18 and an
+ * optional constant input from 18 on; none means all, unless
+ * noop_with_empty_axes (then the mask is 0: an identity). */
+static int reduce_mask(const vl_onnx *m, const node *n, int nd)
+{
+    int64_t ax[MAXD];
+    int na;
+    if (n->nin > 1 && n->in[1] >= 0) {
+        const tensor *A = &m->T[n->in[1]];
+        if (!A->is_int || !A->is_const || A->count > MAXD) return -1;
+        na = (int)A->count;
+        for (int i = 0; i < na; i++) ax[i] = A->ival[i];
+    } else if ((na = attr_ints(n, "axes", ax, MAXD)) > MAXD) {
+        return -1;
+    }
+    if (na <= 0)
+        return attr_int(n, "noop_with_empty_axes", 0) ? 0 : (1 << nd) - 1;
+    int mask = 0;
+    for (int i = 0; i < na; i++) {
+        int64_t a = norm_axis(ax[i], nd);
+        if (a < 0 || a >= nd || (mask >> a & 1)) return -1;
+        mask |= 1 << a;
+    }
+    return mask;
+}
+
 /* Executes one node on the tensors' data pointers. Shapes are planned. */
 /* ---- sequence models: LSTM, GRU, ReduceSum --------------------------------------------
  * Reference kernels for what vidlstm export writes: ONNX gate orders (LSTM
@@ -1215,6 +1296,42 @@ static void exec_node(vl_onnx *m, node *n)
     case OP_CONV: run_conv(m, n); break;
     case OP_MAXPOOL:
     case OP_AVGPOOL: run_pool(m, n); break;
+    case OP_SLICE: {
+        int64_t st0[MAXD], step[MAXD], s[MAXD], xst[MAXD], q = 1;
+        slice_params(m, n, X, st0, step, s); /* validated while planning */
+        for (int d = X->ndim - 1; d >= 0; d--) { xst[d] = q; q *= X->shape[d]; }
+#pragma omp parallel for schedule(static) if (Y->count > 65536)
+        for (int64_t i = 0; i < Y->count; i++) {
+            int64_t rem = i, ix = 0;
+            for (int d = X->ndim - 1; d >= 0; d--) { ix += (st0[d] + (rem % s[d]) * step[d]) * xst[d]; rem /= s[d]; }
+            Y->data[i] = X->data[ix];
+        }
+        break;
+    }
+    case OP_REDUCEMEAN: {
+        /* Each output sums its reduced sub-block in double (like GAP), so
+         * the order of the sum does not depend on the thread count. */
+        int mask = reduce_mask(m, n, X->ndim), nk = 0, nr = 0;
+        int64_t st[MAXD], kdim[MAXD], kst[MAXD], rdim[MAXD], rst[MAXD], q = 1, rcount = 1;
+        for (int d = X->ndim - 1; d >= 0; d--) { st[d] = q; q *= X->shape[d]; }
+        for (int d = 0; d < X->ndim; d++) {
+            if (mask >> d & 1) { rdim[nr] = X->shape[d]; rst[nr++] = st[d]; rcount *= X->shape[d]; }
+            else { kdim[nk] = X->shape[d]; kst[nk++] = st[d]; }
+        }
+#pragma omp parallel for schedule(static) if (X->count > 65536)
+        for (int64_t o = 0; o < Y->count; o++) {
+            int64_t base = 0, rem = o;
+            for (int d = nk - 1; d >= 0; d--) { base += (rem % kdim[d]) * kst[d]; rem /= kdim[d]; }
+            double sum = 0.0;
+            for (int64_t r = 0; r < rcount; r++) {
+                int64_t off = base, rr = r;
+                for (int d = nr - 1; d >= 0; d--) { off += (rr % rdim[d]) * rst[d]; rr /= rdim[d]; }
+                sum += X->data[off];
+            }
+            Y->data[o] = (float)(sum / (double)(rcount ? rcount : 1));
+        }
+        break;
+    }
     case OP_GAP: {
         int64_t NC = X->shape[0] * X->shape[1], HW = X->count / (NC ? NC : 1);
         for (int64_t i = 0; i < NC; i++) {
@@ -2205,6 +2322,16 @@ static vl_status infer(vl_onnx *m, node *n)
         if (need > m->scratch_size) m->scratch_size = need;
         break;
     }
+    case OP_REDUCEMEAN: {
+        int mask = reduce_mask(m, n, X->ndim), nd = 0;
+        if (mask < 0) return plan_err(m, n, "axes must be distinct constant integers within the rank");
+        if (X->is_int) return plan_err(m, n, "integer input is not supported");
+        for (int d = 0; d < X->ndim; d++)
+            if (!(mask >> d & 1)) s[nd++] = X->shape[d];
+            else if (attr_int(n, "keepdims", 1)) s[nd++] = 1;
+        set_shape(Y, nd, s);
+        break;
+    }
     case OP_GAP: {
         if (X->ndim < 3) return plan_err(m, n, "needs at least 3 dimensions");
         memcpy(s, X->shape, sizeof s);
@@ -2499,31 +2626,14 @@ static vl_status infer(vl_onnx *m, node *n)
         return set_int_out(Y, I->ndim, I->shape, v);
     }
     case OP_SLICE: {
-        if (!X->is_int || n->nin < 3 || X->count > 256)
-            return plan_err(m, n, "Slice is supported on integer tensors (shape arithmetic) only");
-        const tensor *S = &m->T[n->in[1]], *E = &m->T[n->in[2]];
-        const tensor *A = n->nin > 3 && n->in[3] >= 0 ? &m->T[n->in[3]] : NULL;
-        const tensor *P = n->nin > 4 && n->in[4] >= 0 ? &m->T[n->in[4]] : NULL;
         int64_t st0[MAXD], step[MAXD];
-        for (int d = 0; d < X->ndim; d++) { st0[d] = 0; step[d] = 1; s[d] = X->shape[d]; }
-        for (int64_t k = 0; k < S->count; k++) {
-            int64_t d = A ? norm_axis(A->ival[k], X->ndim) : k, L = X->shape[d];
-            int64_t b = S->ival[k], e = E->ival[k], t = P ? P->ival[k] : 1;
-            if (t == 0 || d < 0 || d >= X->ndim) return plan_err(m, n, "bad slice");
-            b = b < 0 ? b + L : b;
-            e = e < 0 ? e + L : e;
-            if (t > 0) {
-                b = b < 0 ? 0 : (b > L ? L : b);
-                e = e < 0 ? 0 : (e > L ? L : e);
-                s[d] = e > b ? (e - b + t - 1) / t : 0;
-            } else {
-                b = b < 0 ? -1 : (b > L - 1 ? L - 1 : b);
-                e = e < -1 ? -1 : (e > L - 1 ? L - 1 : e);
-                s[d] = b > e ? (b - e + (-t) - 1) / (-t) : 0;
-            }
-            st0[d] = b;
-            step[d] = t;
+        if (slice_params(m, n, X, st0, step, s))
+            return plan_err(m, n, "starts, ends, axes and steps must be constant integers within the rank, steps not 0");
+        if (!X->is_int) { /* float data (ShuffleNet's channel split): run by exec_node */
+            set_shape(Y, X->ndim, s);
+            break;
         }
+        if (X->count > 256) return plan_err(m, n, "integer tensor too large");
         int64_t v[256], xst[MAXD], q = 1, cnt = prod(s, 0, X->ndim);
         for (int d = X->ndim - 1; d >= 0; d--) { xst[d] = q; q *= X->shape[d]; }
         for (int64_t i = 0; i < cnt; i++) {
@@ -2835,15 +2945,21 @@ static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
     for (int j = 0; j < m->nn; j++) m->N[j].live = 0;
     int *stack = malloc(sizeof(int) * (size_t)(m->nn + 1)), sp = 0;
     if (!stack) return vl_seterr(VL_ERR_NOMEM, "out of memory");
-    if (m->T[tap].producer >= 0) stack[sp++] = m->T[tap].producer;
+    /* Marked when pushed, so each node is pushed once and the stack (nn
+     * entries) cannot overflow however many consumers a tensor has. */
+#define PUSH_LIVE(p)                                                                  \
+    do {                                                                              \
+        node *q_ = &m->N[p];                                                          \
+        if (!q_->live && !q_->removed && !q_->folded) { q_->live = 1; stack[sp++] = (p); } \
+    } while (0)
+    if (m->T[tap].producer >= 0) PUSH_LIVE(m->T[tap].producer);
     while (sp) {
         node *n = &m->N[stack[--sp]];
-        if (n->live || n->removed || n->folded) continue;
-        n->live = 1;
         for (int k = 0; k < n->nin; k++)
             if (n->in[k] >= 0 && m->T[n->in[k]].producer >= 0 && !m->T[n->in[k]].is_const)
-                stack[sp++] = m->T[n->in[k]].producer;
+                PUSH_LIVE(m->T[n->in[k]].producer);
     }
+#undef PUSH_LIVE
     free(stack);
 #ifdef VL_BLAS_DNNL
     if (dn_decide(m, tap)) {
