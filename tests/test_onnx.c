@@ -196,7 +196,8 @@ int main(int argc, char **argv)
 {
     const char *base = argc > 1 ? argv[1] : "tests/fixtures/onnx";
     const char *large = argc > 2 ? argv[2] : "build-cache/onnx";
-    static const char *const committed[] = {"tiny", "tiny_bnfused", "tiny_extdata", "tiny_nhwc", "squeezenet1_1"};
+    static const char *const committed[] = {"tiny", "tiny_bnfused", "tiny_extdata", "tiny_nhwc", "squeezenet1_1",
+                                            "ops", "ops_noname", "ops_opset18"};
     for (size_t i = 0; i < sizeof committed / sizeof *committed; i++)
         parity(base, committed[i]);
     robustness(base);
