@@ -127,6 +127,11 @@ static void robustness(const char *base)
     expect_error(base, "bad_unsupported.onnx", VL_ERR_UNSUPPORTED, "Einsum");
     expect_error(base, "bad_unsupported.onnx", VL_ERR_UNSUPPORTED, "Erf");
     expect_error(base, "no_such_model.onnx", VL_ERR_IO, NULL);
+    /* fopen accepts a directory and its size read as LONG_MAX ("out of memory") */
+    expect_error(base, "", VL_ERR_IO, "is a directory, not an ONNX file");
+    vl_onnx *dev = NULL;
+    CHECK(vl_onnx_load("/dev/null", &dev) == VL_ERR_IO && strstr(vl_errmsg(), "/dev/null is not a regular file"),
+          "character device: %s", vl_errmsg());
 
     char path[2048];
     snprintf(path, sizeof path, "%s/tiny.onnx", base);

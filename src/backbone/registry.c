@@ -589,7 +589,8 @@ vl_status vl_backbone_resolve(const char *spec, char *path, size_t cap, char sha
     *entry = NULL;
     vl_status st;
     struct stat sb;
-    if (stat(spec, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+    int isdir = stat(spec, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (stat(spec, &sb) == 0 && !isdir) {
         if (strlen(spec) >= cap)
             return vl_seterr(VL_ERR_ARG, "%s: path too long", spec);
         snprintf(path, cap, "%s", spec);
@@ -607,6 +608,8 @@ vl_status vl_backbone_resolve(const char *spec, char *path, size_t cap, char sha
             *entry = &t[i];
             return VL_OK;
         }
+    if (isdir) /* a directory that is not a backbone's name: say so, not "no such file" */
+        return vl_seterr(VL_ERR_IO, "%s is a directory, not an ONNX file", spec);
     char names[2048], bn[256];
     size_t len = 0;
     bn[0] = 0;
