@@ -1767,8 +1767,18 @@ static void dn_conv(vl_onnx *m, int j, int tap)
      * count is not a multiple of 16 (MoveNet's 24) are padded: left to
      * choose, oneDNN took nhwc for them, which its depthwise kernels lack
      * (its reference kernel ran instead, 27x slower). */
-    dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, X->shape[1] >= 16 ? dnnl_nChw16c : dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, dnnl_nChw16c);
+    dnnl_format_tag_t act = dnnl_nChw16c;
+    /* Grouped (not depthwise) convolutions whose channels per group are not
+     * a multiple of the 16-channel block have no JIT kernel on nChw16c: oneDNN
+     * 2.6 ran its reference kernel (RegNetY-400MF, 8 per group: 16 convs took
+     * 99% of the time). nChw8c has one when the groups are multiples of 8;
+     * otherwise let oneDNN choose. Reorders around them cost far less. */
+    int64_t cig = X->shape[1] / (g > 0 ? g : 1), cog = Co / (g > 0 ? g : 1);
+    if (g > 1 && !(cig == 1 && cog == 1) && (cig % 16 || cog % 16))
+        act = cig % 8 == 0 && cog % 8 == 0 ? dnnl_nChw8c : dnnl_format_tag_any;
+    dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32,
+                                 act != dnnl_nChw16c ? act : X->shape[1] >= 16 ? dnnl_nChw16c : dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, act);
     if (g > 1) dnnl_memory_desc_init_by_tag(&wei, 5, wd, dnnl_f32, dnnl_format_tag_any);
     else dnnl_memory_desc_init_by_tag(&wei, 4, wd1, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
