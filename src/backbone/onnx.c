@@ -435,7 +435,7 @@ static vl_status fold_graph(vl_onnx *m)
         if (consumers(m, c->out[0], &j) != 1 || j < 0 || m->N[j].op != OP_BN)
             continue;
         node *b = &m->N[j];
-        int ok = 1;
+        int ok = !attr_int(b, "training_mode", 0); /* batch statistics: planning refuses it */
         for (int k = 1; k < 5; k++)
             ok = ok && b->in[k] >= 0 && m->T[b->in[k]].is_const && !m->T[b->in[k]].is_int;
         if (!ok)
@@ -1549,10 +1549,15 @@ static void exec_node(vl_onnx *m, node *n)
         float *fr = (float *)(lo + 2 * (Ho + Wo));
         for (int a = 0; a < 2; a++) {
             int64_t L = a ? W : H, Lo = a ? Wo : Ho, base = a ? Ho : 0;
+            /* Given scales, ONNX maps coordinates with L * scale, not the
+             * floored output length (they differ when downsampling by 0.6). */
+            const tensor *Sc = n->nin > 2 && n->in[2] >= 0 ? &m->T[n->in[2]] : NULL;
+            int sizes = n->nin > 3 && n->in[3] >= 0;
+            double Lf = !sizes && Sc && Sc->count == 4 && !Sc->is_int ? (double)L * Sc->data[2 + a] : (double)Lo;
             for (int64_t o = 0; o < Lo; o++) {
-                double x = mode == 0 ? (o + 0.5) * (double)L / (double)Lo - 0.5
-                         : mode == 1 ? (Lo > 1 ? (double)o * (double)(L - 1) / (double)(Lo - 1) : 0.0)
-                                     : (double)o * (double)L / (double)Lo;
+                double x = mode == 0 ? (o + 0.5) * (double)L / Lf - 0.5
+                         : mode == 1 ? (Lf > 1 ? (double)o * (double)(L - 1) / (Lf - 1) : 0.0)
+                                     : (double)o * (double)L / Lf;
                 if (x < 0) x = 0;
                 if (x > (double)(L - 1)) x = (double)(L - 1);
                 int64_t i0 = (int64_t)x;
@@ -2351,6 +2356,8 @@ static vl_status infer(vl_onnx *m, node *n)
     }
     case OP_BN: case OP_RELU: case OP_CLIP: case OP_SIGMOID: case OP_HARDSIGMOID: case OP_HARDSWISH:
     case OP_IDENTITY: case OP_DROPOUT: case OP_LRN: case OP_SOFTMAX:
+        if (n->op == OP_BN && attr_int(n, "training_mode", 0))
+            return plan_err(m, n, "training_mode=1 (batch statistics) is not supported");
         if (n->op == OP_BN) {
             if (X->ndim < 2 || n->nin < 5) return plan_err(m, n, "needs 5 inputs and at least 2 dimensions");
             for (int k = 1; k < 5; k++)
