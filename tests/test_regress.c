@@ -150,6 +150,47 @@ static void unsqueeze_checks_axes(void)
     }
 }
 
+/* Concat takes any number of inputs (was: more than 8 refused as malformed,
+ * DenseNet-121 has 33), and an omitted one is an error (was: read T[-1]). */
+static void concat_many_inputs(void)
+{
+    for (int c = 0; c < 2; c++) {
+        nn = ni = 0;
+        const char *in[12];
+        for (int k = 0; k < 12; k++) in[k] = c && k == 7 ? "" : "X";
+        Onnx__NodeProto *cat = mk_node("Concat", 12, in, "Z");
+        Onnx__AttributeProto *a = calloc(1, sizeof *a);
+        onnx__attribute_proto__init(a);
+        a->name = strdup("axis");
+        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+        a->has_type = a->has_i = 1;
+        a->i = 1;
+        cat->attribute = realloc(cat->attribute, sizeof(void *));
+        cat->attribute[cat->n_attribute++] = a;
+        uint8_t *buf;
+        int64_t sh[2] = {-1, 3};
+        size_t len = mk_model("X", 2, sh, "Z", &buf);
+        vl_onnx *m;
+        vl_status st = vl_onnx_load_memory(buf, len, "cat.onnx", &m);
+        CHECK(st == VL_OK, "concat of 12: %s", vl_errmsg());
+        if (st == VL_OK) {
+            float x[6] = {1, 2, 3, 4, 5, 6};
+            int64_t s1[2] = {2, 3}, os[VL_ONNX_MAXDIM];
+            const float *o;
+            int ond;
+            st = vl_onnx_run(m, x, 2, s1, NULL, &o, &ond, os);
+            if (!c)
+                CHECK(st == VL_OK && ond == 2 && os[0] == 2 && os[1] == 36 && o[35] == 3 && o[36] == 4 && o[71] == 6,
+                      "concat of 12: %s", st ? vl_errmsg() : "wrong output");
+            else
+                CHECK(st != VL_OK && strstr(vl_errmsg(), "omitted"), "omitted concat input: %s",
+                      st ? vl_errmsg() : "accepted");
+            vl_onnx_free(m);
+        }
+        mk_free_all();
+    }
+}
+
 /* Input gradients after a forward-only call on another batch are gone, not
  * stale (was: use-after-free of a reallocated workspace). */
 static void input_grads_invalidated(void)
@@ -184,6 +225,7 @@ int main(void)
     bn_fold_checks_sizes();
     squeeze_checks_size();
     unsqueeze_checks_axes();
+    concat_many_inputs();
     input_grads_invalidated();
     return check_summary();
 }

@@ -2523,6 +2523,7 @@ static vl_status infer(vl_onnx *m, node *n)
         if (axis < 0 || axis >= X->ndim) return plan_err(m, n, "axis out of range");
         int allint = 1;
         for (int k = 0; k < n->nin; k++) {
+            if (n->in[k] < 0) return plan_err(m, n, "an input is omitted");
             tensor *I = &m->T[n->in[k]];
             if (I->ndim != X->ndim || I->is_int != X->is_int) return plan_err(m, n, "inputs differ in rank or type");
             for (int d = 0; d < X->ndim; d++)
