@@ -45,7 +45,9 @@ static float *tensor_floats(const Onnx__TensorProto *t, int64_t *count)
     for (size_t d = 0; d < t->n_dims; d++) n *= t->dims[d];
     float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
     if (!v) return NULL;
-    if (t->has_raw_data && t->raw_data.len == sizeof(float) * (size_t)n) memcpy(v, t->raw_data.data, t->raw_data.len);
+    if (n == 0) {
+        /* empty tensor: nothing to copy */
+    } else if (t->has_raw_data && t->raw_data.len == sizeof(float) * (size_t)n) memcpy(v, t->raw_data.data, t->raw_data.len);
     else if ((int64_t)t->n_float_data == n) memcpy(v, t->float_data, sizeof(float) * (size_t)n);
     else { free(v); return NULL; }
     *count = n;
@@ -97,15 +99,17 @@ static int run_case(const char *dir, char *why, size_t wlen)
     }
     /* Inputs 1.. become initializers (still listed as inputs, which the loader allows). */
     inits = malloc(sizeof *inits * (saved_ninit + nin));
-    memcpy(inits, saved_init, sizeof *inits * saved_ninit);
+    if (!inits) { snprintf(why, wlen, "out of memory"); goto done; }
+    if (saved_ninit) memcpy(inits, saved_init, sizeof *inits * saved_ninit);
     for (size_t k = 1; k < nin; k++) inits[saved_ninit + k - 1] = extra[k];
     g->initializer = inits;
     g->n_initializer = saved_ninit + nin - 1;
     size_t plen = onnx__model_proto__get_packed_size(mp);
     packed = malloc(plen ? plen : 1);
-    onnx__model_proto__pack(mp, packed);
+    if (packed) onnx__model_proto__pack(mp, packed);
     g->initializer = saved_init;
     g->n_initializer = saved_ninit;
+    if (!packed) { snprintf(why, wlen, "out of memory"); goto done; }
     if (vl_onnx_load_memory(packed, plen, "model.onnx", &m)) { snprintf(why, wlen, "load: %s", vl_errmsg()); goto done; }
     int64_t xn, wn, shape[8];
     if (!(x = tensor_floats(in0, &xn)) || !(w = tensor_floats(want, &wn))) {

@@ -165,7 +165,7 @@ static void concat_many_inputs(void)
         a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
         a->has_type = a->has_i = 1;
         a->i = 1;
-        cat->attribute = realloc(cat->attribute, sizeof(void *));
+        cat->attribute = calloc(1, sizeof(void *)); /* freed below: onnx_mk.h does not track these */
         cat->attribute[cat->n_attribute++] = a;
         uint8_t *buf;
         int64_t sh[2] = {-1, 3};
@@ -187,6 +187,11 @@ static void concat_many_inputs(void)
                       st ? vl_errmsg() : "accepted");
             vl_onnx_free(m);
         }
+        free(a->name);
+        free(a);
+        free(cat->attribute);
+        cat->attribute = NULL;
+        cat->n_attribute = 0;
         mk_free_all();
     }
 }
