@@ -196,6 +196,39 @@ static void concat_many_inputs(void)
     }
 }
 
+/* A tensor read several times by each of many nodes: the liveness walk
+ * pushed a producer once per read and overflowed its stack of (nodes + 1)
+ * entries (found with ShuffleNetV2's float Slices; a double free after). */
+static void liveness_many_reads(void)
+{
+    nn = ni = 0;
+    const char *x[] = {"X"};
+    mk_node("Relu", 1, x, "A");
+    char names[10][8];
+    for (int k = 0; k < 10; k++) {
+        snprintf(names[k], sizeof names[k], "B%d", k);
+        const char *in[4] = {"A", "A", "A", k ? names[k - 1] : "A"};
+        mk_node("Sum", 4, in, names[k]);
+    }
+    uint8_t *buf;
+    int64_t sh[2] = {-1, 3};
+    size_t len = mk_model("X", 2, sh, "B9", &buf);
+    vl_onnx *m;
+    vl_status st = vl_onnx_load_memory(buf, len, "sum.onnx", &m);
+    CHECK(st == VL_OK, "%s", vl_errmsg());
+    if (st == VL_OK) {
+        float xv[6] = {1, -2, 3, 0.5f, -1, 2};
+        int64_t s1[2] = {2, 3}, os[VL_ONNX_MAXDIM];
+        const float *o;
+        int ond, ok = 1;
+        st = vl_onnx_run(m, xv, 2, s1, NULL, &o, &ond, os);
+        for (int i = 0; !st && i < 6; i++) ok &= fabsf(o[i] - 31.0f * (xv[i] > 0 ? xv[i] : 0)) < 1e-4f;
+        CHECK(st == VL_OK && ok, "31 relu(x): %s", st ? vl_errmsg() : "wrong values");
+        vl_onnx_free(m);
+    }
+    mk_free_all();
+}
+
 /* Input gradients after a forward-only call on another batch are gone, not
  * stale (was: use-after-free of a reallocated workspace). */
 static void input_grads_invalidated(void)
@@ -231,6 +264,7 @@ int main(void)
     squeeze_checks_size();
     unsqueeze_checks_axes();
     concat_many_inputs();
+    liveness_many_reads();
     input_grads_invalidated();
     return check_summary();
 }
