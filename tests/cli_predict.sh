@@ -49,16 +49,18 @@ check "pipe:3 reads descriptor 3 ($(cat "$W/err.txt"))" \
   '[ $? -eq 0 ] && [ "$(grep -c latency_ms "$W/p3.json")" -eq "$(grep -c latency_ms "$W/p0.json")" ]'
 mkfifo "$W/fifo"
 cat "$RUN" > "$W/fifo" &
+CPID=$!
 "$BIN" predict --model "$M" "$W/fifo" --window 1 --json > "$W/fifo.json" 2> "$W/err.txt"
 check "a FIFO is read as a stream ($(cat "$W/err.txt"))" \
   '[ $? -eq 0 ] && [ "$(grep -c latency_ms "$W/fifo.json")" -eq "$(grep -c latency_ms "$W/p0.json")" ]'
-wait
+kill "$CPID" 2> /dev/null # a writer no reader opened would wait forever
+wait "$CPID" 2> /dev/null
 
 # an MP4 with its index at the end: fine as a file, named as the cause on a pipe
 ffmpeg -v error -y -i "$RUN" -c copy "$W/late.mp4"
 "$BIN" predict --model "$M" "$W/late.mp4" > /dev/null 2> "$W/err.txt"
 check "an index-at-the-end MP4 file predicts ($(cat "$W/err.txt"))" '[ $? -eq 0 ]'
-"$BIN" predict --model "$M" - < "$W/late.mp4" > /dev/null 2> "$W/err.txt"
+timeout 60 "$BIN" predict --model "$M" - < "$W/late.mp4" > /dev/null 2> "$W/err.txt"
 rc=$?
 check "piped, it is one error naming the cause ($(cat "$W/err.txt"))" \
   '[ $rc -ne 0 ] && grep -q "MP4 with its index at the end cannot be read from a pipe; remux with -movflags +faststart or pass a file" "$W/err.txt" && [ "$(wc -l < "$W/err.txt")" -eq 1 ]'
@@ -84,7 +86,7 @@ rc=$?
 secs=$(($(date +%s) - t0))
 check "VIDLSTM_TIMEOUT=1 does the same ($rc, $secs s, $(cat "$W/err.txt"))" \
   '[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "timed out after 1 s" "$W/err.txt" && [ "$secs" -le 10 ]'
-VIDLSTM_TIMEOUT=soon "$BIN" predict --model "$M" "$U/hang/run.mp4" > /dev/null 2> "$W/err.txt"
+VIDLSTM_TIMEOUT=soon timeout 60 "$BIN" predict --model "$M" "$U/hang/run.mp4" > /dev/null 2> "$W/err.txt"
 check "a bad VIDLSTM_TIMEOUT is an error naming it" '[ $? -ne 0 ] && grep -q "VIDLSTM_TIMEOUT" "$W/err.txt"'
 timeout 60 "$BIN" predict --model "$M" "$U/good/run.mp4" --timeout 5 --json > "$W/http.json" 2> "$W/err.txt"
 check "a server that answers still streams ($(cat "$W/err.txt"))" '[ $? -eq 0 ] && grep -q "\"latency_ms\":" "$W/http.json"'
