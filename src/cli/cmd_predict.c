@@ -74,10 +74,11 @@ static const char *cname(const vl_model_meta *m, int c)
 static int outputs_finite(const char *model, const char *file, const float *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(p[i]))
-            return cli_fail("predict", "%s: the model %s gives a non-finite output (%s) here: its weights or "
-                                       "normalisation overflow on this input", file, model, isnan(p[i]) ? "NaN" : "Inf"),
-                   0;
+        if (!isfinite(p[i])) {
+            cli_fail("predict", "%s: the model %s gives a non-finite output (%s) here: its weights or "
+                                "normalisation overflow on this input", file, model, isnan(p[i]) ? "NaN" : "Inf");
+            return 0;
+        }
     return 1;
 }
 
@@ -351,8 +352,8 @@ static int predict_stream(vl_net *net, const vl_model_meta *meta, const char *mo
     int L = (int)lround(window * u);
     L = L < 1 ? 1 : L;
     int S = stride > 0 ? (int)lround(stride * u) : (cfg->mode == VL_OUT_SEQUENCE ? L : (L / 2 > 0 ? L / 2 : 1));
-    stream_ctx c = {.net = net, .meta = meta, .model = model, .src = src, .D = cfg->input, .C = cfg->outputs, .L = L, .S = S < 1 ? 1 : S,
-                    .json = json, .seq = cfg->mode == VL_OUT_SEQUENCE, .cls = cfg->task == VL_TASK_CLASSIFY};
+    stream_ctx c = {.net = net, .meta = meta, .model = model, .src = src, .D = cfg->input, .C = cfg->outputs,
+                    .L = L, .S = S < 1 ? 1 : S, .json = json, .seq = cfg->mode == VL_OUT_SEQUENCE, .cls = cfg->task == VL_TASK_CLASSIFY};
     c.ring = malloc(sizeof(float) * (size_t)L * c.D);
     c.times = malloc(sizeof(double) * (size_t)L);
     c.out = malloc(sizeof(float) * (size_t)L * c.C);
