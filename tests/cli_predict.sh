@@ -26,7 +26,7 @@ case "$BIN" in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
 
 # the demo from a folder with no vidlstm on PATH: its hint must be a path that runs
 mkdir -p "$W/bin" "$W/cwd"
-(cd "$W/cwd" && PATH=/usr/bin:/bin "$BIN" demo --dir "$W/d" --clips 8 --long 4 --epochs 3 > "$W/demo.txt" 2> "$W/demo.err")
+(cd "$W/cwd" && PATH=/usr/bin:/bin "$BIN" demo --dir "$W/d" --clips 4 --long 4 --epochs 1 > "$W/demo.txt" 2> "$W/demo.err")
 check "small demo completes ($(tail -2 "$W/demo.err"))" '[ $? -eq 0 ]'
 hint=$(sed -n 's/.*try: \(.*\) predict --model .*/\1/p' "$W/demo.txt")
 check "the demo's hint is not a bare 'vidlstm' when PATH has none ($hint)" '[ -n "$hint" ] && [ "$hint" != vidlstm ]'
