@@ -148,7 +148,9 @@ static vl_status vdec_open(vdec *v, const char *path, int threads)
         char us[32];
         snprintf(us, sizeof us, "%lld", (long long)(net_timeout * 1e6));
         av_dict_set(&opt, "rw_timeout", us, 0);
-        av_dict_set(&opt, "timeout", us, 0);
+        /* FFmpeg < 5's RTSP took "timeout" as a listen timeout (server mode) */
+        if (LIBAVFORMAT_VERSION_MAJOR >= 59 || strncmp(path, "rtsp", 4))
+            av_dict_set(&opt, "timeout", us, 0);
     }
     int err = avformat_open_input(&v->fmt, url, NULL, &opt);
     av_dict_free(&opt);
