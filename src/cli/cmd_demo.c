@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -171,6 +172,38 @@ static int file_exists(const char *p)
     return stat(p, &sb) == 0;
 }
 
+/* How the user can run this binary again: "vidlstm" when PATH finds this very
+ * file, else its path (relative to the current folder when under it, as
+ * build/vidlstm after the README's first command). */
+static void self_command(char *buf, size_t n)
+{
+    char exe[PATH_MAX];
+    snprintf(buf, n, "vidlstm");
+    if (!realpath("/proc/self/exe", exe))
+        return;
+    const char *path = getenv("PATH");
+    for (const char *p = path; p && *p;) {
+        const char *e = strchr(p, ':');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char cand[PATH_MAX + 16], real[PATH_MAX];
+        if (len > 0 && len < PATH_MAX) {
+            snprintf(cand, sizeof cand, "%.*s/vidlstm", (int)len, p);
+            if (access(cand, X_OK) == 0) { /* the first hit is what the shell runs */
+                if (realpath(cand, real) && !strcmp(real, exe))
+                    return;
+                break; /* another vidlstm: name this one by its path */
+            }
+        }
+        p = e ? e + 1 : NULL;
+    }
+    char cwd[PATH_MAX];
+    size_t cl;
+    if (getcwd(cwd, sizeof cwd) && (cl = strlen(cwd)) > 1 && !strncmp(exe, cwd, cl) && exe[cl] == '/')
+        snprintf(buf, n, "%s", exe + cl + 1);
+    else
+        snprintf(buf, n, "%s", exe);
+}
+
 int cmd_demo(int argc, char **argv)
 {
     const char *dir = "vidlstm-demo";
@@ -307,13 +340,15 @@ int cmd_demo(int argc, char **argv)
         vl_json_write_string(stdout, rep2);
         printf("]}\n");
     } else {
+        char self[PATH_MAX];
+        self_command(self, sizeof self);
         printf("\nclip model:      validation accuracy %.1f%%\n"
                "per-frame model: frame accuracy %.1f%%\n"
                "reports:         %s/report.html\n"
                "                 %s/report.html\n"
                "models:          %s, %s\n"
-               "done in %.0f s; try: vidlstm predict --model %s YOUR_VIDEO.mp4\n",
-               100 * acc, 100 * facc, rep1, rep2, clip_model, seq_model, secs, seq_model);
+               "done in %.0f s; try: %s predict --model %s YOUR_VIDEO.mp4\n",
+               100 * acc, 100 * facc, rep1, rep2, clip_model, seq_model, secs, self, seq_model);
     }
     status = 0;
 out:

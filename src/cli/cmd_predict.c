@@ -30,12 +30,15 @@ void cli_help_predict(FILE *f)
           "    mean confidence); regression models: the value (per frame: summary).\n"
           "\n"
           "  --model FILE       the model (.safetensors)\n"
-          "  --data FILE        a manifest (path[,label[,group]]) instead of / besides files\n"
+          "  --data FILE        a manifest of feature files (path[,label[,group]]) or the\n"
+          "                     video data eval takes, instead of / besides files\n"
           "  --window L         clip models: windows of L seconds (videos) or steps (.npy) ...\n"
           "  --stride S         ... every S (default L/2)\n"
           "  -, pipe:N, URLs    stream: read video as it arrives (e.g. `cat a.mp4 | vidlstm\n"
           "                     predict --model m -`), print each window when it completes\n"
           "                     (default window: 2 s) with its latency; memory stays bounded\n"
+          "  --timeout S        URLs: give up after S seconds without data (default 30,\n"
+          "                     or $VIDLSTM_TIMEOUT)\n"
           "  --min-segment N    sequence models: absorb segments shorter than N frames (1)\n"
           "  --smooth N         sequence classifiers: average each frame's class\n"
           "                     probabilities over a centred window of N frames, then\n"
@@ -52,9 +55,47 @@ typedef struct {
     const vl_model_meta *meta;
 } out_ctx;
 
+/* A class's name, or its index when the model has no class list (allowed by
+ * docs/model-format.md): "?" for every class made JSON keys collide. The
+ * index lands in one of a few rotating buffers so a printf may hold several. */
 static const char *cname(const vl_model_meta *m, int c)
 {
-    return m->class_names && c >= 0 && c < m->nclasses ? m->class_names[c] : "?";
+    static char buf[4][16];
+    static int k;
+    if (m->class_names && c >= 0 && c < m->nclasses)
+        return m->class_names[c];
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%d", c);
+    return buf[k];
+}
+
+/* Any NaN/Inf among n outputs: printing them with exit 0 would pass garbage
+ * on as a result. */
+static int outputs_finite(const char *model, const char *file, const float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p[i])) {
+            cli_fail("predict", "%s: the model %s gives a non-finite output (%s) here: its weights or "
+                                "normalisation overflow on this input", file, model, isnan(p[i]) ? "NaN" : "Inf");
+            return 0;
+        }
+    return 1;
+}
+
+/* Regression outputs: one number, or [a,b,...] for several (JSON) / "a b ..."
+ * (text). */
+static void print_values(int json, const float *p, int C)
+{
+    if (C == 1) {
+        printf("%.6g", p[0]);
+        return;
+    }
+    if (json)
+        putchar('[');
+    for (int j = 0; j < C; j++)
+        printf(j ? (json ? ",%.6g" : " %.6g") : "%.6g", p[j]);
+    if (json)
+        putchar(']');
 }
 
 static void print_probs_json(const out_ctx *o, const float *p, int C)
@@ -167,11 +208,14 @@ static int extract_video(const vl_model_meta *meta, const char *model, const cha
     return 0;
 }
 
+#define WINDOW_MAX_STEPS (1 << 20)
+
 /* ---- streaming ------------------------------------------------------------------ */
 
 typedef struct {
     vl_net *net;
     const vl_model_meta *meta;
+    const char *model, *src;
     int D, C, L, S, json, seq, cls, batch;
     float *ring;   /* [L, D] window being filled, oldest first */
     double *times; /* [L] */
@@ -205,6 +249,8 @@ static int run_window(stream_ctx *c)
     free(x);
     if (st)
         return -1;
+    if (!outputs_finite(c->model, c->src, c->out, (size_t)(c->seq ? c->have : 1) * c->C))
+        return -2;
     double t0 = c->times[0], t1 = c->times[c->have - 1];
     int steps = c->seq ? c->have : 1;
     if (c->cls)
@@ -242,12 +288,17 @@ static int run_window(stream_ctx *c)
         } else {
             printf("%9.2fs %9.2fs  %-20s %.3f  (latency %.0f ms)\n", t0, t1, cname(m, a), c->out[a], lat);
         }
-    } else {
-        if (c->json)
-            printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"value\":%.6g,\"latency_ms\":%.1f}\n", t0, t1,
-                   c->out[(size_t)(steps - 1)], lat);
-        else
-            printf("%9.2fs %9.2fs  %.6g  (latency %.0f ms)\n", t0, t1, c->out[(size_t)(steps - 1)], lat);
+    } else { /* the window's last step: all C outputs of it */
+        const float *v = c->out + (size_t)(steps - 1) * c->C;
+        if (c->json) {
+            printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"value\":", t0, t1);
+            print_values(1, v, c->C);
+            printf(",\"latency_ms\":%.1f}\n", lat);
+        } else {
+            printf("%9.2fs %9.2fs  ", t0, t1);
+            print_values(0, v, c->C);
+            printf("  (latency %.0f ms)\n", lat);
+        }
     }
     fflush(stdout);
     c->nwin++;
@@ -270,8 +321,9 @@ static int on_stream(void *user, const float *x, int n, const double *time, cons
         c->since++;
         if (c->have == c->L && c->since >= c->S) {
             c->since = 0;
-            if (run_window(c)) {
-                c->err = 1;
+            int r = run_window(c);
+            if (r) {
+                c->err = r; /* -2: already printed */
                 return 1;
             }
         }
@@ -292,11 +344,17 @@ static int predict_stream(vl_net *net, const vl_model_meta *meta, const char *mo
     double u = meta->fps > 0 ? meta->fps : 1.0;
     if (window <= 0)
         window = meta->fps > 0 ? 2.0 : 20.0;
+    /* the ring holds a whole window: bound it before converting to int */
+    if (window * u > WINDOW_MAX_STEPS || stride * u > WINDOW_MAX_STEPS) {
+        vl_extractor_close(xt);
+        return cli_fail("predict", "--window/--stride of %g/%g s is over %d steps at %g steps per second", window,
+                        stride, WINDOW_MAX_STEPS, u);
+    }
     int L = (int)lround(window * u);
     L = L < 1 ? 1 : L;
     int S = stride > 0 ? (int)lround(stride * u) : (cfg->mode == VL_OUT_SEQUENCE ? L : (L / 2 > 0 ? L / 2 : 1));
-    stream_ctx c = {.net = net, .meta = meta, .D = cfg->input, .C = cfg->outputs, .L = L, .S = S < 1 ? 1 : S,
-                    .json = json, .seq = cfg->mode == VL_OUT_SEQUENCE, .cls = cfg->task == VL_TASK_CLASSIFY};
+    stream_ctx c = {.net = net, .meta = meta, .model = model, .src = src, .D = cfg->input, .C = cfg->outputs,
+                    .L = L, .S = S < 1 ? 1 : S, .json = json, .seq = cfg->mode == VL_OUT_SEQUENCE, .cls = cfg->task == VL_TASK_CLASSIFY};
     c.ring = malloc(sizeof(float) * (size_t)L * c.D);
     c.times = malloc(sizeof(double) * (size_t)L);
     c.out = malloc(sizeof(float) * (size_t)L * c.C);
@@ -306,14 +364,20 @@ static int predict_stream(vl_net *net, const vl_model_meta *meta, const char *mo
     else if (!json)
         printf("streaming %s: windows of %d steps every %d\n%10s %10s  %-20s %s\n", src, L, c.S, "start", "end",
                "label", "confidence");
-    if (!rc && vl_extract_stream(xt, src, on_stream, &c))
-        rc = cli_fail_status("predict");
-    if (!rc && c.err)
-        rc = cli_fail_status("predict");
+    if (!rc) {
+        vl_status xs = vl_extract_stream(xt, src, on_stream, &c);
+        if (c.err)
+            rc = c.err == -2 ? 1 : cli_fail_status("predict");
+        else if (xs)
+            rc = cli_fail_status("predict");
+    }
     /* the tail; per-frame output prints only the steps no window printed */
     c.from = c.seq && c.nwin > 0 && c.since < c.have ? c.have - c.since : 0;
-    if (!rc && c.have > 0 && (c.nwin == 0 || c.since > 0) && run_window(&c))
-        rc = cli_fail_status("predict");
+    if (!rc && c.have > 0 && (c.nwin == 0 || c.since > 0)) {
+        int r = run_window(&c);
+        if (r)
+            rc = r == -2 ? 1 : cli_fail_status("predict");
+    }
     free(c.ring);
     free(c.times);
     free(c.out);
@@ -325,7 +389,7 @@ int cmd_predict(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL;
     int json = 0, batch = 64, threads = 0, min_seg = 1, smooth = 0;
-    double window = 0, stride = 0;
+    double window = 0, stride = 0, timeout = 0;
     const char **files = calloc((size_t)argc + 1, sizeof *files);
     double *unit = calloc((size_t)argc + 1, sizeof *unit); /* steps per window unit, per input */
     int nfiles = 0, nunit = argc + 1;
@@ -348,6 +412,7 @@ int cmd_predict(int argc, char **argv)
         else if (cli_flag(&a, "--json")) json = 1;
         else if (cli_opt(&a, "--batch")) batch = cli_int(&a, 1, 1 << 20);
         else if (cli_opt(&a, "--threads")) threads = cli_int(&a, 1, 1024);
+        else if (cli_opt(&a, "--timeout")) timeout = cli_num(&a, 0.1, 1e6);
         else if (argv[a.i][0] == '-' && argv[a.i][1] && argv[a.i][1] != '\0') {
             free(files);
             free(unit);
@@ -362,6 +427,17 @@ int cmd_predict(int argc, char **argv)
     }
     if (threads)
         vl_set_threads(threads);
+    if (!timeout && getenv("VIDLSTM_TIMEOUT")) {
+        char *end;
+        const char *e = getenv("VIDLSTM_TIMEOUT");
+        timeout = strtod(e, &end);
+        if (end == e || *end || !(timeout >= 0.1 && timeout <= 1e6)) {
+            free(files);
+            free(unit);
+            return cli_fail("predict", "VIDLSTM_TIMEOUT='%s' is not a number of seconds in [0.1, 1e6]", e);
+        }
+    }
+    vl_video_set_timeout(timeout);
     vl_net *net;
     vl_model_meta meta;
     if (vl_model_load(model, &net, &meta)) {
@@ -393,11 +469,15 @@ int cmd_predict(int argc, char **argv)
         goto out;
     }
     if (data && vl_videodata_is_video(data)) {
-        cli_fail("predict", "%s: --data takes a manifest of feature files; give videos as arguments "
-                            "(vidlstm predict --model M a.mp4 b.mp4 ...)", data);
-        goto out;
-    }
-    if (data) {
+        /* the video data eval takes, extracted the way the model records */
+        if (open_model_extractor(&meta, model, cfg->input, &xt))
+            goto out;
+        vl_dataset_opts o = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input};
+        cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL,
+                            .sha256 = meta.backbone_sha256, .fps = meta.fps, .every_k = meta.every_k, .quiet = 1};
+        if (cli_load_data("predict", data, &o, &v, &xt, &d))
+            goto out;
+    } else if (data) {
         vl_dataset_opts o = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input, .unlabelled = 1};
         if (vl_dataset_load(data, &o, &d)) {
             cli_fail_status("predict");
@@ -414,6 +494,9 @@ int cmd_predict(int argc, char **argv)
         free(unit);
         unit = u2;
         nunit = d.n + nfiles + 1;
+        if (data && vl_videodata_is_video(data)) /* windows in seconds, as for video arguments */
+            for (int i = 0; i < d.n; i++)
+                unit[i] = meta.fps > 0 ? meta.fps : 1.0;
     }
     for (int i = 0; i < nfiles; i++) {
         if (is_stream(files[i])) {
@@ -447,9 +530,13 @@ int cmd_predict(int argc, char **argv)
             goto out;
         }
         if (x.dtype != VL_NPY_F32 || x.ndim != 2 || x.shape[0] < 1 || x.shape[1] != cfg->input) {
-            cli_fail("predict", "%s: expected float features [T, %d] for this model, got %s [%lld%s%lld]", files[i],
-                     cfg->input, x.dtype == VL_NPY_F32 ? "float" : "int", (long long)x.shape[0],
-                     x.ndim > 1 ? ", " : "", x.ndim > 1 ? (long long)x.shape[1] : 0LL);
+            char sh[160];
+            int n = snprintf(sh, sizeof sh, "[");
+            for (int k = 0; k < x.ndim && n < (int)sizeof sh - 24; k++)
+                n += snprintf(sh + n, sizeof sh - (size_t)n, "%s%lld", k ? ", " : "", (long long)x.shape[k]);
+            snprintf(sh + n, sizeof sh - (size_t)n, "]");
+            cli_fail("predict", "%s: expected float features [T, %d] for this model, got %s %s", files[i],
+                     cfg->input, x.dtype == VL_NPY_F32 ? "float" : "int", sh);
             vl_npy_free(&x);
             goto out;
         }
@@ -483,8 +570,10 @@ int cmd_predict(int argc, char **argv)
         if (window) {
             /* Windows [k*S, k*S + L) (the last one flush with the end). */
             double u = i < nunit && unit[i] > 0 ? unit[i] : 1.0;
-            int L = (int)lround(window * u), S = stride > 0 ? (int)lround(stride * u) : L / 2;
-            L = L < 1 ? 1 : (L < s->T ? L : s->T);
+            /* clamp in double: window * u can exceed INT_MAX (--window 1e9) */
+            int L = window * u >= s->T ? s->T : (int)lround(window * u);
+            int S = stride > 0 ? (stride * u >= s->T ? s->T : (int)lround(stride * u)) : L / 2;
+            L = L < 1 ? 1 : L;
             S = S < 1 ? 1 : S;
             int nw = s->T <= L ? 1 : (s->T - L + S - 1) / S + 1;
             vl_dataset_free(&w);
@@ -527,6 +616,8 @@ int cmd_predict(int argc, char **argv)
                 cli_fail_status("predict");
                 goto out;
             }
+            if (!outputs_finite(model, s->path, out, (size_t)nw * C))
+                goto out;
             if (!cls) {
                 if (json)
                     printf("\"windows\":[");
@@ -534,10 +625,12 @@ int cmd_predict(int argc, char **argv)
                     printf("%s\n  %10s %10s  %s\n", s->path, "start", "end", "value");
                 for (int k = 0; k < nw; k++) {
                     if (json)
-                        printf("%s{\"start\":%lld,\"end\":%lld,\"value\":%.6g}", k ? "," : "", (long long)ws[k],
-                               (long long)we[k], out[off[k]]);
+                        printf("%s{\"start\":%lld,\"end\":%lld,\"value\":", k ? "," : "", (long long)ws[k],
+                               (long long)we[k]);
                     else
-                        printf("  %10lld %10lld  %.6g\n", (long long)ws[k], (long long)we[k], out[off[k]]);
+                        printf("  %10lld %10lld  ", (long long)ws[k], (long long)we[k]);
+                    print_values(json, out + off[k], C);
+                    printf(json ? "}" : "\n");
                 }
                 if (json)
                     printf("]}");
@@ -587,6 +680,8 @@ int cmd_predict(int argc, char **argv)
             }
         }
         const float *p = out + off[i];
+        if (!outputs_finite(model, s->path, p, (size_t)(seq ? s->T : 1) * C))
+            goto out;
         if (!seq && cls) {
             int c = argmax(p, C);
             if (json) {
@@ -604,9 +699,11 @@ int cmd_predict(int argc, char **argv)
             }
         } else if (!seq) {
             if (json)
-                printf("\"value\":%.6g}", p[0]);
+                printf("\"value\":");
             else
-                printf("%s: %.6g\n", s->path, p[0]);
+                printf("%s: ", s->path);
+            print_values(json, p, C);
+            printf(json ? "}" : "\n");
         } else if (cls) {
             free(lab);
             free(conf);
@@ -630,7 +727,6 @@ int cmd_predict(int argc, char **argv)
                 lab[t] = argmax(p + (size_t)t * C, C);
                 conf[t] = p[(size_t)t * C + lab[t]];
             }
-            free(sp);
             if (json) {
                 printf("\"frames\":[");
                 for (int t = 0; t < s->T; t++) {
@@ -638,25 +734,54 @@ int cmd_predict(int argc, char **argv)
                         putchar(',');
                     vl_json_write_string(stdout, cname(&meta, lab[t]));
                 }
+                /* full precision: consumers re-threshold or re-smooth these */
+                printf("],\"frame_probabilities\":[");
+                for (int t = 0; t < s->T; t++) {
+                    printf(t ? ",[" : "[");
+                    for (int c = 0; c < C; c++)
+                        printf(c ? ",%.9g" : "%.9g", p[(size_t)t * C + c]);
+                    putchar(']');
+                }
                 printf("],");
             }
+            free(sp);
             if (print_segments(&oc, s->path, lab, conf, s->T, min_seg, NULL, NULL))
                 goto out;
             if (json)
                 printf("}");
-        } else {
-            double mean = 0;
-            for (int t = 0; t < s->T; t++)
-                mean += p[t];
-            mean /= s->T;
+        } else { /* per-frame regression: p is [T, C], frame-major */
+            float mean[64], *mp = C <= 64 ? mean : malloc(sizeof(float) * (size_t)C);
+            if (!mp) {
+                cli_fail("predict", "out of memory");
+                goto out;
+            }
+            for (int j = 0; j < C; j++) {
+                double m = 0;
+                for (int t = 0; t < s->T; t++)
+                    m += p[(size_t)t * C + j];
+                mp[j] = (float)(m / s->T);
+            }
             if (json) {
                 printf("\"values\":[");
-                for (int t = 0; t < s->T; t++)
-                    printf("%s%.6g", t ? "," : "", p[t]);
-                printf("],\"mean\":%.6g}", mean);
+                for (int t = 0; t < s->T; t++) {
+                    if (t)
+                        putchar(',');
+                    print_values(1, p + (size_t)t * C, C);
+                }
+                printf("],\"mean\":");
+                print_values(1, mp, C);
+                printf("}");
             } else {
-                printf("%s: %d frames, mean %.6g, first %.6g, last %.6g\n", s->path, s->T, mean, p[0], p[s->T - 1]);
+                printf("%s: %d frames, mean ", s->path, s->T);
+                print_values(0, mp, C);
+                printf(", first ");
+                print_values(0, p, C);
+                printf(", last ");
+                print_values(0, p + (size_t)(s->T - 1) * C, C);
+                printf("\n");
             }
+            if (mp != mean)
+                free(mp);
         }
     }
     if (json)

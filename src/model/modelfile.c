@@ -2,6 +2,7 @@
 #include "model/modelfile.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,12 +368,14 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
     if ((st = only_keys(b, name, w, keys)) || (st = get_string(b, "spec", m->backbone, sizeof m->backbone, name, w)) ||
         (st = get_string(b, "tap", m->tap, sizeof m->tap, name, w)) ||
         (st = get_int(b, "feature_dim", 0, 0, 1 << 24, &m->feature_dim, name, w)) ||
-        (st = get_int(b, "every_k", 0, 0, 1 << 30, &m->every_k, name, w)) ||
+        (st = get_int(b, "every_k", 0, 0, 100000, &m->every_k, name, w)) ||
         (st = get_sha256(b, m->backbone_sha256, sizeof m->backbone_sha256, name)) ||
         (vl_json_get(b, "preprocess") && (st = get_input_norm(vl_json_get(b, "preprocess"), m, name))))
         goto done;
-    if (fps && (!vl_json_number(fps, &m->fps) || !(m->fps >= 0.0))) {
-        st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"fps\" must be a number >= 0", name);
+    /* The bounds `train --fps/--every` accept: a model edited past them (fps
+     * 1e9) would make predict decode a frame per nanosecond of video. */
+    if (fps && (!vl_json_number(fps, &m->fps) || !(m->fps == 0.0 || (m->fps >= 0.01 && m->fps <= 1000.0)))) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"fps\" must be 0 (unused) or in [0.01, 1000]", name);
         goto done;
     }
     if (p) {
@@ -381,16 +384,25 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
             st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"preproc\" must be an object", name);
             goto done;
         }
-        if ((st = only_keys(p, name, pw, pkeys)) || (st = get_int(p, "width", 0, 0, 1 << 16, &m->pre.width, name, pw)) ||
-            (st = get_int(p, "height", 0, 0, 1 << 16, &m->pre.height, name, pw)) ||
+        if ((st = only_keys(p, name, pw, pkeys)) || (st = get_int(p, "width", 0, 0, 8192, &m->pre.width, name, pw)) ||
+            (st = get_int(p, "height", 0, 0, 8192, &m->pre.height, name, pw)) ||
             (vl_json_get(p, "resize") && (st = get_choice(p, "resize", "shorter", "exact", &resize, name, pw))) ||
-            (st = get_int(p, "resize_to", 0, 0, 1 << 16, &m->pre.resize_to, name, pw)) ||
+            (st = get_int(p, "resize_to", 0, 0, 8192, &m->pre.resize_to, name, pw)) ||
             (st = get_bool(p, "bgr", &m->pre.bgr, name, pw)) || (st = get_float(p, "scale", &m->pre.scale, name, pw)) ||
             (st = get_floats3(p, "mean", m->pre.mean, name, pw)) || (st = get_floats3(p, "std", m->pre.std, name, pw)) ||
             (st = get_bool(p, "nhwc", &m->pre.nhwc, name, pw)) ||
             (vl_json_get(p, "grey") && (st = get_bool(p, "grey", &m->pre.grey, name, pw))))
             goto done;
         m->pre.resize = resize ? VL_RESIZE_EXACT : VL_RESIZE_SHORTER;
+        /* the pixel lookup divides by std: 0 means "none", anything else must
+         * keep 255 * scale / std finite */
+        for (int c = 0; c < 3 && !st; c++)
+            if (m->pre.std[c] != 0.0f && !(fabsf(m->pre.std[c]) >= 1e-6f))
+                st = vl_seterr(VL_ERR_FORMAT, "%s: backbone preproc: \"std\" element %d is %g: must be 0 (none) or "
+                                              "at least 1e-6 in magnitude", name, c, (double)m->pre.std[c]);
+        if (!st && !(fabsf(m->pre.scale) <= 1e6f))
+            st = vl_seterr(VL_ERR_FORMAT, "%s: backbone preproc: \"scale\" %g is out of range (|scale| <= 1e6)", name,
+                           (double)m->pre.scale);
     }
 done:
     vl_json_free(b);
@@ -664,10 +676,12 @@ static vl_status load_norm(const vl_st_file *st, const char *path, int D, vl_mod
         r = check_finite(path, "norm.mean", mean, D);
     if (!r)
         r = check_finite(path, "norm.std", sd, D);
+    /* A denormal std (1e-45) passes "> 0" but makes (x - mean) / std overflow
+     * to Inf and the outputs NaN: a normal float is the least we accept. */
     for (int i = 0; i < D && !r; i++)
-        if (!(sd[i] > 0.0f))
-            r = vl_seterr(VL_ERR_NUMERIC, "%s: tensor 'norm.std' element %d is %g: must be positive", path, i,
-                          (double)sd[i]);
+        if (!(sd[i] >= FLT_MIN))
+            r = vl_seterr(VL_ERR_NUMERIC, "%s: tensor 'norm.std' element %d is %g: must be positive (>= %g)", path,
+                          i, (double)sd[i], (double)FLT_MIN);
     if (r) {
         free(mean);
         free(sd);

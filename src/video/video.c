@@ -71,34 +71,102 @@ static int rotation_of(AVStream *st)
     return (r == 90 || r == 180 || r == 270) ? r : 0;
 }
 
+static double net_timeout = 30.0;
+
+void vl_video_set_timeout(double seconds)
+{
+    net_timeout = seconds > 0 && seconds <= 1e6 ? seconds : 30.0;
+}
+
+double vl_video_timeout(void)
+{
+    return net_timeout;
+}
+
+/* "pipe:N" reads file descriptor N (FFmpeg's pipe protocol); "pipe:" alone
+ * or with junk after it is not one. */
+static int is_pipe_url(const char *p)
+{
+    if (strncmp(p, "pipe:", 5))
+        return 0;
+    const char *d = p + 5;
+    if (!*d)
+        return 0;
+    for (; *d; d++)
+        if (*d < '0' || *d > '9')
+            return 0;
+    return 1;
+}
+
+/* MP4/MOV on an input that cannot seek back: when the index (moov) comes
+ * after the data (mdat), the demuxer reads to the end for the index and then
+ * cannot return to the frames, which FFmpeg reports only as "invalid data". */
+static int mov_needs_seek(const vdec *v)
+{
+    return v->fmt && v->fmt->iformat && strstr(v->fmt->iformat->name, "mp4") && v->fmt->pb &&
+           !(v->fmt->pb->seekable & AVIO_SEEKABLE_NORMAL);
+}
+
+static vl_status mov_on_pipe_fail(const char *path)
+{
+    return vl_seterr(VL_ERR_FORMAT, "%s: MP4 with its index at the end cannot be read from a pipe; remux with "
+                                    "-movflags +faststart or pass a file", path);
+}
+
 static vl_status vdec_open(vdec *v, const char *path, int threads)
 {
     memset(v, 0, sizeof *v);
     v->path = path;
     const char *url = path;
+    const int net = strstr(path, "://") != NULL && strncmp(path, "file:", 5);
     if (!strcmp(path, "-"))
         url = "pipe:0";
+    else if (is_pipe_url(path))
+        url = path;
     else if (!strstr(path, "://")) {
         struct stat sb;
         if (stat(path, &sb) != 0)
             return vl_seterr(VL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         if (S_ISDIR(sb.st_mode))
             return vl_seterr(VL_ERR_IO, "%s: is a directory, not a video file", path);
-        if (sb.st_size == 0)
+        /* FIFOs and devices report size 0 but stream data; only a regular
+         * file can be known empty */
+        if (S_ISREG(sb.st_mode) && sb.st_size == 0)
             return vl_seterr(VL_ERR_FORMAT, "%s: empty file (0 bytes)", path);
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            return vl_seterr(VL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-        fclose(f);
+        if (S_ISREG(sb.st_mode)) { /* opening a FIFO here would consume its writer */
+            FILE *f = fopen(path, "rb");
+            if (!f)
+                return vl_seterr(VL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+            fclose(f);
+        }
     }
     av_log_set_level(AV_LOG_QUIET); /* the library never prints */
-    int err = avformat_open_input(&v->fmt, url, NULL, NULL);
+    AVDictionary *opt = NULL;
+    if (net) {
+        /* A server that accepts and never answers would block forever:
+         * rw_timeout bounds every read, "timeout" the connect (microseconds). */
+        char us[32];
+        snprintf(us, sizeof us, "%lld", (long long)(net_timeout * 1e6));
+        av_dict_set(&opt, "rw_timeout", us, 0);
+        /* FFmpeg < 5's RTSP took "timeout" as a listen timeout (server mode) */
+        if (LIBAVFORMAT_VERSION_MAJOR >= 59 || strncmp(path, "rtsp", 4))
+            av_dict_set(&opt, "timeout", us, 0);
+    }
+    int err = avformat_open_input(&v->fmt, url, NULL, &opt);
+    av_dict_free(&opt);
     if (err < 0) {
         v->fmt = NULL;
+        if (net && err == AVERROR(ETIMEDOUT))
+            return vl_seterr(VL_ERR_IO, "%s: timed out after %g s without data (--timeout)", path, net_timeout);
         return av_fail(path, "not a readable video (unknown or corrupt container)", err);
     }
     if ((err = avformat_find_stream_info(v->fmt, NULL)) < 0) {
+        int mov = mov_needs_seek(v);
         vdec_close(v);
+        if (net && err == AVERROR(ETIMEDOUT))
+            return vl_seterr(VL_ERR_IO, "%s: timed out after %g s without data (--timeout)", path, net_timeout);
+        if (mov)
+            return mov_on_pipe_fail(path);
         return av_fail(path, "cannot read stream information", err);
     }
     const AVCodec *codec = NULL;
@@ -465,6 +533,15 @@ static void *producer(void *arg)
                 eof = 1;
                 avcodec_send_packet(v->dec, NULL); /* drain */
             } else if (ret < 0) {
+                if (ret == AVERROR(ETIMEDOUT)) {
+                    producer_fail(P, vl_seterr(VL_ERR_IO, "%s: timed out after %g s without data (--timeout)",
+                                               v->path, net_timeout));
+                    goto out;
+                }
+                if (!decoded_any && mov_needs_seek(v)) {
+                    producer_fail(P, mov_on_pipe_fail(v->path));
+                    goto out;
+                }
                 if (++bad > o->max_bad_packets) {
                     producer_fail(P, av_fail(v->path, "unreadable data (too many errors in a row)", ret));
                     goto out;

@@ -33,6 +33,12 @@ typedef struct {
     char container[32];
 } vl_video_info;
 
+/* Network inputs (URLs other than file:): give up when no data comes for
+ * this many seconds (default 30; <= 0 restores the default). Process-wide:
+ * set it before opening videos. */
+void vl_video_set_timeout(double seconds);
+double vl_video_timeout(void);
+
 /* Probe a file: opens it, finds the video stream, reads the header. */
 vl_status vl_video_probe(const char *path, vl_video_info *info);
 
