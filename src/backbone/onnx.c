@@ -1936,23 +1936,63 @@ static void dn_binary(vl_onnx *m, int j)
 {
     node *n = &m->N[j];
     dn_node *d = &m->dn[j];
-    tensor *A = &m->T[n->in[0]], *B = &m->T[n->in[1]], *Y = &m->T[n->out[0]];
+    int ia = n->in[0], ib = n->in[1];
+    /* oneDNN broadcasts the second operand only: swap a commutative op's
+     * (torchvision's SE blocks write scale * x). */
+    if (!same_shape(&m->T[ia], &m->T[n->out[0]]) && (n->op == OP_MUL || n->op == OP_ADD)) {
+        ia = n->in[1];
+        ib = n->in[0];
+    }
+    tensor *A = &m->T[ia], *B = &m->T[ib], *Y = &m->T[n->out[0]];
     if (!same_shape(A, Y) || B->ndim != Y->ndim || A->is_int || B->is_int || Y->ndim < 1)
         return;
     /* The full-shape layout: the first operand's, or the second's when only it comes from oneDNN. */
-    dnnl_memory_desc_t l = dn_md_of(m, n->in[0]), b = dn_md_of(m, n->in[1]), dst;
+    dnnl_memory_desc_t l = dn_md_of(m, ia), b = dn_md_of(m, ib), dst;
     if (same_shape(B, Y)) {
-        if (!m->dt[n->in[0]].made) l = b;
+        if (!m->dt[ia].made) l = b;
         b = l;
     }
     dnnl_alg_kind_t alg = n->op == OP_ADD ? dnnl_binary_add : n->op == OP_SUB ? dnnl_binary_sub
                         : n->op == OP_MUL ? dnnl_binary_mul : dnnl_binary_div;
+    if (!same_shape(B, Y) && Y->ndim == 4) {
+        /* A broadcast operand blocked unlike the full one (SE: the scale from a
+         * nChw16c 1x1 conv, x from a grouped conv's nChw8c) sends oneDNN to its
+         * reference kernel: read it in the full operand's layout (C floats to reorder). */
+        static const dnnl_format_tag_t tags[] = {dnnl_nChw16c, dnnl_nChw8c, dnnl_nhwc, dnnl_nchw};
+        dnnl_dims_t yd = {Y->shape[0], Y->shape[1], Y->shape[2], Y->shape[3]};
+        dnnl_dims_t bdims = {B->shape[0], B->shape[1], B->shape[2], B->shape[3]};
+        for (size_t t = 0; t < sizeof tags / sizeof *tags; t++) {
+            dnnl_memory_desc_t ly;
+            if (dnnl_memory_desc_init_by_tag(&ly, 4, yd, dnnl_f32, tags[t]) == dnnl_success &&
+                dnnl_memory_desc_equal(&ly, &l)) {
+                dnnl_memory_desc_init_by_tag(&b, 4, bdims, dnnl_f32, tags[t]);
+                break;
+            }
+        }
+    }
     dst = l;
     dnnl_binary_desc_t bd;
-    if (dnnl_binary_desc_init(&bd, alg, &l, &b, &dst) || !dn_create_pd(m, d, &bd, NULL))
+    if (dnnl_binary_desc_init(&bd, alg, &l, &b, &dst) || !dn_create_pd(m, d, &bd, NULL)) {
+        /* A broadcast operand (SE's [N,C,1,1] scale) in another blocking than
+         * the full one (RegNetY: nChw16c against a grouped conv's nChw8c) is
+         * refused: read it plain (C floats) rather than run the op on plain copies. */
+        if (same_shape(B, Y))
+            return;
+        b = dn_plain_md(B);
+        if (dnnl_binary_desc_init(&bd, alg, &l, &b, &dst) || !dn_create_pd(m, d, &bd, NULL))
+            return;
+    }
+    /* oneDNN's reference binary (e.g. on nChw8c with AVX-512) is ~6x slower
+     * than our kernel plus the reorders to plain (RegNetY's SE scaling). */
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(d->pd, dnnl_query_impl_info_str, 0, &impl);
+    if (!impl || !strncmp(impl, "ref", 3)) {
+        dnnl_primitive_desc_destroy(d->pd);
+        d->pd = NULL;
         return;
-    dn_add_input(m, d, n->in[0], DNNL_ARG_SRC_0, &l);
-    dn_add_input(m, d, n->in[1], DNNL_ARG_SRC_1, &b);
+    }
+    dn_add_input(m, d, ia, DNNL_ARG_SRC_0, &l);
+    dn_add_input(m, d, ib, DNNL_ARG_SRC_1, &b);
     dn_set_output(m, d, n->out[0]);
 }
 
