@@ -24,6 +24,8 @@
 set -eu
 fuzzer=$1 work=$2 runs=$3 seed=$4 regress=$5 seeds=$6
 opts="-rss_limit_mb=3072 -timeout=60 -print_final_stats=1 -reload=0"
+# a target's libFuzzer dictionary, if it has one, sits beside its regress folder
+[ -f "$regress/../dict" ] && opts="$opts -dict=$regress/../dict"
 mkdir -p "$work"
 # where the targets write their input files (tests/fuzz/fuzz_util.h): a fixed
 # path for a given WORK_DIR, so that the paths the parsers compare are the
