@@ -13,16 +13,19 @@
 #  3. every input the mutation kept (each one reached new code) runs once
 #     more with leak detection on.
 # Two runs of the same build then execute exactly the same inputs (checked:
-# identical logs and corpora at 300,000 runs of the ONNX target; the targets
-# that read files still part after a few thousand runs: docs/fuzzing.md).
+# identical logs and corpora at 300,000 runs of the ONNX target, and at the CI
+# run counts of the others with DETERMINISM_OPTS=-use_cmp=0: without it the
+# values their parsers compare, heap addresses among them, reach libFuzzer's
+# mutation dictionary and two runs of the manifest target parted).
 # Exploratory fuzzing (random seed, time-bounded, corpus kept, leaks checked
 # throughout) is separate:
 #   VL_FUZZ_EXPLORE=SECONDS run_fuzz.sh ...
-# Usage: run_fuzz.sh FUZZER WORK_DIR RUNS SEED REGRESS_DIR SEED_DIR
+# Usage: run_fuzz.sh FUZZER WORK_DIR RUNS SEED REGRESS_DIR SEED_DIR [DETERMINISM_OPTS]
 #   REGRESS_DIR  inputs that once found a bug (may be empty)
 #   SEED_DIR     the committed seed corpus (never written to)
+#   DETERMINISM_OPTS  libFuzzer options for the fixed-seed step only
 set -eu
-fuzzer=$1 work=$2 runs=$3 seed=$4 regress=$5 seeds=$6
+fuzzer=$1 work=$2 runs=$3 seed=$4 regress=$5 seeds=$6 detopts=${7:-}
 opts="-rss_limit_mb=3072 -timeout=60 -print_final_stats=1 -reload=0"
 # a target's libFuzzer dictionary, if it has one, sits beside its regress folder
 [ -f "$regress/../dict" ] && opts="$opts -dict=$regress/../dict"
@@ -55,7 +58,7 @@ echo "fuzz: $runs runs from seed $seed"
 norand=
 if setarch -R true 2> /dev/null; then norand="setarch -R"; fi
 # shellcheck disable=SC2086
-$norand "$fuzzer" $opts -detect_leaks=0 -seed="$seed" -runs="$runs" "$work/corpus" "$seeds"
+$norand "$fuzzer" $opts $detopts -detect_leaks=0 -seed="$seed" -runs="$runs" "$work/corpus" "$seeds"
 n=$(find "$work/corpus" -type f | wc -l)
 echo "fuzz: the $n inputs it kept, with leak detection"
 [ "$n" -eq 0 ] && exit 0
