@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/outpath.h"
 #include "core/json.h"
 #include "onnx.pb-c.h"
 
@@ -1608,33 +1609,10 @@ static int same_file(const char *a, const char *b)
 
 static void write_atomic(cv *c, const char *out, const uint8_t *buf, size_t len)
 {
-    char *tmp = fmt(c, "%s.tmp.XXXXXX", out);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        fail(c, VL_ERR_IO, "cannot create a temporary file beside '%s': %s", out, strerror(errno));
-    size_t off = 0;
-    int err = 0;
-    while (off < len) {
-        ssize_t w = write(fd, buf + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            err = errno;
-            break;
-        }
-        off += (size_t)w;
-    }
-    if (!err && fchmod(fd, 0644))
-        err = errno;
-    if (!err && fsync(fd))
-        err = errno;
-    if (close(fd) && !err)
-        err = errno;
-    if (!err && rename(tmp, out))
-        err = errno;
-    if (err) {
-        unlink(tmp);
-        fail(c, VL_ERR_IO, "cannot write '%s': %s", out, strerror(err));
+    if (vl_write_file_atomic(out, buf, len)) {
+        char msg[512]; /* fail() formats into the buffer vl_errmsg() returns */
+        snprintf(msg, sizeof msg, "%s", vl_errmsg());
+        fail(c, VL_ERR_IO, "%s", msg);
     }
 }
 

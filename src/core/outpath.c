@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 
@@ -101,4 +102,44 @@ vl_status vl_output_dir_check(const char *what, const char *path, const char *co
         return vl_seterr(VL_ERR_ARG, "%s %s: exists and is %s, not a folder (nothing was written)", what, path, kind);
     }
     return check_inputs(what, path, inputs, n);
+}
+
+vl_status vl_write_file_atomic(const char *path, const void *buf, size_t len)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 16);
+    if (!tmp)
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        vl_status st = vl_seterr(VL_ERR_IO, "cannot create a temporary file beside '%s': %s", path, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    const char *p = buf;
+    size_t off = 0;
+    int err = 0;
+    while (off < len) {
+        ssize_t w = write(fd, p + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            err = errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (!err && fchmod(fd, 0644))
+        err = errno;
+    if (!err && fsync(fd))
+        err = errno;
+    if (close(fd) && !err)
+        err = errno;
+    if (!err && rename(tmp, path))
+        err = errno;
+    if (err)
+        unlink(tmp);
+    free(tmp);
+    return err ? vl_seterr(VL_ERR_IO, "cannot write '%s': %s", path, strerror(err)) : VL_OK;
 }

@@ -30,4 +30,9 @@ vl_status vl_output_check(const char *what, const char *path, const char *const 
  * the inputs. */
 vl_status vl_output_dir_check(const char *what, const char *path, const char *const *inputs, int n);
 
+/* Writes LEN bytes to PATH atomically: a temporary file beside it, fsync'ed,
+ * mode 0644, then renamed over PATH; on any failure PATH is untouched and no
+ * temporary file is left. */
+vl_status vl_write_file_atomic(const char *path, const void *buf, size_t len);
+
 #endif

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/outpath.h"
 #include "core/json.h"
 #include "model/modelfile.h"
 #include "model/net_internal.h"
@@ -432,41 +433,7 @@ static int same_file(const char *a, const char *b)
 
 static vl_status write_atomic(const char *out, const uint8_t *buf, size_t len)
 {
-    size_t n = strlen(out);
-    char *tmp = malloc(n + 16);
-    if (!tmp)
-        return vl_seterr(VL_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", out);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        vl_status st = vl_seterr(VL_ERR_IO, "cannot create a temporary file beside '%s': %s", out, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    size_t off = 0;
-    int err = 0;
-    while (off < len) {
-        ssize_t w = write(fd, buf + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            err = errno;
-            break;
-        }
-        off += (size_t)w;
-    }
-    if (!err && fchmod(fd, 0644))
-        err = errno;
-    if (!err && fsync(fd))
-        err = errno;
-    if (close(fd) && !err)
-        err = errno;
-    if (!err && rename(tmp, out))
-        err = errno;
-    if (err)
-        unlink(tmp);
-    free(tmp);
-    return err ? vl_seterr(VL_ERR_IO, "cannot write '%s': %s", out, strerror(err)) : VL_OK;
+    return vl_write_file_atomic(out, buf, len);
 }
 
 static Onnx__StringStringEntryProto *prop(eb *e, const char *k, const char *v)
