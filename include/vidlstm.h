@@ -258,8 +258,11 @@ const char *vl_onnx_input_name(const vl_onnx *m, int *ndim, int64_t *shape);
 const char *vl_onnx_output_name(const vl_onnx *m);
 /* Default feature tensor: the one the model's metadata names under
  * "vidlstm.feature" (vidlstm import-tfjs writes it), else the input of the
- * final classifier (the last Gemm or MatMul; for fully convolutional
- * classifiers such as SqueezeNet, the last Conv). */
+ * final classifier (a Gemm/MatMul at the end of the graph, followed by no
+ * more than reshapes, softmax or a constant bias; for fully convolutional
+ * ImageNet classifiers such as SqueezeNet, the 1x1 Conv to 1000 classes),
+ * else, for a model with no classifier (a headless export: PyTorch
+ * `fc = Identity`, MATLAB's pool5 cut, an embedding), the graph's output. */
 const char *vl_onnx_default_tap(const vl_onnx *m);
 /* Runs the graph on `input` up to tensor `tap` (NULL = graph output); only the
  * nodes it depends on run. *out points into the model (valid until the next

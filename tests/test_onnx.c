@@ -2,7 +2,8 @@
  * when generated, the large torchvision models in build-cache/onnx, see
  * gen_onnx.py --large) is run on its reference input; the graph output and
  * the feature tensor must match PyTorch's to 1e-4 relative (max |a-b| over
- * max |b|). Also: the default tap, batch independence, and every robustness
+ * max |b|). Also: the default tap (the classifier's input; a headless
+ * model's output), batch independence, and every robustness
  * case (truncated, garbage, empty, unsupported operators named, NaN weights,
  * unknown tap, wrong input rank/size). */
 #include <dirent.h>
@@ -197,6 +198,54 @@ static void backbone_iface(const char *base)
           "missing model: %s", vl_errmsg());
 }
 
+/* A headless export (no final classifier): the default tap is the graph's
+ * output, which equals PyTorch's output, and the backbone's feature width is
+ * that output's (not some earlier layer's C*H*W). gen_headless.py. */
+static void headless(const char *base, const char *model)
+{
+    char path[2048], want[512];
+    snprintf(dir, sizeof dir, "%s", base);
+    snprintf(path, sizeof path, "%s/%s.onnx", base, model);
+    vl_onnx *m;
+    vl_npy x = {0}, feat = {0};
+    vl_status st = vl_onnx_load(path, &m);
+    CHECK(st == VL_OK, "%s: %s", model, vl_errmsg());
+    if (st) return;
+    CHECK(meta_get(model, "default_tap", want, sizeof want), "%s: meta", model);
+    const char *def = vl_onnx_default_tap(m);
+    CHECK(!strcmp(def, want) && !strcmp(def, vl_onnx_output_name(m)), "%s: default tap %s, want the output %s", model,
+          def, want);
+    snprintf(path, sizeof path, "%s/%s.input.npy", base, model);
+    int ok = vl_npy_read(path, &x) == VL_OK;
+    snprintf(path, sizeof path, "%s/%s.feature.npy", base, model);
+    ok = ok && vl_npy_read(path, &feat) == VL_OK;
+    CHECK(ok, "%s: fixture files: %s", model, vl_errmsg());
+    const float *y;
+    int nd;
+    int64_t shape[VL_ONNX_MAXDIM];
+    if (ok) {
+        st = vl_onnx_run(m, x.data, x.ndim, x.shape, def, &y, &nd, shape);
+        int64_t cnt = 1;
+        for (int d = 0; !st && d < nd; d++) cnt *= shape[d];
+        CHECK(!st && cnt == feat.count && max_rel(y, feat.data, feat.count) <= 1e-4, "%s: default tap vs torch: %s",
+              model, st ? vl_errmsg() : "differs");
+    }
+    vl_onnx_free(m);
+    vl_backbone *b = NULL;
+    snprintf(path, sizeof path, "%s/%s.onnx", base, model);
+    st = vl_backbone_open(path, NULL, &b);
+    CHECK(st == VL_OK, "%s: backbone: %s", model, vl_errmsg());
+    if (!st && ok) {
+        const vl_backbone_desc *d = vl_backbone_describe(b);
+        int64_t per = feat.count / feat.shape[0];
+        CHECK(d->feature_dim == per && !strcmp(d->tap, want), "%s: backbone features %d from %s, want %lld from %s",
+              model, d->feature_dim, d->tap, (long long)per, want);
+    }
+    vl_backbone_close(b);
+    vl_npy_free(&x);
+    vl_npy_free(&feat);
+}
+
 int main(int argc, char **argv)
 {
     const char *base = argc > 1 ? argv[1] : "tests/fixtures/onnx";
@@ -205,6 +254,10 @@ int main(int argc, char **argv)
                                             "ops", "ops_noname", "ops_opset18"};
     for (size_t i = 0; i < sizeof committed / sizeof *committed; i++)
         parity(base, committed[i]);
+    static const char *const headless_models[] = {"headless_resnet", "headless_pool5", "headless_embed",
+                                                  "headless_mnv2"};
+    for (size_t i = 0; i < sizeof headless_models / sizeof *headless_models; i++)
+        headless(base, headless_models[i]);
     robustness(base);
     backbone_iface(base);
     static const char *const big[] = {"resnet18", "resnet50", "mobilenet_v2", "googlenet", "efficientnet_b0",

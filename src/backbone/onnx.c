@@ -794,6 +794,74 @@ const char *vl_onnx_input_name(const vl_onnx *m, int *ndim, int64_t *shape)
 
 const char *vl_onnx_output_name(const vl_onnx *m) { return m->T[m->output].name; }
 
+/* The input of the graph's final classifier, or -1 when it has none. Walks
+ * back from the graph output through what may follow a classifier (reshapes,
+ * softmax, dropout, constant scaling): a Gemm/MatMul with constant weights
+ * reached that way is the classifier. A ReLU or pooling on the way means the
+ * last layer computes features (a headless trunk, an embedding) unless it is a
+ * fully convolutional classifier: a 1x1 Conv to 1000/1001 ImageNet classes
+ * that is then pooled (SqueezeNet). Headless exports (PyTorch `fc = Identity`,
+ * MATLAB's pool5 cut, Keras trunks) thus default to their output. */
+static int classifier_input(const vl_onnx *m)
+{
+    int t = m->output, pooled = 0;
+    for (int hops = 0; hops <= m->nn; hops++) {
+        int p = m->T[t].producer;
+        if (p < 0 || m->N[p].removed)
+            return -1;
+        const node *n = &m->N[p];
+        const tensor *W = n->nin > 1 && n->in[1] >= 0 ? &m->T[n->in[1]] : NULL;
+        switch (n->op) {
+        case OP_GEMM:
+        case OP_MATMUL:
+            if (W && !W->is_const && W->producer >= 0 && m->N[W->producer].op == OP_TRANSPOSE)
+                W = &m->T[m->N[W->producer].in[0]]; /* nn.Linear on 3-D input: Transpose(W) -> MatMul */
+            return !pooled && n->act == ACT_NONE && W && W->is_const && !W->is_int ? n->in[0] : -1;
+        case OP_CONV:
+            return pooled && W && W->is_const && W->ndim == 4 && (W->shape[0] == 1000 || W->shape[0] == 1001) &&
+                           W->shape[2] == 1 && W->shape[3] == 1
+                       ? n->in[0]
+                       : -1;
+        case OP_RELU:
+        case OP_CLIP:
+        case OP_GAP:
+        case OP_AVGPOOL:
+        case OP_REDUCEMEAN:
+            pooled = 1;
+            t = n->in[0];
+            break;
+        case OP_FLATTEN:
+        case OP_RESHAPE:
+        case OP_SQUEEZE:
+        case OP_UNSQUEEZE:
+        case OP_IDENTITY:
+        case OP_DROPOUT:
+        case OP_SOFTMAX:
+        case OP_SIGMOID:
+            t = n->in[0];
+            break;
+        case OP_ADD:
+        case OP_SUB:
+        case OP_MUL:
+        case OP_DIV: { /* a bias or a scale: the other operand constant */
+            int a = n->in[0], b = n->in[1];
+            if (m->T[b].is_const && !m->T[a].is_const)
+                t = a;
+            else if (m->T[a].is_const && !m->T[b].is_const && n->op != OP_DIV && n->op != OP_SUB)
+                t = b;
+            else
+                return -1;
+            break;
+        }
+        default:
+            return -1;
+        }
+        if (t < 0)
+            return -1;
+    }
+    return -1;
+}
+
 const char *vl_onnx_default_tap(const vl_onnx *m)
 {
     /* A model can name its feature tensor (vidlstm import-tfjs writes this). */
@@ -803,14 +871,8 @@ const char *vl_onnx_default_tap(const vl_onnx *m)
         if (e->key && e->value && !strcmp(e->key, "vidlstm.feature") && (t = find_tensor(m, e->value)) >= 0)
             return m->T[t].name;
     }
-    for (int i = m->nn - 1; i >= 0; i--)
-        if (!m->N[i].removed && (m->N[i].op == OP_GEMM || m->N[i].op == OP_MATMUL))
-            return m->T[m->N[i].in[0]].name;
-    /* Fully convolutional classifiers (SqueezeNet): the input of the last Conv. */
-    for (int i = m->nn - 1; i >= 0; i--)
-        if (!m->N[i].removed && m->N[i].op == OP_CONV)
-            return m->T[m->N[i].in[0]].name;
-    return m->T[m->output].name;
+    int t = classifier_input(m);
+    return m->T[t >= 0 ? t : m->output].name;
 }
 
 

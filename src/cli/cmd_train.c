@@ -43,8 +43,9 @@ void cli_help_train(FILE *f)
           "                           person's pose (movenet-lightning, movenet-thunder);\n"
           "                           A+B fuses several (features side by side, one decoding pass)\n"
           "  --layer NAME             ONNX tensor to read features from (default: the input of\n"
-          "                           the final classifier, e.g. ResNet's pooled 512-d vector);\n"
-          "                           with A+B one per part, joined by '+'\n",
+          "                           the final classifier, e.g. ResNet's pooled 512-d vector;\n"
+          "                           a model exported without one: its output); with A+B\n"
+          "                           one per part, joined by '+'\n",
           f);
     cli_prep_help(f);
     fputs("  --fps F                  sampling rate (default 10), or\n"
