@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "dist/dist.h"
 #include "model/net_internal.h"
 #include "nn/layers.h"
 #include "optim/optim.h"
@@ -61,18 +62,27 @@ static vl_status batch_buf_reserve(batch_buf *b, int B, int T, int D, int C)
     return VL_OK;
 }
 
-/* Lays items it[0..nb) out as a padded batch; `cut` = truncate all to the
- * shortest. */
+/* Shortest sequence among items it[0..nb). */
+static int shortest(const vl_dataset *d, const int *it, int nb)
+{
+    int tmin = 1 << 30;
+    for (int j = 0; j < nb; j++)
+        tmin = d->items[it[j]].T < tmin ? d->items[it[j]].T : tmin;
+    return tmin;
+}
+
+/* Lays items it[0..nb) out as a padded batch; `cut` > 0 = truncate all to
+ * `cut` steps (the shortest of the batch, or of the global batch this part
+ * belongs to when data-parallel). */
 static vl_status fill_batch(const vl_dataset *d, const int *it, int nb, int cut, int C, batch_buf *buf, vl_batch *vb)
 {
-    int tmax = 0, tmin = 1 << 30;
+    int tmax = 0;
     for (int j = 0; j < nb; j++) {
         int T = d->items[it[j]].T;
         tmax = T > tmax ? T : tmax;
-        tmin = T < tmin ? T : tmin;
     }
-    if (cut)
-        tmax = tmin;
+    if (cut > 0)
+        tmax = cut;
     const int D = d->D;
     vl_status st = batch_buf_reserve(buf, nb, tmax, D, C);
     if (st)
@@ -206,9 +216,14 @@ vl_status vl_infer(vl_net *net, const vl_dataset *d, const int *idx, int n, int 
     return VL_OK;
 }
 
-vl_status vl_evaluate_loss(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, float *loss,
-                           float *metric)
+/* Sums behind vl_evaluate_loss over items idx[0..n): s[0] loss numerator,
+ * s[1] its denominator (class weights or counts), s[2] correct clips/frames
+ * (classify) or squared error (regress), s[3] clips/frames. */
+static vl_status eval_sums(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, double s[4])
 {
+    s[0] = s[1] = s[2] = s[3] = 0.0;
+    if (n == 0)
+        return VL_OK;
     float *out;
     size_t *off;
     vl_status st = vl_infer(net, d, idx, n, batch, 0, &out, &off);
@@ -218,12 +233,12 @@ vl_status vl_evaluate_loss(vl_net *net, const vl_dataset *d, const int *idx, int
     const int C = cfg->outputs, seq = cfg->mode == VL_OUT_SEQUENCE;
     double num = 0.0, den = 0.0, good = 0.0, cnt = 0.0;
     for (int i = 0; i < n; i++) {
-        const vl_seq *s = &d->items[idx[i]];
-        int steps = seq ? s->T : 1;
+        const vl_seq *q = &d->items[idx[i]];
+        int steps = seq ? q->T : 1;
         for (int t = 0; t < steps; t++) {
             const float *o = out + off[i] + (size_t)t * C;
             if (cfg->task == VL_TASK_CLASSIFY) {
-                int y = seq ? s->frame_labels[t] : s->label;
+                int y = seq ? q->frame_labels[t] : q->label;
                 float w = cfg->class_weights ? cfg->class_weights[y] : 1.0f;
                 num += (double)w * vl_softmax_xent(1, C, o, &y, NULL, NULL);
                 den += w;
@@ -233,7 +248,7 @@ vl_status vl_evaluate_loss(vl_net *net, const vl_dataset *d, const int *idx, int
                         arg = c;
                 good += arg == y;
             } else {
-                float y = seq ? s->frame_targets[t] : s->target;
+                float y = seq ? q->frame_targets[t] : q->target;
                 double e = (double)o[0] - y;
                 num += e * e;
                 den += 1.0;
@@ -244,8 +259,64 @@ vl_status vl_evaluate_loss(vl_net *net, const vl_dataset *d, const int *idx, int
     }
     free(out);
     free(off);
-    *loss = (float)(den > 0 ? num / den : 0.0);
-    *metric = cfg->task == VL_TASK_CLASSIFY ? (float)(good / (cnt > 0 ? cnt : 1)) : (float)sqrt(good / (cnt > 0 ? cnt : 1));
+    s[0] = num;
+    s[1] = den;
+    s[2] = good;
+    s[3] = cnt;
+    return VL_OK;
+}
+
+static void eval_finish(const vl_net *net, const double s[4], float *loss, float *metric)
+{
+    const vl_net_config *cfg = vl_net_get_config(net);
+    double cnt = s[3] > 0 ? s[3] : 1;
+    *loss = (float)(s[1] > 0 ? s[0] / s[1] : 0.0);
+    *metric = cfg->task == VL_TASK_CLASSIFY ? (float)(s[2] / cnt) : (float)sqrt(s[2] / cnt);
+}
+
+vl_status vl_evaluate_loss(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, float *loss,
+                           float *metric)
+{
+    double s[4];
+    vl_status st = eval_sums(net, d, idx, n, batch, s);
+    if (st)
+        return st;
+    eval_finish(net, s, loss, metric);
+    return VL_OK;
+}
+
+/* Data-parallel validation: each rank evaluates a contiguous part of idx
+ * (balanced by steps) and the sums are added over the ranks. */
+static vl_status evaluate_dist(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, int R, int P,
+                               float *loss, float *metric)
+{
+    double tot = 0.0, acc = 0.0;
+    for (int i = 0; i < n; i++)
+        tot += d->items[idx[i]].T;
+    int a = 0, b = 0;
+    for (int i = 0; i < n; i++) { /* item i goes to the rank its midpoint falls in */
+        double mid = acc + 0.5 * d->items[idx[i]].T;
+        int r = tot > 0 ? (int)(mid * P / tot) : 0;
+        r = r >= P ? P - 1 : r;
+        if (r < R)
+            a = i + 1;
+        if (r <= R)
+            b = i + 1;
+        acc += d->items[idx[i]].T;
+    }
+    double s[5];
+    vl_status st = eval_sums(net, d, idx + a, b - a, batch, s);
+    if (st)
+        s[0] = s[1] = s[2] = s[3] = 0.0;
+    s[4] = st != VL_OK;
+    vl_status cs = vl_dist_sum_f64(s, 5);
+    if (st)
+        return st;
+    if (cs)
+        return cs;
+    if (s[4] > 0)
+        return vl_seterr(VL_ERR_IO, "validation failed on another rank");
+    eval_finish(net, s, loss, metric);
     return VL_OK;
 }
 
@@ -507,6 +578,90 @@ static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_ne
     return st;
 }
 
+/* ---- data-parallel helpers --------------------------------------------------------- */
+
+/* The denominator vl_net_forward_backward normalised a batch's loss by:
+ * classification the sum of the targets' class weights (their count without
+ * weights), regression the number of target values; over clips ('last') or
+ * valid steps ('sequence'). */
+static double batch_den(const vl_net_config *cfg, const vl_batch *b)
+{
+    const int seq = cfg->mode == VL_OUT_SEQUENCE;
+    double den = 0.0;
+    for (int j = 0; j < b->batch; j++) {
+        int steps = seq ? b->lengths[j] : 1;
+        if (cfg->task == VL_TASK_CLASSIFY && cfg->class_weights) {
+            for (int t = 0; t < steps; t++)
+                den += cfg->class_weights[seq ? b->labels[(size_t)j * b->tmax + t] : b->labels[j]];
+        } else {
+            den += (double)steps * (cfg->task == VL_TASK_CLASSIFY ? 1 : cfg->outputs);
+        }
+    }
+    return den;
+}
+
+/* Rank r's dropout stream for an epoch, from the base state all ranks share
+ * (which alone the checkpoint keeps). */
+static void rank_rng(vl_rng *out, const vl_rng *base, int r)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, base->s, sizeof base->s);
+    h = fnv(h, &r, sizeof r);
+    vl_rng_seed(out, h);
+}
+
+/* Rank 0's outcome (status) to all; the others fail with `what` when rank 0
+ * failed. */
+static vl_status agree_root(vl_status st, int R, const char *what)
+{
+    int32_t v = (int32_t)st;
+    vl_status cs = vl_dist_bcast(&v, sizeof v, 0);
+    if (R == 0)
+        return st ? st : cs;
+    if (cs)
+        return cs;
+    return v ? vl_seterr((vl_status)v, "%s (rank 0 failed; its message says why)", what) : VL_OK;
+}
+
+/* Rank 0 loads the checkpoint (as ckpt_load) and sends the whole state. */
+static vl_status ckpt_load_dist(const char *path, uint64_t fp, ckpt_header *hd, vl_net *net, vl_optim *opt,
+                                float *best, vl_progress_point *hist, int maxhist, int R, int *found)
+{
+    vl_progress_point *h = NULL;
+    vl_status st = VL_OK;
+    *found = 0;
+    if (R == 0) {
+        st = ckpt_load(path, fp, hd, net, opt, best, &h, found);
+        if (!st && *found && hd->nhistory > maxhist) {
+            st = vl_seterr(VL_ERR_FORMAT, "%s: corrupt checkpoint header", path);
+            free(h);
+            h = NULL;
+        }
+        if (!st && *found) {
+            memcpy(hist, h, sizeof *hist * (size_t)hd->nhistory);
+            free(h);
+        }
+    }
+    if ((st = agree_root(st, R, "cannot resume from the checkpoint")))
+        return st;
+    int32_t f = *found;
+    if ((st = vl_dist_bcast(&f, sizeof f, 0)))
+        return st;
+    *found = f;
+    if (!f)
+        return VL_OK;
+    const size_t n = net->nscalars;
+    if ((st = vl_dist_bcast(hd, sizeof *hd, 0)) || (st = vl_dist_bcast(net->params, sizeof(float) * n, 0)) ||
+        (st = vl_dist_bcast(vl_optim_moment(opt, 0), sizeof(float) * n, 0)) ||
+        (st = vl_dist_bcast(vl_optim_moment(opt, 1), sizeof(float) * n, 0)) ||
+        (hd->has_best && (st = vl_dist_bcast(best, sizeof(float) * n, 0))) ||
+        (st = vl_dist_bcast(hist, sizeof *hist * (size_t)hd->nhistory, 0)))
+        return st;
+    memcpy(net->rng.s, hd->rng, sizeof hd->rng);
+    vl_optim_set_step(opt, hd->optim_step);
+    return VL_OK;
+}
+
 /* ---- training ---------------------------------------------------------------------- */
 
 void vl_train_result_free(vl_train_result *r)
@@ -532,6 +687,8 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
         return vl_seterr(VL_ERR_ARG, "the dataset was loaded for another task or output mode than the network's");
     if (cfg->task == VL_TASK_REGRESS && C != 1)
         return vl_seterr(VL_ERR_ARG, "regression from manifests has one target (the network has %d outputs)", C);
+    /* data-parallel: P ranks, this is rank R (P = 1: the single-process path, unchanged) */
+    const int P = o->dist ? vl_dist_size() : 1, R = P > 1 ? vl_dist_rank() : 0;
 
     vl_optim *opt = NULL;
     vl_status st = vl_optim_create(net, &o->opt, &opt);
@@ -551,11 +708,31 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
     }
 
     uint64_t fp = fingerprint(net, d, train, ntrain, val, nval, o);
+    if (P > 1) {
+        int same = 0;
+        if ((st = vl_dist_same_u64(fp, &same)))
+            goto done;
+        if (!same) {
+            st = vl_seterr(VL_ERR_ARG, "the ranks do not agree on the options, architecture, data or split (rank %d "
+                                       "differs): every rank must see the same files and command line",
+                           R);
+            goto done;
+        }
+    }
     ckpt_header hd = {.fingerprint = fp, .nscalars = net->nscalars, .best_val_loss = INFINITY,
                       .best_val_metric = NAN};
     memcpy(hd.magic, CKPT_MAGIC, 8);
     int found = 0;
-    if (o->checkpoint && o->resume) {
+    if (P > 1) {
+        if (o->checkpoint && o->resume) {
+            if ((st = ckpt_load_dist(o->checkpoint, fp, &hd, net, opt, best, hist, total_iters, R, &found)))
+                goto done;
+        }
+        /* a fresh run: rank 0's initial weights and random state for all */
+        if (!found && ((st = vl_dist_bcast(net->params, sizeof(float) * net->nscalars, 0)) ||
+                       (st = vl_dist_bcast(net->rng.s, sizeof net->rng.s, 0))))
+            goto done;
+    } else if (o->checkpoint && o->resume) {
         vl_progress_point *h = NULL;
         if ((st = ckpt_load(o->checkpoint, fp, &hd, net, opt, best, &h, &found)))
             goto done;
@@ -564,6 +741,9 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
             free(h);
         }
     }
+    /* P > 1: the random state every rank shares; each draws its dropout
+     * masks from its own stream derived from it, epoch by epoch */
+    vl_rng base = net->rng;
     int epoch0 = found ? hd.epochs_done : 0, iter = found ? hd.iteration : 0, nhist = found ? hd.nhistory : 0;
     int stopped = found ? hd.stopped : 0;
     double t0 = now_s();
@@ -572,14 +752,63 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
 
     for (int e = epoch0; e < o->epochs && !stopped; e++) {
         vl_optim_set_epoch(opt, e);
+        if (P > 1)
+            rank_rng(&net->rng, &base, R);
         int nb = epoch_batches(d, train, ntrain, o, e, order, bstart, tmp);
         for (int k = 0; k < nb && !stopped; k++) {
             vl_batch vb;
-            if ((st = fill_batch(d, order + bstart[k], bstart[k + 1] - bstart[k], o->seqlen == VL_SEQLEN_SHORTEST, C,
-                                 &buf, &vb)))
-                goto done;
-            float loss;
-            st = vl_net_forward_backward(net, &vb, &loss, buf.out);
+            const int *git = order + bstart[k];
+            const int gn = bstart[k + 1] - bstart[k];
+            const int cut = o->seqlen == VL_SEQLEN_SHORTEST ? shortest(d, git, gn) : 0;
+            float loss = 0.0f;
+            double cnt = 0.0, score = 0.0;
+            if (P == 1) {
+                if ((st = fill_batch(d, git, gn, cut, C, &buf, &vb)))
+                    goto done;
+                st = vl_net_forward_backward(net, &vb, &loss, buf.out);
+                if (!st)
+                    score = batch_score(d, &vb, buf.out, C, &cnt);
+            } else {
+                /* this rank's contiguous part of the global batch */
+                const int a = (int)((long long)gn * R / P), b = (int)((long long)gn * (R + 1) / P);
+                /* s: loss numerator and denominator, score, count, failed, diverged */
+                double sm[6] = {0}, den = 0.0;
+                if (b > a) {
+                    st = fill_batch(d, git + a, b - a, cut, C, &buf, &vb);
+                    if (!st)
+                        st = vl_net_forward_backward(net, &vb, &loss, buf.out);
+                    if (!st) {
+                        den = batch_den(cfg, &vb);
+                        sm[0] = (double)loss * den;
+                        sm[1] = den;
+                        sm[2] = batch_score(d, &vb, buf.out, C, &sm[3]);
+                    }
+                } else {
+                    memset(net->grads, 0, sizeof(float) * net->nscalars);
+                }
+                sm[4] = st != VL_OK;
+                sm[5] = st == VL_ERR_NUMERIC;
+                vl_status cs = vl_dist_sum_f64(sm, 6);
+                if (!st && cs)
+                    st = cs;
+                if (!st && sm[4] > 0)
+                    st = vl_seterr(sm[5] > 0 ? VL_ERR_NUMERIC : VL_ERR_IO, "%s on another rank",
+                                   sm[5] > 0 ? "the loss is not finite" : "the step failed");
+                if (!st) {
+                    /* this rank's gradient is of its mean loss: weight it by its
+                     * share of the global denominator, then sum over ranks */
+                    float scale = sm[1] > 0 ? (float)(den / sm[1]) : 0.0f;
+                    float *g = net->grads;
+                    const size_t n = net->nscalars;
+                    if (scale != 1.0f)
+                        for (size_t i = 0; i < n; i++)
+                            g[i] *= scale;
+                    st = vl_dist_sum_f32(g, n);
+                    loss = (float)(sm[1] > 0 ? sm[0] / sm[1] : 0.0);
+                    score = sm[2];
+                    cnt = sm[3];
+                }
+            }
             if (!st)
                 st = vl_optim_step(opt, NULL);
             iter++;
@@ -591,8 +820,8 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                                    e + 1, iter, vl_errmsg());
                 goto done;
             }
-            double cnt, score = batch_score(d, &vb, buf.out, C, &cnt);
-            float metric = cfg->task == VL_TASK_CLASSIFY ? (float)(score / cnt) : (float)sqrt(score / cnt);
+            double cdiv = cnt > 0 ? cnt : 1;
+            float metric = cfg->task == VL_TASK_CLASSIFY ? (float)(score / cdiv) : (float)sqrt(score / cdiv);
             int epoch_end = k == nb - 1;
             int validate = nval > 0 && ((o->val_every > 0 && iter % o->val_every == 0) ||
                                         (epoch_end && (o->val_every <= 0 || e == o->epochs - 1)));
@@ -600,7 +829,8 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                                     .val_loss = NAN, .val_metric = NAN, .lr = vl_optim_lr(opt)};
             if (validate) {
                 float vloss, vmetric;
-                if ((st = vl_evaluate_loss(net, vd, val, nval, o->batch, &vloss, &vmetric)))
+                if ((st = P > 1 ? evaluate_dist(net, vd, val, nval, o->batch, R, P, &vloss, &vmetric)
+                                : vl_evaluate_loss(net, vd, val, nval, o->batch, &vloss, &vmetric)))
                     goto done;
                 pt.val_loss = last_val_loss = vloss;
                 pt.val_metric = last_val_metric = vmetric;
@@ -625,7 +855,10 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                                      .elapsed = now_s() - t0, .epoch_end = epoch_end || stopped,
                                      .resumed_from = first_event ? epoch0 : 0};
                 first_event = 0;
-                if (o->cb(o->user, &ev)) {
+                int32_t stop = o->cb(o->user, &ev) != 0;
+                if (P > 1 && (st = vl_dist_max_i32(&stop, 1))) /* one rank's stop stops all */
+                    goto done;
+                if (stop) {
                     res->interrupted = 1;
                     res->epochs_done = hd.epochs_done;
                     res->iterations = iter;
@@ -641,9 +874,19 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
         hd.nhistory = nhist;
         hd.stopped = stopped;
         hd.optim_step = vl_optim_get_step(opt);
-        memcpy(hd.rng, net->rng.s, sizeof hd.rng);
-        if (o->checkpoint && (st = ckpt_save(o->checkpoint, &hd, net, opt, best, hist)))
-            goto done;
+        if (P > 1) { /* the next epoch's shared state (rank streams derive from it) */
+            vl_rng_seed(&base, vl_rng_next(&base));
+            memcpy(hd.rng, base.s, sizeof hd.rng);
+        } else {
+            memcpy(hd.rng, net->rng.s, sizeof hd.rng);
+        }
+        if (o->checkpoint) {
+            st = R == 0 ? ckpt_save(o->checkpoint, &hd, net, opt, best, hist) : VL_OK;
+            if (P > 1)
+                st = agree_root(st, R, "cannot write the checkpoint");
+            if (st)
+                goto done;
+        }
     }
     if (hd.has_best && !o->keep_last)
         memcpy(net->params, best, sizeof(float) * net->nscalars);
