@@ -8,7 +8,10 @@
 # others, CMakeLists.txt) from seed VL_FUZZ_SEED (default 1) on a fresh
 # corpus, so the step fails only for what a change did (tests/fuzz/run_fuzz.sh;
 # VL_FUZZ_EXPLORE=SECONDS fuzzes with a random seed instead). Ends with a
-# combined line `N passed, N failed`.
+# combined line `N passed, N failed`. Between the sanitizer build and the
+# fuzzing, an MPI build (-DVIDLSTM_MPI=ON, build-mpi) runs just its MPI tests
+# (data-parallel training and sharded extraction at 1-3 ranks under mpirun,
+# as root; about a minute).
 set -uo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --no-build || exit 1
@@ -30,12 +33,15 @@ else
 fi
 fail=0
 pass=0
-run_suite() { # dir, cmake args...
+run_suite() { # dir, cmake args...; VL_TARGETS: build only these, VL_CTEST: ctest's selection (e.g. -R x)
   local dir=$1; shift
   # a build that cannot be configured or built counts as a failure
   cmake -S . -B "$dir" "$@" > /dev/null || { echo "run_tests.sh: configuring $dir failed"; fail=$((fail + 1)); return 1; }
-  cmake --build "$dir" -j"$jobs" > "$dir.log" 2>&1 || { cat "$dir.log"; fail=$((fail + 1)); return 1; }
-  (cd "$dir" && ctest --output-on-failure -j1) | tee "$dir.ctest"
+  local t targets=()
+  for t in ${VL_TARGETS:-}; do targets+=(--target "$t"); done
+  cmake --build "$dir" -j"$jobs" "${targets[@]}" > "$dir.log" 2>&1 || { cat "$dir.log"; fail=$((fail + 1)); return 1; }
+  # shellcheck disable=SC2086
+  (cd "$dir" && ctest --output-on-failure -j1 ${VL_CTEST:-}) | tee "$dir.ctest"
   local rc=${PIPESTATUS[0]}
   local p f
   p=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$dir.ctest" | tail -1)
@@ -51,6 +57,9 @@ run_suite build -DCMAKE_BUILD_TYPE=Release || true
 echo "== ASan + UBSan build =="
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DVIDLSTM_SANITIZE=ON -DVIDLSTM_NATIVE=ON -DVIDLSTM_BENCH=OFF || true
+echo "== MPI build: data-parallel training and sharded extraction under mpirun =="
+VL_TARGETS="vidlstm_cli gen_seqdata model_diff test_mpi_train" VL_CTEST="-L mpi" \
+  run_suite build-mpi -DCMAKE_BUILD_TYPE=Release -DVIDLSTM_MPI=ON -DVIDLSTM_BENCH=OFF || true
 echo "== Fuzzing the parsers (libFuzzer, seed ${VL_FUZZ_SEED:-1}; ONNX ${VL_FUZZ_RUNS:-300000} runs) =="
 CC=clang-14 run_suite build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVIDLSTM_FUZZ=ON -DVIDLSTM_TESTS=OFF -DVIDLSTM_BENCH=OFF \
   -DVL_FUZZ_RUNS="${VL_FUZZ_RUNS:-300000}" -DVL_FUZZ_SEED="${VL_FUZZ_SEED:-1}" || true

@@ -18,10 +18,14 @@ cd "$(dirname "$0")"
 # addresses instead of function names; ONNX's operator conformance cases
 # (libonnx-testdata); chromium renders the HTML report headless in
 # tests/report_render.sh.
+# MPI: Open MPI's compiler wrappers, headers and mpirun, for the
+# -DVIDLSTM_MPI=ON build (data-parallel training, sharded extraction;
+# run_tests.sh builds one and runs its MPI tests; docs/cluster.md).
 PKGS=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
       libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
-      clang-14 libclang-rt-14-dev libomp-14-dev llvm libonnx-testdata chromium)
+      clang-14 libclang-rt-14-dev libomp-14-dev llvm libonnx-testdata chromium
+      libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${PKGS[@]}"; do

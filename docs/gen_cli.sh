@@ -10,7 +10,7 @@ CMDS="demo train eval predict extract backbones fetch info infer import-tfjs exp
 mkdir -p "$OUT/cli"
 guides="The guides: [train.md](train.md) (training, evaluation, prediction), [video.md](video.md)
 (video input), [backbones.md](backbones.md) (ONNX CNNs), [tfjs.md](tfjs.md) (TF.js models from npm), [builtin-backbone.md](builtin-backbone.md),
-[model-format.md](model-format.md), [report.md](report.md), [deploy.md](deploy.md) (ONNX export)."
+[model-format.md](model-format.md), [report.md](report.md), [deploy.md](deploy.md) (ONNX export), [cluster.md](cluster.md) (MPI, Slurm)."
 {
   echo "# Command reference"
   echo

@@ -11,6 +11,7 @@
 #include "cli/common.h"
 #include "cli/prep.h"
 #include "core/outpath.h"
+#include "dist/dist.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
 #include "pipeline/videodata.h"
@@ -107,7 +108,11 @@ void cli_help_train(FILE *f)
           "  --resume                 continue from the checkpoint of an interrupted run\n"
           "  --report DIR             training-progress, confusion and timeline charts + HTML\n"
           "  --json                   JSON lines on stdout: one per epoch, then a summary\n"
-          "  --quiet                  no progress display\n",
+          "  --quiet                  no progress display\n"
+          "several machines (an MPI build, -DVIDLSTM_MPI=ON; docs/cluster.md):\n"
+          "  mpirun -np N vidlstm train ...   data-parallel: each rank takes its part of every\n"
+          "                           --batch (the global batch), gradients are summed, and\n"
+          "                           rank 0 alone prints and writes; --resume at any N\n",
           f);
 }
 
@@ -537,12 +542,46 @@ static double mem_available(void)
     return kb >= 0 ? kb * 1024 : -1;
 }
 
+static int train_main(int argc, char **argv);
+
+/* Under an MPI launcher (an MPI build: docs/cluster.md) every rank runs the
+ * whole command; the training itself is data-parallel and rank 0 alone
+ * prints progress and writes the model, report and checkpoints. A rank that
+ * fails ends the job (MPI_Abort) so that no other waits for it forever. */
 int cmd_train(int argc, char **argv)
+{
+    if (vl_dist_init())
+        return cli_fail_status("train");
+    int rc = train_main(argc, argv);
+    if (rc && vl_dist_size() > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        vl_dist_abort(rc);
+    }
+    vl_dist_finalize();
+    return rc;
+}
+
+static int train_main(int argc, char **argv)
 {
     train_args A;
     int rc = parse(argc, argv, &A);
     if (rc)
         return rc < 0 ? 0 : rc;
+    const int rank = vl_dist_rank(), nranks = vl_dist_size();
+    if (nranks > 1) {
+        /* rank 0's seed for all (they should agree anyway); the others quiet */
+        uint64_t seed = A.t.seed;
+        if (vl_dist_bcast(&seed, sizeof seed, 0))
+            return cli_fail_status("train");
+        A.t.seed = A.v.seed = seed;
+        if (rank > 0) {
+            A.quiet = A.v.quiet = 1;
+            A.json = 0;
+        } else if (!A.quiet) {
+            fprintf(stderr, "data-parallel training on %d MPI ranks (%s)\n", nranks, vl_dist_library());
+        }
+    }
     if (A.threads)
         vl_set_threads(A.threads);
     char ckname[4200];
@@ -693,6 +732,17 @@ int cmd_train(int argc, char **argv)
                         fprintf(stderr, "note: no validation split (%s)\n", vl_errmsg());
                 }
             }
+            if (nranks > 1) { /* rank 0's split for all */
+                int same = 0;
+                if (vl_dist_same_u64((uint64_t)d.n, &same) || !same) {
+                    cli_fail("train", "%s: the ranks read different numbers of sequences", A.data);
+                    goto out;
+                }
+                if (vl_dist_bcast(is_val, (size_t)d.n, 0)) {
+                    cli_fail_status("train");
+                    goto out;
+                }
+            }
             for (int i = 0; i < d.n; i++) {
                 if (A.val_data || !is_val[i])
                     train[ntrain++] = i;
@@ -758,6 +808,7 @@ int cmd_train(int argc, char **argv)
         pr.member = K > 1 ? k + 1 : 0;
         to.cb = on_event;
         to.user = &pr;
+        to.dist = 1;
         if (!A.quiet) {
             if (K > 1)
                 fprintf(stderr, "ensemble member %d of %d (seed %llu): ", k + 1, K, (unsigned long long)to.seed);
@@ -794,6 +845,10 @@ int cmd_train(int argc, char **argv)
                         (double)r1.best_val_metric);
             vl_train_result_free(&r1);
         }
+    }
+    if (rank > 0) { /* rank 0 writes the model and reports */
+        status = 0;
+        goto out;
     }
     /* from here on, member 1's split describes the run */
     memcpy(train, train0, sizeof(int) * (size_t)ntrain0);
