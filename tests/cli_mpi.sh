@@ -9,7 +9,10 @@
 #    non-zero status, the checkpoint it left is whole, and --resume finishes
 #    the run, at 2 ranks bit-identical to an uninterrupted 2-rank run, at 3
 #    ranks to float rounding (1e-3);
-#  - a bad manifest fails the job cleanly on every rank.
+#  - a bad manifest fails the job cleanly on every rank;
+#  - extract at 2 and 3 ranks writes one process's files byte for byte
+#    (shard lists cover every clip once, rank 0 merges), and train on
+#    videos at 2 ranks extracts each rank's shard into the shared cache.
 # usage: cli_mpi.sh VIDLSTM GEN_SEQDATA MODEL_DIFF MPIEXEC [LAUNCHER FLAGS...]
 set -u
 BIN=$1
@@ -96,6 +99,32 @@ check "resumed at 3 ranks = uninterrupted 2-rank run within 1e-3 ($("$DIFF" r3.s
 # (3) bad input: every rank fails, the job ends with an error naming the file
 $MPI -n 2 "$BIN" train --data bad_nan.csv --out x.safetensors --quiet > /dev/null 2> bad.err
 check "a bad manifest fails the job" '[ $? -ne 0 ] && grep -q "bad_nan" bad.err && [ ! -e x.safetensors ]'
+
+# (4) sharded extraction under mpirun: 2 and 3 ranks write the files of one
+# process byte for byte, rank 0 the manifest; train on videos shares the
+# extraction through the cache
+mkdir -p vid/a vid/b
+for i in 1 2 3 4 5; do
+  ffmpeg -loglevel error -y -f lavfi -i testsrc=size=96x64:rate=25:duration=$i -pix_fmt yuv420p vid/a/v$i.mp4
+  ffmpeg -loglevel error -y -f lavfi -i mandelbrot=size=96x64:rate=25 -t $((6 - i)) -pix_fmt yuv420p vid/b/w$i.mp4
+done
+"$BIN" extract --data vid --out x1 --cache xc1 --quiet 2> x1.err
+check "extract, one process ($(cat x1.err))" '[ $? -eq 0 ]'
+for np in 2 3; do
+  $MPI -n $np "$BIN" extract --data vid --out x$np --cache xc$np > /dev/null 2> x$np.err
+  check "extract at $np ranks ($(tail -2 x$np.err))" '[ $? -eq 0 ] && [ -s x$np/manifest.csv ]'
+  check "extract at $np ranks: the files of one process, byte for byte" 'diff -r -x shards x1 x$np > /dev/null'
+  check "extract at $np ranks: one list per rank, each clip in one" \
+    '[ "$(ls x$np/shards | wc -l)" -eq $np ] &&
+     [ "$(cat x$np/shards/* | grep -v "^vidlstm-shard" | cut -d, -f1 | sort -n | uniq | wc -l)" -eq 10 ] &&
+     [ "$(cat x$np/shards/* | grep -vc "^vidlstm-shard")" -eq 10 ]'
+  check "extract at $np ranks: rank 0 reports the merge once" '[ "$(grep -c "all $np shards done" x$np.err)" -eq 1 ]'
+done
+$MPI -n 2 "$BIN" train --data vid --out vt.safetensors --cache xt --epochs 2 --ensemble 1 --threads 1 > /dev/null 2> vt.err
+check "train on videos at 2 ranks ($(tail -2 vt.err))" '[ $? -eq 0 ] && [ -s vt.safetensors ]'
+check "... each rank extracted its shard into the cache, then all read it (10 entries)" \
+  '[ "$(ls xt/*.npy | wc -l)" -eq 10 ] && grep -q "extracting features: 10/10 clips, 300 frames (10 cached)" vt.err &&
+   grep "extracting features" vt.err | grep -vq "10/10"'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -12,6 +12,9 @@
 #include "cli/prep.h"
 #include "core/json.h"
 #include "core/outpath.h"
+#include "core/sha256.h"
+#include "dist/dist.h"
+#include "cli/shard.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
 #include "pipeline/videodata.h"
@@ -49,7 +52,15 @@ void cli_help_extract(FILE *f)
           "  --cache DIR | --no-cache feature cache (default ~/.cache/vidlstm/features)\n"
           "  --jobs N                 videos in parallel\n"
           "  --threads N              threads for a CNN backbone (default: all cores)\n"
-          "  --quiet\n",
+          "  --quiet\n"
+          "several machines (docs/cluster.md): the clips are cut into shards balanced by\n"
+          "their frame count; each shard writes its files and OUT/shards/part-I-of-N.csv\n"
+          "(with SHA-256s), and the manifest is written once every part is there:\n"
+          "  --shard I/N              this process extracts shard I (0-based) of N; without it,\n"
+          "                           the MPI rank (mpirun -np N, an MPI build) or the Slurm\n"
+          "                           array task (SLURM_ARRAY_TASK_ID/_COUNT) decides\n"
+          "  --merge                  only check the parts in --out (every clip once, every\n"
+          "                           checksum) and write OUT/manifest.csv\n",
           f);
 }
 
@@ -105,9 +116,36 @@ static void csv_field(FILE *f, const char *s)
     }
 }
 
+static int extract_main(int argc, char **argv);
+
+/* Under mpirun every rank extracts its shard; a rank that fails ends the job
+ * (MPI_Abort) so that no other waits for it. */
 int cmd_extract(int argc, char **argv)
 {
-    const char *data = NULL, *outdir = NULL;
+    if (vl_dist_init())
+        return cli_fail_status("extract");
+    int rc = extract_main(argc, argv);
+    if (rc && vl_dist_size() > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        vl_dist_abort(rc);
+    }
+    vl_dist_finalize();
+    return rc;
+}
+
+/* SHA-256 of a file just written, for the shard list. */
+static int file_hex(const char *path, char hex[VL_SHA256_HEX])
+{
+    if (vl_file_sha256(path, hex, NULL))
+        return cli_fail_status("extract");
+    return 0;
+}
+
+static int extract_main(int argc, char **argv)
+{
+    const char *data = NULL, *outdir = NULL, *shard_spec = NULL;
+    int merge = 0;
     vl_out_mode mode = VL_OUT_LAST;
     int mode_given = 0;
     vl_task task = VL_TASK_CLASSIFY;
@@ -151,8 +189,23 @@ int cmd_extract(int argc, char **argv)
             }
         } else if (cli_flag(&a, "--quiet")) v.quiet = 1;
         else if (cli_opt(&a, "--threads")) vl_set_threads(cli_int(&a, 1, 1024));
+        else if (cli_opt(&a, "--shard")) shard_spec = a.val;
+        else if (cli_flag(&a, "--merge")) merge = 1;
         else
             return cli_fail("extract", "unknown option '%s' (see vidlstm extract --help)", argv[a.i]);
+    }
+    if (!a.bad && merge) {
+        if (!outdir)
+            return cli_fail("extract", "--merge needs --out DIR (the folder the shards wrote)");
+        if (data || shard_spec)
+            return cli_fail("extract", "--merge takes only --out (and --quiet): it merges what the shards wrote");
+        int n = 0;
+        if (cli_shard_merge("extract", outdir, 0, 0, &n))
+            return 1;
+        if (!v.quiet)
+            fprintf(stderr, "merged the shard lists: %d clips, every file checked; wrote %s/manifest.csv\n", n,
+                    outdir);
+        return 0;
     }
     if (a.bad || cli_prep_finish("extract", &prep, &norm, &norm_set))
         return 1;
@@ -185,6 +238,27 @@ int cmd_extract(int argc, char **argv)
     int status = 1;
     char p[4200], q[4400], man[4200], tmp[4300] = "";
     FILE *mf = NULL;
+    char *rows = NULL;
+    size_t rows_len = 0;
+    cli_shard sh = {.count = 1};
+    {
+        /* what the shards of one run share: the clip list (in the key) and these */
+        char okey[1024];
+#define S_(x) ((x) ? (x) : "")
+        snprintf(okey, sizeof okey, "%s|%s|%g|%d|%d|%d|%s|%s|%s|%s|%s", S_(v.backbone), S_(v.tap), v.fps, v.every_k,
+                 (int)mode, (int)task, S_(prep.preset), S_(prep.range), S_(prep.mean), S_(prep.std), S_(prep.order));
+#undef S_
+        vl_videodata_opts vo = {.task = task, .mode = mode, .clips_per_video = v.clips_per_video,
+                                .clip_min = v.clip_min, .clip_max = v.clip_max, .seed = v.seed};
+        if (cli_shard_plan("extract", data, &vo, shard_spec, okey, &sh))
+            goto out;
+        if (sh.count > 1) {
+            v.owner = sh.owner;
+            v.shard = sh.index;
+            if (vl_dist_rank() > 0)
+                v.quiet = 1;
+        }
+    }
     if (cli_load_data("extract", data, &o, &v, &xt, &d))
         goto out;
     snprintf(p, sizeof p, "%s/features", outdir);
@@ -194,15 +268,23 @@ int cmd_extract(int argc, char **argv)
         goto out;
     }
     snprintf(man, sizeof man, "%s/manifest.csv", outdir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", man, (long)getpid());
-    if (!(mf = fopen(tmp, "w"))) {
-        cli_fail("extract", "%s: %s", tmp, strerror(errno));
-        goto out;
+    if (sh.count > 1) { /* this shard's rows go to its part list */
+        if (!(mf = open_memstream(&rows, &rows_len))) {
+            cli_fail("extract", "out of memory");
+            goto out;
+        }
+    } else {
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", man, (long)getpid());
+        if (!(mf = fopen(tmp, "w"))) {
+            cli_fail("extract", "%s: %s", tmp, strerror(errno));
+            goto out;
+        }
+        fprintf(mf, "path,label,group\n");
     }
-    fprintf(mf, "path,label,group\n");
-    for (int i = 0; i < d.n; i++) {
-        const vl_seq *s = &d.items[i];
-        char nm[200], rel[300];
+    for (int k = 0; k < d.n; k++) {
+        const vl_seq *s = &d.items[k];
+        const int i = s->line - 1; /* the clip's place in the whole list (sharded or not) */
+        char nm[200], rel[300], fhex[VL_SHA256_HEX] = "", lhex[VL_SHA256_HEX] = "";
         safe_name(s->path, nm, sizeof nm);
         snprintf(rel, sizeof rel, "features/%05d_%s.npy", i, nm);
         snprintf(p, sizeof p, "%s/%s", outdir, rel);
@@ -211,6 +293,11 @@ int cmd_extract(int argc, char **argv)
         if (vl_output_check("--out", p, src, 2) || vl_npy_write(p, VL_NPY_F32, 2, shape, s->x)) {
             cli_fail_status("extract");
             goto out;
+        }
+        if (sh.count > 1) {
+            if (file_hex(p, fhex))
+                goto out;
+            fprintf(mf, "%d,", i);
         }
         csv_field(mf, rel);
         fputc(',', mf);
@@ -238,6 +325,8 @@ int cmd_extract(int argc, char **argv)
                 cli_fail("extract", "%s: write failed", q);
                 goto out;
             }
+            if (sh.count > 1 && file_hex(q, lhex))
+                goto out;
             csv_field(mf, lrel);
         } else if (task == VL_TASK_CLASSIFY) {
             csv_field(mf, d.classes[s->label]);
@@ -246,11 +335,13 @@ int cmd_extract(int argc, char **argv)
         }
         fputc(',', mf);
         csv_field(mf, s->group);
+        if (sh.count > 1)
+            fprintf(mf, ",%d,%s,%s", s->T, fhex, lhex);
         fputc('\n', mf);
     }
     if (fclose(mf) != 0) {
         mf = NULL;
-        cli_fail("extract", "%s: write failed", tmp);
+        cli_fail("extract", "%s: write failed", sh.count > 1 ? "shard list" : tmp);
         goto out;
     }
     mf = NULL;
@@ -279,6 +370,32 @@ int cmd_extract(int argc, char **argv)
         goto out;
     }
     free(bj);
+    if (sh.count > 1) {
+        /* this shard's list; then the manifest, once every shard's is there:
+         * under MPI rank 0 after all ranks are done, else whichever shard
+         * finishes last (or a later `extract --merge`) */
+        if (cli_shard_write_part("extract", outdir, &sh, rows ? rows : ""))
+            goto out;
+        if (!v.quiet || vl_dist_size() > 1)
+            fprintf(stderr, "shard %d/%d (%s): wrote %d of %d feature files\n", sh.index, sh.count, sh.from, d.n,
+                    sh.nclips);
+        int mpi = vl_dist_size() > 1 && !strcmp(sh.from, "MPI"), n = 0, rc = 2;
+        if (mpi && vl_dist_barrier())
+            goto out;
+        if (!mpi || vl_dist_rank() == 0) {
+            rc = cli_shard_merge("extract", outdir, sh.count, !mpi, &n);
+            if (rc == 1)
+                goto out;
+        }
+        if (rc == 0 && !v.quiet)
+            fprintf(stderr, "all %d shards done: %d clips, every file checked; wrote %s\n", sh.count, n, man);
+        else if (rc == 2 && !mpi && !v.quiet)
+            fprintf(stderr, "the manifest is written when the last shard finishes (or by vidlstm extract --merge "
+                            "--out %s)\n",
+                    outdir);
+        status = 0;
+        goto out;
+    }
     if (rename(tmp, man) != 0) {
         cli_fail("extract", "%s: %s", man, strerror(errno));
         goto out;
@@ -293,5 +410,7 @@ out:
         unlink(tmp); /* nothing half-written */
     vl_dataset_free(&d);
     vl_extractor_close(xt);
+    cli_shard_free(&sh);
+    free(rows);
     return status;
 }

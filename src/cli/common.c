@@ -1,4 +1,6 @@
 #include "cli/common.h"
+#include "cli/shard.h"
+#include "dist/dist.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -409,7 +411,25 @@ int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, c
     }
     vl_videodata_opts vo = {.task = o->task, .mode = o->mode, .classes = o->classes, .nclasses = o->nclasses,
                             .clips_per_video = v->clips_per_video, .clip_min = v->clip_min,
-                            .clip_max = v->clip_max, .seed = v->seed};
+                            .clip_max = v->clip_max, .seed = v->seed, .owner = v->owner, .shard = v->shard};
+    if (!v->owner && vl_dist_size() > 1 && !(v->cache && !*v->cache)) {
+        /* data-parallel training: the ranks share the extraction through the
+         * cache, each its balanced shard; every rank then reads all of it */
+        cli_shard sh;
+        if (cli_shard_plan(cmd, data, &vo, NULL, "", &sh))
+            return 1;
+        vo.owner = sh.owner;
+        vo.shard = sh.index;
+        vl_dataset part = {0};
+        int32_t bad = vl_videodata_load(*x, data, &vo, &part) != VL_OK;
+        if (bad)
+            cli_fail_status(cmd);
+        vl_dataset_free(&part);
+        cli_shard_free(&sh);
+        vo.owner = NULL;
+        if (vl_dist_max_i32(&bad, 1) || bad)
+            return 1; /* a rank failed: it said why */
+    }
     if (vl_videodata_load(*x, data, &vo, out))
         return cli_fail_status(cmd);
     return 0;

@@ -69,6 +69,8 @@ typedef struct {
     double clip_min, clip_max;
     uint64_t seed;
     int quiet;
+    const int *owner; /* sharded extraction: extract only clips with owner[i] == shard (cli/shard.h) */
+    int shard;
 } cli_video_opts;
 
 /* The default feature cache: $XDG_CACHE_HOME/vidlstm/features or
@@ -78,7 +80,10 @@ const char *cli_default_cache(void);
 /* Loads `data` as a feature manifest, or (folder, or CSV of videos) by
  * extracting features with the backbone (opening *x on first use; the caller
  * closes it). o (dataset options) carries task, mode, fixed classes and width.
- * Prints extraction progress unless quiet. Returns 0 or 1 (error printed). */
+ * Prints extraction progress unless quiet. Under MPI with more than one rank
+ * (vidlstm train under mpirun) and a cache, each rank first extracts its
+ * shard of the clips into the shared cache; then all read everything from
+ * it. Returns 0 or 1 (error printed). */
 int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, const cli_video_opts *v,
                   vl_extractor **x, vl_dataset *out);
 

@@ -306,6 +306,8 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
     vl_clip_list cl = {0};
     vl_frame_labels **fls = NULL;
     vl_features *f = NULL;
+    int *sel = NULL, nsel = 0;
+    vl_clip *sub = NULL; /* the clips to extract (all, or this shard's): shallow copies */
     vl_status st = vl_videodata_clips(data, o, &cl);
     if (st)
         return st;
@@ -378,19 +380,27 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
                            cl.items[i].label, d->nclasses);
             goto done;
         }
-    if (!(f = calloc((size_t)cl.n, sizeof *f)) || !(d->items = calloc((size_t)cl.n, sizeof *d->items))) {
+    if (!(f = calloc((size_t)cl.n, sizeof *f)) || !(d->items = calloc((size_t)cl.n, sizeof *d->items)) ||
+        !(sel = malloc(sizeof(int) * (size_t)(cl.n ? cl.n : 1))) ||
+        !(sub = malloc(sizeof *sub * (size_t)(cl.n ? cl.n : 1)))) {
         st = vl_seterr(VL_ERR_NOMEM, "out of memory");
         goto done;
     }
     d->cap = cl.n;
-    if ((st = vl_extract_clips(x, cl.items, cl.n, f)))
+    for (int i = 0; i < cl.n; i++)
+        if (!o->owner || o->owner[i] == o->shard) {
+            sub[nsel] = cl.items[i];
+            sel[nsel++] = i;
+        }
+    if ((st = vl_extract_clips(x, sub, nsel, f)))
         goto done;
     d->D = vl_extractor_backbone(x)->feature_dim;
-    for (int i = 0; i < cl.n && !st; i++) {
+    for (int k = 0; k < nsel && !st; k++) {
+        const int i = sel[k];
         const vl_clip *c = &cl.items[i];
         vl_seq *s = &d->items[d->n++];
-        *s = (vl_seq){.label = -1, .T = f[i].T, .x = f[i].x, .line = i + 1};
-        f[i].x = NULL;
+        *s = (vl_seq){.label = -1, .T = f[k].T, .x = f[k].x, .line = i + 1};
+        f[k].x = NULL;
         s->path = vl_strdup(c->path);
         s->group = vl_strdup(c->group ? c->group : c->path);
         if (!s->path || !s->group) {
@@ -402,7 +412,7 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
                 st = vl_seterr(VL_ERR_NOMEM, "out of memory");
                 break;
             }
-            st = vl_frame_labels_align(fls[i], s->T, f[i].time, f[i].index, (const char *const *)d->classes,
+            st = vl_frame_labels_align(fls[i], s->T, f[k].time, f[k].index, (const char *const *)d->classes,
                                        d->nclasses, 0, s->frame_labels);
         } else if (cls) {
             s->label = find_class(d->classes, d->nclasses, c->label);
@@ -420,6 +430,8 @@ done:
         for (int i = 0; i < cl.n; i++)
             vl_features_free(&f[i]);
     free(f);
+    free(sel);
+    free(sub);
     if (fls)
         for (int i = 0; i < cl.n; i++)
             vl_frame_labels_free(fls[i]);

@@ -29,6 +29,13 @@ typedef struct {
     int clips_per_video;        /* > 0: random clips from each video */
     double clip_min, clip_max;  /* seconds */
     uint64_t seed;              /* for random clips */
+    /* Sharded extraction (docs/cluster.md): when `owner` is set (one entry
+     * per clip of vl_videodata_clips), vl_videodata_load extracts only the
+     * clips with owner[i] == shard; they become the items, in list order,
+     * each with `line` = i + 1 (its place in the whole list). Classes still
+     * come from every clip, so all shards share one class table. */
+    const int *owner;
+    int shard;
 } vl_videodata_opts;
 
 /* 1 if `data` names video data (a folder, or a CSV whose first path is a
