@@ -154,7 +154,8 @@ int cmd_extract(int argc, char **argv)
         else
             return cli_fail("extract", "unknown option '%s' (see vidlstm extract --help)", argv[a.i]);
     }
-    if (a.bad || cli_prep_finish("extract", &prep, &norm, &norm_set))
+    if (a.bad || cli_prep_finish("extract", &prep, &norm, &norm_set) ||
+        cli_prep_precision("extract", prep.precision, &v.precision))
         return 1;
     if (norm_set)
         v.norm = &norm;
@@ -264,6 +265,7 @@ int cmd_extract(int argc, char **argv)
     bm.pre = bd->pre;
     bm.has_input_norm = bd->has_norm;
     bm.input_norm = bd->norm;
+    bm.precision = bd->precision;
     vl_extractor_sampling(xt, &bm.fps, &bm.every_k);
     char *bj = vl_model_backbone_json(&bm);
     snprintf(p, sizeof p, "%s/backbone.json", outdir);
