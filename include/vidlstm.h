@@ -293,8 +293,8 @@ const char *vl_precision_name(vl_precision p); /* "fp32", "bf16", "int8" */
  * run time through oneDNN's effective ISA, which the environment variable
  * ONEDNN_MAX_CPU_ISA can lower): without one, or in a build without oneDNN,
  * m stays in fp32, the call succeeds and vl_onnx_precision_note says why.
- * int8 is refused (VL_ERR_UNSUPPORTED; docs/precision.md gives the measured
- * reason). */
+ * int8 is refused (VL_ERR_UNSUPPORTED: not implemented; docs/precision.md
+ * has the kernel-level measurement that says it would be worth doing). */
 vl_status vl_onnx_set_precision(vl_onnx *m, vl_precision p);
 vl_precision vl_onnx_precision(const vl_onnx *m); /* the precision m runs in */
 /* Why the last vl_onnx_set_precision fell back to fp32 (one sentence naming

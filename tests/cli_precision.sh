@@ -35,7 +35,7 @@ for cmd in extract train; do
   "$BIN" $cmd --data "$VIDS" --out "$W/bad8_$cmd" $B --precision int8 > /dev/null 2> "$W/err.txt"
   rc=$?
   check "$cmd --precision int8 is refused with a reason ($rc: $(cat "$W/err.txt"))" \
-    '[ $rc -ne 0 ] && [ "$(wc -l < "$W/err.txt")" -eq 1 ] && grep -q "int8 is not offered" "$W/err.txt" && [ ! -e "$W/bad8_$cmd" ]'
+    '[ $rc -ne 0 ] && [ "$(wc -l < "$W/err.txt")" -eq 1 ] && grep -q "int8 is not offered yet" "$W/err.txt" && [ ! -e "$W/bad8_$cmd" ]'
 done
 "$BIN" demo --dir "$W/demo" --backbone "$M" --precision fp8 > /dev/null 2> "$W/err.txt"
 rc=$?

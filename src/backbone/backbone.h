@@ -49,7 +49,7 @@ int vl_backbone_takes_input_norm(const vl_backbone *b);
 /* Runs an ONNX backbone (image or pose) in precision p (vl_onnx_set_precision):
  * desc.precision becomes what it will run in, and *note (when not NULL) the
  * reason a bf16 request fell back to fp32, or NULL. A built-in descriptor
- * takes only fp32 (VL_ERR_ARG otherwise); int8 is VL_ERR_UNSUPPORTED. */
+ * takes only fp32 (VL_ERR_ARG otherwise); int8 is VL_ERR_UNSUPPORTED (not implemented). */
 vl_status vl_backbone_set_precision(vl_backbone *b, vl_precision p, const char **note);
 /* 1 when vl_backbone_set_precision can change b (an ONNX backbone). */
 int vl_backbone_takes_precision(const vl_backbone *b);

@@ -3386,8 +3386,9 @@ vl_status vl_onnx_set_precision(vl_onnx *m, vl_precision p)
 {
     m->prec_note[0] = 0;
     if (p == VL_PREC_INT8)
-        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: precision int8 is not offered: on the CPUs measured it was not "
-                         "faster than bf16 for these backbones (docs/precision.md); use bf16 or fp32", m->path);
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: precision int8 is not offered yet: it needs calibrated "
+                         "activation scales, which this version does not have (docs/precision.md); use bf16 or fp32",
+                         m->path);
     if (p != VL_PREC_FP32 && p != VL_PREC_BF16)
         return vl_seterr(VL_ERR_ARG, "%s: unknown precision %d", m->path, (int)p);
     if (p == VL_PREC_BF16 && !bf16_native()) {

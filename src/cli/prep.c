@@ -101,6 +101,7 @@ void cli_prep_help(FILE *f)
           "                           its convolutions in bfloat16 on CPUs with AVX512-BF16\n"
           "                           or AMX (about 2x faster; features within ~1%; fp32\n"
           "                           with a note elsewhere); recorded in the model, which\n"
-          "                           predict repeats. int8 is refused (docs/precision.md)\n",
+          "                           predict repeats. int8 is not offered yet\n"
+          "                           (docs/precision.md)\n",
           f);
 }
