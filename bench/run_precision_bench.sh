@@ -4,8 +4,10 @@
 # (ours fp32, ours bf16, ORT, ours fp32, ...) so machine load hits all alike,
 # plus the features' relative error ||f - f_fp32|| / ||f_fp32|| on the model's
 # reference images (ONNX_DIR/<model>.input.npy, repeated to fill the batch).
-# Prints '#' settings lines, one JSON line per run, then a '#' table of medians
-# over the rounds and the ratios.
+# Prints '#' settings lines, one JSON line per run, then two '#' tables with
+# the ratios: the median over rounds of each run's median, and the best (the
+# fastest iteration of all rounds; on a shared, loaded machine the least
+# disturbed figure).
 #   bench/run_precision_bench.sh [> results.jsonl]
 # Environment (defaults): MODELS="resnet18 mobilenet_v2 resnet50" BATCHES="1 16"
 #   PRECISIONS="fp32 bf16" ROUNDS=3 ITERS=10 THREADS=2 ONNX_DIR=build-cache/onnx
@@ -63,6 +65,7 @@ done
 python3 - "$out" "$PRECISIONS" <<'EOF'
 import json, os, statistics, sys
 runs = {}
+best = {}
 err = {}
 for line in open(sys.argv[1]):
     if not line.startswith("{"):
@@ -71,15 +74,18 @@ for line in open(sys.argv[1]):
     key = (os.path.basename(r["model"]).replace(".onnx", ""), r["batch"])
     impl = r["impl"] if r["impl"] != "vidlstm" else r.get("precision", "fp32")
     runs.setdefault(key, {}).setdefault(impl, []).append(r["frames_per_s"])
+    if "min_ms" in r:
+        best.setdefault(key, {}).setdefault(impl, []).append(r["batch"] / (r["min_ms"] / 1e3))
     if "relerr_vs_fp32" in r:
         err.setdefault(key, {}).setdefault(impl, []).append(r["relerr_vs_fp32"])
 precs = sys.argv[2].split()
 cols = precs + ["onnxruntime"]
-print("# medians over rounds, frames/s; relerr = ||f - f_fp32|| / ||f_fp32|| of the features")
-print("# model         batch " + " ".join(f"{c:>10s}" for c in cols) + "  " +
-      " ".join(f"{p + '/fp32':>10s} {p + '/ORT':>10s}" for p in precs) + "  relerr")
-for (m, b), d in runs.items():
-    med = {c: statistics.median(d[c]) if c in d else None for c in cols}
+def table(title, data, agg):
+  print(f"# {title}; relerr = ||f - f_fp32|| / ||f_fp32|| of the features")
+  print("# model         batch " + " ".join(f"{c:>10s}" for c in cols) + "  " +
+        " ".join(f"{p + '/fp32':>10s} {p + '/ORT':>10s}" for p in precs) + "  relerr")
+  for (m, b), d in data.items():
+    med = {c: agg(d[c]) if c in d else None for c in cols}
     cells = " ".join(f"{med[c]:10.1f}" if med[c] else f"{'-':>10s}" for c in cols)
     rat = []
     for p in precs:
@@ -88,4 +94,7 @@ for (m, b), d in runs.items():
         rat.append(f"{a / ort:9.2f}x" if a and ort else f"{'-':>10s}")
     e = " ".join(f"{p}:{statistics.median(v):.2g}" for p, v in err.get((m, b), {}).items())
     print(f"# {m:13s} {b:5d} {cells}  {' '.join(rat)}  {e}")
+table("median over rounds of each run's median, frames/s", runs, statistics.median)
+if best:
+  table("best: fastest iteration over all rounds, frames/s", best, max)
 EOF

@@ -3396,7 +3396,7 @@ vl_status vl_onnx_set_precision(vl_onnx *m, vl_precision p)
         snprintf(m->prec_note, sizeof m->prec_note, "%.200s: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX) "
                  "that oneDNN may use: running in fp32", m->path);
 #else
-        snprintf(m->prec_note, sizeof m->prec_note, "%.200s: bf16 needs oneDNN, and this build has none: running in fp32",
+        snprintf(m->prec_note, sizeof m->prec_note, "%.200s: bfloat16 convolutions need oneDNN, and this build has none: running in fp32",
                  m->path);
 #endif
         p = VL_PREC_FP32;
