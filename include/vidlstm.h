@@ -279,6 +279,28 @@ vl_status vl_onnx_run_lens(vl_onnx *m, const float *input, int ndim, const int64
  * (for a batch of one) to f. */
 vl_status vl_onnx_describe(vl_onnx *m, FILE *f);
 
+/* Numeric precision of an ONNX backbone's convolutions (and of the pooling
+ * and element-wise steps oneDNN runs between them). fp32 is the default. */
+typedef enum { VL_PREC_FP32 = 0, VL_PREC_BF16 = 1, VL_PREC_INT8 = 2 } vl_precision;
+/* "fp32", "bf16" or "int8" -> *out; anything else is VL_ERR_ARG naming the
+ * value and the choices. */
+vl_status vl_precision_parse(const char *s, vl_precision *out);
+const char *vl_precision_name(vl_precision p); /* "fp32", "bf16", "int8" */
+/* Runs m in precision p from the next vl_onnx_run on (it re-plans). bf16:
+ * activations and weights in bfloat16 between oneDNN steps, bias and
+ * accumulation in float32; the input is converted once and the tapped output
+ * comes back as float32. It needs a CPU with AVX512-BF16 or AMX (checked at
+ * run time through oneDNN's effective ISA, which the environment variable
+ * ONEDNN_MAX_CPU_ISA can lower): without one, or in a build without oneDNN,
+ * m stays in fp32, the call succeeds and vl_onnx_precision_note says why.
+ * int8 is refused (VL_ERR_UNSUPPORTED: not implemented; docs/precision.md
+ * has the kernel-level measurement that says it would be worth doing). */
+vl_status vl_onnx_set_precision(vl_onnx *m, vl_precision p);
+vl_precision vl_onnx_precision(const vl_onnx *m); /* the precision m runs in */
+/* Why the last vl_onnx_set_precision fell back to fp32 (one sentence naming
+ * the file), or NULL. */
+const char *vl_onnx_precision_note(const vl_onnx *m);
+
 /* ---- trained models ------------------------------------------------------------------ */
 
 /* A model file written by `vidlstm train` (or PyTorch weights saved in the

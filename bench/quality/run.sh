@@ -6,7 +6,7 @@
 #   bench/quality/run.sh [--reduced] [--config NAME=FLAGS ...] [--seeds 1,2,3]
 #                        [--datasets walkrun,walkrunstand,frames] [--splits scene-disjoint,scene-balanced]
 #                        [--vidlstm PATH] [--headcam PATH] [--suite DIR] [--cache DIR] [--gen-seed N]
-#                        [--no-groups]
+#                        [--no-groups] [--only-named]
 #                        [--check|--check-mean [--min-walkrun A] [--min-walkrunstand A] [--min-frames A]
 #                                 [--check-config NAME] [--check-split SPLIT]]
 set -uo pipefail
@@ -16,7 +16,7 @@ cd "$ROOT"
 REDUCED=0; SEEDS=""; VIDLSTM=build/vidlstm; HEADCAM=build/bench/headcam; SUITE=""; CACHE=""; GENSEED=1
 DATASETS="walkrun,walkrunstand,frames"; SPLITS="scene-disjoint,scene-balanced"
 CHECK=0; CHECK_MEAN=0; MIN_WR=0.75; MIN_WRS=0.65; MIN_FR=0.5; CHECK_CONFIG=ego-motion; CHECK_SPLIT=scene-disjoint
-CONFIGS=(); USER_CONFIGS=0; USE_GROUPS=1
+CONFIGS=(); USER_CONFIGS=0; USE_GROUPS=1; ONLY_NAMED=0
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}'; }
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
@@ -34,6 +34,7 @@ while [ $# -gt 0 ]; do
     --check) CHECK=1 ;;
     --check-mean) CHECK=1; CHECK_MEAN=1 ;;
     --no-groups) USE_GROUPS=0 ;;
+    --only-named) ONLY_NAMED=1 ;;
     --min-walkrun) MIN_WR="$2"; shift ;;
     --min-walkrunstand) MIN_WRS="$2"; shift ;;
     --min-frames) MIN_FR="$2"; shift ;;
@@ -61,6 +62,13 @@ if [ $USER_CONFIGS -eq 0 ]; then CONFIGS=("${STD[@]}"); else
   only_std=1; for c in "${CONFIGS[@]}"; do case "$c" in defaults|ego-motion) ;; *) only_std=0 ;; esac; done
   if [ $only_std -eq 1 ]; then CONFIGS=("${sel[@]}"); else CONFIGS=("${STD[@]}"); for c in "${sel[@]}"; do
     case "$c" in defaults=|"ego-motion=--backbone builtin:ego-motion") ;; *) CONFIGS+=("$c") ;; esac; done; fi
+fi
+
+# --only-named: just the --config ones given, without the standard two
+if [ $ONLY_NAMED -eq 1 ] && [ $USER_CONFIGS -eq 1 ]; then
+  kept=(); for c in "${CONFIGS[@]}"; do
+    case "$c" in "${STD[0]}"|"${STD[1]}") ;; *) kept+=("$c") ;; esac; done
+  [ ${#kept[@]} -gt 0 ] && CONFIGS=("${kept[@]}")
 fi
 
 [ -x "$VIDLSTM" ] || { echo "run.sh: $VIDLSTM not found (build with ./setup.sh, or pass --vidlstm)" >&2; exit 2; }

@@ -134,6 +134,27 @@ vl_status vl_backbone_set_input_norm(vl_backbone *b, const vl_input_norm *n)
     return VL_OK;
 }
 
+int vl_backbone_takes_precision(const vl_backbone *b) { return b->onnx != NULL; }
+
+vl_status vl_backbone_set_precision(vl_backbone *b, vl_precision p, const char **note)
+{
+    if (note)
+        *note = NULL;
+    if (!b->onnx) {
+        if (p == VL_PREC_FP32)
+            return VL_OK;
+        return vl_seterr(VL_ERR_ARG, "%s: --precision %s applies to ONNX backbones; a built-in descriptor computes "
+                         "in fp32", b->desc.name, vl_precision_name(p));
+    }
+    vl_status st = vl_onnx_set_precision(b->onnx, p);
+    if (st)
+        return st;
+    b->desc.precision = vl_onnx_precision(b->onnx);
+    if (note)
+        *note = vl_onnx_precision_note(b->onnx);
+    return VL_OK;
+}
+
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features)
 {
     if (n <= 0)

@@ -27,6 +27,7 @@ typedef struct {
     int dense;           /* 1: wants every decoded frame (vl_sample_opts.all_frames) and vl_backbone_run_dense */
     int has_norm;        /* 1: pre's channel order, scale, mean and std come from `norm` (the user's) */
     vl_input_norm norm;
+    vl_precision precision; /* ONNX: what its convolutions run in (vl_backbone_set_precision), else fp32 */
 } vl_backbone_desc;
 
 typedef struct vl_backbone vl_backbone;
@@ -45,6 +46,13 @@ const vl_backbone_desc *vl_backbone_describe(const vl_backbone *b);
 vl_status vl_backbone_set_input_norm(vl_backbone *b, const vl_input_norm *n);
 /* 1 when vl_backbone_set_input_norm applies to b (an ONNX image backbone). */
 int vl_backbone_takes_input_norm(const vl_backbone *b);
+/* Runs an ONNX backbone (image or pose) in precision p (vl_onnx_set_precision):
+ * desc.precision becomes what it will run in, and *note (when not NULL) the
+ * reason a bf16 request fell back to fp32, or NULL. A built-in descriptor
+ * takes only fp32 (VL_ERR_ARG otherwise); int8 is VL_ERR_UNSUPPORTED (not implemented). */
+vl_status vl_backbone_set_precision(vl_backbone *b, vl_precision p, const char **note);
+/* 1 when vl_backbone_set_precision can change b (an ONNX backbone). */
+int vl_backbone_takes_precision(const vl_backbone *b);
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features);
 /* Every decoded frame (vl_sample_opts.all_frames): pts [n] in seconds, steps
  * [n] the sampled steps each frame stands for (vl_frame_batch.steps); writes

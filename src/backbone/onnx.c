@@ -126,6 +126,8 @@ struct vl_onnx {
     void *dn_scratch;       /* the primitives' shared scratchpad */
     struct dn_weights_s *wcache; /* per Conv node: [2j] its weights, [2j+1] a fused depthwise one's */
 #endif
+    vl_precision prec;   /* what the oneDNN convolutions run in (vl_onnx_set_precision) */
+    char prec_note[320]; /* why a requested precision fell back to fp32, or "" */
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -1706,6 +1708,16 @@ typedef struct dn_node_s {
     int nargs;
 } dn_node;
 
+/* The activations' data type between oneDNN steps: bf16 in bf16 mode
+ * (weights bf16, bias f32, accumulation f32 inside oneDNN), else f32. */
+static dnnl_data_type_t dn_act_dt(const vl_onnx *m)
+{
+    return m->prec == VL_PREC_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
+/* Bytes -> floats of arena space, rounded up (a bf16 tensor of odd size). */
+static size_t dn_floats(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
+
 static dnnl_memory_desc_t dn_plain_md(const tensor *t)
 {
     static const dnnl_format_tag_t tags[7] = {dnnl_a, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde, dnnl_abcdef};
@@ -1732,7 +1744,7 @@ static void dn_set_output(vl_onnx *m, dn_node *d, int y)
     o->md = *dnnl_primitive_desc_query_md(d->pd, dnnl_query_dst_md, 0);
     dnnl_memory_desc_t plain = dn_plain_md(&m->T[y]);
     o->blocked = !dnnl_memory_desc_equal(&o->md, &plain);
-    o->bsize = dnnl_memory_desc_get_size(&o->md) / sizeof(float);
+    o->bsize = dn_floats(dnnl_memory_desc_get_size(&o->md));
     d->on = 1;
 }
 
@@ -1843,16 +1855,20 @@ static void dn_conv(vl_onnx *m, int j, int tap)
     int64_t cig = X->shape[1] / (g > 0 ? g : 1), cog = Co / (g > 0 ? g : 1);
     if (g > 1 && !(cig == 1 && cog == 1) && (cig % 16 || cog % 16))
         act = cig % 8 == 0 && cog % 8 == 0 ? dnnl_nChw8c : dnnl_format_tag_any;
-    dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32,
+    /* bf16: activations and weights in bf16 (the image is converted by the
+     * first convolution's input reorder), bias f32. */
+    dnnl_data_type_t adt = dn_act_dt(m);
+    dnnl_memory_desc_init_by_tag(&src, 4, sd, adt,
                                  act != dnnl_nChw16c ? act : X->shape[1] >= 16 ? dnnl_nChw16c : dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, act);
-    if (g > 1) dnnl_memory_desc_init_by_tag(&wei, 5, wd, dnnl_f32, dnnl_format_tag_any);
-    else dnnl_memory_desc_init_by_tag(&wei, 4, wd1, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, adt, act);
+    if (g > 1) dnnl_memory_desc_init_by_tag(&wei, 5, wd, adt, dnnl_format_tag_any);
+    else dnnl_memory_desc_init_by_tag(&wei, 4, wd1, adt, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
     dnnl_dims_t st = {w.sh, w.sw}, dil = {w.dh - 1, w.dw - 1}, pl = {w.pt, w.pl}, pr = {w.pb, w.pr};
     dnnl_convolution_desc_t cd[2];
     int nalg = 0;
-    int wino = wino_shape(n, &w) && !getenv("VL_ONNX_NO_WINOGRAD");
+    /* (oneDNN's Winograd kernels are f32 only) */
+    int wino = wino_shape(n, &w) && !getenv("VL_ONNX_NO_WINOGRAD") && adt == dnnl_f32;
     if (wino && dnnl_convolution_forward_desc_init(&cd[nalg], dnnl_forward_inference, dnnl_convolution_winograd, &src,
                                                    &wei, hasb ? &bia : NULL, &dst, st, pl, pr) == dnnl_success)
         nalg++;
@@ -1905,7 +1921,7 @@ static void dn_conv(vl_onnx *m, int j, int tap)
             node *k = &m->N[dw];
             int64_t v[2] = {1, 1};
             attr_ints(k, "strides", v, 2);
-            dnnl_post_ops_append_dw(po, dnnl_f32, dnnl_f32, dnnl_f32, 3, v[0], 1, 0, 0, NULL);
+            dnnl_post_ops_append_dw(po, adt, dnnl_f32, adt, 3, v[0], 1, 0, 0, NULL);
             dn_append_act(po, k->act, k->act_min, k->act_max);
         }
         int ok = dn_create_pd(m, d, &cd[t / 2], po);
@@ -1969,7 +1985,8 @@ static void dn_pool(vl_onnx *m, int j)
     }
     dnnl_memory_desc_t src = dn_md_of(m, n->in[0]), dst;
     dnnl_dims_t dd = {Y->shape[0], Y->shape[1], Y->shape[2], Y->shape[3]};
-    dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, dnnl_format_tag_any);
+    /* (bf16 in, bf16 out: oneDNN 2.6 has no bf16 -> f32 pooling) */
+    dnnl_memory_desc_init_by_tag(&dst, 4, dd, src.data_type, dnnl_format_tag_any);
     dnnl_pooling_v2_desc_t pdsc;
     if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &src, &dst, st, ks, dil, pl, pr) ||
         !dn_create_pd(m, d, &pdsc, NULL))
@@ -2025,9 +2042,9 @@ static void dn_binary(vl_onnx *m, int j)
         dnnl_dims_t bdims = {B->shape[0], B->shape[1], B->shape[2], B->shape[3]};
         for (size_t t = 0; t < sizeof tags / sizeof *tags; t++) {
             dnnl_memory_desc_t ly;
-            if (dnnl_memory_desc_init_by_tag(&ly, 4, yd, dnnl_f32, tags[t]) == dnnl_success &&
+            if (dnnl_memory_desc_init_by_tag(&ly, 4, yd, l.data_type, tags[t]) == dnnl_success &&
                 dnnl_memory_desc_equal(&ly, &l)) {
-                dnnl_memory_desc_init_by_tag(&b, 4, bdims, dnnl_f32, tags[t]);
+                dnnl_memory_desc_init_by_tag(&b, 4, bdims, l.data_type, tags[t]);
                 break;
             }
         }
@@ -3122,7 +3139,7 @@ static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
         dn_node *d = m->dn ? &m->dn[j] : NULL;
         for (int k = 0; d && d->on && k < d->nin && !st; k++)
             if (d->in[k].reorder) {
-                d->in[k].bufi = arena_get(m, &a, dnnl_memory_desc_get_size(&d->in[k].md) / sizeof(float));
+                d->in[k].bufi = arena_get(m, &a, dn_floats(dnnl_memory_desc_get_size(&d->in[k].md)));
                 if (d->in[k].bufi < 0) st = VL_ERR_NOMEM;
                 else a.busy[d->in[k].bufi] = 1, d->in[k].buf = m->blocks[d->in[k].bufi];
             }
@@ -3333,3 +3350,64 @@ vl_status vl_onnx_describe(vl_onnx *m, FILE *f)
     }
     return VL_OK;
 }
+
+/* ---- precision ------------------------------------------------------------------------------ */
+
+static const char *const prec_names[] = {"fp32", "bf16", "int8"};
+
+vl_status vl_precision_parse(const char *s, vl_precision *out)
+{
+    for (int p = 0; p < 3; p++)
+        if (s && !strcmp(s, prec_names[p])) {
+            *out = (vl_precision)p;
+            return VL_OK;
+        }
+    return vl_seterr(VL_ERR_ARG, "precision '%s': expected fp32, bf16 or int8", s ? s : "");
+}
+
+const char *vl_precision_name(vl_precision p)
+{
+    return (unsigned)p < 3 ? prec_names[p] : "?";
+}
+
+/* 1 when oneDNN can run bf16 convolutions natively here (AVX512-BF16 or
+ * AMX); its effective ISA already honours ONEDNN_MAX_CPU_ISA. */
+static int bf16_native(void)
+{
+#ifdef VL_BLAS_DNNL
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) == (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+#else
+    return 0;
+#endif
+}
+
+vl_status vl_onnx_set_precision(vl_onnx *m, vl_precision p)
+{
+    m->prec_note[0] = 0;
+    if (p == VL_PREC_INT8)
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: precision int8 is not offered yet: it needs calibrated "
+                         "activation scales, which this version does not have (docs/precision.md); use bf16 or fp32",
+                         m->path);
+    if (p != VL_PREC_FP32 && p != VL_PREC_BF16)
+        return vl_seterr(VL_ERR_ARG, "%s: unknown precision %d", m->path, (int)p);
+    if (p == VL_PREC_BF16 && !bf16_native()) {
+#ifdef VL_BLAS_DNNL
+        snprintf(m->prec_note, sizeof m->prec_note, "%.200s: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX) "
+                 "that oneDNN may use: running in fp32", m->path);
+#else
+        snprintf(m->prec_note, sizeof m->prec_note, "%.200s: bfloat16 convolutions need oneDNN, and this build has none: running in fp32",
+                 m->path);
+#endif
+        p = VL_PREC_FP32;
+    }
+    if (p != m->prec) {
+        m->prec = p;
+        m->planned_ndim = 0; /* plan again, in the new precision */
+    }
+    return VL_OK;
+}
+
+vl_precision vl_onnx_precision(const vl_onnx *m) { return m->prec; }
+
+const char *vl_onnx_precision_note(const vl_onnx *m) { return m->prec_note[0] ? m->prec_note : NULL; }

@@ -43,6 +43,7 @@ void cli_help_demo(FILE *f)
           "  --layer NAME       ONNX tensor to read features from\n"
           "  --preprocess NAME, --input-range LO,HI, --mean R,G,B, --std R,G,B,\n"
           "  --channel-order rgb|bgr   an ONNX backbone's input preprocessing (as train)\n"
+          "  --precision fp32|bf16     an ONNX backbone's arithmetic (as train; default fp32)\n"
           "  --fps F            sampling rate (default 10)\n"
           "  --clips N          clips per class (default 40)\n"
           "  --long N           long videos with per-frame labels (default 12)\n"
@@ -145,6 +146,7 @@ static int train_eval(const char *what, vl_dataset *d, vl_extractor *xt, const c
     meta.pre = bd->pre;
     meta.has_input_norm = bd->has_norm;
     meta.input_norm = bd->norm;
+    meta.precision = bd->precision;
     vl_extractor_sampling(xt, &meta.fps, &meta.every_k);
     if (vl_model_save(model_path, net, &meta)) {
         cli_fail_status("demo");
@@ -234,7 +236,8 @@ int cmd_demo(int argc, char **argv)
         else
             return cli_fail("demo", "unknown option '%s' (see vidlstm demo --help)", argv[a.i]);
     }
-    if (a.bad || cli_prep_finish("demo", &prep, &norm, &norm_set))
+    if (a.bad || cli_prep_finish("demo", &prep, &norm, &norm_set) ||
+        cli_prep_precision("demo", prep.precision, &v.precision))
         return 1;
     if (norm_set)
         v.norm = &norm;

@@ -6,6 +6,7 @@
 #include "backbone/registry.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/prep.h"
 #include "core/outpath.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
@@ -39,13 +40,16 @@ void cli_help_eval(FILE *f)
           "                   off); changes every per-frame metric\n"
           "  --report DIR     confusion chart (and per-frame timelines) as SVG + report.html\n"
           "  --batch N        sequences per forward pass (default 64)\n"
+          "  --precision fp32|bf16  the ONNX backbone's arithmetic on videos (default: what\n"
+          "                   the model records, i.e. what train used)\n"
           "  --threads N      (default: all cores)\n",
           f);
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *report = NULL, *cache = NULL, *background = NULL;
+    const char *model = NULL, *data = NULL, *report = NULL, *cache = NULL, *background = NULL, *prec = NULL;
+    vl_precision prec_v = VL_PREC_FP32;
     int json = 0, batch = 64, threads = 0, jobs = 0, smooth = 0;
     cli_args a = {.argc = argc, .argv = argv, .cmd = "eval"};
     for (a.i = 0; a.i < argc && !a.bad; a.i++) {
@@ -63,10 +67,11 @@ int cmd_eval(int argc, char **argv)
         else if (cli_opt(&a, "--cache")) cache = a.val;
         else if (cli_flag(&a, "--no-cache")) cache = "";
         else if (cli_opt(&a, "--jobs")) jobs = cli_int(&a, 1, 64);
+        else if (cli_opt(&a, "--precision")) prec = a.val;
         else
             return cli_fail("eval", "unknown option '%s' (see vidlstm eval --help)", argv[a.i]);
     }
-    if (a.bad)
+    if (a.bad || cli_prep_precision("eval", prec, &prec_v))
         return 1;
     if (!model || !data)
         return cli_fail("eval", "--model MODEL.safetensors and --data MANIFEST.csv are required");
@@ -106,6 +111,7 @@ int cmd_eval(int argc, char **argv)
     cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL,
                         .sha256 = meta.backbone_sha256, .fps = meta.fps,
                         .norm = meta.has_input_norm ? &meta.input_norm : NULL, /* as the model was trained */
+                        .precision = prec ? prec_v : meta.precision, /* likewise, unless --precision */
                         .every_k = meta.every_k, .cache = cache, .jobs = jobs};
     int bad = cli_load_data("eval", data, &o, &v, &xt, &d);
     vl_extractor_close(xt);

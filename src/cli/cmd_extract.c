@@ -207,7 +207,8 @@ static int extract_main(int argc, char **argv)
                     outdir);
         return 0;
     }
-    if (a.bad || cli_prep_finish("extract", &prep, &norm, &norm_set))
+    if (a.bad || cli_prep_finish("extract", &prep, &norm, &norm_set) ||
+        cli_prep_precision("extract", prep.precision, &v.precision))
         return 1;
     if (norm_set)
         v.norm = &norm;
@@ -355,6 +356,7 @@ static int extract_main(int argc, char **argv)
     bm.pre = bd->pre;
     bm.has_input_norm = bd->has_norm;
     bm.input_norm = bd->norm;
+    bm.precision = bd->precision;
     vl_extractor_sampling(xt, &bm.fps, &bm.every_k);
     char *bj = vl_model_backbone_json(&bm);
     snprintf(p, sizeof p, "%s/backbone.json", outdir);

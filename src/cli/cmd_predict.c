@@ -7,6 +7,7 @@
 #include "backbone/registry.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/prep.h"
 #include "model/modelfile.h"
 #include "nn/layers.h"
 #include "pipeline/extract.h"
@@ -45,6 +46,8 @@ void cli_help_predict(FILE *f)
           "                     take the argmax (default off; not for streams)\n"
           "  --json             one JSON object with a `predictions` array\n"
           "  --batch N          sequences per forward pass (default 64)\n"
+          "  --precision fp32|bf16   the ONNX backbone's arithmetic on videos (default:\n"
+          "                     what the model records, i.e. what train used)\n"
           "  --threads N        (default: all cores)\n",
           f);
 }
@@ -167,6 +170,13 @@ static int is_stream(const char *p)
 
 /* The extractor recorded in the model: same backbone, layer and sampling as
  * in training. */
+/* The backbone's notes (a bf16 model on a CPU without bf16: fp32 instead). */
+static void on_note(void *user, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "%s\n", msg);
+}
+
 static int open_model_extractor(const vl_model_meta *meta, const char *model, int input, vl_extractor **xt)
 {
     if (*xt)
@@ -181,6 +191,7 @@ static int open_model_extractor(const vl_model_meta *meta, const char *model, in
     vl_extract_opts eo = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL,
                           .sha256 = meta->backbone_sha256, .fps = meta->fps,
                           .norm = meta->has_input_norm ? &meta->input_norm : NULL, /* as the model was trained */
+                          .precision = meta->precision, .note = on_note,
                           .every_k = meta->every_k, .jobs = 1};
     if (vl_extractor_open(&eo, xt))
         return cli_fail_status("predict");
@@ -387,7 +398,7 @@ static int predict_stream(vl_net *net, const vl_model_meta *meta, const char *mo
 
 int cmd_predict(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL;
+    const char *model = NULL, *data = NULL, *prec = NULL;
     int json = 0, batch = 64, threads = 0, min_seg = 1, smooth = 0;
     double window = 0, stride = 0, timeout = 0;
     const char **files = calloc((size_t)argc + 1, sizeof *files);
@@ -413,6 +424,7 @@ int cmd_predict(int argc, char **argv)
         else if (cli_opt(&a, "--batch")) batch = cli_int(&a, 1, 1 << 20);
         else if (cli_opt(&a, "--threads")) threads = cli_int(&a, 1, 1024);
         else if (cli_opt(&a, "--timeout")) timeout = cli_num(&a, 0.1, 1e6);
+        else if (cli_opt(&a, "--precision")) prec = a.val;
         else if (argv[a.i][0] == '-' && argv[a.i][1] && argv[a.i][1] != '\0') {
             free(files);
             free(unit);
@@ -455,6 +467,11 @@ int cmd_predict(int argc, char **argv)
     int32_t *lab = NULL;
     float *conf = NULL;
     int64_t *ws = NULL, *we = NULL;
+    vl_precision prec_v;
+    if (prec && cli_prep_precision("predict", prec, &prec_v))
+        goto out;
+    if (prec) /* instead of the model's record */
+        meta.precision = prec_v;
     if (stride > 0 && window <= 0) {
         cli_fail("predict", "--stride needs --window");
         goto out;
@@ -474,7 +491,8 @@ int cmd_predict(int argc, char **argv)
             goto out;
         vl_dataset_opts o = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input};
         cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL,
-                            .sha256 = meta.backbone_sha256, .fps = meta.fps, .every_k = meta.every_k, .quiet = 1};
+                            .sha256 = meta.backbone_sha256, .fps = meta.fps, .every_k = meta.every_k, .quiet = 1,
+                            .precision = meta.precision};
         if (cli_load_data("predict", data, &o, &v, &xt, &d))
             goto out;
     } else if (data) {

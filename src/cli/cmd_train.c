@@ -371,7 +371,8 @@ static int parse(int argc, char **argv, train_args *A)
     if (a.bad)
         return 1;
     int norm_set;
-    if (cli_prep_finish("train", &A->prep, &A->norm, &norm_set))
+    if (cli_prep_finish("train", &A->prep, &A->norm, &norm_set) ||
+        cli_prep_precision("train", A->prep.precision, &A->v.precision))
         return 1;
     if (norm_set)
         A->v.norm = &A->norm;
@@ -902,6 +903,7 @@ static int train_main(int argc, char **argv)
         meta.pre = bd->pre;
         meta.has_input_norm = bd->has_norm;
         meta.input_norm = bd->norm;
+        meta.precision = bd->precision;
         vl_extractor_sampling(xt, &meta.fps, &meta.every_k);
     }
     st = vl_model_save(A.out, net, &meta);

@@ -402,7 +402,7 @@ int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, c
     if (!*x) {
         const char *cache = v->cache ? (*v->cache ? v->cache : NULL) : cli_default_cache();
         vl_extract_opts eo = {.backbone = v->backbone, .tap = v->tap, .sha256 = v->sha256, .norm = v->norm,
-                              .fps = v->fps,
+                              .precision = v->precision, .fps = v->fps,
                               .every_k = v->every_k,
                               .cache = cache, .jobs = v->jobs, .progress = on_extract, .user = &pr,
                               .note = v->quiet ? NULL : on_note};

@@ -61,6 +61,7 @@ typedef struct {
     const char *tap;
     const char *sha256; /* the ONNX file must have this SHA-256 (a model's record); NULL: any */
     const vl_input_norm *norm; /* --preprocess and friends, or a model's record; NULL: the backbone's own */
+    vl_precision precision;    /* --precision, or a model's record (0 = fp32) */
     double fps;
     int every_k;
     const char *cache;    /* NULL: the default cache folder; "" = none */

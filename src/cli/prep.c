@@ -26,8 +26,17 @@ int cli_prep_opt(cli_args *a, cli_prep *p)
     else if (cli_opt(a, "--mean")) p->mean = a->val;
     else if (cli_opt(a, "--std")) p->std = a->val;
     else if (cli_opt(a, "--channel-order")) p->order = a->val;
+    else if (cli_opt(a, "--precision")) p->precision = a->val;
     else return 0;
     return 1;
+}
+
+int cli_prep_precision(const char *cmd, const char *s, vl_precision *out)
+{
+    *out = VL_PREC_FP32;
+    if (s && vl_precision_parse(s, out))
+        return cli_fail(cmd, "--precision '%s': expected fp32, bf16 or int8", s);
+    return 0;
 }
 
 int cli_prep_finish(const char *cmd, const cli_prep *p, vl_input_norm *n, int *set)
@@ -87,6 +96,12 @@ void cli_prep_help(FILE *f)
           "  --input-range LO,HI      pixels 0..255 mapped onto LO..HI (e.g. 0,1 -1,1 0,255)\n"
           "  --mean R,G,B --std R,G,B then (v - mean) / std per channel, in R,G,B order\n"
           "  --channel-order rgb|bgr  channel order fed to the model (layout, NCHW or NHWC,\n"
-          "                           comes from the model's input shape)\n",
+          "                           comes from the model's input shape)\n"
+          "  --precision fp32|bf16    an ONNX backbone's arithmetic (default fp32): bf16 runs\n"
+          "                           its convolutions in bfloat16 on CPUs with AVX512-BF16\n"
+          "                           or AMX (about 2x faster; features within ~1%; fp32\n"
+          "                           with a note elsewhere); recorded in the model, which\n"
+          "                           predict repeats. int8 is not offered yet\n"
+          "                           (docs/precision.md)\n",
           f);
 }

@@ -229,6 +229,8 @@ static void backbone_json(vl_jbuf *b, const vl_model_meta *m)
         floats_json(b, n->std, 3);
         vl_jbuf_printf(b, ",\"channel_order\":\"%s\"}", n->bgr ? "bgr" : "rgb");
     }
+    if (m->precision != VL_PREC_FP32) /* optional: bf16 features, which predict repeats */
+        vl_jbuf_printf(b, ",\"precision\":\"%s\"", vl_precision_name(m->precision));
     if (m->backbone_sha256[0]) { /* optional: the ONNX file's identity */
         vl_jbuf_puts(b, ",\"sha256\":");
         vl_jbuf_string(b, m->backbone_sha256);
@@ -355,7 +357,8 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
     if (st)
         return st;
     static const char *const keys[] = {"spec", "tap", "feature_dim", "preproc", "fps", "every_k", "sha256",
-                                       "preprocess", NULL};
+                                       "preprocess", "precision", NULL};
+    char prec[16] = "";
     static const char *const pkeys[] = {"width", "height", "resize", "resize_to", "bgr", "scale", "mean", "std",
                                         "nhwc", "grey", NULL};
     const char *w = "backbone", *pw = "backbone preproc";
@@ -370,8 +373,13 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
         (st = get_int(b, "feature_dim", 0, 0, 1 << 24, &m->feature_dim, name, w)) ||
         (st = get_int(b, "every_k", 0, 0, 100000, &m->every_k, name, w)) ||
         (st = get_sha256(b, m->backbone_sha256, sizeof m->backbone_sha256, name)) ||
-        (vl_json_get(b, "preprocess") && (st = get_input_norm(vl_json_get(b, "preprocess"), m, name))))
+        (vl_json_get(b, "preprocess") && (st = get_input_norm(vl_json_get(b, "preprocess"), m, name))) ||
+        (st = get_string(b, "precision", prec, sizeof prec, name, w)))
         goto done;
+    if (prec[0] && (vl_precision_parse(prec, &m->precision) || m->precision == VL_PREC_INT8)) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"precision\" must be \"fp32\" or \"bf16\", not \"%s\"", name, prec);
+        goto done;
+    }
     /* The bounds `train --fps/--every` accept: a model edited past them (fps
      * 1e9) would make predict decode a frame per nanosecond of video. */
     if (fps && (!vl_json_number(fps, &m->fps) || !(m->fps == 0.0 || (m->fps >= 0.01 && m->fps <= 1000.0)))) {
@@ -1034,6 +1042,9 @@ vl_status vl_model_describe(const char *path, FILE *f)
             const char *pn = vl_input_norm_match(&m.pre);
             fprintf(f, "input preprocessing: the backbone's own%s%s%s\n", pn ? " (" : "", pn ? pn : "", pn ? ")" : "");
         }
+        if (m.precision != VL_PREC_FP32)
+            fprintf(f, "backbone precision: %s (chosen at extraction and repeated by predict)\n",
+                    vl_precision_name(m.precision));
         if (m.fps > 0)
             fprintf(f, "sampling: %g frames per second\n", m.fps);
         else if (m.every_k > 0)

@@ -61,6 +61,9 @@ typedef struct {
      * every ONNX part; 0 = each backbone's own */
     int has_input_norm;
     vl_input_norm input_norm;
+    /* what the ONNX backbone ran in at extraction (--precision; backbone
+     * "precision", recorded when not fp32): predict and eval repeat it */
+    vl_precision precision;
     double fps;  /* sampling rate used at extraction (0 = every_k) */
     int every_k;
     char *training_json; /* free-form JSON object or NULL */

@@ -41,6 +41,7 @@ struct vl_extractor {
     vl_backbone_desc desc;      /* the whole: names and taps joined by '+', widths summed */
     int has_norm;               /* the user's input normalisation for the ONNX parts */
     vl_input_norm norm;
+    vl_precision prec;          /* for the ONNX parts */
     void (*progress)(void *, int, int, int64_t, int);
     void *user;
     void (*note)(void *, const char *);
@@ -158,6 +159,8 @@ static uint64_t part_key(const vl_backbone_desc *d, double fps, int every_k)
     }
     FNV_V(h, fps);
     FNV_V(h, every_k);
+    if (d->precision != VL_PREC_FP32) /* fp32 keys stay as they were */
+        h = fnv_str(h, vl_precision_name(d->precision));
     return h;
 }
 
@@ -185,6 +188,19 @@ static vl_status verify_parts(const vl_extractor *x, const char *want)
             return st;
     }
     return VL_OK;
+}
+
+/* An ONNX backbone's precision; the fallback note once, from the first instance. */
+static vl_status set_prec(const vl_extractor *x, vl_backbone *b, vl_precision p, int tell)
+{
+    const char *why = NULL;
+    vl_status st = vl_backbone_set_precision(b, p, &why);
+    if (!st && why && tell && x->note) {
+        char m[400];
+        snprintf(m, sizeof m, "note: %s", why);
+        x->note(x->user, m);
+    }
+    return st;
 }
 
 vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
@@ -226,7 +242,8 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
         pt->tap = taps[k] && taps[k][0] ? vl_strdup(taps[k]) : NULL;
         if ((st = vl_backbone_open(pt->spec, pt->tap, &x->bb[k])) ||
             (o->norm && vl_backbone_takes_input_norm(x->bb[k]) &&
-             (st = vl_backbone_set_input_norm(x->bb[k], o->norm)))) {
+             (st = vl_backbone_set_input_norm(x->bb[k], o->norm))) ||
+            (vl_backbone_takes_precision(x->bb[k]) && (st = set_prec(x, x->bb[k], o->precision, 1)))) {
             vl_extractor_close(x);
             return st;
         }
@@ -266,6 +283,19 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
         }
         w->feature_dim += pt->desc.feature_dim;
         w->dense |= pt->desc.dense;
+    }
+    if (o->precision != VL_PREC_FP32) {
+        int any = 0;
+        for (int k = 0; k < np; k++)
+            any |= vl_backbone_takes_precision(x->bb[k]);
+        if (!any) {
+            st = vl_backbone_set_precision(x->bb[0], o->precision, NULL); /* the error naming the backbone */
+            vl_extractor_close(x);
+            return st;
+        }
+        x->prec = o->precision;
+        for (int k = 0; k < np; k++)
+            if (x->p[k].desc.precision != VL_PREC_FP32) w->precision = x->p[k].desc.precision;
     }
     if (o->norm) {
         for (int k = 0; k < np; k++)
@@ -663,6 +693,9 @@ static vl_status extract_clip(vl_extractor *x, vl_backbone **bb, const vl_clip *
                 if (!(st = vl_backbone_open(x->p[miss[k]].spec, x->p[miss[k]].tap, &bb[miss[k]])) && x->has_norm &&
                     vl_backbone_takes_input_norm(bb[miss[k]]))
                     st = vl_backbone_set_input_norm(bb[miss[k]], &x->norm);
+        for (int k = 0; k < nmiss && !st; k++)
+            if (vl_backbone_takes_precision(bb[miss[k]]))
+                st = set_prec(x, bb[miss[k]], x->prec, 0);
         if (!st)
             st = extract_parts(x, bb, miss, nmiss, cl, dec_threads, got);
         for (int k = 0; k < nmiss && !st; k++) {

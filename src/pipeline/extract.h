@@ -31,6 +31,10 @@ typedef struct {
     /* the input normalisation for every ONNX part (built-in parts keep
      * theirs; an error when no part is ONNX); NULL: each backbone's own */
     const vl_input_norm *norm;
+    /* what the ONNX parts' convolutions run in (vl_onnx_set_precision; 0 =
+     * fp32); a fallback to fp32 is reported through `note`. Part of the cache
+     * key (the effective precision, so a fallback reuses fp32 entries) */
+    vl_precision precision;
     double fps;           /* sampling rate (default 10 when 0 and every_k == 0) */
     int every_k;          /* or every k-th frame */
     const char *cache;    /* cache folder (created); NULL = no cache */

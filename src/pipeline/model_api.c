@@ -110,6 +110,7 @@ vl_status vl_model_predict_video(vl_model *m, const char *path, float **out, int
         vl_extract_opts eo = {.backbone = m->meta.backbone, .tap = m->meta.tap[0] ? m->meta.tap : NULL,
                               .sha256 = m->meta.backbone_sha256,
                               .norm = m->meta.has_input_norm ? &m->meta.input_norm : NULL,
+                              .precision = m->meta.precision,
                               .fps = m->meta.fps, .every_k = m->meta.every_k, .jobs = 1};
         if ((st = vl_extractor_open(&eo, &m->xt)))
             return st;
