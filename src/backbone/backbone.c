@@ -134,6 +134,8 @@ vl_status vl_backbone_set_input_norm(vl_backbone *b, const vl_input_norm *n)
     return VL_OK;
 }
 
+int vl_backbone_stateless(const vl_backbone *b) { return b->onnx != NULL && !b->builtin; }
+
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features)
 {
     if (n <= 0)

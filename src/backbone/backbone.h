@@ -45,6 +45,10 @@ const vl_backbone_desc *vl_backbone_describe(const vl_backbone *b);
 vl_status vl_backbone_set_input_norm(vl_backbone *b, const vl_input_norm *n);
 /* 1 when vl_backbone_set_input_norm applies to b (an ONNX image backbone). */
 int vl_backbone_takes_input_norm(const vl_backbone *b);
+/* 1 when each frame's features depend on that frame alone (ONNX models:
+ * image CNNs, pose): frames of different videos may share a batch and
+ * new_sequence is ignored. Built-in descriptors keep the previous frame. */
+int vl_backbone_stateless(const vl_backbone *b);
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features);
 /* Every decoded frame (vl_sample_opts.all_frames): pts [n] in seconds, steps
  * [n] the sampled steps each frame stands for (vl_frame_batch.steps); writes
