@@ -16,6 +16,7 @@ struct vl_backbone {
     vl_pose *pose; /* MoveNet: the ONNX file's heads decoded into a pose vector (pose.h) */
     float *gather, *gout; /* run_dense: the sampled frames together, and their features */
     int gcap;
+    int last_batch; /* ONNX image model: frames in the last run */
 };
 
 static int is_builtin_name(const char *s)
@@ -112,6 +113,7 @@ vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
     for (int d = 1; d < ond; d++)
         dim *= os[d];
     b->desc.feature_dim = (int)dim;
+    b->last_batch = 1;
     *out = b;
     return VL_OK;
 }
@@ -136,6 +138,8 @@ vl_status vl_backbone_set_input_norm(vl_backbone *b, const vl_input_norm *n)
 
 int vl_backbone_stateless(const vl_backbone *b) { return b->onnx != NULL && !b->builtin; }
 
+int vl_backbone_last_batch(const vl_backbone *b) { return b->last_batch; }
+
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features)
 {
     if (n <= 0)
@@ -150,6 +154,7 @@ vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_se
     int nd;
     int64_t os[VL_ONNX_MAXDIM];
     vl_status st = vl_onnx_run(b->onnx, frames, 4, shape, b->desc.tap, &y, &nd, os);
+    b->last_batch = st ? 0 : n;
     if (st)
         return st;
     memcpy(features, y, sizeof(float) * (size_t)n * (size_t)b->desc.feature_dim);

@@ -49,6 +49,9 @@ int vl_backbone_takes_input_norm(const vl_backbone *b);
  * image CNNs, pose): frames of different videos may share a batch and
  * new_sequence is ignored. Built-in descriptors keep the previous frame. */
 int vl_backbone_stateless(const vl_backbone *b);
+/* The frame count of the last batch an ONNX backbone ran (its plan is for
+ * that size: another size plans again); 0 for others. */
+int vl_backbone_last_batch(const vl_backbone *b);
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features);
 /* Every decoded frame (vl_sample_opts.all_frames): pts [n] in seconds, steps
  * [n] the sampled steps each frame stands for (vl_frame_batch.steps); writes

@@ -896,26 +896,83 @@ typedef struct {
     int B, dec_threads;
     int64_t fs[MAX_PARTS];
     xbatch b[2];
-    int fill;     /* the feeder's batch */
-    int cur;      /* the clip being decoded */
+    int fill;     /* the batch being filled */
+    int feeders;  /* feeder threads still running */
     int abort;    /* the worker gave up (its backbone failed): stop decoding */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } xqueue;
 
-/* The feeder hands its batch over and waits for the other to be free. */
-static void xq_publish(xqueue *q, int last)
+typedef struct {
+    xqueue *q;
+    int cur; /* the clip this feeder decodes */
+} xfeeder;
+
+/* The batch being filled, once the worker has emptied it (lock held). */
+static xbatch *xq_fillable(xqueue *q)
 {
-    pthread_mutex_lock(&q->mu);
+    while (q->b[q->fill].full)
+        pthread_cond_wait(&q->cv, &q->mu);
+    return &q->b[q->fill];
+}
+
+/* Hands the filled batch to the worker (lock held). */
+static void xq_hand_over(xqueue *q, int last)
+{
     q->b[q->fill].full = 1;
     q->b[q->fill].last = last;
     pthread_cond_broadcast(&q->cv);
     q->fill ^= 1;
-    while (q->b[q->fill].full)
-        pthread_cond_wait(&q->cv, &q->mu);
+}
+
+static int feed_frames(void *user, const vl_frame_batch *b)
+{
+    xfeeder *fd = user;
+    xqueue *q = fd->q;
+    pthread_mutex_lock(&q->mu);
+    for (int i = 0; i < b->n && !q->abort; i++) {
+        xbatch *xb = xq_fillable(q);
+        for (int k = 0; k < b->nplanes; k++)
+            memcpy(xb->px[k] + (size_t)xb->n * q->fs[k], b->planes[k] + (size_t)i * q->fs[k],
+                   sizeof(float) * (size_t)q->fs[k]);
+        xb->clip[xb->n] = fd->cur;
+        xb->time[xb->n] = b->time[i];
+        xb->index[xb->n] = b->index[i];
+        if (++xb->n == q->B)
+            xq_hand_over(q, 0);
+    }
+    int a = q->abort;
     pthread_mutex_unlock(&q->mu);
-    q->b[q->fill].n = 0;
-    q->b[q->fill].nev = 0;
+    return a;
+}
+
+/* Appends an event to the batch being filled (after every frame of its clip);
+ * when there is no room for it, the clip is recorded as failed here. */
+static void xq_event(xqueue *q, xevent *ev)
+{
+    pthread_mutex_lock(&q->mu);
+    xbatch *xb = xq_fillable(q);
+    int ok = 1;
+    if (xb->nev == xb->evcap) {
+        int cap = xb->evcap ? 2 * xb->evcap : 16;
+        xevent *e = realloc(xb->ev, sizeof *e * (size_t)cap);
+        if (e) {
+            xb->ev = e;
+            xb->evcap = cap;
+        } else {
+            ok = 0;
+        }
+    }
+    if (ok)
+        xb->ev[xb->nev++] = *ev;
+    pthread_mutex_unlock(&q->mu);
+    if (!ok) {
+        for (int k = 0; k < MAX_PARTS; k++)
+            vl_features_free(&ev->pf[k]);
+        free(ev->msg);
+        vl_features none = {0};
+        job_record(q->j, ev->clip, VL_ERR_NOMEM, "out of memory", &none);
+    }
 }
 
 static int xq_abort(xqueue *q)
@@ -926,48 +983,10 @@ static int xq_abort(xqueue *q)
     return a;
 }
 
-static int feed_frames(void *user, const vl_frame_batch *b)
-{
-    xqueue *q = user;
-    for (int i = 0; i < b->n; i++) {
-        xbatch *xb = &q->b[q->fill];
-        for (int k = 0; k < b->nplanes; k++)
-            memcpy(xb->px[k] + (size_t)xb->n * q->fs[k], b->planes[k] + (size_t)i * q->fs[k],
-                   sizeof(float) * (size_t)q->fs[k]);
-        xb->clip[xb->n] = q->cur;
-        xb->time[xb->n] = b->time[i];
-        xb->index[xb->n] = b->index[i];
-        if (++xb->n == q->B)
-            xq_publish(q, 0);
-    }
-    return xq_abort(q);
-}
-
-/* Appends an event to the feeder's batch; when there is no room for it,
- * the clip is recorded as failed here. */
-static void xq_event(xqueue *q, xevent *ev)
-{
-    xbatch *xb = &q->b[q->fill];
-    if (xb->nev == xb->evcap) {
-        int cap = xb->evcap ? 2 * xb->evcap : 16;
-        xevent *e = realloc(xb->ev, sizeof *e * (size_t)cap);
-        if (!e) {
-            for (int k = 0; k < MAX_PARTS; k++)
-                vl_features_free(&ev->pf[k]);
-            free(ev->msg);
-            vl_features none = {0};
-            job_record(q->j, ev->clip, VL_ERR_NOMEM, "out of memory", &none);
-            return;
-        }
-        xb->ev = e;
-        xb->evcap = cap;
-    }
-    xb->ev[xb->nev++] = *ev;
-}
-
 static void *feeder(void *arg)
 {
-    xqueue *q = arg;
+    xfeeder *fd = arg;
+    xqueue *q = fd->q;
     job_ctx *j = q->j;
     vl_extractor *x = j->x;
     const vl_preproc *pre[MAX_PARTS];
@@ -988,17 +1007,22 @@ static void *feeder(void *arg)
             for (int k = 0; k < x->np; k++)
                 vl_features_free(&ev.pf[k]);
         } else {
-            q->cur = i;
+            fd->cur = i;
             vl_sample_opts so = {.fps = x->fps, .every_k = x->every_k, .start = cl->start, .end = cl->end,
                                  .batch = q->B, .threads = q->dec_threads};
             int64_t ns = 0;
-            ev.st = vl_video_stream_planes(cl->path, &so, pre, NULL, x->np, feed_frames, q, &ns);
+            ev.st = vl_video_stream_planes(cl->path, &so, pre, NULL, x->np, feed_frames, fd, &ns);
             if (ev.st)
                 ev.msg = vl_strdup(vl_errmsg());
         }
         xq_event(q, &ev);
     }
-    xq_publish(q, 1);
+    pthread_mutex_lock(&q->mu);
+    if (--q->feeders == 0) { /* the last one out hands over what is left */
+        xq_fillable(q);
+        xq_hand_over(q, 1);
+    }
+    pthread_mutex_unlock(&q->mu);
     return NULL;
 }
 
@@ -1071,8 +1095,9 @@ static vl_status xqueue_init(xqueue *q, job_ctx *j)
 {
     vl_extractor *x = j->x;
     q->j = j;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
     q->B = x->batch;
-    q->dec_threads = j->jobs > 1 ? 1 : 0;
     for (int k = 0; k < x->np; k++)
         q->fs[k] = vl_preproc_frame_size(&x->p[k].desc.pre);
     for (int s = 0; s < 2; s++) {
@@ -1086,8 +1111,6 @@ static vl_status xqueue_init(xqueue *q, job_ctx *j)
         if (!xb->clip || !xb->time || !xb->index)
             return VL_ERR_NOMEM;
     }
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
     return VL_OK;
 }
 
@@ -1119,11 +1142,28 @@ static int cross_worker(job_ctx *j, vl_backbone **bb)
     int ok = cs && xqueue_init(&q, j) == VL_OK;
     for (int k = 0; ok && k < x->np; k++)
         ok = (out[k] = malloc(sizeof(float) * (size_t)q.B * x->p[k].desc.feature_dim)) != NULL;
-    pthread_t th;
-    if (ok && pthread_create(&th, NULL, feeder, &q) != 0)
-        ok = 0;
+    /* --jobs feeders decode clips side by side into the one queue */
+    int nf = x->jobs < j->n ? x->jobs : j->n;
+    if (nf > 16)
+        nf = 16;
+    pthread_t th[16];
+    xfeeder fd[16];
+    q.dec_threads = nf > 1 ? 1 : 0;
+    q.feeders = nf;
+    int started = 0;
+    for (int f = 0; ok && f < nf; f++) {
+        fd[f] = (xfeeder){.q = &q, .cur = -1};
+        if (pthread_create(&th[f], NULL, feeder, &fd[f]) == 0)
+            started++;
+    }
+    if (ok && started < nf) { /* fewer threads than asked: the others are not coming */
+        pthread_mutex_lock(&q.mu);
+        q.feeders -= nf - started;
+        if (started == 0)
+            ok = 0;
+        pthread_mutex_unlock(&q.mu);
+    }
     if (!ok) {
-        q.j = q.j ? j : NULL;
         xqueue_free(&q);
         for (int k = 0; k < MAX_PARTS; k++)
             free(out[k]);
@@ -1131,6 +1171,7 @@ static int cross_worker(job_ctx *j, vl_backbone **bb)
         return -1;
     }
     vl_status failed = VL_OK; /* a backbone failed: every clip still open fails with it */
+    int ran_full = bb[0] && vl_backbone_last_batch(bb[0]) == q.B; /* the backbones are planned for q.B frames */
     char failmsg[1024] = "";
     for (int take = 0;; take ^= 1) {
         xbatch *xb = &q.b[take];
@@ -1138,16 +1179,24 @@ static int cross_worker(job_ctx *j, vl_backbone **bb)
         while (!xb->full)
             pthread_cond_wait(&q.cv, &q.mu);
         pthread_mutex_unlock(&q.mu);
+        /* A short batch (the last) after full ones is padded with blank
+         * frames to the full size: the backbone is planned for that size,
+         * and planning for another (oneDNN primitives, weight reorders)
+         * costs more than computing up to batch - 1 frames more. */
+        int nrun = xb->n > 0 && xb->n < q.B && ran_full ? q.B : xb->n;
+        for (int k = 0; k < x->np && nrun > xb->n; k++)
+            memset(xb->px[k] + (size_t)xb->n * q.fs[k], 0, sizeof(float) * (size_t)(nrun - xb->n) * q.fs[k]);
         for (int k = 0; k < x->np && xb->n > 0 && !failed; k++) {
             if (!bb[k] && !(failed = vl_backbone_open(x->p[k].spec, x->p[k].tap, &bb[k])) && x->has_norm &&
                 vl_backbone_takes_input_norm(bb[k]))
                 failed = vl_backbone_set_input_norm(bb[k], &x->norm);
             double t0 = now_s();
             if (!failed)
-                failed = vl_backbone_run(bb[k], xb->px[k], xb->n, 1, out[k]);
+                failed = vl_backbone_run(bb[k], xb->px[k], nrun, 1, out[k]);
             if (!failed)
-                prof_batch(t0, xb->n);
+                prof_batch(t0, nrun);
         }
+        ran_full |= xb->n == q.B;
         if (!failed && xb->n > 0)
             failed = xscatter(j, cs, xb, out);
         if (failed && !failmsg[0]) {
@@ -1175,12 +1224,14 @@ static int cross_worker(job_ctx *j, vl_backbone **bb)
         int last = xb->last;
         pthread_mutex_lock(&q.mu);
         xb->full = 0;
+        xb->n = xb->nev = 0;
         pthread_cond_broadcast(&q.cv);
         pthread_mutex_unlock(&q.mu);
         if (last)
             break;
     }
-    pthread_join(th, NULL);
+    for (int f = 0; f < started; f++)
+        pthread_join(th[f], NULL);
     for (int i = 0; i < j->n; i++) /* clips left open by a failure */
         if (cs[i]) {
             for (int k = 0; k < MAX_PARTS; k++)
@@ -1226,7 +1277,9 @@ vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_feat
 {
     memset(out, 0, sizeof *out * (size_t)n);
     job_ctx j = {.x = x, .clips = clips, .n = n, .out = out};
-    j.jobs = x->jobs < n ? x->jobs : n;
+    /* cross-clip batches: one worker runs the backbone on every core while
+     * x->jobs feeder threads decode clips side by side (one model in memory) */
+    j.jobs = x->cross ? 1 : x->jobs < n ? x->jobs : n;
     if (j.jobs < 1)
         return VL_OK;
     int prof = vl_profile_enabled();
