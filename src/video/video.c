@@ -374,6 +374,18 @@ static vl_status conv_frame(converter *c, const AVFrame *f, float *out, const ch
                 o[x] = c->lut[0][px[x]];
             continue;
         }
+        if (!grey && c->rot == 0 && !c->pre->nhwc) { /* the CNN case: three planes, no rotation */
+            const uint8_t *px = c->rgb + (size_t)Y * c->rgb_stride + (size_t)c->ox * 3;
+            float *o0 = out + (size_t)y * W, *o1 = o0 + plane, *o2 = o1 + plane;
+            const float *l0 = c->lut[0], *l1 = c->lut[1], *l2 = c->lut[2];
+            const int s0 = c->src_chan[0], s1 = c->src_chan[1], s2 = c->src_chan[2];
+            for (int x = 0; x < W; x++, px += 3) {
+                o0[x] = l0[px[s0]];
+                o1[x] = l1[px[s1]];
+                o2[x] = l2[px[s2]];
+            }
+            continue;
+        }
         for (int x = 0; x < W; x++) {
             int X = x + c->ox, cx, cy;
             switch (c->rot) {
