@@ -39,8 +39,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 out=$tmp/runs.jsonl
 for r in $(seq "$REPS"); do
-  "$BB" "$MODEL" --batch 16 --iters "$ITERS" --threads "$THREADS" --size 224 --json |
-    sed "s/^{/{\"rep\": $r, \"run\": \"standalone\", /" | tee -a "$out"
+  # CPU time of the CNN alone per frame: (ITERS+2 runs) - (2 runs), so loading and planning cancel
+  /usr/bin/time -f '%U %S' -o "$tmp/cpu2" "$BB" "$MODEL" --batch 16 --iters 1 --threads "$THREADS" --size 224 --json > /dev/null
+  /usr/bin/time -f '%U %S' -o "$tmp/cpuN" "$BB" "$MODEL" --batch 16 --iters "$((ITERS + 1))" --threads "$THREADS" --size 224 --json > "$tmp/bb"
+  cpu_ms=$(python3 -c "import sys; a=sum(map(float,open('$tmp/cpuN').read().split())); b=sum(map(float,open('$tmp/cpu2').read().split())); print(f'{1e3*(a-b)/($ITERS*16):.2f}')")
+  sed "s/^{/{\"rep\": $r, \"run\": \"standalone\", \"cpu_ms_per_frame\": $cpu_ms, /" "$tmp/bb" | tee -a "$out"
   for mode in $MODES; do
     for j in $JOBS; do
       pc=0; [ "$mode" = per-clip ] && pc=1
@@ -51,8 +54,9 @@ for r in $(seq "$REPS"); do
       line=$(grep '^vidlstm profile:' "$tmp/err" | tail -1)
       fps=$(sed -n 's/.*(\([0-9.]*\) frames\/s).*/\1/p' <<< "$line")
       frames=$(sed -n 's/.* \([0-9]*\) frames in .*/\1/p' <<< "$line")
+      cpuf=$(sed -n 's/.*, \([0-9.]*\) ms a frame).*/\1/p' <<< "$line")
       [ $rc = 0 ] && [ -n "$fps" ] || { echo "# extract failed ($mode, jobs $j): $(tail -3 "$tmp/err")"; continue; }
-      echo "{\"rep\": $r, \"run\": \"extract\", \"mode\": \"$mode\", \"jobs\": $j, \"frames\": $frames, \"frames_per_s\": $fps, \"peak_rss_mb\": $(( $(cat "$tmp/rss") / 1024 ))}" | tee -a "$out"
+      echo "{\"rep\": $r, \"run\": \"extract\", \"mode\": \"$mode\", \"jobs\": $j, \"frames\": $frames, \"frames_per_s\": $fps, \"cpu_ms_per_frame\": $cpuf, \"peak_rss_mb\": $(( $(cat "$tmp/rss") / 1024 ))}" | tee -a "$out"
       echo "#   $line"
       rm -rf "$tmp/out"
     done
@@ -63,12 +67,19 @@ python3 - "$out" <<'EOF'
 import json, sys, statistics as st
 runs = [json.loads(l) for l in open(sys.argv[1])]
 alone = {r["rep"]: r["frames_per_s"] for r in runs if r["run"] == "standalone"}
+alone_cpu = {r["rep"]: r["cpu_ms_per_frame"] for r in runs if r["run"] == "standalone" and "cpu_ms_per_frame" in r}
 keys = sorted({(r["mode"], r["jobs"]) for r in runs if r["run"] == "extract"})
 print(f"# standalone CNN (batch 16): median {st.median(alone.values()):.1f} frames/s over {len(alone)} runs")
-print("# mode       jobs  frames/s (median)  extract/standalone (median of side-by-side ratios)  peak RSS MB (max)")
+if alone_cpu:
+    print(f"# standalone CNN CPU time: median {st.median(alone_cpu.values()):.2f} ms a frame")
+print("# cpu ratio = standalone CPU ms a frame / extraction's (process CPU during extraction): the fraction of the CNN's")
+print("#   standalone speed extraction reaches when it has the cores to itself; robust to other load, unlike frames/s")
+print("# mode       jobs  frames/s (median)  extract/standalone (median of side-by-side ratios)  cpu ratio (median)  peak RSS MB (max)")
 for m, j in keys:
     rs = [r for r in runs if r["run"] == "extract" and r["mode"] == m and r["jobs"] == j]
     ratios = [r["frames_per_s"] / alone[r["rep"]] for r in rs if r["rep"] in alone]
     print(f"# {m:10s} {j:4d}  {st.median(r['frames_per_s'] for r in rs):17.1f}  {st.median(ratios):10.2f}  "
-          f"(runs: {' '.join(f'{x:.2f}' for x in ratios)})  {max(r['peak_rss_mb'] for r in rs):6d}")
+          f"(runs: {' '.join(f'{x:.2f}' for x in ratios)})  "
+          f"{st.median([alone_cpu[r['rep']] / r['cpu_ms_per_frame'] for r in rs if r['rep'] in alone_cpu] or [0]):6.2f}  "
+          f"{max(r['peak_rss_mb'] for r in rs):6d}")
 EOF

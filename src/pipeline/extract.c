@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -346,12 +347,14 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void prof_batch(double t0, int n)
+/* A backbone call of n frames (real ones; nrun with padding) that began at t0. */
+static void prof_batch(double t0, int n, int nrun)
 {
     double dt = now_s() - t0;
     tprof.cnn += dt;
     tprof.batches++;
     tprof.frames += n;
+    n = nrun;
     if (n != last_batch) {
         tprof.new_shape++;
         tprof.cnn_new += dt;
@@ -375,7 +378,15 @@ static void prof_flush(double t_start)
 }
 
 /* One line on standard error (VL_PROFILE=1 asks for it): where this call's time went. */
-static void prof_report(const vl_extractor *x, int nclips, double wall, const vl_video_profile *v0)
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
+static void prof_report(const vl_extractor *x, int nclips, double wall, double cpu, const vl_video_profile *v0)
 {
     vl_video_profile v;
     vl_video_profile_get(&v);
@@ -384,11 +395,12 @@ static void prof_report(const vl_extractor *x, int nclips, double wall, const vl
     xprof = (xprofile){0};
     pthread_mutex_unlock(&xprof_mu);
     fprintf(stderr,
-            "vidlstm profile: %s, %d clips, %lld frames in %.2f s (%.1f frames/s), jobs %d: workers %.2f s = "
+            "vidlstm profile: %s, %d clips, %lld frames in %.2f s (%.1f frames/s; process CPU %.2f s, %.2f ms a frame), "
+            "jobs %d: workers %.2f s = "
             "backbone %.2f s (%lld batches, %lld of a new size: %.2f s) + waiting/other %.2f s; decoding threads: "
             "open/close %.2f s, read %.2f s, decode %.2f s (%lld frames), convert %.2f s (%lld frames), blocked %.2f s\n",
             x->cross ? "cross-clip batches" : "per-clip batches", nclips, (long long)p.frames, wall,
-            wall > 0 ? (double)p.frames / wall : 0.0, x->jobs, p.wall, p.cnn, (long long)p.batches,
+            wall > 0 ? (double)p.frames / wall : 0.0, cpu, p.frames ? 1e3 * cpu / (double)p.frames : 0.0, x->jobs, p.wall, p.cnn, (long long)p.batches,
             (long long)p.new_shape, p.cnn_new, p.wall - p.cnn, v.open - v0->open, v.read - v0->read,
             v.decode - v0->decode, (long long)(v.decoded - v0->decoded), v.convert - v0->convert,
             (long long)(v.converted - v0->converted), v.wait - v0->wait);
@@ -503,7 +515,7 @@ static int on_frames(void *user, const vl_frame_batch *b)
                                : vl_backbone_run(c->bb[k], px, b->n, c->first, out)))
             return 1;
         if (!c->sink)
-            prof_batch(t0, b->n);
+            prof_batch(t0, b->n, b->n);
         for (int i = 0, j0 = 0; i < b->n; i++)
             for (int j = 0; j < (b->steps ? b->steps[i] : 1); j++, j0++) {
                 tt[j0] = b->steps && c->fps > 0 ? b->time[i] + j / c->fps : b->time[i];
@@ -1194,7 +1206,7 @@ static int cross_worker(job_ctx *j, vl_backbone **bb)
             if (!failed)
                 failed = vl_backbone_run(bb[k], xb->px[k], nrun, 1, out[k]);
             if (!failed)
-                prof_batch(t0, nrun);
+                prof_batch(t0, xb->n, nrun);
         }
         ran_full |= xb->n == q.B;
         if (!failed && xb->n > 0)
@@ -1286,7 +1298,7 @@ vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_feat
     vl_video_profile v0 = {0};
     if (prof)
         vl_video_profile_get(&v0);
-    double t_start = now_s();
+    double t_start = now_s(), c_start = prof ? cpu_s() : 0.0;
     pthread_mutex_init(&j.mu, NULL);
     pthread_cond_init(&j.cv, NULL);
     pthread_t th[64];
@@ -1327,7 +1339,7 @@ vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_feat
     pthread_mutex_destroy(&j.mu);
     pthread_cond_destroy(&j.cv);
     if (prof)
-        prof_report(x, n, now_s() - t_start, &v0);
+        prof_report(x, n, now_s() - t_start, cpu_s() - c_start, &v0);
     if (j.err)
         return vl_seterr(j.err, "%s", j.errmsg);
     return VL_OK;
