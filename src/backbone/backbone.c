@@ -16,6 +16,7 @@ struct vl_backbone {
     vl_pose *pose; /* MoveNet: the ONNX file's heads decoded into a pose vector (pose.h) */
     float *gather, *gout; /* run_dense: the sampled frames together, and their features */
     int gcap;
+    int last_batch; /* ONNX image model: frames in the last run */
 };
 
 static int is_builtin_name(const char *s)
@@ -112,6 +113,7 @@ vl_status vl_backbone_open(const char *spec, const char *tap, vl_backbone **out)
     for (int d = 1; d < ond; d++)
         dim *= os[d];
     b->desc.feature_dim = (int)dim;
+    b->last_batch = 1;
     *out = b;
     return VL_OK;
 }
@@ -154,6 +156,9 @@ vl_status vl_backbone_set_precision(vl_backbone *b, vl_precision p, const char *
         *note = vl_onnx_precision_note(b->onnx);
     return VL_OK;
 }
+int vl_backbone_stateless(const vl_backbone *b) { return b->onnx != NULL && !b->builtin; }
+
+int vl_backbone_last_batch(const vl_backbone *b) { return b->last_batch; }
 
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features)
 {
@@ -169,6 +174,7 @@ vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_se
     int nd;
     int64_t os[VL_ONNX_MAXDIM];
     vl_status st = vl_onnx_run(b->onnx, frames, 4, shape, b->desc.tap, &y, &nd, os);
+    b->last_batch = st ? 0 : n;
     if (st)
         return st;
     memcpy(features, y, sizeof(float) * (size_t)n * (size_t)b->desc.feature_dim);

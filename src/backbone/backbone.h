@@ -53,6 +53,13 @@ int vl_backbone_takes_input_norm(const vl_backbone *b);
 vl_status vl_backbone_set_precision(vl_backbone *b, vl_precision p, const char **note);
 /* 1 when vl_backbone_set_precision can change b (an ONNX backbone). */
 int vl_backbone_takes_precision(const vl_backbone *b);
+/* 1 when each frame's features depend on that frame alone (ONNX models:
+ * image CNNs, pose): frames of different videos may share a batch and
+ * new_sequence is ignored. Built-in descriptors keep the previous frame. */
+int vl_backbone_stateless(const vl_backbone *b);
+/* The frame count of the last batch an ONNX backbone ran (its plan is for
+ * that size: another size plans again); 0 for others. */
+int vl_backbone_last_batch(const vl_backbone *b);
 vl_status vl_backbone_run(vl_backbone *b, const float *frames, int n, int new_sequence, float *features);
 /* Every decoded frame (vl_sample_opts.all_frames): pts [n] in seconds, steps
  * [n] the sampled steps each frame stands for (vl_frame_batch.steps); writes

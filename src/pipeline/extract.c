@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 
 #include "core/csv.h"
 #include "core/error.h"
+#include "core/mem.h"
 
 /* A fused backbone ("A+B") has parts, each with its own backbone,
  * preprocessing (one decoding pass prepares every part's frames: video.h
@@ -45,6 +47,7 @@ struct vl_extractor {
     void (*progress)(void *, int, int, int64_t, int);
     void *user;
     void (*note)(void *, const char *);
+    int cross;                  /* every part stateless and sampled-only: batches may span clips */
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -319,6 +322,12 @@ vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out)
      * core. A CNN already uses every core (oneDNN threads) and its decoder
      * runs ahead on its own thread: one clip at a time. */
     x->jobs = o->jobs > 0 ? o->jobs : (builtin ? (int)(ncpu > 0 ? ncpu : 1) : 1);
+    x->cross = 1;
+    for (int k = 0; k < np; k++)
+        x->cross &= vl_backbone_stateless(x->bb[k]) && !x->p[k].desc.dense;
+    const char *pc = getenv("VL_EXTRACT_PER_CLIP"); /* bench/: the clip-by-clip path, for comparison */
+    if (pc && pc[0] && strcmp(pc, "0"))
+        x->cross = 0;
     if (x->cache && mkdir_p(x->cache) != 0) {
         st = vl_seterr(VL_ERR_IO, "%s: cannot create the feature cache folder: %s", x->cache, strerror(errno));
         vl_extractor_close(x);
@@ -347,6 +356,84 @@ void vl_extractor_sampling(const vl_extractor *x, double *fps, int *every_k)
 {
     *fps = x->fps;
     *every_k = x->every_k;
+}
+
+/* ---- profile (VL_PROFILE=1, video.h) -------------------------------------------------- */
+
+typedef struct {
+    double wall, cnn, cnn_new; /* worker seconds: all, in the backbones, in batches of a new size (planning) */
+    int64_t batches, new_shape, frames;
+} xprofile;
+
+static pthread_mutex_t xprof_mu = PTHREAD_MUTEX_INITIALIZER;
+static xprofile xprof;
+static _Thread_local xprofile tprof; /* this worker's, added to xprof when it ends */
+static _Thread_local int last_batch; /* this worker's previous batch size */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A backbone call of n frames (real ones; nrun with padding) that began at t0. */
+static void prof_batch(double t0, int n, int nrun)
+{
+    double dt = now_s() - t0;
+    tprof.cnn += dt;
+    tprof.batches++;
+    tprof.frames += n;
+    n = nrun;
+    if (n != last_batch) {
+        tprof.new_shape++;
+        tprof.cnn_new += dt;
+        last_batch = n;
+    }
+}
+
+static void prof_flush(double t_start)
+{
+    tprof.wall = now_s() - t_start;
+    pthread_mutex_lock(&xprof_mu);
+    xprof.wall += tprof.wall;
+    xprof.cnn += tprof.cnn;
+    xprof.cnn_new += tprof.cnn_new;
+    xprof.batches += tprof.batches;
+    xprof.new_shape += tprof.new_shape;
+    xprof.frames += tprof.frames;
+    pthread_mutex_unlock(&xprof_mu);
+    tprof = (xprofile){0};
+    last_batch = 0;
+}
+
+/* One line on standard error (VL_PROFILE=1 asks for it): where this call's time went. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
+static void prof_report(const vl_extractor *x, int nclips, double wall, double cpu, const vl_video_profile *v0)
+{
+    vl_video_profile v;
+    vl_video_profile_get(&v);
+    pthread_mutex_lock(&xprof_mu);
+    xprofile p = xprof;
+    xprof = (xprofile){0};
+    pthread_mutex_unlock(&xprof_mu);
+    fprintf(stderr,
+            "vidlstm profile: %s, %d clips, %lld frames in %.2f s (%.1f frames/s; process CPU %.2f s, %.2f ms a frame), "
+            "jobs %d: workers %.2f s = "
+            "backbone %.2f s (%lld batches, %lld of a new size: %.2f s) + waiting/other %.2f s; decoding threads: "
+            "open/close %.2f s, read %.2f s, decode %.2f s (%lld frames), convert %.2f s (%lld frames), blocked %.2f s\n",
+            x->cross ? "cross-clip batches" : "per-clip batches", nclips, (long long)p.frames, wall,
+            wall > 0 ? (double)p.frames / wall : 0.0, cpu, p.frames ? 1e3 * cpu / (double)p.frames : 0.0, x->jobs, p.wall, p.cnn, (long long)p.batches,
+            (long long)p.new_shape, p.cnn_new, p.wall - p.cnn, v.open - v0->open, v.read - v0->read,
+            v.decode - v0->decode, (long long)(v.decoded - v0->decoded), v.convert - v0->convert,
+            (long long)(v.converted - v0->converted), v.wait - v0->wait);
 }
 
 /* ---- one clip -------------------------------------------------------------------- */
@@ -453,9 +540,12 @@ static int on_frames(void *user, const vl_frame_batch *b)
             ti = c->f[k]->index + T;
         }
         const float *px = b->nplanes > k ? b->planes[k] : b->pixels;
+        double t0 = c->sink ? 0.0 : now_s();
         if ((c->err = b->steps ? vl_backbone_run_dense(c->bb[k], px, b->n, b->pts, b->steps, c->first, out)
                                : vl_backbone_run(c->bb[k], px, b->n, c->first, out)))
             return 1;
+        if (!c->sink)
+            prof_batch(t0, b->n, b->n);
         for (int i = 0, j0 = 0; i < b->n; i++)
             for (int j = 0; j < (b->steps ? b->steps[i] : 1); j++, j0++) {
                 tt[j0] = b->steps && c->fps > 0 ? b->time[i] + j / c->fps : b->time[i];
@@ -656,6 +746,56 @@ static void cache_write(const vl_extractor *x, uint64_t key, const vl_features *
     vl_npy_write(p, VL_NPY_F32, 2, shape, f->x);
 }
 
+/* The parts' features pf[0..np) side by side into *f (pf[] is consumed). */
+static vl_status join_parts(const vl_extractor *x, vl_features *pf, int cached, vl_features *f)
+{
+    vl_status st = VL_OK;
+    if (x->np == 1) {
+        *f = pf[0];
+        f->cached = cached;
+        pf[0] = (vl_features){0};
+        return VL_OK;
+    }
+    int T = pf[0].T, D = x->desc.feature_dim;
+    *f = (vl_features){.T = T, .D = D, .x = malloc(sizeof(float) * (size_t)T * D), .time = pf[0].time,
+                       .index = pf[0].index, .cached = cached};
+    pf[0].time = NULL;
+    pf[0].index = NULL;
+    if (!f->x)
+        st = vl_seterr(VL_ERR_NOMEM, "out of memory for %d frames of features", T);
+    for (int t = 0; !st && t < T; t++)
+        for (int k = 0, o = 0; k < x->np; o += pf[k].D, k++)
+            memcpy(f->x + (size_t)t * D + o, pf[k].x + (size_t)t * pf[k].D, sizeof(float) * (size_t)pf[k].D);
+    if (st)
+        vl_features_free(f);
+    for (int k = 0; k < x->np; k++)
+        vl_features_free(&pf[k]);
+    return st;
+}
+
+/* Reads every part of a clip from the cache (key[] receives the keys): 1
+ * when all were there and agree on their steps (pf[] then holds them), else
+ * 0 with pf[] holding the parts found (*nmiss the count missing). */
+static int cache_read_all(const vl_extractor *x, const vl_clip *cl, uint64_t *key, vl_features *pf, int *nmiss)
+{
+    *nmiss = 0;
+    for (int k = 0; k < x->np; k++) {
+        key[k] = x->cache ? clip_key(&x->p[k], cl) : 0;
+        if (!(x->cache && cache_read(x, &x->p[k], key[k], &pf[k])))
+            ++*nmiss;
+    }
+    if (*nmiss)
+        return 0;
+    for (int k = 1; k < x->np; k++)
+        if (pf[k].T != pf[0].T || memcmp(pf[k].time, pf[0].time, sizeof(double) * (size_t)pf[0].T)) {
+            for (int j = 0; j < x->np; j++)
+                vl_features_free(&pf[j]);
+            *nmiss = x->np;
+            return 0;
+        }
+    return 1;
+}
+
 /* One clip: each part from the cache or, for the parts missing there, one
  * decoding pass (then cached); the parts joined into *f. bb[] are this
  * worker's backbones, opened when first needed. pf[] is scratch. */
@@ -709,24 +849,8 @@ static vl_status extract_clip(vl_extractor *x, vl_backbone **bb, const vl_clip *
                                           "feature cache",
                            cl->path, pf[0].T, pf[miss[0]].T);
     }
-    if (!st && x->np == 1) {
-        *f = pf[0];
-        f->cached = !nmiss;
-        pf[0] = (vl_features){0};
-    } else if (!st) {
-        int T = pf[0].T, D = x->desc.feature_dim;
-        *f = (vl_features){.T = T, .D = D, .x = malloc(sizeof(float) * (size_t)T * D), .time = pf[0].time,
-                           .index = pf[0].index, .cached = !nmiss};
-        pf[0].time = NULL;
-        pf[0].index = NULL;
-        if (!f->x)
-            st = vl_seterr(VL_ERR_NOMEM, "out of memory for %d frames of features", T);
-        for (int t = 0; !st && t < T; t++)
-            for (int k = 0, o = 0; k < x->np; o += pf[k].D, k++)
-                memcpy(f->x + (size_t)t * D + o, pf[k].x + (size_t)t * pf[k].D, sizeof(float) * (size_t)pf[k].D);
-        if (st)
-            vl_features_free(f);
-    }
+    if (!st)
+        st = join_parts(x, pf, !nmiss, f);
     for (int k = 0; k < x->np; k++)
         vl_features_free(&pf[k]);
     return st;
@@ -747,42 +871,453 @@ typedef struct {
     pthread_cond_t cv;
 } job_ctx;
 
+/* Clip i is finished: its features (*f, taken) or its error (st, msg). */
+static void job_record(job_ctx *j, int i, vl_status st, const char *msg, vl_features *f)
+{
+    pthread_mutex_lock(&j->mu);
+    if (st) {
+        if (!j->err) {
+            j->err = st;
+            snprintf(j->errmsg, sizeof j->errmsg, "%s", msg);
+        }
+        vl_features_free(f);
+    } else {
+        j->out[i] = *f;
+        j->frames += f->T;
+        j->ncached += f->cached;
+        *f = (vl_features){0};
+    }
+    j->done++;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* The next clip to extract, or -1 when none is left (or one failed). */
+static int job_take(job_ctx *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int i = (j->err || j->next >= j->n) ? -1 : j->next++;
+    pthread_mutex_unlock(&j->mu);
+    return i;
+}
+
+/* Stateless backbones (every part an ONNX model reading sampled frames
+ * only): a feeder thread runs through the clips, decoding each (FFmpeg's
+ * own decoding thread beneath it) and packing the sampled frames into
+ * batches of `batch` that span clip boundaries, while this worker runs the
+ * backbones on the previous batch and scatters the features back to their
+ * clips. So the backbone sees one batch size (the last batch aside) and
+ * plans once, and the next clip's opening and decoding overlap the
+ * inference of the previous one's frames. Clips found in the cache, and
+ * clips with only some parts cached (fused backbones), pass through the
+ * same queue as events, in order. */
+enum { EV_END, EV_CACHED, EV_PARTIAL };
+
+typedef struct {
+    int clip, kind;
+    vl_status st;              /* EV_END: the decoding's status */
+    char *msg;                 /* ... and its message */
+    vl_features pf[MAX_PARTS]; /* EV_CACHED: the parts */
+} xevent;
+
+typedef struct {
+    float *px[MAX_PARTS]; /* [batch, frame size of part k] */
+    int *clip;            /* [batch] the clip each frame is from */
+    double *time;
+    int64_t *index;
+    int n;
+    xevent *ev; /* clips that ended (or were found cached) after these frames, in order */
+    int nev, evcap;
+    int full, last;
+} xbatch;
+
+typedef struct {
+    vl_features f[MAX_PARTS];
+    int cap[MAX_PARTS];
+} xclip;
+
+typedef struct {
+    job_ctx *j;
+    int B, dec_threads;
+    int64_t fs[MAX_PARTS];
+    xbatch b[2];
+    int fill;     /* the batch being filled */
+    int feeders;  /* feeder threads still running */
+    int abort;    /* the worker gave up (its backbone failed): stop decoding */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} xqueue;
+
+typedef struct {
+    xqueue *q;
+    int cur; /* the clip this feeder decodes */
+} xfeeder;
+
+/* The batch being filled, once the worker has emptied it (lock held). */
+static xbatch *xq_fillable(xqueue *q)
+{
+    while (q->b[q->fill].full)
+        pthread_cond_wait(&q->cv, &q->mu);
+    return &q->b[q->fill];
+}
+
+/* Hands the filled batch to the worker (lock held). */
+static void xq_hand_over(xqueue *q, int last)
+{
+    q->b[q->fill].full = 1;
+    q->b[q->fill].last = last;
+    pthread_cond_broadcast(&q->cv);
+    q->fill ^= 1;
+}
+
+static int feed_frames(void *user, const vl_frame_batch *b)
+{
+    xfeeder *fd = user;
+    xqueue *q = fd->q;
+    pthread_mutex_lock(&q->mu);
+    for (int i = 0; i < b->n && !q->abort; i++) {
+        xbatch *xb = xq_fillable(q);
+        for (int k = 0; k < b->nplanes; k++)
+            memcpy(xb->px[k] + (size_t)xb->n * q->fs[k], b->planes[k] + (size_t)i * q->fs[k],
+                   sizeof(float) * (size_t)q->fs[k]);
+        xb->clip[xb->n] = fd->cur;
+        xb->time[xb->n] = b->time[i];
+        xb->index[xb->n] = b->index[i];
+        if (++xb->n == q->B)
+            xq_hand_over(q, 0);
+    }
+    int a = q->abort;
+    pthread_mutex_unlock(&q->mu);
+    return a;
+}
+
+/* Appends an event to the batch being filled (after every frame of its clip);
+ * when there is no room for it, the clip is recorded as failed here. */
+static void xq_event(xqueue *q, xevent *ev)
+{
+    pthread_mutex_lock(&q->mu);
+    xbatch *xb = xq_fillable(q);
+    int ok = 1;
+    if (xb->nev == xb->evcap) {
+        int cap = xb->evcap ? 2 * xb->evcap : 16;
+        xevent *e = realloc(xb->ev, sizeof *e * (size_t)cap);
+        if (e) {
+            xb->ev = e;
+            xb->evcap = cap;
+        } else {
+            ok = 0;
+        }
+    }
+    if (ok)
+        xb->ev[xb->nev++] = *ev;
+    pthread_mutex_unlock(&q->mu);
+    if (!ok) {
+        for (int k = 0; k < MAX_PARTS; k++)
+            vl_features_free(&ev->pf[k]);
+        free(ev->msg);
+        vl_features none = {0};
+        job_record(q->j, ev->clip, VL_ERR_NOMEM, "out of memory", &none);
+    }
+}
+
+static int xq_abort(xqueue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int a = q->abort;
+    pthread_mutex_unlock(&q->mu);
+    return a;
+}
+
+static void *feeder(void *arg)
+{
+    xfeeder *fd = arg;
+    xqueue *q = fd->q;
+    job_ctx *j = q->j;
+    vl_extractor *x = j->x;
+    const vl_preproc *pre[MAX_PARTS];
+    for (int k = 0; k < x->np; k++)
+        pre[k] = &x->p[k].desc.pre;
+    for (;;) {
+        int i = xq_abort(q) ? -1 : job_take(j);
+        if (i < 0)
+            break;
+        const vl_clip *cl = &j->clips[i];
+        xevent ev = {.clip = i, .kind = EV_END};
+        uint64_t key[MAX_PARTS];
+        int nmiss;
+        if (cache_read_all(x, cl, key, ev.pf, &nmiss)) {
+            ev.kind = EV_CACHED;
+        } else if (nmiss < x->np) { /* some parts cached: the worker extracts the rest (extract_clip) */
+            ev.kind = EV_PARTIAL;
+            for (int k = 0; k < x->np; k++)
+                vl_features_free(&ev.pf[k]);
+        } else {
+            fd->cur = i;
+            vl_sample_opts so = {.fps = x->fps, .every_k = x->every_k, .start = cl->start, .end = cl->end,
+                                 .batch = q->B, .threads = q->dec_threads};
+            int64_t ns = 0;
+            ev.st = vl_video_stream_planes(cl->path, &so, pre, NULL, x->np, feed_frames, fd, &ns);
+            if (ev.st)
+                ev.msg = vl_strdup(vl_errmsg());
+        }
+        xq_event(q, &ev);
+    }
+    pthread_mutex_lock(&q->mu);
+    if (--q->feeders == 0) { /* the last one out hands over what is left */
+        xq_fillable(q);
+        xq_hand_over(q, 1);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* The worker's side of a finished clip: checks, caches and records it. */
+static void xclip_finish(job_ctx *j, xclip **cs, const xevent *ev, vl_status failed, const char *failmsg)
+{
+    vl_extractor *x = j->x;
+    xclip *c = cs[ev->clip];
+    cs[ev->clip] = NULL;
+    vl_features pf[MAX_PARTS] = {{0}}, f = {0};
+    for (int k = 0; c && k < x->np; k++)
+        pf[k] = c->f[k];
+    free(c);
+    const vl_clip *cl = &j->clips[ev->clip];
+    vl_status st = failed ? failed : ev->st;
+    const char *msg = failed ? failmsg : ev->msg;
+    if (!st && pf[0].T == 0) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: no frames sampled from the clip", cl->path);
+        msg = vl_errmsg();
+    }
+    if (!st) {
+        for (int k = 0; x->cache && k < x->np; k++)
+            cache_write(x, clip_key(&x->p[k], cl), &pf[k]);
+        if ((st = join_parts(x, pf, 0, &f)))
+            msg = vl_errmsg();
+    }
+    for (int k = 0; k < x->np; k++)
+        vl_features_free(&pf[k]);
+    job_record(j, ev->clip, st, msg ? msg : "", &f);
+}
+
+/* Appends the batch's features (out[k]: [n, D_k]) to their clips. */
+static vl_status xscatter(job_ctx *j, xclip **cs, const xbatch *xb, float *const *out)
+{
+    vl_extractor *x = j->x;
+    for (int i = 0; i < xb->n; i++) {
+        int ci = xb->clip[i];
+        if (!cs[ci] && !(cs[ci] = calloc(1, sizeof(xclip))))
+            return vl_seterr(VL_ERR_NOMEM, "out of memory");
+        xclip *c = cs[ci];
+        for (int k = 0; k < x->np; k++) {
+            vl_features *f = &c->f[k];
+            int D = x->p[k].desc.feature_dim;
+            if (f->T == c->cap[k]) {
+                int cap = c->cap[k] ? 2 * c->cap[k] : 64;
+                float *nx = realloc(f->x, sizeof(float) * (size_t)cap * D);
+                if (nx)
+                    f->x = nx;
+                double *nt = realloc(f->time, sizeof(double) * (size_t)cap);
+                if (nt)
+                    f->time = nt;
+                int64_t *ni = realloc(f->index, sizeof(int64_t) * (size_t)cap);
+                if (ni)
+                    f->index = ni;
+                if (!nx || !nt || !ni)
+                    return vl_seterr(VL_ERR_NOMEM, "out of memory for %d frames of features", cap);
+                c->cap[k] = cap;
+            }
+            f->D = D;
+            memcpy(f->x + (size_t)f->T * D, out[k] + (size_t)i * D, sizeof(float) * (size_t)D);
+            f->time[f->T] = xb->time[i];
+            f->index[f->T] = xb->index[i];
+            f->T++;
+        }
+    }
+    return VL_OK;
+}
+
+static vl_status xqueue_init(xqueue *q, job_ctx *j)
+{
+    vl_extractor *x = j->x;
+    q->j = j;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->B = x->batch;
+    for (int k = 0; k < x->np; k++)
+        q->fs[k] = vl_preproc_frame_size(&x->p[k].desc.pre);
+    for (int s = 0; s < 2; s++) {
+        xbatch *xb = &q->b[s];
+        for (int k = 0; k < x->np; k++)
+            if (!(xb->px[k] = vl_alloc(sizeof(float) * (size_t)q->fs[k] * q->B)))
+                return VL_ERR_NOMEM;
+        xb->clip = malloc(sizeof(int) * q->B);
+        xb->time = malloc(sizeof(double) * q->B);
+        xb->index = malloc(sizeof(int64_t) * q->B);
+        if (!xb->clip || !xb->time || !xb->index)
+            return VL_ERR_NOMEM;
+    }
+    return VL_OK;
+}
+
+static void xqueue_free(xqueue *q)
+{
+    for (int s = 0; s < 2; s++) {
+        xbatch *xb = &q->b[s];
+        for (int k = 0; k < MAX_PARTS; k++)
+            vl_free(xb->px[k]);
+        free(xb->clip);
+        free(xb->time);
+        free(xb->index);
+        free(xb->ev);
+    }
+    if (q->j) {
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv);
+    }
+}
+
+/* A worker of the cross-clip kind: returns 0, or -1 when it could not start
+ * (the caller then runs the clip-by-clip worker). */
+static int cross_worker(job_ctx *j, vl_backbone **bb)
+{
+    vl_extractor *x = j->x;
+    xqueue q = {0};
+    float *out[MAX_PARTS] = {0};
+    xclip **cs = calloc((size_t)j->n, sizeof *cs);
+    int ok = cs && xqueue_init(&q, j) == VL_OK;
+    for (int k = 0; ok && k < x->np; k++)
+        ok = (out[k] = malloc(sizeof(float) * (size_t)q.B * x->p[k].desc.feature_dim)) != NULL;
+    /* --jobs feeders decode clips side by side into the one queue */
+    int nf = x->jobs < j->n ? x->jobs : j->n;
+    if (nf > 16)
+        nf = 16;
+    pthread_t th[16];
+    xfeeder fd[16];
+    q.dec_threads = nf > 1 ? 1 : 0;
+    q.feeders = nf;
+    int started = 0;
+    for (int f = 0; ok && f < nf; f++) {
+        fd[f] = (xfeeder){.q = &q, .cur = -1};
+        if (pthread_create(&th[f], NULL, feeder, &fd[f]) == 0)
+            started++;
+    }
+    if (ok && started < nf) { /* fewer threads than asked: the others are not coming */
+        pthread_mutex_lock(&q.mu);
+        q.feeders -= nf - started;
+        if (started == 0)
+            ok = 0;
+        pthread_mutex_unlock(&q.mu);
+    }
+    if (!ok) {
+        xqueue_free(&q);
+        for (int k = 0; k < MAX_PARTS; k++)
+            free(out[k]);
+        free(cs);
+        return -1;
+    }
+    vl_status failed = VL_OK; /* a backbone failed: every clip still open fails with it */
+    int ran_full = bb[0] && vl_backbone_last_batch(bb[0]) == q.B; /* the backbones are planned for q.B frames */
+    char failmsg[1024] = "";
+    for (int take = 0;; take ^= 1) {
+        xbatch *xb = &q.b[take];
+        pthread_mutex_lock(&q.mu);
+        while (!xb->full)
+            pthread_cond_wait(&q.cv, &q.mu);
+        pthread_mutex_unlock(&q.mu);
+        /* A short batch (the last) after full ones is padded with blank
+         * frames to the full size: the backbone is planned for that size,
+         * and planning for another (oneDNN primitives, weight reorders)
+         * costs more than computing up to batch - 1 frames more. */
+        int nrun = xb->n > 0 && xb->n < q.B && ran_full ? q.B : xb->n;
+        for (int k = 0; k < x->np && nrun > xb->n; k++)
+            memset(xb->px[k] + (size_t)xb->n * q.fs[k], 0, sizeof(float) * (size_t)(nrun - xb->n) * q.fs[k]);
+        for (int k = 0; k < x->np && xb->n > 0 && !failed; k++) {
+            if (!bb[k] && !(failed = vl_backbone_open(x->p[k].spec, x->p[k].tap, &bb[k]))) {
+                if (x->has_norm && vl_backbone_takes_input_norm(bb[k]))
+                    failed = vl_backbone_set_input_norm(bb[k], &x->norm);
+                if (!failed && vl_backbone_takes_precision(bb[k]))
+                    failed = set_prec(x, bb[k], x->prec, 0);
+            }
+            double t0 = now_s();
+            if (!failed)
+                failed = vl_backbone_run(bb[k], xb->px[k], nrun, 1, out[k]);
+            if (!failed)
+                prof_batch(t0, xb->n, nrun);
+        }
+        ran_full |= xb->n == q.B;
+        if (!failed && xb->n > 0)
+            failed = xscatter(j, cs, xb, out);
+        if (failed && !failmsg[0]) {
+            snprintf(failmsg, sizeof failmsg, "%s", vl_errmsg());
+            pthread_mutex_lock(&q.mu);
+            q.abort = 1;
+            pthread_mutex_unlock(&q.mu);
+        }
+        for (int e = 0; e < xb->nev; e++) {
+            xevent *ev = &xb->ev[e];
+            if (ev->kind == EV_END) {
+                xclip_finish(j, cs, ev, failed, failmsg);
+                free(ev->msg);
+            } else if (ev->kind == EV_CACHED) {
+                vl_features f = {0};
+                vl_status st = join_parts(x, ev->pf, 1, &f);
+                job_record(j, ev->clip, st, vl_errmsg(), &f);
+            } else {
+                vl_features f = {0}, pf[MAX_PARTS] = {{0}};
+                vl_status st = failed ? failed
+                                      : extract_clip(x, bb, &j->clips[ev->clip], q.dec_threads, pf, &f);
+                job_record(j, ev->clip, st, failed ? failmsg : vl_errmsg(), &f);
+            }
+        }
+        int last = xb->last;
+        pthread_mutex_lock(&q.mu);
+        xb->full = 0;
+        xb->n = xb->nev = 0;
+        pthread_cond_broadcast(&q.cv);
+        pthread_mutex_unlock(&q.mu);
+        if (last)
+            break;
+    }
+    for (int f = 0; f < started; f++)
+        pthread_join(th[f], NULL);
+    for (int i = 0; i < j->n; i++) /* clips left open by a failure */
+        if (cs[i]) {
+            for (int k = 0; k < MAX_PARTS; k++)
+                vl_features_free(&cs[i]->f[k]);
+            free(cs[i]);
+        }
+    free(cs);
+    for (int k = 0; k < MAX_PARTS; k++)
+        free(out[k]);
+    xqueue_free(&q);
+    return 0;
+}
+
 static void *worker(void *arg)
 {
     job_ctx *j = arg;
     vl_extractor *x = j->x;
     vl_backbone *bb[MAX_PARTS] = {0};
+    double t_start = now_s();
 #ifdef _OPENMP
     if (j->jobs > 1)
         omp_set_num_threads(1); /* this thread's regions only: the workers share the cores */
 #endif
-    for (;;) {
-        pthread_mutex_lock(&j->mu);
-        int i = (j->err || j->next >= j->n) ? j->n : j->next++;
-        pthread_mutex_unlock(&j->mu);
-        if (i >= j->n)
-            break;
-        const vl_clip *cl = &j->clips[i];
-        vl_features f = {0}, pf[MAX_PARTS] = {{0}};
-        vl_status st = extract_clip(x, bb, cl, j->jobs > 1 ? 1 : 0, pf, &f);
-        int hit = f.cached;
-        pthread_mutex_lock(&j->mu);
-        if (st) {
-            if (!j->err) {
-                j->err = st;
-                snprintf(j->errmsg, sizeof j->errmsg, "%s", vl_errmsg());
-            }
-        } else {
-            j->out[i] = f;
-            j->frames += f.T;
-            j->ncached += hit;
+    /* one worker: the extractor's own backbones (no second copy of the model) */
+    int shared = j->jobs == 1 && x->cross;
+    if (shared)
+        for (int k = 0; k < x->np; k++)
+            bb[k] = x->bb[k];
+    if (!(x->cross && cross_worker(j, bb) == 0))
+        for (int i; (i = job_take(j)) >= 0;) {
+            const vl_clip *cl = &j->clips[i];
+            vl_features f = {0}, pf[MAX_PARTS] = {{0}};
+            vl_status st = extract_clip(x, bb, cl, j->jobs > 1 ? 1 : 0, pf, &f);
+            job_record(j, i, st, st ? vl_errmsg() : "", &f);
         }
-        j->done++;
-        pthread_cond_signal(&j->cv);
-        pthread_mutex_unlock(&j->mu);
-    }
-    for (int k = 0; k < MAX_PARTS; k++)
+    for (int k = 0; k < MAX_PARTS && !shared; k++)
         vl_backbone_close(bb[k]);
+    prof_flush(t_start);
     return NULL;
 }
 
@@ -790,9 +1325,16 @@ vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_feat
 {
     memset(out, 0, sizeof *out * (size_t)n);
     job_ctx j = {.x = x, .clips = clips, .n = n, .out = out};
-    j.jobs = x->jobs < n ? x->jobs : n;
+    /* cross-clip batches: one worker runs the backbone on every core while
+     * x->jobs feeder threads decode clips side by side (one model in memory) */
+    j.jobs = x->cross ? 1 : x->jobs < n ? x->jobs : n;
     if (j.jobs < 1)
         return VL_OK;
+    int prof = vl_profile_enabled();
+    vl_video_profile v0 = {0};
+    if (prof)
+        vl_video_profile_get(&v0);
+    double t_start = now_s(), c_start = prof ? cpu_s() : 0.0;
     pthread_mutex_init(&j.mu, NULL);
     pthread_cond_init(&j.cv, NULL);
     pthread_t th[64];
@@ -832,6 +1374,8 @@ vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_feat
         pthread_join(th[k], NULL);
     pthread_mutex_destroy(&j.mu);
     pthread_cond_destroy(&j.cv);
+    if (prof)
+        prof_report(x, n, now_s() - t_start, cpu_s() - c_start, &v0);
     if (j.err)
         return vl_seterr(j.err, "%s", j.errmsg);
     return VL_OK;

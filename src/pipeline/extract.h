@@ -12,9 +12,15 @@
  * bounds and the video file's identity (path, size, modification time). A
  * second run with the same settings decodes nothing.
  *
- * Clips are processed in parallel (`jobs` workers, each with its own
- * backbone instance and decoder); the callback reports progress from the
- * calling thread. */
+ * Built-in backbones (state from frame to frame): clips are processed in
+ * parallel by `jobs` workers, each with its own backbone instance and
+ * decoder. ONNX backbones (stateless): `jobs` threads decode clips side by
+ * side into batches that span clips, run by one backbone instance on every
+ * core; features are what clip-by-clip extraction gives (times and frame
+ * numbers exactly; features within float rounding: a CNN's results can
+ * depend on the batch's size). The callback reports progress from the
+ * calling thread. VL_PROFILE=1 in the environment: each vl_extract_clips
+ * prints one line on standard error splitting its time. */
 #ifndef VL_PIPELINE_EXTRACT_H
 #define VL_PIPELINE_EXTRACT_H
 
@@ -38,7 +44,7 @@ typedef struct {
     double fps;           /* sampling rate (default 10 when 0 and every_k == 0) */
     int every_k;          /* or every k-th frame */
     const char *cache;    /* cache folder (created); NULL = no cache */
-    int jobs;             /* parallel clips; 0 = automatic */
+    int jobs;             /* clips in parallel (ONNX: clips decoded in parallel); 0 = automatic */
     int batch;            /* frames per backbone call (default 16) */
     /* progress: called from the calling thread after each clip */
     void (*progress)(void *user, int done, int total, int64_t frames, int cached);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/mem.h"
@@ -30,6 +31,56 @@ void vl_preproc_imagenet(vl_preproc *p)
     *p = (vl_preproc){.width = 224, .height = 224, .resize = VL_RESIZE_SHORTER, .resize_to = 256, .bgr = 0,
                       .scale = 1.0f / 255.0f, .mean = {0.485f, 0.456f, 0.406f}, .std = {0.229f, 0.224f, 0.225f},
                       .nhwc = 0};
+}
+
+/* ---- profile (VL_PROFILE=1) ---- */
+
+static pthread_once_t prof_once = PTHREAD_ONCE_INIT;
+static int prof_on;
+static pthread_mutex_t prof_mu = PTHREAD_MUTEX_INITIALIZER;
+static vl_video_profile prof_total;
+
+static void prof_init(void)
+{
+    const char *e = getenv("VL_PROFILE");
+    prof_on = e && e[0] && strcmp(e, "0") != 0;
+}
+
+int vl_profile_enabled(void)
+{
+    pthread_once(&prof_once, prof_init);
+    return prof_on;
+}
+
+static double prof_now(void)
+{
+    if (!prof_on)
+        return 0.0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void prof_add(const vl_video_profile *p)
+{
+    if (!prof_on)
+        return;
+    pthread_mutex_lock(&prof_mu);
+    prof_total.open += p->open;
+    prof_total.read += p->read;
+    prof_total.decode += p->decode;
+    prof_total.convert += p->convert;
+    prof_total.wait += p->wait;
+    prof_total.decoded += p->decoded;
+    prof_total.converted += p->converted;
+    pthread_mutex_unlock(&prof_mu);
+}
+
+void vl_video_profile_get(vl_video_profile *p)
+{
+    pthread_mutex_lock(&prof_mu);
+    *p = prof_total;
+    pthread_mutex_unlock(&prof_mu);
 }
 
 /* ---- opening ---------------------------------------------------------------- */
@@ -323,6 +374,18 @@ static vl_status conv_frame(converter *c, const AVFrame *f, float *out, const ch
                 o[x] = c->lut[0][px[x]];
             continue;
         }
+        if (!grey && c->rot == 0 && !c->pre->nhwc) { /* the CNN case: three planes, no rotation */
+            const uint8_t *px = c->rgb + (size_t)Y * c->rgb_stride + (size_t)c->ox * 3;
+            float *o0 = out + (size_t)y * W, *o1 = o0 + plane, *o2 = o1 + plane;
+            const float *l0 = c->lut[0], *l1 = c->lut[1], *l2 = c->lut[2];
+            const int s0 = c->src_chan[0], s1 = c->src_chan[1], s2 = c->src_chan[2];
+            for (int x = 0; x < W; x++, px += 3) {
+                o0[x] = l0[px[s0]];
+                o1[x] = l1[px[s1]];
+                o2[x] = l2[px[s2]];
+            }
+            continue;
+        }
         for (int x = 0; x < W; x++) {
             int X = x + c->ox, cx, cy;
             switch (c->rot) {
@@ -379,6 +442,7 @@ typedef struct {
     vl_status err; /* producer's error */
     char errmsg[1024];
     int64_t nsampled;
+    vl_video_profile prof; /* VL_PROFILE: this stream's times */
 } pipeline;
 
 static void producer_fail(pipeline *P, vl_status st)
@@ -395,8 +459,10 @@ static int publish(pipeline *P)
     P->s[P->fill].full = 1;
     pthread_cond_broadcast(&P->cv);
     P->fill ^= 1;
+    double t0 = prof_now();
     while (P->s[P->fill].full && !P->stop)
         pthread_cond_wait(&P->cv, &P->mu);
+    P->prof.wait += prof_now() - t0;
     int stop = P->stop;
     pthread_mutex_unlock(&P->mu);
     P->s[P->fill].n = 0;
@@ -424,7 +490,10 @@ static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx
         if (again && !P->skipped[k]) {
             memcpy(dst, s->pixels[k] + from * P->fsize[k], sizeof(float) * (size_t)P->fsize[k]);
         } else {
+            double t0 = prof_now();
             vl_status st = conv_frame(&P->conv[k], f, dst, P->v.path);
+            P->prof.convert += prof_now() - t0;
+            P->prof.converted++;
             if (st) {
                 producer_fail(P, st);
                 return -1;
@@ -528,7 +597,9 @@ static void *producer(void *arg)
     while (!finished) {
         int ret;
         if (!eof) {
+            double t0 = prof_now();
             ret = av_read_frame(v->fmt, pkt);
+            P->prof.read += prof_now() - t0;
             if (ret == AVERROR_EOF || (ret == AVERROR(EIO) && avio_feof(v->fmt->pb))) {
                 eof = 1;
                 avcodec_send_packet(v->dec, NULL); /* drain */
@@ -552,7 +623,9 @@ static void *producer(void *arg)
                     av_packet_unref(pkt);
                     continue;
                 }
+                t0 = prof_now();
                 ret = avcodec_send_packet(v->dec, pkt);
+                P->prof.decode += prof_now() - t0;
                 av_packet_unref(pkt);
                 if (ret < 0 && ret != AVERROR(EAGAIN)) {
                     if (++bad > o->max_bad_packets) {
@@ -564,7 +637,9 @@ static void *producer(void *arg)
             }
         }
         while (!finished) {
+            double t0 = prof_now();
             ret = avcodec_receive_frame(v->dec, frame);
+            P->prof.decode += prof_now() - t0;
             if (ret == AVERROR(EAGAIN))
                 break;
             if (ret == AVERROR_EOF) {
@@ -580,6 +655,7 @@ static void *producer(void *arg)
             }
             bad = 0;
             decoded_any = 1;
+            P->prof.decoded++;
             pthread_mutex_lock(&P->mu);
             int asked_stop = P->stop;
             pthread_mutex_unlock(&P->mu);
@@ -710,6 +786,8 @@ vl_status vl_video_stream_planes(const char *path, const vl_sample_opts *opts, c
     pipeline *P = calloc(1, sizeof *P);
     if (!P)
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    vl_profile_enabled();
+    double t_open = prof_now();
     vl_status st = vdec_open(&P->v, path, o.threads);
     if (st) {
         free(P);
@@ -743,6 +821,7 @@ vl_status vl_video_stream_planes(const char *path, const vl_sample_opts *opts, c
         P->sampled_only[k] = k > 0 && sampled_only && sampled_only[k];
     }
     P->o = o;
+    P->prof.open = prof_now() - t_open;
     for (int i = 0; i < 2; i++) {
         for (int k = 0; k < nplanes; k++)
             if (!(P->s[i].pixels[k] = vl_alloc(sizeof(float) * (size_t)P->fsize[k] * o.batch)))
@@ -805,7 +884,10 @@ vl_status vl_video_stream_planes(const char *path, const vl_sample_opts *opts, c
     }
     for (int k = 0; k < nplanes; k++)
         conv_free(&P->conv[k]);
+    double t_close = prof_now();
     vdec_close(&P->v);
+    P->prof.open += prof_now() - t_close;
+    prof_add(&P->prof);
     free(P);
     return st;
 }

@@ -130,4 +130,16 @@ vl_status vl_video_stream_planes(const char *path, const vl_sample_opts *opts, c
                                  const int *sampled_only, int nplanes, vl_frame_sink sink, void *user,
                                  int64_t *nsampled);
 
+/* Where decoding time goes, summed over every stream of the process since it
+ * started: wall seconds of each decoding thread in opening (demuxer, decoder,
+ * converters), reading packets, decoding, converting selected frames, and
+ * waiting for the consumer to take a batch. Counted only when the
+ * environment has VL_PROFILE=1 (read once); else all zero. */
+typedef struct {
+    double open, read, decode, convert, wait;
+    int64_t decoded, converted; /* frames */
+} vl_video_profile;
+int vl_profile_enabled(void);
+void vl_video_profile_get(vl_video_profile *p);
+
 #endif
