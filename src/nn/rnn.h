@@ -20,6 +20,8 @@
 #ifndef VL_NN_RNN_H
 #define VL_NN_RNN_H
 
+#include <stdbool.h>
+
 #include "nn/pack.h"
 
 typedef struct {
@@ -66,5 +68,20 @@ void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float
 
 /* Column sums of a [rows, cols] block added into acc[cols]. */
 void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc);
+
+/* Threads for a layer's time loop: the OpenMP maximum, fewer when the hidden
+ * size gives a thread under 16 units (1 without OpenMP). */
+int vl_rnn_threads(int H, int B);
+/* Inside the time loop's parallel region: this thread's hidden units [k0,k1),
+ * contiguous slices in multiples of 16 (may be empty). */
+void vl_rnn_split(int H, int *k0, int *k1);
+
+/* C = A*B + beta*C (row major, vl_sgemm's conventions, alpha 1): the GEMMs
+ * over all N rows (threaded by the BLAS), and _st the per-step ones inside
+ * the time loop's parallel region (one thread each). */
+void vl_rnn_gemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc);
+void vl_rnn_gemm_st(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc);
 
 #endif

@@ -2,6 +2,12 @@
 
 #include "nn/rnn.h"
 
+#include "core/blas.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float *src, int lds,
                         const float *init, float *dst)
 {
@@ -34,4 +40,46 @@ void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc)
         for (int c = 0; c < cols; c++)
             acc[c] += row[c];
     }
+}
+
+int vl_rnn_threads(int H, int B)
+{
+    (void)B;
+#ifdef _OPENMP
+    int nt = omp_get_max_threads();
+    while (nt > 1 && H / nt < 16)
+        nt--;
+    return nt;
+#else
+    (void)H;
+    return 1;
+#endif
+}
+
+void vl_rnn_split(int H, int *k0, int *k1)
+{
+#ifdef _OPENMP
+    int nt = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+    int nt = 1, id = 0;
+#endif
+    /* Slices of ceil(H / nt) rounded up to 16 (a 512-bit vector of floats). */
+    int chunk = ((H + nt - 1) / nt + 15) / 16 * 16;
+    int a = id * chunk, b = a + chunk;
+    *k0 = a < H ? a : H;
+    *k1 = b < H ? b : H;
+}
+
+void vl_rnn_gemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc)
+{
+    vl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* oneDNN runs a GEMM called from inside an active parallel region on the
+ * calling thread alone (nested regions are inactive by default). */
+void vl_rnn_gemm_st(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc)
+{
+    vl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
