@@ -34,7 +34,13 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
 {
     const int G = 3 * H;
     float *gates = cache->gates;
-    vl_rnn_gemm(false, true, p->N, G, Din, x, ldx, w_ih, Din, 0.0f, gates, G);
+    const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    if (lp) {
+        vl_rnn_bf16_rows(p->N, Din, x, ldx, lp->x);
+        vl_rnn_gemm16(false, true, p->N, G, Din, lp->x, Din, lp->w_ih, Din, 0.0f, gates, G);
+    } else {
+        vl_rnn_gemm(false, true, p->N, G, Din, x, ldx, w_ih, Din, 0.0f, gates, G);
+    }
     const int nt = vl_rnn_threads(H, p->B);
 #pragma omp parallel num_threads(nt)
     {
@@ -42,7 +48,10 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
         vl_rnn_split(H, &k0, &k1);
         {
             int t = reverse ? p->T - 1 : 0;
-            init_cols(0, p->bs[t], k0, k1, H, h0, cache->hprev + (size_t)p->off[t] * H);
+            size_t r0 = (size_t)p->off[t];
+            init_cols(0, p->bs[t], k0, k1, H, h0, cache->hprev + r0 * H);
+            if (lp)
+                vl_rnn_bf16_cols(p->bs[t], k0, k1, cache->hprev + r0 * H, H, lp->hprev + r0 * H, H);
         }
 #pragma omp barrier /* step 0's GEMM reads every column of h0 */
         for (int s = 0; s < p->T; s++) {
@@ -54,6 +63,9 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
             for (int g = 0; g < 3 && k1 > k0; g++) {
                 if (s == 0 && !h0)
                     init_cols(0, bt, g * H + k0, g * H + k1, G, NULL, gh);
+                else if (lp)
+                    vl_rnn_gemm16(false, false, bt, k1 - k0, H, lp->hprev + r0 * H, H, lp->w_hh_t + g * H + k0, G,
+                                  0.0f, gh + g * H + k0, G);
                 else
                     vl_rnn_gemm_st(false, false, bt, k1 - k0, H, hp, H, w_hh_t + g * H + k0, G, 0.0f,
                                    gh + g * H + k0, G);
@@ -82,6 +94,8 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
                 size_t rn = (size_t)p->off[tn];
                 copy_cols(ncont, k0, k1, y + r0 * ldy, ldy, cache->hprev + rn * H, H);
                 init_cols(ncont, bn, k0, k1, H, h0, cache->hprev + rn * H);
+                if (lp)
+                    vl_rnn_bf16_cols(bn, k0, k1, cache->hprev + rn * H, H, lp->hprev + rn * H, H);
 #pragma omp barrier
             }
         }
@@ -95,6 +109,7 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
                      float *dgx, float *dgh, float *dh_run)
 {
     const int G = 3 * H;
+    const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
     const int nt = vl_rnn_threads(H, p->B);
 #pragma omp parallel num_threads(nt)
     {
@@ -128,17 +143,32 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
                     dhr[k] = dh * z;
                 }
             }
+            if (lp)
+                for (int g = 0; g < 3; g++) {
+                    vl_rnn_bf16_cols(bt, g * H + k0, g * H + k1, dgx + r0 * G, G, lp->dg + r0 * G, G);
+                    vl_rnn_bf16_cols(bt, g * H + k0, g * H + k1, dgh + r0 * G, G, lp->dgh + r0 * G, G);
+                }
 #pragma omp barrier
-            if (k1 > k0)
+            if (k1 > k0 && lp)
+                vl_rnn_gemm16(false, false, bt, k1 - k0, G, lp->dgh + r0 * G, G, lp->w_hh + k0, H, 1.0f, dh_run + k0,
+                              H);
+            else if (k1 > k0)
                 vl_rnn_gemm_st(false, false, bt, k1 - k0, G, dgh + r0 * G, G, w_hh + k0, H, 1.0f, dh_run + k0, H);
         }
     }
     vl_colsum_add(p->N, G, dgx, G, db_ih);
     vl_colsum_add(p->N, G, dgh, G, db_hh);
-    vl_rnn_gemm(true, false, G, Din, p->N, dgx, G, x, ldx, 1.0f, dw_ih, Din);
-    vl_rnn_gemm(true, false, G, H, p->N, dgh, G, cache->hprev, H, 1.0f, dw_hh, H);
-    if (dx)
-        vl_rnn_gemm(false, false, p->N, Din, G, dgx, G, w_ih, Din, beta_dx, dx, lddx);
+    if (lp) {
+        vl_rnn_gemm16(true, false, G, Din, p->N, lp->dg, G, lp->x, Din, 1.0f, dw_ih, Din);
+        vl_rnn_gemm16(true, false, G, H, p->N, lp->dgh, G, lp->hprev, H, 1.0f, dw_hh, H);
+        if (dx)
+            vl_rnn_gemm16(false, false, p->N, Din, G, lp->dg, G, lp->w_ih, Din, beta_dx, dx, lddx);
+    } else {
+        vl_rnn_gemm(true, false, G, Din, p->N, dgx, G, x, ldx, 1.0f, dw_ih, Din);
+        vl_rnn_gemm(true, false, G, H, p->N, dgh, G, cache->hprev, H, 1.0f, dw_hh, H);
+        if (dx)
+            vl_rnn_gemm(false, false, p->N, Din, G, dgx, G, w_ih, Din, beta_dx, dx, lddx);
+    }
     if (dh0)
         memcpy(dh0, dh_run, sizeof(float) * (size_t)p->B * H);
 }

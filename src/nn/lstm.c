@@ -42,7 +42,13 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
 {
     const int G = 4 * H;
     float *gates = cache->gates;
-    vl_rnn_gemm(false, true, p->N, G, Din, x, ldx, w_ih, Din, 0.0f, gates, G);
+    const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    if (lp) {
+        vl_rnn_bf16_rows(p->N, Din, x, ldx, lp->x);
+        vl_rnn_gemm16(false, true, p->N, G, Din, lp->x, Din, lp->w_ih, Din, 0.0f, gates, G);
+    } else {
+        vl_rnn_gemm(false, true, p->N, G, Din, x, ldx, w_ih, Din, 0.0f, gates, G);
+    }
     const int nt = vl_rnn_threads(H, p->B);
 #pragma omp parallel num_threads(nt)
     {
@@ -53,6 +59,8 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
             size_t r0 = (size_t)p->off[t];
             init_cols(0, p->bs[t], k0, k1, H, h0, cache->hprev + r0 * H);
             init_cols(0, p->bs[t], k0, k1, H, c0, cache->cprev + r0 * H);
+            if (lp)
+                vl_rnn_bf16_cols(p->bs[t], k0, k1, cache->hprev + r0 * H, H, lp->hprev + r0 * H, H);
         }
 #pragma omp barrier /* step 0's GEMM reads every column of h0 */
         for (int s = 0; s < p->T; s++) {
@@ -64,9 +72,14 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
             float *gt = gates + r0 * G;
             /* The first step from a zero state has no recurrent term. */
             if (!(s == 0 && !h0) && k1 > k0)
-                for (int g = 0; g < 4; g++)
-                    vl_rnn_gemm_st(false, false, bt, k1 - k0, H, hp, H, w_hh_t + g * H + k0, G, 1.0f,
-                                   gt + g * H + k0, G);
+                for (int g = 0; g < 4; g++) {
+                    if (lp)
+                        vl_rnn_gemm16(false, false, bt, k1 - k0, H, lp->hprev + r0 * H, H, lp->w_hh_t + g * H + k0,
+                                      G, 1.0f, gt + g * H + k0, G);
+                    else
+                        vl_rnn_gemm_st(false, false, bt, k1 - k0, H, hp, H, w_hh_t + g * H + k0, G, 1.0f,
+                                       gt + g * H + k0, G);
+                }
             for (int j = 0; j < bt; j++) {
                 float *restrict a = gt + (size_t)j * G;
                 const float *restrict cpj = cp + (size_t)j * H;
@@ -97,6 +110,8 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
                 copy_cols(ncont, k0, k1, cache->c + r0 * H, H, cache->cprev + rn * H, H);
                 init_cols(ncont, bn, k0, k1, H, h0, cache->hprev + rn * H);
                 init_cols(ncont, bn, k0, k1, H, c0, cache->cprev + rn * H);
+                if (lp)
+                    vl_rnn_bf16_cols(bn, k0, k1, cache->hprev + rn * H, H, lp->hprev + rn * H, H);
 #pragma omp barrier
             }
         }
@@ -110,6 +125,7 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
                       float *dgates, float *dh_run, float *dc_run)
 {
     const int G = 4 * H;
+    const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
     const int nt = vl_rnn_threads(H, p->B);
 #pragma omp parallel num_threads(nt)
     {
@@ -146,9 +162,15 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
             /* Gradient w.r.t. the state entering this step (this thread's
              * columns of it need every gate column: one barrier); slots that
              * started from h0 keep it (nothing later in the walk touches them). */
+            if (lp) /* every gate row feeds the weight gradients */
+                for (int g = 0; g < 4; g++)
+                    vl_rnn_bf16_cols(bt, g * H + k0, g * H + k1, dgates + r0 * G, G, lp->dg + r0 * G, G);
             if (!(s == p->T - 1 && !dh0)) {
 #pragma omp barrier
-                if (k1 > k0)
+                if (k1 > k0 && lp)
+                    vl_rnn_gemm16(false, false, bt, k1 - k0, G, lp->dg + r0 * G, G, lp->w_hh + k0, H, 0.0f,
+                                  dh_run + k0, H);
+                else if (k1 > k0)
                     vl_rnn_gemm_st(false, false, bt, k1 - k0, G, dgates + r0 * G, G, w_hh + k0, H, 0.0f,
                                    dh_run + k0, H);
             }
@@ -156,10 +178,17 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
     }
     vl_colsum_add(p->N, G, dgates, G, db_ih);
     vl_colsum_add(p->N, G, dgates, G, db_hh);
-    vl_rnn_gemm(true, false, G, Din, p->N, dgates, G, x, ldx, 1.0f, dw_ih, Din);
-    vl_rnn_gemm(true, false, G, H, p->N, dgates, G, cache->hprev, H, 1.0f, dw_hh, H);
-    if (dx)
-        vl_rnn_gemm(false, false, p->N, Din, G, dgates, G, w_ih, Din, beta_dx, dx, lddx);
+    if (lp) {
+        vl_rnn_gemm16(true, false, G, Din, p->N, lp->dg, G, lp->x, Din, 1.0f, dw_ih, Din);
+        vl_rnn_gemm16(true, false, G, H, p->N, lp->dg, G, lp->hprev, H, 1.0f, dw_hh, H);
+        if (dx)
+            vl_rnn_gemm16(false, false, p->N, Din, G, lp->dg, G, lp->w_ih, Din, beta_dx, dx, lddx);
+    } else {
+        vl_rnn_gemm(true, false, G, Din, p->N, dgates, G, x, ldx, 1.0f, dw_ih, Din);
+        vl_rnn_gemm(true, false, G, H, p->N, dgates, G, cache->hprev, H, 1.0f, dw_hh, H);
+        if (dx)
+            vl_rnn_gemm(false, false, p->N, Din, G, dgates, G, w_ih, Din, beta_dx, dx, lddx);
+    }
     if (dh0)
         memcpy(dh0, dh_run, sizeof(float) * (size_t)p->B * H);
     if (dc0)

@@ -83,3 +83,9 @@ void vl_rnn_gemm_st(bool ta, bool tb, int M, int N, int K, const float *A, int l
 {
     vl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
+
+void vl_rnn_gemm16(bool ta, bool tb, int M, int N, int K, const uint16_t *A, int lda, const uint16_t *B, int ldb,
+                   float beta, float *C, int ldc)
+{
+    vl_gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
