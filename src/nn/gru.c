@@ -4,17 +4,20 @@
  *   h' = (1 - z) * n + z * h
  * b_hn sits inside the reset gate, so the recurrent projection is kept apart
  * from the input projection (unlike the LSTM, where they simply add).
- * Threading as in lstm.c: one parallel region per time loop, each thread owns
- * a slice of the hidden units, one barrier per step. */
+ * Threading and bf16 as in lstm.c: one parallel region per time loop, split by
+ * batch slots (no barrier) or by hidden units (one barrier per step). */
 #include <string.h>
 
 #include "core/blas.h"
 #include "nn/act.h"
 #include "nn/rnn.h"
 
-static inline void copy_cols(int n, int k0, int k1, const float *src, int lds, float *dst, int ldd)
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+
+static inline void copy_cols(int j0, int j1, int k0, int k1, const float *src, int lds, float *dst, int ldd)
 {
-    for (int j = 0; j < n; j++)
+    for (int j = j0; j < j1; j++)
         memcpy(dst + (size_t)j * ldd + k0, src + (size_t)j * lds + k0, sizeof(float) * (size_t)(k1 - k0));
 }
 
@@ -41,36 +44,44 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
     } else {
         vl_rnn_gemm(false, true, p->N, G, Din, x, ldx, w_ih, Din, 0.0f, gates, G);
     }
-    const int nt = vl_rnn_threads(H, p->B);
-#pragma omp parallel num_threads(nt)
+    const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
+#pragma omp parallel num_threads(pl.nt)
     {
-        int k0, k1;
-        vl_rnn_split(H, &k0, &k1);
+        const vl_rnn_part q = vl_rnn_part_of(&pl, H, p->B);
+        const int k0 = q.k0, k1 = q.k1;
         {
-            int t = reverse ? p->T - 1 : 0;
+            int t = reverse ? p->T - 1 : 0, j1 = imin(q.j1, p->bs[t]);
             size_t r0 = (size_t)p->off[t];
-            init_cols(0, p->bs[t], k0, k1, H, h0, cache->hprev + r0 * H);
+            init_cols(q.j0, j1, k0, k1, H, h0, cache->hprev + r0 * H);
             if (lp)
-                vl_rnn_bf16_cols(p->bs[t], k0, k1, cache->hprev + r0 * H, H, lp->hprev + r0 * H, H);
+                vl_rnn_bf16_cols(j1 - q.j0, k0, k1, cache->hprev + (r0 + q.j0) * H, H, lp->hprev + (r0 + q.j0) * H,
+                                 H);
         }
+        if (!pl.rows) {
 #pragma omp barrier /* step 0's GEMM reads every column of h0 */
+        }
         for (int s = 0; s < p->T; s++) {
             int t = reverse ? p->T - 1 - s : s;
-            int bt = p->bs[t];
+            int bt = p->bs[t], j0 = q.j0, j1 = imin(q.j1, bt);
             size_t r0 = (size_t)p->off[t];
             const float *hp = cache->hprev + r0 * H;
-            float *gh = scratch; /* [bt, 3H] = hprev W_hh^T, this thread's columns */
-            for (int g = 0; g < 3 && k1 > k0; g++) {
-                if (s == 0 && !h0)
-                    init_cols(0, bt, g * H + k0, g * H + k1, G, NULL, gh);
-                else if (lp)
-                    vl_rnn_gemm16(false, false, bt, k1 - k0, H, lp->hprev + r0 * H, H, lp->w_hh_t + g * H + k0, G,
-                                  0.0f, gh + g * H + k0, G);
-                else
-                    vl_rnn_gemm_st(false, false, bt, k1 - k0, H, hp, H, w_hh_t + g * H + k0, G, 0.0f,
-                                   gh + g * H + k0, G);
+            float *gh = scratch; /* [B, 3H] = hprev W_hh^T, this thread's block */
+            if (j1 > j0 && k1 > k0) {
+                int nb = (k0 == 0 && k1 == H) ? 1 : 3, w = nb == 1 ? G : k1 - k0;
+                for (int g = 0; g < nb; g++) {
+                    int c = nb == 1 ? 0 : g * H + k0;
+                    float *o = gh + (size_t)j0 * G + c;
+                    if (s == 0 && !h0)
+                        init_cols(0, j1 - j0, 0, w, G, NULL, o);
+                    else if (lp)
+                        vl_rnn_gemm16(false, false, j1 - j0, w, H, lp->hprev + (r0 + j0) * H, H, lp->w_hh_t + c, G,
+                                      0.0f, o, G);
+                    else
+                        vl_rnn_gemm_st(false, false, j1 - j0, w, H, hp + (size_t)j0 * H, H, w_hh_t + c, G, 0.0f, o,
+                                       G);
+                }
             }
-            for (int j = 0; j < bt; j++) {
+            for (int j = j0; j < j1; j++) {
                 float *restrict a = gates + (r0 + j) * G;
                 const float *restrict hj = gh + (size_t)j * G;
                 const float *restrict hpj = hp + (size_t)j * H;
@@ -90,13 +101,17 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
             }
             if (s + 1 < p->T) {
                 int tn = reverse ? t - 1 : t + 1;
-                int bn = p->bs[tn], ncont = bn < bt ? bn : bt;
+                int bn = p->bs[tn], ncont = imin(bn, bt);
                 size_t rn = (size_t)p->off[tn];
-                copy_cols(ncont, k0, k1, y + r0 * ldy, ldy, cache->hprev + rn * H, H);
-                init_cols(ncont, bn, k0, k1, H, h0, cache->hprev + rn * H);
-                if (lp)
-                    vl_rnn_bf16_cols(bn, k0, k1, cache->hprev + rn * H, H, lp->hprev + rn * H, H);
+                int ce = imin(q.j1, ncont), ib = imax(q.j0, ncont), ie = imin(q.j1, bn);
+                copy_cols(q.j0, ce, k0, k1, y + r0 * ldy, ldy, cache->hprev + rn * H, H);
+                init_cols(ib, ie, k0, k1, H, h0, cache->hprev + rn * H);
+                if (lp && ie > q.j0)
+                    vl_rnn_bf16_cols(ie - q.j0, k0, k1, cache->hprev + (rn + q.j0) * H, H,
+                                     lp->hprev + (rn + q.j0) * H, H);
+                if (!pl.rows) {
 #pragma omp barrier
+                }
             }
         }
     }
@@ -110,17 +125,17 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
 {
     const int G = 3 * H;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
-    const int nt = vl_rnn_threads(H, p->B);
-#pragma omp parallel num_threads(nt)
+    const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
+#pragma omp parallel num_threads(pl.nt)
     {
-        int k0, k1;
-        vl_rnn_split(H, &k0, &k1);
-        init_cols(0, p->B, k0, k1, H, NULL, dh_run);
+        const vl_rnn_part q = vl_rnn_part_of(&pl, H, p->B);
+        const int k0 = q.k0, k1 = q.k1;
+        init_cols(q.j0, q.j1, k0, k1, H, NULL, dh_run);
         for (int s = 0; s < p->T; s++) {
             int t = reverse ? s : p->T - 1 - s;
-            int bt = p->bs[t];
+            int bt = p->bs[t], j0 = q.j0, j1 = imin(q.j1, bt);
             size_t r0 = (size_t)p->off[t];
-            for (int j = 0; j < bt; j++) {
+            for (int j = j0; j < j1; j++) {
                 const float *restrict a = cache->gates + (r0 + j) * G;
                 const float *restrict hpj = cache->hprev + (r0 + j) * H;
                 const float *restrict ghn = cache->ghn + (r0 + j) * H;
@@ -143,17 +158,24 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
                     dhr[k] = dh * z;
                 }
             }
-            if (lp)
+            if (lp && j1 > j0)
                 for (int g = 0; g < 3; g++) {
-                    vl_rnn_bf16_cols(bt, g * H + k0, g * H + k1, dgx + r0 * G, G, lp->dg + r0 * G, G);
-                    vl_rnn_bf16_cols(bt, g * H + k0, g * H + k1, dgh + r0 * G, G, lp->dgh + r0 * G, G);
+                    vl_rnn_bf16_cols(j1 - j0, g * H + k0, g * H + k1, dgx + (r0 + j0) * G, G, lp->dg + (r0 + j0) * G,
+                                     G);
+                    vl_rnn_bf16_cols(j1 - j0, g * H + k0, g * H + k1, dgh + (r0 + j0) * G, G,
+                                     lp->dgh + (r0 + j0) * G, G);
                 }
+            if (!pl.rows) {
 #pragma omp barrier
-            if (k1 > k0 && lp)
-                vl_rnn_gemm16(false, false, bt, k1 - k0, G, lp->dgh + r0 * G, G, lp->w_hh + k0, H, 1.0f, dh_run + k0,
-                              H);
-            else if (k1 > k0)
-                vl_rnn_gemm_st(false, false, bt, k1 - k0, G, dgh + r0 * G, G, w_hh + k0, H, 1.0f, dh_run + k0, H);
+            }
+            if (j1 > j0 && k1 > k0) {
+                if (lp)
+                    vl_rnn_gemm16(false, false, j1 - j0, k1 - k0, G, lp->dgh + (r0 + j0) * G, G, lp->w_hh + k0, H,
+                                  1.0f, dh_run + (size_t)j0 * H + k0, H);
+                else
+                    vl_rnn_gemm_st(false, false, j1 - j0, k1 - k0, G, dgh + (r0 + j0) * G, G, w_hh + k0, H, 1.0f,
+                                   dh_run + (size_t)j0 * H + k0, H);
+            }
         }
     }
     vl_colsum_add(p->N, G, dgx, G, db_ih);

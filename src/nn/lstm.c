@@ -5,23 +5,29 @@
  * The input projection for all N rows is one GEMM (the BLAS threads it); the
  * weight and input gradients are one GEMM each over all N rows.
  *
- * The time loop runs inside ONE OpenMP parallel region per layer direction
- * (rnn_common.c, vl_rnn_split): each thread owns a slice of the hidden units
- * and computes the recurrent GEMM columns of its slice (single-threaded BLAS
- * calls), its cell update, and its slice of the next step's state, so a step
- * costs one barrier instead of two fork/joins (the BLAS's and the cell loop's).
- * Every value is computed by the same formula as with one thread; only the
- * BLAS's blocking of the recurrent products differs (float rounding). */
+ * The time loop runs inside ONE OpenMP parallel region per layer direction,
+ * shared by batch slots or by hidden units (vl_rnn_plan in rnn.h): each thread
+ * computes its block of every step's recurrent GEMM (single-threaded BLAS
+ * calls), its cell values and its block of the next step's state, so a step
+ * costs at most one barrier instead of two fork/joins (the BLAS's and the
+ * cell loop's). Every value is computed by the same formula as with one
+ * thread; only the BLAS's blocking of the per-step products differs.
+ *
+ * bf16 mode (cache->lp, rnn_bf16.c): the same GEMMs on bf16 copies of their
+ * inputs, accumulating in fp32; the cell's element-wise work stays fp32. */
 #include <string.h>
 
 #include "core/blas.h"
 #include "nn/act.h"
 #include "nn/rnn.h"
 
-/* Copies columns [k0,k1) of rows [0,n) (n rows, strides lds/ldd). */
-static inline void copy_cols(int n, int k0, int k1, const float *src, int lds, float *dst, int ldd)
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+
+/* Columns [k0,k1) of rows [j0,j1) (strides lds/ldd). */
+static inline void copy_cols(int j0, int j1, int k0, int k1, const float *src, int lds, float *dst, int ldd)
 {
-    for (int j = 0; j < n; j++)
+    for (int j = j0; j < j1; j++)
         memcpy(dst + (size_t)j * ldd + k0, src + (size_t)j * lds + k0, sizeof(float) * (size_t)(k1 - k0));
 }
 
@@ -33,6 +39,24 @@ static inline void init_cols(int j0, int j1, int k0, int k1, int H, const float 
             memcpy(dst + (size_t)j * H + k0, init + (size_t)j * H + k0, sizeof(float) * (size_t)(k1 - k0));
         else
             memset(dst + (size_t)j * H + k0, 0, sizeof(float) * (size_t)(k1 - k0));
+    }
+}
+
+/* This thread's block of C[rows, gate columns] (+)= A[rows, K] * B[K, gate
+ * columns]: one call when it owns every column, else one per gate block. */
+static inline void step_gemm(const vl_rnn_lp *lp, int ngates, int H, int rows, int k0, int k1, int K,
+                             const float *A, const uint16_t *A16, int lda, const float *Bm, const uint16_t *B16,
+                             int ldb, float beta, float *C, int ldc)
+{
+    if (rows <= 0 || k1 <= k0)
+        return;
+    int nb = (k0 == 0 && k1 == H) ? 1 : ngates, w = nb == 1 ? ngates * H : k1 - k0;
+    for (int g = 0; g < nb; g++) {
+        int c = nb == 1 ? 0 : g * H + k0;
+        if (lp)
+            vl_rnn_gemm16(false, false, rows, w, K, A16, lda, B16 + c, ldb, beta, C + c, ldc);
+        else
+            vl_rnn_gemm_st(false, false, rows, w, K, A, lda, Bm + c, ldb, beta, C + c, ldc);
     }
 }
 
@@ -49,38 +73,35 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
     } else {
         vl_rnn_gemm(false, true, p->N, G, Din, x, ldx, w_ih, Din, 0.0f, gates, G);
     }
-    const int nt = vl_rnn_threads(H, p->B);
-#pragma omp parallel num_threads(nt)
+    const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
+#pragma omp parallel num_threads(pl.nt)
     {
-        int k0, k1;
-        vl_rnn_split(H, &k0, &k1);
+        const vl_rnn_part q = vl_rnn_part_of(&pl, H, p->B);
+        const int k0 = q.k0, k1 = q.k1;
         {
-            int t = reverse ? p->T - 1 : 0;
+            int t = reverse ? p->T - 1 : 0, j1 = imin(q.j1, p->bs[t]);
             size_t r0 = (size_t)p->off[t];
-            init_cols(0, p->bs[t], k0, k1, H, h0, cache->hprev + r0 * H);
-            init_cols(0, p->bs[t], k0, k1, H, c0, cache->cprev + r0 * H);
+            init_cols(q.j0, j1, k0, k1, H, h0, cache->hprev + r0 * H);
+            init_cols(q.j0, j1, k0, k1, H, c0, cache->cprev + r0 * H);
             if (lp)
-                vl_rnn_bf16_cols(p->bs[t], k0, k1, cache->hprev + r0 * H, H, lp->hprev + r0 * H, H);
+                vl_rnn_bf16_cols(j1 - q.j0, k0, k1, cache->hprev + (r0 + q.j0) * H, H, lp->hprev + (r0 + q.j0) * H,
+                                 H);
         }
+        if (!pl.rows) {
 #pragma omp barrier /* step 0's GEMM reads every column of h0 */
+        }
         for (int s = 0; s < p->T; s++) {
             int t = reverse ? p->T - 1 - s : s;
-            int bt = p->bs[t];
+            int bt = p->bs[t], j0 = q.j0, j1 = imin(q.j1, bt);
             size_t r0 = (size_t)p->off[t];
-            const float *hp = cache->hprev + r0 * H;
-            const float *cp = cache->cprev + r0 * H;
             float *gt = gates + r0 * G;
             /* The first step from a zero state has no recurrent term. */
-            if (!(s == 0 && !h0) && k1 > k0)
-                for (int g = 0; g < 4; g++) {
-                    if (lp)
-                        vl_rnn_gemm16(false, false, bt, k1 - k0, H, lp->hprev + r0 * H, H, lp->w_hh_t + g * H + k0,
-                                      G, 1.0f, gt + g * H + k0, G);
-                    else
-                        vl_rnn_gemm_st(false, false, bt, k1 - k0, H, hp, H, w_hh_t + g * H + k0, G, 1.0f,
-                                       gt + g * H + k0, G);
-                }
-            for (int j = 0; j < bt; j++) {
+            if (!(s == 0 && !h0))
+                step_gemm(lp, 4, H, j1 - j0, k0, k1, H, cache->hprev + (r0 + j0) * H,
+                          lp ? lp->hprev + (r0 + j0) * H : NULL, H, w_hh_t, lp ? lp->w_hh_t : NULL, G, 1.0f,
+                          gt + (size_t)j0 * G, G);
+            const float *cp = cache->cprev + r0 * H;
+            for (int j = j0; j < j1; j++) {
                 float *restrict a = gt + (size_t)j * G;
                 const float *restrict cpj = cp + (size_t)j * H;
                 float *restrict cj = cache->c + (r0 + j) * H;
@@ -100,19 +121,23 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
                 }
             }
             if (s + 1 < p->T) {
-                /* This thread's slice of the state entering the next step:
+                /* This thread's block of the state entering the next step:
                  * continuing slots copy this step's output, the rest start
                  * from h0/c0 (PyTorch's packed semantics, see rnn.h). */
                 int tn = reverse ? t - 1 : t + 1;
-                int bn = p->bs[tn], ncont = bn < bt ? bn : bt;
+                int bn = p->bs[tn], ncont = imin(bn, bt);
                 size_t rn = (size_t)p->off[tn];
-                copy_cols(ncont, k0, k1, y + r0 * ldy, ldy, cache->hprev + rn * H, H);
-                copy_cols(ncont, k0, k1, cache->c + r0 * H, H, cache->cprev + rn * H, H);
-                init_cols(ncont, bn, k0, k1, H, h0, cache->hprev + rn * H);
-                init_cols(ncont, bn, k0, k1, H, c0, cache->cprev + rn * H);
-                if (lp)
-                    vl_rnn_bf16_cols(bn, k0, k1, cache->hprev + rn * H, H, lp->hprev + rn * H, H);
+                int ce = imin(q.j1, ncont), ib = imax(q.j0, ncont), ie = imin(q.j1, bn);
+                copy_cols(q.j0, ce, k0, k1, y + r0 * ldy, ldy, cache->hprev + rn * H, H);
+                copy_cols(q.j0, ce, k0, k1, cache->c + r0 * H, H, cache->cprev + rn * H, H);
+                init_cols(ib, ie, k0, k1, H, h0, cache->hprev + rn * H);
+                init_cols(ib, ie, k0, k1, H, c0, cache->cprev + rn * H);
+                if (lp && ie > q.j0)
+                    vl_rnn_bf16_cols(ie - q.j0, k0, k1, cache->hprev + (rn + q.j0) * H, H,
+                                     lp->hprev + (rn + q.j0) * H, H);
+                if (!pl.rows) {
 #pragma omp barrier
+                }
             }
         }
     }
@@ -126,20 +151,20 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
 {
     const int G = 4 * H;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
-    const int nt = vl_rnn_threads(H, p->B);
-#pragma omp parallel num_threads(nt)
+    const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
+#pragma omp parallel num_threads(pl.nt)
     {
-        int k0, k1;
-        vl_rnn_split(H, &k0, &k1);
-        init_cols(0, p->B, k0, k1, H, NULL, dh_run);
-        init_cols(0, p->B, k0, k1, H, NULL, dc_run);
+        const vl_rnn_part q = vl_rnn_part_of(&pl, H, p->B);
+        const int k0 = q.k0, k1 = q.k1;
+        init_cols(q.j0, q.j1, k0, k1, H, NULL, dh_run);
+        init_cols(q.j0, q.j1, k0, k1, H, NULL, dc_run);
         /* Undo the forward walk: the forward direction backs up from T-1 to 0,
          * the reverse direction from 0 to T-1. */
         for (int s = 0; s < p->T; s++) {
             int t = reverse ? s : p->T - 1 - s;
-            int bt = p->bs[t];
+            int bt = p->bs[t], j0 = q.j0, j1 = imin(q.j1, bt);
             size_t r0 = (size_t)p->off[t];
-            for (int j = 0; j < bt; j++) {
+            for (int j = j0; j < j1; j++) {
                 const float *restrict a = cache->gates + (r0 + j) * G;
                 const float *restrict cj = cache->c + (r0 + j) * H;
                 const float *restrict cpj = cache->cprev + (r0 + j) * H;
@@ -159,20 +184,25 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
                     dcr[k] = dc * fg;
                 }
             }
-            /* Gradient w.r.t. the state entering this step (this thread's
-             * columns of it need every gate column: one barrier); slots that
-             * started from h0 keep it (nothing later in the walk touches them). */
-            if (lp) /* every gate row feeds the weight gradients */
+            if (lp && j1 > j0) /* every gate row feeds the weight gradients */
                 for (int g = 0; g < 4; g++)
-                    vl_rnn_bf16_cols(bt, g * H + k0, g * H + k1, dgates + r0 * G, G, lp->dg + r0 * G, G);
+                    vl_rnn_bf16_cols(j1 - j0, g * H + k0, g * H + k1, dgates + (r0 + j0) * G, G,
+                                     lp->dg + (r0 + j0) * G, G);
+            /* Gradient w.r.t. the state entering this step (by columns, this
+             * thread's block needs every gate column: one barrier); slots that
+             * started from h0 keep it (nothing later in the walk touches them). */
             if (!(s == p->T - 1 && !dh0)) {
+                if (!pl.rows) {
 #pragma omp barrier
-                if (k1 > k0 && lp)
-                    vl_rnn_gemm16(false, false, bt, k1 - k0, G, lp->dg + r0 * G, G, lp->w_hh + k0, H, 0.0f,
-                                  dh_run + k0, H);
-                else if (k1 > k0)
-                    vl_rnn_gemm_st(false, false, bt, k1 - k0, G, dgates + r0 * G, G, w_hh + k0, H, 0.0f,
-                                   dh_run + k0, H);
+                }
+                if (j1 > j0 && k1 > k0) {
+                    if (lp)
+                        vl_rnn_gemm16(false, false, j1 - j0, k1 - k0, G, lp->dg + (r0 + j0) * G, G, lp->w_hh + k0, H,
+                                      0.0f, dh_run + (size_t)j0 * H + k0, H);
+                    else
+                        vl_rnn_gemm_st(false, false, j1 - j0, k1 - k0, G, dgates + (r0 + j0) * G, G, w_hh + k0, H,
+                                       0.0f, dh_run + (size_t)j0 * H + k0, H);
+                }
             }
         }
     }

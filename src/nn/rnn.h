@@ -102,12 +102,26 @@ void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float
 /* Column sums of a [rows, cols] block added into acc[cols]. */
 void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc);
 
-/* Threads for a layer's time loop: the OpenMP maximum, fewer when the hidden
- * size gives a thread under 16 units (1 without OpenMP). */
-int vl_rnn_threads(int H, int B);
-/* Inside the time loop's parallel region: this thread's hidden units [k0,k1),
- * contiguous slices in multiples of 16 (may be empty). */
-void vl_rnn_split(int H, int *k0, int *k1);
+/* How a layer direction's time loop is shared between threads (one OpenMP
+ * region for the whole loop, rnn_common.c):
+ *  - rows: each thread owns a contiguous range of batch slots and runs their
+ *    sequences start to end on its own (one GEMM call per step, no barrier at
+ *    all); chosen when W_hh is small enough to stay in each core's cache
+ *    (every thread reads all of it each step) and the batch gives each thread
+ *    at least 4 slots;
+ *  - columns: each thread owns a slice of the hidden units (multiples of 16)
+ *    and computes those GEMM columns, cell values and next-state columns; one
+ *    barrier per step; each thread reads only its slice of W_hh (large H). */
+typedef struct {
+    int nt;   /* threads */
+    int rows; /* 1: split the batch slots, 0: split the hidden units */
+} vl_rnn_plan;
+vl_rnn_plan vl_rnn_plan_for(int H, int G, int B);
+/* Inside the region: this thread's slots [j0,j1) and hidden units [k0,k1). */
+typedef struct {
+    int j0, j1, k0, k1;
+} vl_rnn_part;
+vl_rnn_part vl_rnn_part_of(const vl_rnn_plan *pl, int H, int B);
 
 /* C = A*B + beta*C (row major, vl_sgemm's conventions, alpha 1): the GEMMs
  * over all N rows (threaded by the BLAS), and _st the per-step ones inside

@@ -42,32 +42,46 @@ void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc)
     }
 }
 
-int vl_rnn_threads(int H, int B)
+vl_rnn_plan vl_rnn_plan_for(int H, int G, int B)
 {
-    (void)B;
+    vl_rnn_plan pl = {1, 0};
 #ifdef _OPENMP
-    int nt = omp_get_max_threads();
-    while (nt > 1 && H / nt < 16)
-        nt--;
-    return nt;
+    int mt = omp_get_max_threads();
+    if ((size_t)G * H * sizeof(float) <= ((size_t)1 << 20) && B >= 8 && mt > 1) {
+        pl.rows = 1;
+        pl.nt = B / 4 < mt ? B / 4 : mt;
+        return pl;
+    }
+    pl.nt = mt;
+    while (pl.nt > 1 && H / pl.nt < 16)
+        pl.nt--;
 #else
-    (void)H;
-    return 1;
+    (void)H, (void)G, (void)B;
 #endif
+    return pl;
 }
 
-void vl_rnn_split(int H, int *k0, int *k1)
+vl_rnn_part vl_rnn_part_of(const vl_rnn_plan *pl, int H, int B)
 {
 #ifdef _OPENMP
     int nt = omp_get_num_threads(), id = omp_get_thread_num();
 #else
     int nt = 1, id = 0;
 #endif
-    /* Slices of ceil(H / nt) rounded up to 16 (a 512-bit vector of floats). */
-    int chunk = ((H + nt - 1) / nt + 15) / 16 * 16;
-    int a = id * chunk, b = a + chunk;
-    *k0 = a < H ? a : H;
-    *k1 = b < H ? b : H;
+    vl_rnn_part q = {0, B, 0, H};
+    if (nt <= 1)
+        return q;
+    if (pl->rows) {
+        q.j0 = (int)((long)B * id / nt);
+        q.j1 = (int)((long)B * (id + 1) / nt);
+    } else {
+        /* Slices of ceil(H / nt) rounded up to 16 (a 512-bit vector of floats). */
+        int chunk = ((H + nt - 1) / nt + 15) / 16 * 16;
+        int a = id * chunk, b = a + chunk;
+        q.k0 = a < H ? a : H;
+        q.k1 = b < H ? b : H;
+    }
+    return q;
 }
 
 void vl_rnn_gemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
