@@ -33,12 +33,20 @@ void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float
     }
 }
 
+/* Threads take column blocks and add the rows in order, so every sum is
+ * formed exactly as by one thread. */
 void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc)
 {
-    for (int r = 0; r < rows; r++) {
-        const float *row = a + (size_t)r * lda;
-        for (int c = 0; c < cols; c++)
-            acc[c] += row[c];
+    enum { CB = 256 };
+    int nb = (cols + CB - 1) / CB;
+#pragma omp parallel for schedule(static) if ((long)rows * cols >= 65536 && nb > 1)
+    for (int b = 0; b < nb; b++) {
+        int c0 = b * CB, c1 = c0 + CB < cols ? c0 + CB : cols;
+        for (int r = 0; r < rows; r++) {
+            const float *row = a + (size_t)r * lda;
+            for (int c = c0; c < c1; c++)
+                acc[c] += row[c];
+        }
     }
 }
 
