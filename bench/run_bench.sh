@@ -5,6 +5,8 @@
 #   SKIP_AS_INSTALLED=1 skips the (very slow: ~15 s/step on (a)) as-installed run,
 #   SKIP_TUNED=1 the tuned (Haswell-kernel) run: tuned-avx512 is PyTorch's best.
 #   PRECISIONS="fp32 bf16" also runs ours with bf16 recurrent GEMMs (training).
+#   BASE_BIN=path also runs an older bench_rnn (e.g. main's) in each round,
+#   labelled "before" (fp32), so an engine change is measured beside its base.
 #   ROUNDS=N repeats every configuration's runs N times, interleaved (ours,
 #   PyTorch, ours, PyTorch ...); bench/summarize.py takes the median per run kind.
 # PyTorch runs three times: as installed (torch.set_num_threads(2) only) and
@@ -38,6 +40,10 @@ for c in "${configs[@]}"; do
   [ "$c" = e ] && tpack=never
   for mode in train infer; do
     [ "$mode" = infer ] && [ "$c" != a ] && continue
+    if [ -n "${BASE_BIN:-}" ] && [ "$mode" = train ]; then
+      "$BASE_BIN" --config "$c" --mode "$mode" --iters "$ITERS" --json --no-peak |
+        sed 's/"impl": "vidlstm", "variant": "vidlstm"/"impl": "vidlstm-before", "variant": "before", "precision": "fp32"/'
+    fi
     for prec in $PRECISIONS; do
       [ "$mode" = infer ] && [ "$prec" != fp32 ] && continue  # inference is fp32
       $BIN --config "$c" --mode "$mode" --iters "$ITERS" --json --no-peak --precision "$prec"
