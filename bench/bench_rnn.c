@@ -24,6 +24,10 @@
 #include "core/rng.h"
 #include "vidlstm.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 typedef struct {
     const char *name;
     int input, hidden, layers, bidir, gru, batch, steps, classes;
@@ -89,6 +93,105 @@ static double sgemm_peak_gflops(void)
     return 2.0 * n * (double)n * n / median(t, 7) / 1e9;
 }
 
+/* The same with oneDNN's bf16 GEMM (fp32 accumulation): the machine's bf16
+ * peak, 0 where the CPU has no native bf16. */
+static double bf16_peak_gflops(void)
+{
+    if (!vl_gemm_bf16_available())
+        return 0.0;
+    const int n = 2048;
+    uint16_t *a = vl_alloc(sizeof(uint16_t) * n * n), *b = vl_alloc(sizeof(uint16_t) * n * n);
+    float *c = vl_alloc(sizeof(float) * n * n), *tmp = vl_alloc(sizeof(float) * n * n);
+    for (size_t i = 0; i < (size_t)n * n; i++)
+        tmp[i] = (float)(i % 7) * 0.1f;
+    vl_bf16_from_f32((size_t)n * n, tmp, a);
+    vl_bf16_from_f32((size_t)n * n, tmp, b);
+    double t[7];
+    for (int r = 0; r < 8; r++) {
+        double t0 = now_s();
+        vl_gemm_bf16(false, true, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        if (r > 0)
+            t[r - 1] = now_s() - t0;
+    }
+    vl_free(a);
+    vl_free(b);
+    vl_free(c);
+    vl_free(tmp);
+    return 2.0 * n * (double)n * n / median(t, 7) / 1e9;
+}
+
+static int bf16_mode; /* --precision bf16 */
+
+/* --gemm-shapes: the GEMMs of one training step of a one-layer configuration,
+ * each timed alone (median of 15, after 2 warm-ups) with the engine's
+ * threading, as GFLOP/s and fraction of the peak measured beside them: which
+ * shapes lose against the 2048^3 peak. Per-step products run as the engine
+ * runs them: one parallel region, each thread its column slice. */
+typedef struct {
+    const char *what;
+    int ta, tb, M, N, K, split, calls; /* split: per-step product split by columns over threads */
+} gemm_shape;
+
+static double time_shape(const gemm_shape *g, const float *A, const float *B, float *C)
+{
+    double t[15];
+    for (int r = 0; r < 17; r++) {
+        double t0 = now_s();
+        for (int c = 0; c < g->calls; c++) {
+            if (!g->split) {
+                vl_sgemm(g->ta, g->tb, g->M, g->N, g->K, 1.0f, A, g->ta ? g->M : g->K, B, g->tb ? g->K : g->N, 1.0f,
+                         C, g->N);
+                continue;
+            }
+#pragma omp parallel
+            {
+#ifdef _OPENMP
+                int nt = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+                int nt = 1, id = 0;
+#endif
+                int chunk = ((g->N + nt - 1) / nt + 15) / 16 * 16, a = id * chunk, b = a + chunk;
+                b = b < g->N ? b : g->N;
+                if (b > a)
+                    vl_sgemm(false, false, g->M, b - a, g->K, 1.0f, A, g->K, B + a, g->N, 1.0f, C + a, g->N);
+            }
+        }
+        if (r >= 2)
+            t[r - 2] = now_s() - t0;
+    }
+    return 2.0 * g->M * (double)g->N * g->K * g->calls / median(t, 15) / 1e9;
+}
+
+static int gemm_shapes(const bench_cfg *bc, double peak)
+{
+    const int D = bc->input, H = bc->hidden, G = (bc->gru ? 3 : 4) * H, N = bc->batch * bc->steps, Bt = bc->batch;
+    const gemm_shape sh[] = {
+        {"input projection x W_ih^T (NT)", 0, 1, N, G, D, 0, 1},
+        {"recurrent step h W_hh^T (NN, split)", 0, 0, Bt, G, H, 1, bc->steps},
+        {"recurrent step h W_hh^T (NN, BLAS-threaded)", 0, 0, Bt, G, H, 0, bc->steps},
+        {"backward step dG W_hh (NN, split)", 0, 0, Bt, H, G, 1, bc->steps},
+        {"weight gradient dG^T x (TN)", 1, 0, G, D, N, 0, 1},
+        {"weight gradient dG^T h (TN)", 1, 0, G, H, N, 0, 1},
+    };
+    size_t big = (size_t)(N > G ? N : G) * (size_t)(D > G ? (D > H ? D : H) : G);
+    float *A = vl_alloc(sizeof(float) * big), *B = vl_alloc(sizeof(float) * big), *C = vl_alloc(sizeof(float) * big);
+    for (size_t i = 0; i < big; i++) {
+        A[i] = (float)(i % 7) * 0.01f;
+        B[i] = (float)(i % 5) * 0.01f;
+        C[i] = 0.0f;
+    }
+    printf("# (%s) GEMM shapes of a training step; peak %.1f GFLOP/s\n", bc->name, peak);
+    for (size_t k = 0; k < sizeof sh / sizeof *sh; k++) {
+        double gf = time_shape(&sh[k], A, B, C);
+        printf("(%s) %-45s %5d x %5d x %5d  x%-3d %7.1f GFLOP/s  %5.1f%% of peak\n", bc->name, sh[k].what, sh[k].M,
+               sh[k].N, sh[k].K, sh[k].calls, gf, peak > 0 ? 100.0 * gf / peak : 0.0);
+    }
+    vl_free(A);
+    vl_free(B);
+    vl_free(C);
+    return 0;
+}
+
 static int run(const bench_cfg *bc, int iters, int warmup, int infer, int json, double peak)
 {
     vl_net_config cfg = {.input = bc->input, .outputs = bc->classes, .mode = VL_OUT_LAST, .task = VL_TASK_CLASSIFY};
@@ -99,6 +202,11 @@ static int run(const bench_cfg *bc, int iters, int warmup, int infer, int json, 
         fprintf(stderr, "bench_rnn: %s\n", vl_errmsg());
         return 1;
     }
+    const char *prec = "fp32";
+    if (bf16_mode)
+        prec = vl_net_set_rnn_precision(net, VL_RNN_BF16) == VL_RNN_BF16 ? "bf16" : "fp32 (no bf16 here)";
+    if (infer && bf16_mode)
+        prec = "fp32 (inference is fp32)";
     vl_optim *opt;
     vl_optim_config oc = {.kind = VL_OPT_ADAM, .lr = 1e-3f, .clip = VL_CLIP_GLOBAL_L2NORM, .clip_threshold = 1.0f};
     if (vl_optim_create(net, &oc, &opt) != VL_OK) {
@@ -151,16 +259,16 @@ static int run(const bench_cfg *bc, int iters, int warmup, int infer, int json, 
     if (json)
         printf("{\"impl\": \"vidlstm\", \"variant\": \"vidlstm\", \"config\": \"%s\", \"cell\": \"%s\", \"input\": %d, "
                "\"hidden\": %d, \"layers\": %d, \"bidirectional\": %d, \"batch\": %d, \"steps\": %d, \"classes\": %d, "
-               "\"lengths\": \"%s\", \"threads\": %d, \"mode\": \"%s\", \"median_ms\": %.3f, \"seq_per_s\": %.1f, "
+               "\"lengths\": \"%s\", \"threads\": %d, \"mode\": \"%s\", \"precision\": \"%s\", \"median_ms\": %.3f, \"seq_per_s\": %.1f, "
                "\"gflops\": %.1f, \"peak_gflops\": %.1f, \"frac_peak\": %.3f, \"peak_rss_mb\": %.1f}\n",
                bc->name, bc->gru ? "gru" : "lstm", bc->input, bc->hidden, bc->layers, bc->bidir, bc->batch, bc->steps,
-               bc->classes, bc->len_hi ? "uniform" : "fixed", vl_get_threads(), infer ? "infer" : "train", med * 1e3,
+               bc->classes, bc->len_hi ? "uniform" : "fixed", vl_get_threads(), infer ? "infer" : "train", prec, med * 1e3,
                bc->batch / med, gf, peak, peak > 0 ? gf / peak : 0.0, peak_rss_mb());
     else
-        printf("(%s) %s in=%d hid=%d L=%d bi=%d B=%d T=%d C=%d%s %s: median %.2f ms  %.0f seq/s  %.1f GFLOP/s  "
-               "(%.0f%% of sgemm peak)  peak RSS %.0f MB\n",
+        printf("(%s) %s in=%d hid=%d L=%d bi=%d B=%d T=%d C=%d%s %s %s: median %.2f ms  %.0f seq/s  %.1f GFLOP/s  "
+               "(%.0f%% of peak)  peak RSS %.0f MB\n",
                bc->name, bc->gru ? "GRU" : "LSTM", bc->input, bc->hidden, bc->layers, bc->bidir, bc->batch, bc->steps,
-               bc->classes, bc->len_hi ? " lengths U[lo,hi]" : "", infer ? "infer" : "train", med * 1e3,
+               bc->classes, bc->len_hi ? " lengths U[lo,hi]" : "", infer ? "infer" : "train", prec, med * 1e3,
                bc->batch / med, gf, peak > 0 ? 100.0 * gf / peak : 0.0, peak_rss_mb());
     fflush(stdout);
     free(t);
@@ -178,6 +286,8 @@ static void usage(void)
     puts("usage: bench_rnn [--config a|b|c|d|e] [--input D --hidden H --layers L --bidirectional 0|1\n"
          "                 --cell lstm|gru --batch B --steps T --classes C --lengths-uniform LO HI]\n"
          "                 [--mode train|infer] [--iters N] [--warmup W] [--threads K] [--json] [--no-peak]\n"
+         "                 [--precision fp32|bf16]   bf16: the recurrent GEMMs in bf16 (training)\n"
+         "       bench_rnn --gemm-shapes [--config a|b|d]   time each GEMM shape of a training step\n"
          "Without --config or --input, runs the standard configurations (a)-(e).");
 }
 
@@ -185,7 +295,7 @@ int main(int argc, char **argv)
 {
     bench_cfg one = {"custom", 0, 256, 1, 0, 0, 32, 60, 2, 0, 0};
     const char *only = NULL;
-    int iters = 20, warmup = 3, threads = 2, json = 0, infer = 0, custom = 0, want_peak = 1;
+    int iters = 20, warmup = 3, threads = 2, json = 0, infer = 0, custom = 0, want_peak = 1, shapes = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : "0";
@@ -209,6 +319,8 @@ int main(int argc, char **argv)
             i += 2;
             continue;
         }
+        if (!strcmp(a, "--gemm-shapes")) { shapes = 1; continue; }
+        if (!strcmp(a, "--precision")) { bf16_mode = !strcmp(v, "bf16"); i++; continue; }
         if (!strcmp(a, "--json")) { json = 1; continue; }
         if (!strcmp(a, "--no-peak")) { want_peak = 0; continue; }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
@@ -225,10 +337,21 @@ int main(int argc, char **argv)
     vl_set_threads(threads);
     const char *ct = getenv("OPENBLAS_CORETYPE");
     double peak = want_peak ? sgemm_peak_gflops() : 0.0; /* 0 = not measured (JSON has no NaN) */
+    double peak16 = want_peak ? bf16_peak_gflops() : 0.0;
     if (!json)
-        printf("# vidlstm %s  BLAS: %s  threads: %d  OPENBLAS_CORETYPE=%s  sgemm peak (2048^3): %.1f GFLOP/s\n"
+        printf("# vidlstm %s  BLAS: %s  threads: %d  OPENBLAS_CORETYPE=%s  sgemm peak (2048^3): %.1f GFLOP/s  "
+               "bf16 GEMM peak (2048^3, fp32 accumulation): %.1f GFLOP/s%s\n"
                "# median over %d iterations after %d warm-up\n",
-               vl_version(), vl_blas_name(), vl_get_threads(), ct ? ct : "(unset)", peak, iters, warmup);
+               vl_version(), vl_blas_name(), vl_get_threads(), ct ? ct : "(unset)", peak, peak16,
+               vl_gemm_bf16_available() ? "" : " (no native bf16)", iters, warmup);
+    if (bf16_mode && vl_gemm_bf16_available())
+        peak = peak16; /* a bf16 run's fraction of peak is against the bf16 peak */
+    if (shapes) {
+        for (size_t k = 0; k < sizeof standard / sizeof *standard; k++)
+            if ((!only || !strcmp(only, standard[k].name)) && standard[k].layers == 1 && !standard[k].len_hi)
+                gemm_shapes(&standard[k], peak);
+        return 0;
+    }
     if (custom)
         return run(&one, iters, warmup, infer, json, peak);
     int rc = 0;

@@ -161,6 +161,18 @@ vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, f
  * the input x [batch, tmax, dim] and, when given, h0/c0 (layouts as vl_batch).
  * They stay available until the next vl_net_forward or forward_backward. */
 void vl_net_want_input_grads(vl_net *net, int on);
+
+/* Precision of the recurrent layers' GEMMs in training passes
+ * (vl_net_forward_backward). VL_RNN_BF16: bf16 operands with fp32
+ * accumulation (weights rounded to bf16 copies refreshed every pass, GEMM
+ * inputs rounded to bf16); master weights, gradients, the cell's element-wise
+ * work and the optimiser stay fp32. Inference (vl_net_forward) is always fp32,
+ * so a model trained either way is saved and predicts the same way. bf16 needs
+ * a CPU with AVX512-BF16 or AMX (as oneDNN detects it); elsewhere the request
+ * falls back to fp32. Returns the precision in effect. */
+typedef enum { VL_RNN_FP32 = 0, VL_RNN_BF16 = 1 } vl_rnn_precision;
+vl_rnn_precision vl_net_set_rnn_precision(vl_net *net, vl_rnn_precision p);
+vl_rnn_precision vl_net_rnn_precision(const vl_net *net);
 vl_status vl_net_input_grads(vl_net *net, float *dx, float *dh0, float *dc0);
 
 /* Ensembles. A network can carry further members of the same input width,

@@ -38,6 +38,20 @@ check "the summary says the ensemble was validated as a whole (shared --val-data
 check "info lists the ensemble" '"$BIN" info "$W/order.safetensors" | grep -q "ensemble: 3 members"'
 check "summary has the confusion matrix" 'tail -1 "$W/order.json" | grep -q "\"confusion\":\[\["'
 check "no checkpoint left after a complete run" '[ ! -e "$W/order.safetensors.ckpt" ]'
+
+# --rnn-precision bf16 (bf16 GEMMs in the LSTM where the CPU has them, else
+# fp32 with a note): the same learning bar, one member
+"$BIN" train --data "$W/order_train.csv" --val-data "$W/order_val.csv" --layers lstm:24 --epochs 20 --lr 0.01 \
+  --ensemble 1 --rnn-precision bf16 --out "$W/order16.safetensors" --json $T > "$W/order16.json" 2> "$W/order16.err"
+check "train --rnn-precision bf16 exits 0 ($(cat "$W/order16.err"))" '[ $? -eq 0 ]'
+acc16=$(jnum "$W/order16.json" accuracy)
+echo "order task, LSTM, --rnn-precision bf16: validation accuracy $acc16"
+check "bf16 LSTM validation accuracy $acc16 >= 0.95" 'ge "$acc16" 0.95'
+if grep -q avx512_bf16 /proc/cpuinfo; then
+  check "no fp32 fall-back note on a CPU with AVX512-BF16" '! grep -q "training in fp32" "$W/order16.err"'
+fi
+"$BIN" train --data "$W/order_train.csv" --out "$W/x.safetensors" --rnn-precision fp16 --quiet 2> "$W/prec.err"
+check "--rnn-precision fp16 is refused (exit $?)" '[ $? -ne 0 ] && grep -q "is not fp32 or bf16" "$W/prec.err"'
 for f in report.html progress.svg confusion.svg; do
   check "report has $f" '[ -s "$W/rep/$f" ]'
 done

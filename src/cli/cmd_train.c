@@ -100,6 +100,11 @@ void cli_help_train(FILE *f)
           "                           validation split) and average their probabilities\n"
           "                           (default: clip models 3, per-frame models 1)\n"
           "  --threads N              (default: all cores)\n"
+          "  --rnn-precision fp32|bf16   GEMMs of the LSTM/GRU layers while training (default\n"
+          "                           fp32); bf16 rounds their inputs to bfloat16 and\n"
+          "                           accumulates in fp32 (weights, gradients and the\n"
+          "                           optimiser stay fp32; prediction is fp32 either way).\n"
+          "                           Needs AVX512-BF16 or AMX, else fp32 with a note\n"
           "  --no-memory-check        train even when the estimated memory (weights, optimiser\n"
           "                           state, activations) exceeds MemAvailable\n"
           "output:\n"
@@ -132,6 +137,7 @@ typedef struct {
     int ensemble; /* members; 0 = the default for the mode */
     int threads, json, quiet, resume;
     int no_memcheck;
+    int rnn_bf16;
 } train_args;
 
 /* ---- progress --------------------------------------------------------------------- */
@@ -356,6 +362,11 @@ static int parse(int argc, char **argv, train_args *A)
         else if (cli_opt(&a, "--seed")) A->t.seed = (uint64_t)cli_num(&a, 0, 9007199254740992.0);
         else if (cli_opt(&a, "--ensemble")) A->ensemble = cli_int(&a, 1, 64);
         else if (cli_opt(&a, "--threads")) A->threads = cli_int(&a, 1, 1024);
+        else if (cli_opt(&a, "--rnn-precision")) {
+            if (!strcmp(a.val, "fp32")) A->rnn_bf16 = 0;
+            else if (!strcmp(a.val, "bf16")) A->rnn_bf16 = 1;
+            else { cli_fail("train", "--rnn-precision: '%s' is not fp32 or bf16", a.val); a.bad = 1; }
+        }
         else if (cli_opt(&a, "--out")) A->out = a.val;
         else if (cli_opt(&a, "--checkpoint")) A->checkpoint = a.val;
         else if (cli_flag(&a, "--resume")) A->resume = 1;
@@ -791,6 +802,9 @@ static int train_main(int argc, char **argv)
             cli_fail("train", "--layers %s: %s", A.layers, vl_errmsg());
             goto out;
         }
+        if (A.rnn_bf16 && vl_net_set_rnn_precision(m, VL_RNN_BF16) != VL_RNN_BF16 && k == 0)
+            fprintf(stderr, "note: --rnn-precision bf16: this CPU has no AVX512-BF16/AMX (as oneDNN sees it); "
+                            "training in fp32\n");
         if (k == 0) {
             net = m;
         } else if (vl_net_add_member(net, m)) {

@@ -9,6 +9,7 @@
 #include "core/blas.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -27,6 +28,16 @@ void vl_transpose(int rows, int cols, const float *src, int lds, float *dst, int
                 for (int c = c0; c < c1; c++)
                     dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
         }
+    }
+}
+
+void vl_bf16_from_f32(size_t n, const float *src, uint16_t *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &src[i], sizeof u);
+        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        dst[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r);
     }
 }
 
@@ -54,6 +65,16 @@ void vl_blas_set_threads(int n)
 
 int vl_blas_threads(void) { return openblas_get_num_threads(); }
 
+/* The OpenBLAS build has no bf16 GEMM: the recurrent engine stays in fp32. */
+bool vl_gemm_bf16_available(void) { return false; }
+
+void vl_gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, const uint16_t *A, int lda,
+                  const uint16_t *B, int ldb, float beta, float *C, int ldc)
+{
+    (void)transA, (void)transB, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb,
+        (void)beta, (void)C, (void)ldc;
+}
+
 const char *vl_blas_info(void)
 {
     static char buf[256];
@@ -76,6 +97,35 @@ void vl_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const 
         return;
     }
     dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* oneDNN exports its bf16 GEMM (src/cpu/gemm/gemm.cpp, extern "C", used by
+ * its own tests) without declaring it in dnnl.h; same conventions as
+ * dnnl_sgemm (row major), bf16 operands as 16-bit words. */
+extern dnnl_status_t dnnl_gemm_bf16bf16f32(char transa, char transb, dnnl_dim_t M, dnnl_dim_t N, dnnl_dim_t K,
+                                           float alpha, const uint16_t *A, dnnl_dim_t lda, const uint16_t *B,
+                                           dnnl_dim_t ldb, float beta, float *C, dnnl_dim_t ldc);
+
+bool vl_gemm_bf16_available(void)
+{
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    unsigned bf16 = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+    /* ISA values are nested bit masks: avx512_core_amx contains avx512_core_bf16. */
+    return (isa & bf16) == bf16;
+}
+
+void vl_gemm_bf16(bool transA, bool transB, int M, int N, int K, float alpha, const uint16_t *A, int lda,
+                  const uint16_t *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    dnnl_gemm_bf16bf16f32(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void vl_blas_set_threads(int n)

@@ -193,6 +193,9 @@ void vl_net_free(vl_net *net)
     vl_free(net->params);
     vl_free(net->grads);
     vl_free(net->whh_t);
+    for (int l = 0; l < net->nl; l++)
+        for (int d = 0; d < 2; d++)
+            vl_rnn_lp_free(&net->L[l].cache[d]);
     vl_free(net->ws);
     free(net->ilabels);
     vl_pack_free(&net->pack);
@@ -239,6 +242,14 @@ size_t vl_net_output_size(const vl_net *net, const vl_batch *b)
 }
 
 void vl_net_want_input_grads(vl_net *net, int on) { net->want_input_grads = on; }
+
+vl_rnn_precision vl_net_set_rnn_precision(vl_net *net, vl_rnn_precision p)
+{
+    net->rnn_bf16 = p == VL_RNN_BF16 && vl_gemm_bf16_available();
+    return vl_net_rnn_precision(net);
+}
+
+vl_rnn_precision vl_net_rnn_precision(const vl_net *net) { return net->rnn_bf16 ? VL_RNN_BF16 : VL_RNN_FP32; }
 
 /* ---- workspace ---------------------------------------------------------------- */
 
@@ -417,6 +428,13 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
             const float *h0 = b->h0 ? net->h0s + soff : NULL;
             const float *c0 = (b->c0 && L->kind == VL_LAYER_LSTM) ? net->c0s + soff : NULL;
             float *y = L->out + (size_t)d * L->H;
+            if (train && net->rnn_bf16) {
+                const float *whh = net->params + net->P[L->first_param + 4 * d + 1].offset;
+                if ((st = vl_rnn_lp_prepare(&L->cache[d], L->kind == VL_LAYER_GRU, p->N, L->din, L->H, w, whh, u)))
+                    return st;
+            } else {
+                vl_rnn_lp_off(&L->cache[d]);
+            }
             if (L->kind == VL_LAYER_LSTM)
                 vl_lstm_forward(p, d, L->din, L->H, in, ldin, w, u, bi, bh, h0, c0, y, L->width, &L->cache[d]);
             else

@@ -59,6 +59,7 @@ struct vl_net {
     const float *top;
     float *dx_packed;
     int want_input_grads, grads_valid;
+    int rnn_bf16; /* training passes run the recurrent GEMMs in bf16 (vl_net_set_rnn_precision) */
 
     /* ensemble: further members, owned; forward averages them (vidlstm.h) */
     vl_net **members;

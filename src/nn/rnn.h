@@ -20,7 +20,26 @@
 #ifndef VL_NN_RNN_H
 #define VL_NN_RNN_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "nn/pack.h"
+
+/* bf16 state of one layer direction (rnn_bf16.c): weight copies refreshed
+ * at the start of every training pass, and bf16 copies of the GEMM inputs. */
+typedef struct vl_rnn_lp {
+    int on; /* this pass runs its GEMMs in bf16 */
+    int gru, Din, H;
+    size_t capN;
+    uint16_t *w_ih;   /* [G, Din] */
+    uint16_t *w_hh;   /* [G, H] */
+    uint16_t *w_hh_t; /* [H, G] */
+    uint16_t *x;      /* [N, Din] the layer's input */
+    uint16_t *hprev;  /* [N, H] */
+    uint16_t *dg;     /* [N, G] LSTM dgates, GRU dgx */
+    uint16_t *dgh;    /* GRU [N, G] */
+} vl_rnn_lp;
 
 typedef struct {
     float *gates; /* [N, G*H] activated gates (GRU: r, z, n) */
@@ -28,7 +47,23 @@ typedef struct {
     float *c;     /* LSTM [N, H] cell state after the step */
     float *cprev; /* LSTM [N, H] cell state entering the step */
     float *ghn;   /* GRU [N, H] W_hn h + b_hn (inside the reset gate) */
+    vl_rnn_lp *lp; /* bf16 mode (NULL or lp->on == 0: fp32); owned, vl_rnn_lp_free */
 } vl_rnn_cache;
+
+/* bf16 GEMMs with fp32 accumulation for the next pass of this layer
+ * direction: converts the weights (w_hh_t = w_hh transposed, [H, G]) and sizes
+ * the activation copies for N rows. fp32 master weights, fp32 element-wise
+ * work and fp32 gradients are unchanged; only the GEMM inputs are rounded.
+ * vl_rnn_lp_off returns the direction to fp32. */
+vl_status vl_rnn_lp_prepare(vl_rnn_cache *c, int gru, int N, int Din, int H, const float *w_ih, const float *w_hh,
+                            const float *w_hh_t);
+void vl_rnn_lp_off(vl_rnn_cache *c);
+void vl_rnn_lp_free(vl_rnn_cache *c);
+static inline const vl_rnn_lp *vl_rnn_lp_active(const vl_rnn_cache *c) { return c->lp && c->lp->on ? c->lp : NULL; }
+/* Rows [0,n) of columns [k0,k1) of src (stride lds) -> bf16 dst (stride ldd). */
+void vl_rnn_bf16_cols(int n, int k0, int k1, const float *src, int lds, uint16_t *dst, int ldd);
+/* dst[N, D] (contiguous) = bf16 of src rows (stride lds); threaded. */
+void vl_rnn_bf16_rows(int N, int D, const float *src, int lds, uint16_t *dst);
 
 /* Scratch floats each kernel needs beyond the cache. */
 #define VL_GRU_FWD_SCRATCH(B, H) ((size_t)(B) * 3 * (H)) /* [B, 3H] recurrent projections */
@@ -66,5 +101,37 @@ void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float
 
 /* Column sums of a [rows, cols] block added into acc[cols]. */
 void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc);
+
+/* How a layer direction's time loop is shared between threads (one OpenMP
+ * region for the whole loop, rnn_common.c):
+ *  - rows: each thread owns a contiguous range of batch slots and runs their
+ *    sequences start to end on its own (one GEMM call per step, no barrier at
+ *    all); chosen when W_hh is small enough to stay in each core's cache
+ *    (every thread reads all of it each step) and the batch gives each thread
+ *    at least 4 slots;
+ *  - columns: each thread owns a slice of the hidden units (multiples of 16)
+ *    and computes those GEMM columns, cell values and next-state columns; one
+ *    barrier per step; each thread reads only its slice of W_hh (large H). */
+typedef struct {
+    int nt;   /* threads */
+    int rows; /* 1: split the batch slots, 0: split the hidden units */
+} vl_rnn_plan;
+vl_rnn_plan vl_rnn_plan_for(int H, int G, int B);
+/* Inside the region: this thread's slots [j0,j1) and hidden units [k0,k1). */
+typedef struct {
+    int j0, j1, k0, k1;
+} vl_rnn_part;
+vl_rnn_part vl_rnn_part_of(const vl_rnn_plan *pl, int H, int B);
+
+/* C = A*B + beta*C (row major, vl_sgemm's conventions, alpha 1): the GEMMs
+ * over all N rows (threaded by the BLAS), and _st the per-step ones inside
+ * the time loop's parallel region (one thread each). */
+void vl_rnn_gemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc);
+/* The same with bf16 operands (vl_gemm_bf16). */
+void vl_rnn_gemm16(bool ta, bool tb, int M, int N, int K, const uint16_t *A, int lda, const uint16_t *B, int ldb,
+                   float beta, float *C, int ldc);
+void vl_rnn_gemm_st(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc);
 
 #endif

@@ -2,6 +2,12 @@
 
 #include "nn/rnn.h"
 
+#include "core/blas.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float *src, int lds,
                         const float *init, float *dst)
 {
@@ -27,11 +33,81 @@ void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float
     }
 }
 
+/* Threads take column blocks and add the rows in order, so every sum is
+ * formed exactly as by one thread. */
 void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc)
 {
-    for (int r = 0; r < rows; r++) {
-        const float *row = a + (size_t)r * lda;
-        for (int c = 0; c < cols; c++)
-            acc[c] += row[c];
+    enum { CB = 256 };
+    int nb = (cols + CB - 1) / CB;
+#pragma omp parallel for schedule(static) if ((long)rows * cols >= 65536 && nb > 1)
+    for (int b = 0; b < nb; b++) {
+        int c0 = b * CB, c1 = c0 + CB < cols ? c0 + CB : cols;
+        for (int r = 0; r < rows; r++) {
+            const float *row = a + (size_t)r * lda;
+            for (int c = c0; c < c1; c++)
+                acc[c] += row[c];
+        }
     }
+}
+
+vl_rnn_plan vl_rnn_plan_for(int H, int G, int B)
+{
+    vl_rnn_plan pl = {1, 0};
+#ifdef _OPENMP
+    int mt = omp_get_max_threads();
+    if ((size_t)G * H * sizeof(float) <= ((size_t)1 << 20) && B >= 8 && mt > 1) {
+        pl.rows = 1;
+        pl.nt = B / 4 < mt ? B / 4 : mt;
+        return pl;
+    }
+    pl.nt = mt;
+    while (pl.nt > 1 && H / pl.nt < 16)
+        pl.nt--;
+#else
+    (void)H, (void)G, (void)B;
+#endif
+    return pl;
+}
+
+vl_rnn_part vl_rnn_part_of(const vl_rnn_plan *pl, int H, int B)
+{
+#ifdef _OPENMP
+    int nt = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+    int nt = 1, id = 0;
+#endif
+    vl_rnn_part q = {0, B, 0, H};
+    if (nt <= 1)
+        return q;
+    if (pl->rows) {
+        q.j0 = (int)((long)B * id / nt);
+        q.j1 = (int)((long)B * (id + 1) / nt);
+    } else {
+        /* Slices of ceil(H / nt) rounded up to 16 (a 512-bit vector of floats). */
+        int chunk = ((H + nt - 1) / nt + 15) / 16 * 16;
+        int a = id * chunk, b = a + chunk;
+        q.k0 = a < H ? a : H;
+        q.k1 = b < H ? b : H;
+    }
+    return q;
+}
+
+void vl_rnn_gemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc)
+{
+    vl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* oneDNN runs a GEMM called from inside an active parallel region on the
+ * calling thread alone (nested regions are inactive by default). */
+void vl_rnn_gemm_st(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc)
+{
+    vl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+void vl_rnn_gemm16(bool ta, bool tb, int M, int N, int K, const uint16_t *A, int lda, const uint16_t *B, int ldb,
+                   float beta, float *C, int ldc)
+{
+    vl_gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
