@@ -12,7 +12,9 @@
 #  - a bad manifest fails the job cleanly on every rank;
 #  - extract at 2 and 3 ranks writes one process's files byte for byte
 #    (shard lists cover every clip once, rank 0 merges), and train on
-#    videos at 2 ranks extracts each rank's shard into the shared cache.
+#    videos at 2 ranks extracts each rank's shard into the shared cache;
+#  - a rank killed mid-extraction ends the job without a manifest; the rerun
+#    finds the cache consistent, reuses it and completes.
 # usage: cli_mpi.sh VIDLSTM GEN_SEQDATA MODEL_DIFF MPIEXEC [LAUNCHER FLAGS...]
 set -u
 BIN=$1
@@ -125,6 +127,33 @@ check "train on videos at 2 ranks ($(tail -2 vt.err))" '[ $? -eq 0 ] && [ -s vt.
 check "... each rank extracted its shard into the cache, then all read it (10 entries)" \
   '[ "$(ls xt/*.npy | wc -l)" -eq 10 ] && grep -q "extracting features: 10/10 clips, 300 frames (10 cached)" vt.err &&
    grep "extracting features" vt.err | grep -vq "10/10"'
+
+# (5) a rank killed mid-extraction: the job ends, no manifest; the cache it
+# was writing stays consistent: the rerun reads no damaged entry and completes
+ffmpeg -loglevel error -y -f lavfi -i testsrc=size=320x240:rate=50:duration=30 -pix_fmt yuv420p vid/a/long.mp4
+$MPI -n 2 "$BIN" extract --data vid --out xk --cache xck --jobs 1 > /dev/null 2> xk.err &
+job=$!
+# kill once the job has cached something (the short clips), while the rank
+# with the long video is still decoding it
+i=0
+while [ -z "$(ls xck 2> /dev/null | grep '\.npy$')" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+victim=$(ps -eo pid=,ppid=,comm= | awk -v root=$job '
+  { par[$1] = $2; name[$1] = $3 }
+  END { for (p in par) { q = p; while (q in par && q != root && q > 1) q = par[q];
+                         if (q == root && name[p] == "vidlstm") print p } }' | sort -n | tail -1)
+check "found an extracting rank to kill" '[ -n "$victim" ]'
+[ -n "$victim" ] && kill -9 "$victim"
+wait $job
+rc=$?
+check "the extraction job fails when a rank is killed (status $rc)" '[ $rc -ne 0 ]'
+check "... and writes no manifest" '[ ! -e xk/manifest.csv ]'
+before=$(ls xck/*.npy 2> /dev/null | wc -l)
+$MPI -n 2 "$BIN" extract --data vid --out xk --cache xck --jobs 1 > /dev/null 2> xk2.err
+check "the rerun completes ($(tail -2 xk2.err))" '[ $? -eq 0 ] && [ -s xk/manifest.csv ]'
+check "the rerun found no damaged cache entry" '! grep -q "damaged\|cannot be read" xk2.err'
+check "the killed job left whole cache entries ($before) for the rerun: 11 now" \
+  '[ "$before" -gt 0 ] && [ "$(ls xck/*.npy | wc -l)" -eq 11 ] && [ -z "$(ls xck | grep -v "\.npy$\|\.frames$\|\.tmp\.")" ]'
+check "the rerun lists every clip once (11)" '[ $(($(wc -l < xk/manifest.csv) - 1)) -eq 11 ]'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

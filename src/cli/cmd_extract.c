@@ -124,6 +124,9 @@ int cmd_extract(int argc, char **argv)
 {
     if (vl_dist_init())
         return cli_fail_status("extract");
+    if (!vl_dist_compiled() && vl_dist_launched())
+        fprintf(stderr, "note: started by an MPI launcher, but this vidlstm was built without MPI "
+                        "(-DVIDLSTM_MPI=ON, docs/cluster.md): every process works alone on everything\n");
     int rc = extract_main(argc, argv);
     if (rc && vl_dist_size() > 1) {
         fflush(stdout);
@@ -246,8 +249,9 @@ static int extract_main(int argc, char **argv)
         /* what the shards of one run share: the clip list (in the key) and these */
         char okey[1024];
 #define S_(x) ((x) ? (x) : "")
-        snprintf(okey, sizeof okey, "%s|%s|%g|%d|%d|%d|%s|%s|%s|%s|%s", S_(v.backbone), S_(v.tap), v.fps, v.every_k,
-                 (int)mode, (int)task, S_(prep.preset), S_(prep.range), S_(prep.mean), S_(prep.std), S_(prep.order));
+        snprintf(okey, sizeof okey, "%s|%s|%g|%d|%d|%d|%s|%s|%s|%s|%s|%d", S_(v.backbone), S_(v.tap), v.fps,
+                 v.every_k, (int)mode, (int)task, S_(prep.preset), S_(prep.range), S_(prep.mean), S_(prep.std),
+                 S_(prep.order), (int)v.precision);
 #undef S_
         vl_videodata_opts vo = {.task = task, .mode = mode, .clips_per_video = v.clips_per_video,
                                 .clip_min = v.clip_min, .clip_max = v.clip_max, .seed = v.seed};

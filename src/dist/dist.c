@@ -40,7 +40,7 @@ int vl_dist_compiled(void)
 #ifdef VL_HAVE_MPI
 /* Launchers' environment: Open MPI's mpirun, PMI (MPICH's hydra, Slurm's
  * srun --mpi=pmi2), PMIx (srun --mpi=pmix, Open MPI 5). */
-static int launched_by_mpi(void)
+static int launcher_env(void)
 {
     static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", "PMI_RANK"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
@@ -50,13 +50,25 @@ static int launched_by_mpi(void)
 }
 #endif
 
+static int env_above_one(const char *name)
+{
+    const char *v = getenv(name);
+    return v && atoi(v) > 1;
+}
+
+int vl_dist_launched(void)
+{
+    return env_above_one("OMPI_COMM_WORLD_SIZE") || env_above_one("PMI_SIZE") || env_above_one("MPI_LOCALNRANKS") ||
+           ((getenv("PMIX_RANK") || getenv("PMI_RANK")) && env_above_one("SLURM_NTASKS"));
+}
+
 vl_status vl_dist_init(void)
 {
     if (g_inited)
         return VL_OK;
     g_inited = 1;
 #ifdef VL_HAVE_MPI
-    if (!launched_by_mpi())
+    if (!launcher_env())
         return VL_OK;
     int flag = 0;
     MPI_Initialized(&flag);

@@ -26,6 +26,9 @@ void vl_dist_abort(int code);
 
 int vl_dist_rank(void);
 int vl_dist_size(void);
+/* 1 when an MPI launcher (mpirun, mpiexec, srun) started this process as one
+ * of several, whether or not this build can talk to the others. */
+int vl_dist_launched(void);
 /* 1 when this build was made with MPI support (-DVIDLSTM_MPI=ON). */
 int vl_dist_compiled(void);
 /* The MPI library's own version line ("" without MPI). */
