@@ -52,7 +52,7 @@ for r in $(seq "$REPS"); do
         --jobs "$j" --quiet 2> "$tmp/err"
       rc=$?
       line=$(grep '^vidlstm profile:' "$tmp/err" | tail -1)
-      fps=$(sed -n 's/.*(\([0-9.]*\) frames\/s).*/\1/p' <<< "$line")
+      fps=$(sed -n 's/.*(\([0-9.]*\) frames\/s[;)].*/\1/p' <<< "$line")
       frames=$(sed -n 's/.* \([0-9]*\) frames in .*/\1/p' <<< "$line")
       cpuf=$(sed -n 's/.*, \([0-9.]*\) ms a frame).*/\1/p' <<< "$line")
       [ $rc = 0 ] && [ -n "$fps" ] || { echo "# extract failed ($mode, jobs $j): $(tail -3 "$tmp/err")"; continue; }
