@@ -18,6 +18,7 @@ cd "$(dirname "$0")"
 # addresses instead of function names; ONNX's operator conformance cases
 # (libonnx-testdata); chromium renders the HTML report headless in
 # tests/report_render.sh.
+# libjemalloc2: bench/run_bench.sh preloads it for PyTorch's tuned reference.
 # MPI: Open MPI's compiler wrappers, headers and mpirun, for the
 # -DVIDLSTM_MPI=ON build (data-parallel training, sharded extraction;
 # run_tests.sh builds one and runs its MPI tests; docs/cluster.md).
@@ -25,7 +26,7 @@ PKGS=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenbla
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
       libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
       clang-14 libclang-rt-14-dev libomp-14-dev llvm libonnx-testdata chromium
-      libopenmpi-dev openmpi-bin)
+      libopenmpi-dev openmpi-bin libjemalloc2)
 
 missing=()
 for p in "${PKGS[@]}"; do
