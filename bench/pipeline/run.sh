@@ -63,6 +63,8 @@ TUNED=("${CLEAN[@]}" OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=SkylakeX VIDLSTM_R
 
 W=$(mktemp -d /tmp/pbench-run.XXXXXX)
 trap 'rm -rf "$W"' EXIT
+# a private copy: build-cache is shared, and regenerating its fixtures removes the file for a while
+cp "$ONNX" "$W/resnet18.onnx" && ONNX=$W/resnet18.onnx
 RES=${OUTF:-$W/results.jsonl}  # written as the runs finish (a cut-short run keeps its lines)
 : > "$RES"
 
