@@ -99,9 +99,9 @@ void cli_prep_help(FILE *f)
           "                           comes from the model's input shape)\n"
           "  --precision fp32|bf16    an ONNX backbone's arithmetic (default fp32): bf16 runs\n"
           "                           its convolutions in bfloat16 on CPUs with AVX512-BF16\n"
-          "                           or AMX (about 2x faster; features within ~1%; fp32\n"
-          "                           with a note elsewhere); recorded in the model, which\n"
-          "                           predict repeats. int8 is not offered yet\n"
-          "                           (docs/precision.md)\n",
+          "                           or AMX (ResNets ~1.5-1.9x faster; features within\n"
+          "                           ~1%; fp32 with a note elsewhere); recorded in the\n"
+          "                           model, which predict repeats. int8 is not offered\n"
+          "                           yet (docs/precision.md)\n",
           f);
 }
