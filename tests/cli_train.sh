@@ -124,8 +124,16 @@ kill -9 $pid 2> /dev/null
 wait $pid 2> /dev/null
 check "the killed run left its checkpoint and no model" '[ -e "$W/killed.safetensors.ckpt" ] && [ ! -e "$W/killed.safetensors" ]'
 cp "$W/killed.safetensors.ckpt" "$W/saved.ckpt"
+# as if the kill had landed mid-write: the half-written temp file is left
+head -c 100 "$W/saved.ckpt" > "$W/killed.safetensors.ckpt.tmp"
 "$BIN" train $args --out "$W/killed.safetensors" --resume
 check "resumed run ends with the same model file as the uninterrupted one" 'cmp -s "$W/full.safetensors" "$W/killed.safetensors"'
+# a checkpoint of the previous format (payload summed byte by byte) is refused by name
+{ printf 'VLCKPT01'; tail -c +9 "$W/saved.ckpt"; } > "$W/old.safetensors.ckpt"
+"$BIN" train $args --out "$W/old.safetensors" --resume 2> "$W/old.err"
+rc=$?
+check "an old-format checkpoint: one error naming it, nothing written" \
+  '[ $rc -ne 0 ] && grep -q "old.safetensors.ckpt: a checkpoint of an older vidlstm" "$W/old.err" && [ ! -e "$W/old.safetensors" ]'
 check "a complete ensemble run leaves no member checkpoints" \
   '[ -z "$(ls "$W" | grep "killed.safetensors.ckpt")" ]'
 # the same, killed while training the second member of the (default) ensemble

@@ -971,10 +971,16 @@ static int train_main(int argc, char **argv)
         if (bad)
             goto out;
     }
-    /* the run is complete: the model file supersedes the checkpoints */
-    unlink(ckpt0);
-    for (int k = 1; k < K; k++) {
-        sprintf(mckpt, "%s.member%d", ckpt0, k + 1);
+    /* the run is complete: the model file supersedes the checkpoints (and a
+     * temp file a killed run left mid-write: trainer.c's ckpt_save) */
+    for (int k = 0; k < K; k++) {
+        size_t cap = strlen(ckpt0) + 32; /* mckpt's size: ".memberN.tmp" fits */
+        if (k)
+            snprintf(mckpt, cap, "%s.member%d", ckpt0, k + 1);
+        else
+            snprintf(mckpt, cap, "%s", ckpt0);
+        unlink(mckpt);
+        snprintf(mckpt + strlen(mckpt), cap - strlen(mckpt), ".tmp");
         unlink(mckpt);
     }
     status = 0;
