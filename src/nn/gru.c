@@ -38,12 +38,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
     const int G = 3 * H;
     float *gates = cache->gates;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
-    if (lp) {
-        vl_rnn_bf16_rows(p->N, Din, x, ldx, lp->x);
-        vl_rnn_gemm16(false, true, p->N, G, Din, lp->x, Din, lp->w_ih, Din, 0.0f, gates, G);
-    } else {
-        vl_rnn_gemm(false, true, p->N, G, Din, x, ldx, w_ih, Din, 0.0f, gates, G);
-    }
+    vl_rnn_input_proj(p->N, G, Din, x, ldx, w_ih, lp, gates);
     const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
 #pragma omp parallel num_threads(pl.nt)
     {

@@ -131,6 +131,10 @@ void vl_rnn_gemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda,
 /* The same with bf16 operands (vl_gemm_bf16). */
 void vl_rnn_gemm16(bool ta, bool tb, int M, int N, int K, const uint16_t *A, int lda, const uint16_t *B, int ldb,
                    float beta, float *C, int ldc);
+/* The input projection of every packed row at once: gates [N, G] = x [N, Din]
+ * W_ih^T, in bf16 (x rounded into lp->x) when lp is set (vl_rnn_lp_active). */
+void vl_rnn_input_proj(int N, int G, int Din, const float *x, int ldx, const float *w_ih, const vl_rnn_lp *lp,
+                       float *gates);
 void vl_rnn_gemm_st(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc);
 

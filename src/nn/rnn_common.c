@@ -111,3 +111,14 @@ void vl_rnn_gemm16(bool ta, bool tb, int M, int N, int K, const uint16_t *A, int
 {
     vl_gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
+
+void vl_rnn_input_proj(int N, int G, int Din, const float *x, int ldx, const float *w_ih, const vl_rnn_lp *lp,
+                       float *gates)
+{
+    if (lp) {
+        vl_rnn_bf16_rows(N, Din, x, ldx, lp->x);
+        vl_rnn_gemm16(false, true, N, G, Din, lp->x, Din, lp->w_ih, Din, 0.0f, gates, G);
+    } else {
+        vl_rnn_gemm(false, true, N, G, Din, x, ldx, w_ih, Din, 0.0f, gates, G);
+    }
+}
