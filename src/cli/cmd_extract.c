@@ -122,19 +122,7 @@ static int extract_main(int argc, char **argv);
  * (MPI_Abort) so that no other waits for it. */
 int cmd_extract(int argc, char **argv)
 {
-    if (vl_dist_init())
-        return cli_fail_status("extract");
-    if (!vl_dist_compiled() && vl_dist_launched())
-        fprintf(stderr, "note: started by an MPI launcher, but this vidlstm was built without MPI "
-                        "(-DVIDLSTM_MPI=ON, docs/cluster.md): every process works alone on everything\n");
-    int rc = extract_main(argc, argv);
-    if (rc && vl_dist_size() > 1) {
-        fflush(stdout);
-        fflush(stderr);
-        vl_dist_abort(rc);
-    }
-    vl_dist_finalize();
-    return rc;
+    return cli_dist_run("extract", extract_main, argc, argv);
 }
 
 /* SHA-256 of a file just written, for the shard list. */

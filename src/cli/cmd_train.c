@@ -562,19 +562,7 @@ static int train_main(int argc, char **argv);
  * fails ends the job (MPI_Abort) so that no other waits for it forever. */
 int cmd_train(int argc, char **argv)
 {
-    if (vl_dist_init())
-        return cli_fail_status("train");
-    if (!vl_dist_compiled() && vl_dist_launched())
-        fprintf(stderr, "note: started by an MPI launcher, but this vidlstm was built without MPI "
-                        "(-DVIDLSTM_MPI=ON, docs/cluster.md): every process works alone on everything\n");
-    int rc = train_main(argc, argv);
-    if (rc && vl_dist_size() > 1) {
-        fflush(stdout);
-        fflush(stderr);
-        vl_dist_abort(rc);
-    }
-    vl_dist_finalize();
-    return rc;
+    return cli_dist_run("train", train_main, argc, argv);
 }
 
 static int train_main(int argc, char **argv)

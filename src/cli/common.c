@@ -434,3 +434,20 @@ int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, c
         return cli_fail_status(cmd);
     return 0;
 }
+
+int cli_dist_run(const char *cmd, int (*main_fn)(int, char **), int argc, char **argv)
+{
+    if (vl_dist_init())
+        return cli_fail_status(cmd);
+    if (!vl_dist_compiled() && vl_dist_launched())
+        fprintf(stderr, "note: started by an MPI launcher, but this vidlstm was built without MPI "
+                        "(-DVIDLSTM_MPI=ON, docs/cluster.md): every process works alone on everything\n");
+    int rc = main_fn(argc, argv);
+    if (rc && vl_dist_size() > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        vl_dist_abort(rc);
+    }
+    vl_dist_finalize();
+    return rc;
+}

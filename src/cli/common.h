@@ -88,4 +88,9 @@ const char *cli_default_cache(void);
 int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, const cli_video_opts *v,
                   vl_extractor **x, vl_dataset *out);
 
+/* Runs a command's main under MPI (or alone): initialises the MPI layer, notes
+ * an MPI launch of a build without MPI, and ends the whole job (MPI_Abort)
+ * when this rank fails, so that no other rank waits for it. */
+int cli_dist_run(const char *cmd, int (*main_fn)(int, char **), int argc, char **argv);
+
 #endif
