@@ -222,6 +222,30 @@ static void test_bad_clip(void)
     free_all(f, NC);
 }
 
+/* vl_extractor_release: the description and sampling stay, extraction is refused. */
+static void test_release(void)
+{
+    vl_extract_opts o = {.backbone = CNN, .fps = 10, .batch = 4};
+    vl_extractor *x;
+    CHECK(vl_extractor_open(&o, &x) == VL_OK, "open: %s", vl_errmsg());
+    if (!x)
+        return;
+    vl_backbone_desc before = *vl_extractor_backbone(x);
+    vl_extractor_release(x);
+    const vl_backbone_desc *after = vl_extractor_backbone(x);
+    CHECK(!strcmp(after->name, before.name) && after->feature_dim == before.feature_dim && after->feature_dim > 0,
+          "the description changed on release: %s %d", after->name, after->feature_dim);
+    double fps;
+    int every_k;
+    vl_extractor_sampling(x, &fps, &every_k);
+    CHECK(fps == 10, "sampling after release: %g fps", fps);
+    vl_features f[1];
+    vl_status st = vl_extract_clips(x, clips, 1, f);
+    CHECK(st == VL_ERR_ARG && strstr(vl_errmsg(), "released"), "extracting after release: %d %s", st, vl_errmsg());
+    free_all(f, 1);
+    vl_extractor_close(x);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/vl_extract_XXXXXX");
@@ -243,6 +267,7 @@ int main(void)
         test_same_as_per_clip(fused);
         test_cache();
         test_bad_clip();
+        test_release();
     }
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

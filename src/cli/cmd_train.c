@@ -663,6 +663,9 @@ static int train_main(int argc, char **argv)
             goto out;
         }
     }
+    /* every feature is in memory: the CNN's weights and buffers go back
+     * before the networks' come (the run's peak is extraction's, not both) */
+    vl_extractor_release(xt);
     if (A.task == VL_TASK_CLASSIFY && A.class_weights &&
         !(cw = malloc(sizeof(float) * (size_t)d.nclasses))) {
         cli_fail("train", "out of memory");

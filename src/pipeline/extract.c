@@ -48,6 +48,7 @@ struct vl_extractor {
     void *user;
     void (*note)(void *, const char *);
     int cross;                  /* every part stateless and sampled-only: batches may span clips */
+    int released;               /* vl_extractor_release: bb[] closed, desc kept */
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -348,6 +349,24 @@ void vl_extractor_close(vl_extractor *x)
     }
     free(x->cache);
     free(x);
+}
+
+void vl_extractor_release(vl_extractor *x)
+{
+    if (!x)
+        return;
+    for (int k = 0; k < MAX_PARTS; k++) {
+        vl_backbone_close(x->bb[k]);
+        x->bb[k] = NULL;
+    }
+    x->released = 1;
+}
+
+static vl_status check_released(const vl_extractor *x)
+{
+    return x->released ? vl_seterr(VL_ERR_ARG, "the extractor's backbone %s was released (vl_extractor_release)",
+                                   x->desc.name)
+                       : VL_OK;
 }
 
 const vl_backbone_desc *vl_extractor_backbone(const vl_extractor *x) { return &x->desc; }
@@ -1324,6 +1343,8 @@ static void *worker(void *arg)
 vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_features *out)
 {
     memset(out, 0, sizeof *out * (size_t)n);
+    if (check_released(x))
+        return VL_ERR_ARG;
     job_ctx j = {.x = x, .clips = clips, .n = n, .out = out};
     /* cross-clip batches: one worker runs the backbone on every core while
      * x->jobs feeder threads decode clips side by side (one model in memory) */
@@ -1383,6 +1404,8 @@ vl_status vl_extract_clips(vl_extractor *x, const vl_clip *clips, int n, vl_feat
 
 vl_status vl_extract_stream(vl_extractor *x, const char *path, vl_feature_sink sink, void *user)
 {
+    if (check_released(x))
+        return VL_ERR_ARG;
     clip_ctx c = {.n = x->np, .first = 1, .sink = sink, .user = user, .fps = x->fps};
     const vl_preproc *pre[MAX_PARTS];
     int sampled_only[MAX_PARTS], order[MAX_PARTS];

@@ -71,6 +71,11 @@ typedef struct vl_extractor vl_extractor;
 vl_status vl_extractor_open(const vl_extract_opts *o, vl_extractor **out);
 void vl_extractor_close(vl_extractor *x);
 const vl_backbone_desc *vl_extractor_backbone(const vl_extractor *x);
+/* Frees the backbones (a CNN's weights and planned buffers, hundreds of MB)
+ * and keeps what describes them (vl_extractor_backbone,
+ * vl_extractor_sampling): for a caller done extracting, e.g. `train` before
+ * its training loop. Extracting afterwards fails with VL_ERR_ARG. */
+void vl_extractor_release(vl_extractor *x);
 /* The effective sampling: fps (0 if every_k) and every_k. */
 void vl_extractor_sampling(const vl_extractor *x, double *fps, int *every_k);
 
