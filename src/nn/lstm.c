@@ -60,6 +60,46 @@ static inline void step_gemm(const vl_rnn_lp *lp, int ngates, int H, int rows, i
     }
 }
 
+/* The gate arithmetic of one row's columns [k0, k1), out of the OpenMP
+ * region and with restrict operands so that it vectorises (inside the
+ * outlined region GCC kept it scalar: 26% of a small configuration's step).
+ * Same formulas, same order: results are bit-identical either way. */
+static void lstm_cell_fwd(int k0, int k1, int H, float *restrict a, const float *restrict b_ih,
+                          const float *restrict b_hh, const float *restrict cpj, float *restrict cj,
+                          float *restrict yj)
+{
+    for (int k = k0; k < k1; k++) {
+        float ig = vl_sigmoidf(a[k] + b_ih[k] + b_hh[k]);
+        float fg = vl_sigmoidf(a[H + k] + b_ih[H + k] + b_hh[H + k]);
+        float gg = vl_tanhf(a[2 * H + k] + b_ih[2 * H + k] + b_hh[2 * H + k]);
+        float og = vl_sigmoidf(a[3 * H + k] + b_ih[3 * H + k] + b_hh[3 * H + k]);
+        float c = fg * cpj[k] + ig * gg;
+        a[k] = ig;
+        a[H + k] = fg;
+        a[2 * H + k] = gg;
+        a[3 * H + k] = og;
+        cj[k] = c;
+        yj[k] = og * vl_tanhf(c);
+    }
+}
+
+static void lstm_cell_bwd(int k0, int k1, int H, const float *restrict a, const float *restrict cj,
+                          const float *restrict cpj, const float *restrict dyj, const float *restrict dhr,
+                          float *restrict dcr, float *restrict dg)
+{
+    for (int k = k0; k < k1; k++) {
+        float ig = a[k], fg = a[H + k], gg = a[2 * H + k], og = a[3 * H + k];
+        float tc = vl_tanhf(cj[k]);
+        float dh = dyj[k] + dhr[k];
+        float dc = dcr[k] + dh * og * (1.0f - tc * tc);
+        dg[k] = dc * gg * ig * (1.0f - ig);
+        dg[H + k] = dc * cpj[k] * fg * (1.0f - fg);
+        dg[2 * H + k] = dc * ig * (1.0f - gg * gg);
+        dg[3 * H + k] = dh * tc * og * (1.0f - og);
+        dcr[k] = dc * fg;
+    }
+}
+
 void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float *x, int ldx,
                      const float *w_ih, const float *w_hh_t, const float *b_ih, const float *b_hh,
                      const float *h0, const float *c0, float *y, int ldy, const vl_rnn_cache *cache)
@@ -101,19 +141,7 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
                 const float *restrict cpj = cp + (size_t)j * H;
                 float *restrict cj = cache->c + (r0 + j) * H;
                 float *restrict yj = y + (r0 + j) * ldy;
-                for (int k = k0; k < k1; k++) {
-                    float ig = vl_sigmoidf(a[k] + b_ih[k] + b_hh[k]);
-                    float fg = vl_sigmoidf(a[H + k] + b_ih[H + k] + b_hh[H + k]);
-                    float gg = vl_tanhf(a[2 * H + k] + b_ih[2 * H + k] + b_hh[2 * H + k]);
-                    float og = vl_sigmoidf(a[3 * H + k] + b_ih[3 * H + k] + b_hh[3 * H + k]);
-                    float c = fg * cpj[k] + ig * gg;
-                    a[k] = ig;
-                    a[H + k] = fg;
-                    a[2 * H + k] = gg;
-                    a[3 * H + k] = og;
-                    cj[k] = c;
-                    yj[k] = og * vl_tanhf(c);
-                }
+                lstm_cell_fwd(k0, k1, H, a, b_ih, b_hh, cpj, cj, yj);
             }
             if (s + 1 < p->T) {
                 /* This thread's block of the state entering the next step:
@@ -167,17 +195,7 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
                 float *restrict dhr = dh_run + (size_t)j * H;
                 float *restrict dcr = dc_run + (size_t)j * H;
                 float *restrict dg = dgates + (r0 + j) * G;
-                for (int k = k0; k < k1; k++) {
-                    float ig = a[k], fg = a[H + k], gg = a[2 * H + k], og = a[3 * H + k];
-                    float tc = vl_tanhf(cj[k]);
-                    float dh = dyj[k] + dhr[k];
-                    float dc = dcr[k] + dh * og * (1.0f - tc * tc);
-                    dg[k] = dc * gg * ig * (1.0f - ig);
-                    dg[H + k] = dc * cpj[k] * fg * (1.0f - fg);
-                    dg[2 * H + k] = dc * ig * (1.0f - gg * gg);
-                    dg[3 * H + k] = dh * tc * og * (1.0f - og);
-                    dcr[k] = dc * fg;
-                }
+                lstm_cell_bwd(k0, k1, H, a, cj, cpj, dyj, dhr, dcr, dg);
             }
             if (lp && j1 > j0) /* every gate row feeds the weight gradients */
                 for (int g = 0; g < 4; g++)
