@@ -219,8 +219,7 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
             }
         }
     }
-    vl_colsum_add(p->N, G, dgates, G, db_ih);
-    vl_colsum_add(p->N, G, dgates, G, db_hh);
+    vl_colsum_add2(p->N, G, dgates, G, db_ih, db_hh);
     if (lp) {
         vl_rnn_gemm16(true, false, G, Din, p->N, lp->dg, G, lp->x, Din, 1.0f, dw_ih, Din);
         vl_rnn_gemm16(true, false, G, H, p->N, lp->dg, G, lp->hprev, H, 1.0f, dw_hh, H);

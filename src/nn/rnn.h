@@ -101,6 +101,9 @@ void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float
 
 /* Column sums of a [rows, cols] block added into acc[cols]. */
 void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc);
+/* The same sums added into two accumulators in one pass (the LSTM's two bias
+ * gradients); each is formed exactly as by vl_colsum_add. */
+void vl_colsum_add2(int rows, int cols, const float *a, int lda, float *acc, float *acc2);
 
 /* How a layer direction's time loop is shared between threads (one OpenMP
  * region for the whole loop, rnn_common.c):

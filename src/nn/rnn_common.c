@@ -33,21 +33,40 @@ void vl_rnn_gather_prev(const vl_pack *p, int reverse, int t, int H, const float
     }
 }
 
+/* Columns [c0, c1) of the rows added into acc (and acc2 when not NULL), row
+ * after row; restrict operands so that it vectorises. */
+static void colsum_block(int rows, int c0, int c1, const float *restrict a, int lda, float *restrict acc,
+                         float *restrict acc2)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *restrict row = a + (size_t)r * lda;
+        if (acc2)
+            for (int c = c0; c < c1; c++) {
+                acc[c] += row[c];
+                acc2[c] += row[c];
+            }
+        else
+            for (int c = c0; c < c1; c++)
+                acc[c] += row[c];
+    }
+}
+
 /* Threads take column blocks and add the rows in order, so every sum is
  * formed exactly as by one thread. */
-void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc)
+void vl_colsum_add2(int rows, int cols, const float *a, int lda, float *acc, float *acc2)
 {
     enum { CB = 256 };
     int nb = (cols + CB - 1) / CB;
 #pragma omp parallel for schedule(static) if ((long)rows * cols >= 65536 && nb > 1)
     for (int b = 0; b < nb; b++) {
         int c0 = b * CB, c1 = c0 + CB < cols ? c0 + CB : cols;
-        for (int r = 0; r < rows; r++) {
-            const float *row = a + (size_t)r * lda;
-            for (int c = c0; c < c1; c++)
-                acc[c] += row[c];
-        }
+        colsum_block(rows, c0, c1, a, lda, acc, acc2);
     }
+}
+
+void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc)
+{
+    vl_colsum_add2(rows, cols, a, lda, acc, NULL);
 }
 
 vl_rnn_plan vl_rnn_plan_for(int H, int G, int B)
