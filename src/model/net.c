@@ -194,8 +194,10 @@ void vl_net_free(vl_net *net)
     vl_free(net->grads);
     vl_free(net->whh_t);
     for (int l = 0; l < net->nl; l++)
-        for (int d = 0; d < 2; d++)
+        for (int d = 0; d < 2; d++) {
             vl_rnn_lp_free(&net->L[l].cache[d]);
+            vl_rnn_panels_free(&net->L[l].cache[d]);
+        }
     vl_free(net->ws);
     free(net->ilabels);
     vl_pack_free(&net->pack);
@@ -434,6 +436,9 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
                     return st;
             } else {
                 vl_rnn_lp_off(&L->cache[d]);
+                if ((st = vl_rnn_panels_prepare(&L->cache[d], L->kind == VL_LAYER_GRU ? 3 : 4, L->H,
+                                                net->params + net->P[L->first_param + 4 * d + 1].offset)))
+                    return st;
             }
             if (L->kind == VL_LAYER_LSTM)
                 vl_lstm_forward(p, d, L->din, L->H, in, ldin, w, u, bi, bh, h0, c0, y, L->width, &L->cache[d]);

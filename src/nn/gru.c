@@ -77,6 +77,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
     const int G = 3 * H;
     float *gates = cache->gates;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    const float *pan = vl_rnn_panels_forward(cache);
     vl_rnn_input_proj(p->N, G, Din, x, ldx, w_ih, lp, gates);
     const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
 #pragma omp parallel num_threads(pl.nt)
@@ -100,7 +101,12 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
             size_t r0 = (size_t)p->off[t];
             const float *hp = cache->hprev + r0 * H;
             float *gh = scratch; /* [B, 3H] = hprev W_hh^T, this thread's block */
-            if (j1 > j0 && k1 > k0) {
+            if (j1 > j0 && k1 > k0 && pan && !lp && !(s == 0 && !h0)) {
+                size_t gsz = vl_rnn_panel_floats(H, H, H);
+                for (int g = 0; g < 3; g++)
+                    vl_rnn_gemm_panel(j1 - j0, H, hp + (size_t)j0 * H, H, pan + g * gsz, k0, k1, 0.0f,
+                                      gh + (size_t)j0 * G + g * H + k0, G);
+            } else if (j1 > j0 && k1 > k0) {
                 int nb = (k0 == 0 && k1 == H) ? 1 : 3, w = nb == 1 ? G : k1 - k0;
                 for (int g = 0; g < nb; g++) {
                     int c = nb == 1 ? 0 : g * H + k0;
@@ -149,6 +155,7 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
 {
     const int G = 3 * H;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    const float *pan = lp ? NULL : vl_rnn_panels_backward(cache);
     const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
 #pragma omp parallel num_threads(pl.nt)
     {
@@ -183,6 +190,9 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
                 if (lp)
                     vl_rnn_gemm16(false, false, j1 - j0, k1 - k0, G, lp->dgh + (r0 + j0) * G, G, lp->w_hh + k0, H,
                                   1.0f, dh_run + (size_t)j0 * H + k0, H);
+                else if (pan)
+                    vl_rnn_gemm_panel(j1 - j0, G, dgh + (r0 + j0) * G, G, pan, k0, k1, 1.0f,
+                                      dh_run + (size_t)j0 * H + k0, H);
                 else
                     vl_rnn_gemm_st(false, false, j1 - j0, k1 - k0, G, dgh + (r0 + j0) * G, G, w_hh + k0, H, 1.0f,
                                    dh_run + (size_t)j0 * H + k0, H);

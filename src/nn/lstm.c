@@ -44,12 +44,18 @@ static inline void init_cols(int j0, int j1, int k0, int k1, int H, const float 
 
 /* This thread's block of C[rows, gate columns] (+)= A[rows, K] * B[K, gate
  * columns]: one call when it owns every column, else one per gate block. */
-static inline void step_gemm(const vl_rnn_lp *lp, int ngates, int H, int rows, int k0, int k1, int K,
+static inline void step_gemm(const vl_rnn_lp *lp, const float *pan, int ngates, int H, int rows, int k0, int k1, int K,
                              const float *A, const uint16_t *A16, int lda, const float *Bm, const uint16_t *B16,
                              int ldb, float beta, float *C, int ldc)
 {
     if (rows <= 0 || k1 <= k0)
         return;
+    if (pan && !lp) { /* fp32 on packed panels: one call per gate block */
+        size_t gsz = vl_rnn_panel_floats(K, H, H);
+        for (int g = 0; g < ngates; g++)
+            vl_rnn_gemm_panel(rows, K, A, lda, pan + g * gsz, k0, k1, beta, C + g * H + k0, ldc);
+        return;
+    }
     int nb = (k0 == 0 && k1 == H) ? 1 : ngates, w = nb == 1 ? ngates * H : k1 - k0;
     for (int g = 0; g < nb; g++) {
         int c = nb == 1 ? 0 : g * H + k0;
@@ -107,6 +113,7 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
     const int G = 4 * H;
     float *gates = cache->gates;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    const float *pan = vl_rnn_panels_forward(cache);
     vl_rnn_input_proj(p->N, G, Din, x, ldx, w_ih, lp, gates);
     const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
 #pragma omp parallel num_threads(pl.nt)
@@ -132,7 +139,7 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
             float *gt = gates + r0 * G;
             /* The first step from a zero state has no recurrent term. */
             if (!(s == 0 && !h0))
-                step_gemm(lp, 4, H, j1 - j0, k0, k1, H, cache->hprev + (r0 + j0) * H,
+                step_gemm(lp, pan, 4, H, j1 - j0, k0, k1, H, cache->hprev + (r0 + j0) * H,
                           lp ? lp->hprev + (r0 + j0) * H : NULL, H, w_hh_t, lp ? lp->w_hh_t : NULL, G, 1.0f,
                           gt + (size_t)j0 * G, G);
             const float *cp = cache->cprev + r0 * H;
@@ -174,6 +181,7 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
 {
     const int G = 4 * H;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    const float *pan = lp ? NULL : vl_rnn_panels_backward(cache);
     const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
 #pragma omp parallel num_threads(pl.nt)
     {
@@ -212,6 +220,9 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
                     if (lp)
                         vl_rnn_gemm16(false, false, j1 - j0, k1 - k0, G, lp->dg + (r0 + j0) * G, G, lp->w_hh + k0, H,
                                       0.0f, dh_run + (size_t)j0 * H + k0, H);
+                    else if (pan)
+                        vl_rnn_gemm_panel(j1 - j0, G, dgates + (r0 + j0) * G, G, pan, k0, k1, 0.0f,
+                                          dh_run + (size_t)j0 * H + k0, H);
                     else
                         vl_rnn_gemm_st(false, false, j1 - j0, k1 - k0, G, dgates + (r0 + j0) * G, G, w_hh + k0, H,
                                        0.0f, dh_run + (size_t)j0 * H + k0, H);
