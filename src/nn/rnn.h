@@ -74,6 +74,9 @@ static inline const float *vl_rnn_panels_forward(const vl_rnn_cache *c)
 {
     return c->pan && c->pan->on ? c->pan->f : NULL;
 }
+/* 1 when an fp32 pass of a direction with this W_hh uses panels (the
+ * forward then needs no transposed W_hh). */
+int vl_rnn_panels_used(int ngates, int H);
 /* Global switch (tests compare both paths); 1 by default. */
 void vl_rnn_panels_enable(int on);
 int vl_rnn_panels_available(void);

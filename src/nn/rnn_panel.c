@@ -165,11 +165,16 @@ void vl_rnn_gemm_panel(int M, int K, const float *A, int lda, const float *P, in
 #endif
 }
 
-vl_status vl_rnn_panels_prepare(vl_rnn_cache *c, int ngates, int H, const float *w_hh)
+int vl_rnn_panels_used(int ngates, int H)
 {
     /* Weights that fit in L2 (the row-split plan of vl_rnn_plan_for): the
      * BLAS's own small-GEMM path measured as fast or faster ((b), (d)). */
-    if (!vl_rnn_panels_available() || (size_t)ngates * H * H * sizeof(float) <= ((size_t)1 << 20)) {
+    return vl_rnn_panels_available() && (size_t)ngates * H * H * sizeof(float) > ((size_t)1 << 20);
+}
+
+vl_status vl_rnn_panels_prepare(vl_rnn_cache *c, int ngates, int H, const float *w_hh)
+{
+    if (!vl_rnn_panels_used(ngates, H)) {
         if (c->pan)
             c->pan->on = 0;
         return VL_OK;
