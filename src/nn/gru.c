@@ -13,23 +13,7 @@
 #include "nn/rnn.h"
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
-static inline int imax(int a, int b) { return a > b ? a : b; }
 
-static inline void copy_cols(int j0, int j1, int k0, int k1, const float *src, int lds, float *dst, int ldd)
-{
-    for (int j = j0; j < j1; j++)
-        memcpy(dst + (size_t)j * ldd + k0, src + (size_t)j * lds + k0, sizeof(float) * (size_t)(k1 - k0));
-}
-
-static inline void init_cols(int j0, int j1, int k0, int k1, int H, const float *init, float *dst)
-{
-    for (int j = j0; j < j1; j++) {
-        if (init)
-            memcpy(dst + (size_t)j * H + k0, init + (size_t)j * H + k0, sizeof(float) * (size_t)(k1 - k0));
-        else
-            memset(dst + (size_t)j * H + k0, 0, sizeof(float) * (size_t)(k1 - k0));
-    }
-}
 
 /* The gate arithmetic of one row's columns [k0, k1), outside the OpenMP
  * region with restrict operands so that it vectorises (see lstm.c). */
@@ -87,7 +71,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
         {
             int t = reverse ? p->T - 1 : 0, j1 = imin(q.j1, p->bs[t]);
             size_t r0 = (size_t)p->off[t];
-            init_cols(q.j0, j1, k0, k1, H, h0, cache->hprev + r0 * H);
+            vl_rnn_init_cols(q.j0, j1, k0, k1, H, h0, cache->hprev + r0 * H);
             if (lp)
                 vl_rnn_bf16_cols(j1 - q.j0, k0, k1, cache->hprev + (r0 + q.j0) * H, H, lp->hprev + (r0 + q.j0) * H,
                                  H);
@@ -112,7 +96,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
                     int c = nb == 1 ? 0 : g * H + k0;
                     float *o = gh + (size_t)j0 * G + c;
                     if (s == 0 && !h0)
-                        init_cols(0, j1 - j0, 0, w, G, NULL, o);
+                        vl_rnn_init_cols(0, j1 - j0, 0, w, G, NULL, o);
                     else if (lp)
                         vl_rnn_gemm16(false, false, j1 - j0, w, H, lp->hprev + (r0 + j0) * H, H, lp->w_hh_t + c, G,
                                       0.0f, o, G);
@@ -130,15 +114,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
                 gru_cell_fwd(k0, k1, H, a, b_ih, b_hh, hj, hpj, ghn, yj);
             }
             if (s + 1 < p->T) {
-                int tn = reverse ? t - 1 : t + 1;
-                int bn = p->bs[tn], ncont = imin(bn, bt);
-                size_t rn = (size_t)p->off[tn];
-                int ce = imin(q.j1, ncont), ib = imax(q.j0, ncont), ie = imin(q.j1, bn);
-                copy_cols(q.j0, ce, k0, k1, y + r0 * ldy, ldy, cache->hprev + rn * H, H);
-                init_cols(ib, ie, k0, k1, H, h0, cache->hprev + rn * H);
-                if (lp && ie > q.j0)
-                    vl_rnn_bf16_cols(ie - q.j0, k0, k1, cache->hprev + (rn + q.j0) * H, H,
-                                     lp->hprev + (rn + q.j0) * H, H);
+                vl_rnn_carry(p, &q, reverse, t, H, y, ldy, h0, NULL, NULL, cache);
                 if (!pl.rows) {
 #pragma omp barrier
                 }
@@ -161,7 +137,7 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
     {
         const vl_rnn_part q = vl_rnn_part_of(&pl, H, p->B);
         const int k0 = q.k0, k1 = q.k1;
-        init_cols(q.j0, q.j1, k0, k1, H, NULL, dh_run);
+        vl_rnn_init_cols(q.j0, q.j1, k0, k1, H, NULL, dh_run);
         for (int s = 0; s < p->T; s++) {
             int t = reverse ? s : p->T - 1 - s;
             int bt = p->bs[t], j0 = q.j0, j1 = imin(q.j1, bt);

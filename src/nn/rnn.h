@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "nn/pack.h"
 
@@ -164,6 +165,32 @@ typedef struct {
     int j0, j1, k0, k1;
 } vl_rnn_part;
 vl_rnn_part vl_rnn_part_of(const vl_rnn_plan *pl, int H, int B);
+
+/* Columns [k0,k1) of rows [j0,j1) (strides lds/ldd). */
+static inline void vl_rnn_copy_cols(int j0, int j1, int k0, int k1, const float *src, int lds, float *dst, int ldd)
+{
+    for (int j = j0; j < j1; j++)
+        memcpy(dst + (size_t)j * ldd + k0, src + (size_t)j * lds + k0, sizeof(float) * (size_t)(k1 - k0));
+}
+
+/* Columns [k0,k1) of rows [j0,j1) of an initial state (or zeros). */
+static inline void vl_rnn_init_cols(int j0, int j1, int k0, int k1, int H, const float *init, float *dst)
+{
+    for (int j = j0; j < j1; j++) {
+        if (init)
+            memcpy(dst + (size_t)j * H + k0, init + (size_t)j * H + k0, sizeof(float) * (size_t)(k1 - k0));
+        else
+            memset(dst + (size_t)j * H + k0, 0, sizeof(float) * (size_t)(k1 - k0));
+    }
+}
+
+/* This thread's block (q's rows and columns) of the state entering the step
+ * after t: slots that continue copy step t's output (y, and the LSTM's cell
+ * state c when not NULL), the others start from h0 / c0 (NULL: zeros); the
+ * bf16 copy of h follows when lp is on (PyTorch's packed semantics). */
+void vl_rnn_carry(const vl_pack *p, const vl_rnn_part *q, int reverse, int t, int H, const float *y, int ldy,
+                  const float *h0, const float *c, const float *c0, const vl_rnn_cache *cache);
+
 
 /* C = A*B + beta*C (row major, vl_sgemm's conventions, alpha 1): the GEMMs
  * over all N rows (threaded by the BLAS), and _st the per-step ones inside
