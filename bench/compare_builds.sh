@@ -42,8 +42,8 @@ one "extract (ResNet-18, --no-cache)" -- sh -c "rm -rf $W/xa; exec $NEW/vidlstm 
   --vs "sh -c 'rm -rf $W/xb; exec $OLD/vidlstm extract --data $CLIPS --backbone $ONNX --out $W/xb --no-cache --quiet'"
 one "train on the features (defaults)" -- "$NEW/vidlstm" train --data "$W/x/manifest.csv" --out "$W/ma.safetensors" --quiet \
   --vs "$OLD/vidlstm train --data $W/x/manifest.csv --out $W/mb.safetensors --quiet"
-one "predict one clip" -- "$NEW/vidlstm" predict --model "$W/m.safetensors" --no-cache "$clip" \
-  --vs "$OLD/vidlstm predict --model $W/m.safetensors --no-cache $clip"
+one "predict one clip" -- "$NEW/vidlstm" predict --model "$W/m.safetensors" "$clip" \
+  --vs "$OLD/vidlstm predict --model $W/m.safetensors $clip"
 for c in "bench_backbone $ONNX --batch 16 --iters 10" "bench_rnn --config d --iters 100 --no-peak" "bench_rnn --config a --iters 3 --no-peak"; do
   set -- $c
   prog=$1
