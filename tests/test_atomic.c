@@ -176,6 +176,24 @@ static void test_bad_folder(void)
     CHECK(vl_atomic_commit_file(t, q) == VL_ERR_IO && file_is(q, "done"), "commit_file of a missing temp fails");
 }
 
+/* What a killed writer leaves ("<path>.tmp", "<path>.tmp.<pid>.<n>") goes;
+ * the target and look-alikes stay. */
+static void test_remove_temps(void)
+{
+    char p[400], q[500];
+    path_in(p, sizeof p, "rt.ckpt");
+    put(p, "keep");
+    const char *stale[] = {".tmp", ".tmp.123.4", ".tmp.9.0"}, *keep[] = {".tmpx", ".member2", ".member2.tmp.1.1"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(q, sizeof q, "%s%s", p, stale[i]);
+        put(q, "x");
+        snprintf(q, sizeof q, "%s%s", p, keep[i]);
+        put(q, "x");
+    }
+    CHECK(vl_atomic_remove_temps(p) == 3, "three stale temporary files removed");
+    CHECK(count_prefix(dir, "rt.ckpt") == 4 && file_is(p, "keep"), "the rest kept (%d)", count_prefix(dir, "rt.ckpt"));
+}
+
 static void test_checksum(const char *fixdir)
 {
     char fx[600], want[64] = "", p[400];
@@ -248,6 +266,7 @@ int main(int argc, char **argv)
     test_callback();
     test_write_error();
     test_bad_folder();
+    test_remove_temps();
     test_checksum(argc > 1 ? argv[1] : "tests/fixtures/checksum");
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

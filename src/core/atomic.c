@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "core/atomic.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -39,10 +40,12 @@ static void release(vl_atomic *a)
     *a = (vl_atomic){0};
 }
 
-vl_status vl_atomic_open(const char *path, vl_atomic *a)
+vl_status vl_atomic_open(const char *path, vl_atomic *a) { return vl_atomic_open_ex(path, 0, a); }
+
+vl_status vl_atomic_open_ex(const char *path, unsigned flags, vl_atomic *a)
 {
     static unsigned counter;
-    *a = (vl_atomic){0};
+    *a = (vl_atomic){.flags = flags};
     size_t n = strlen(path) + 48;
     a->tmp = malloc(n);
     a->path = strdup(path);
@@ -92,7 +95,7 @@ vl_status vl_atomic_commit(vl_atomic *a)
         e = errno ? errno : EIO;
     if (!e && fflush(a->f) != 0)
         e = errno;
-    if (!e && fsync(fileno(a->f)) != 0)
+    if (!e && !(a->flags & VL_ATOMIC_NO_SYNC) && fsync(fileno(a->f)) != 0)
         e = errno;
     if (fclose(a->f) != 0 && !e)
         e = errno;
@@ -105,7 +108,8 @@ vl_status vl_atomic_commit(vl_atomic *a)
         release(a);
         return st;
     }
-    sync_folder(a->path);
+    if (!(a->flags & VL_ATOMIC_NO_SYNC))
+        sync_folder(a->path);
     release(a);
     return VL_OK;
 }
@@ -153,4 +157,32 @@ vl_status vl_atomic_commit_file(const char *tmp, const char *path)
     }
     sync_folder(path);
     return VL_OK;
+}
+
+int vl_atomic_remove_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? (slash == path ? strdup("/") : strndup(path, (size_t)(slash - path))) : strdup(".");
+    if (!dir)
+        return 0;
+    DIR *d = opendir(dir);
+    int removed = 0;
+    const size_t bl = strlen(base);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp", 4) || (n[bl + 4] && n[bl + 4] != '.'))
+            continue;
+        size_t len = strlen(dir) + strlen(n) + 2;
+        char *full = malloc(len);
+        if (full) {
+            snprintf(full, len, "%s/%s", dir, n);
+            removed += unlink(full) == 0;
+            free(full);
+        }
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    return removed;
 }

@@ -19,6 +19,7 @@
 /* An open atomic write. */
 typedef struct {
     FILE *f;    /* write the content here (buffered stdio) */
+    unsigned flags;
     char *tmp;  /* the temporary file's name */
     char *path; /* the target */
 } vl_atomic;
@@ -26,6 +27,12 @@ typedef struct {
 /* Creates the temporary file for `path` and opens a->f on it. On failure
  * *a is zeroed (nothing to abort). */
 vl_status vl_atomic_open(const char *path, vl_atomic *a);
+/* The same with flags: VL_ATOMIC_NO_SYNC skips both fsyncs (still a temp
+ * file and a rename, so readers never see a part), for caches whose entries
+ * are checksummed and only cost time when lost: an fsync costs milliseconds
+ * per file, which a cache entry per video would pay in extraction. */
+#define VL_ATOMIC_NO_SYNC 1u
+vl_status vl_atomic_open_ex(const char *path, unsigned flags, vl_atomic *a);
 /* Finishes a write: fflush, fsync, close, rename over the target, fsync the
  * folder. Any failure (including an earlier write error recorded by the
  * stream, e.g. ENOSPC) removes the temporary file and leaves the target
@@ -40,6 +47,12 @@ void vl_atomic_abort(vl_atomic *a);
  * file is removed. */
 typedef vl_status (*vl_atomic_fn)(FILE *f, void *user);
 vl_status vl_write_atomic(const char *path, vl_atomic_fn fn, void *user);
+
+/* Removes the temporary files a killed writer of `path` left behind
+ * ("<path>.tmp" and "<path>.tmp.*" in its folder), for callers that know no
+ * other writer of that path runs (a finished training run and its
+ * checkpoint). Returns how many were removed. */
+int vl_atomic_remove_temps(const char *path);
 
 /* Writes LEN bytes to PATH atomically. */
 vl_status vl_write_file_atomic(const char *path, const void *buf, size_t len);
