@@ -242,6 +242,12 @@ void vl_npy_free(vl_npy *a)
 
 vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int64_t *shape, const void *data)
 {
+    return vl_npy_write_ex(path, dtype, ndim, shape, data, 0);
+}
+
+vl_status vl_npy_write_ex(const char *path, vl_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
+                          unsigned atomic_flags)
+{
     char hdr[256];
     int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (",
                      dtype == VL_NPY_F32 ? "<f4" : "<i4");
@@ -259,7 +265,7 @@ vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int
     if (vl_path_kind(path))
         return vl_seterr(VL_ERR_ARG, "%s: exists and is %s, not a regular file: not replaced", path, vl_path_kind(path));
     vl_atomic a;
-    vl_status st = vl_atomic_open(path, &a);
+    vl_status st = vl_atomic_open_ex(path, atomic_flags, &a);
     if (st)
         return st;
     FILE *f = a.f;
