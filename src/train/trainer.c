@@ -412,7 +412,6 @@ static int epoch_batches(const vl_dataset *d, const int *train, int n, const vl_
 
 typedef struct {
     uint64_t fingerprint;
-    uint64_t nscalars;
     uint64_t rng[4];
     int64_t optim_step;
     int32_t epochs_done, iteration, bad, best_iteration;
@@ -702,7 +701,6 @@ static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_ne
                            "or of the wrong size", path);
     }
     if (!st) {
-        h.nscalars = n;
         *hd = h;
         memcpy(net->params, back->params, sizeof(float) * n);
         memcpy(net->rng.s, hd->rng, sizeof hd->rng);
@@ -858,8 +856,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
             goto done;
         }
     }
-    ckpt_header hd = {.fingerprint = fp, .nscalars = net->nscalars, .best_val_loss = INFINITY,
-                      .best_val_metric = NAN};
+    ckpt_header hd = {.fingerprint = fp, .best_val_loss = INFINITY, .best_val_metric = NAN};
     int found = 0;
     if (P > 1) {
         if (o->checkpoint && o->resume) {
