@@ -285,7 +285,7 @@ typedef struct {
  * int64 to int32). Errors name the file. */
 vl_status vl_npy_read(const char *path, vl_npy *out);
 void vl_npy_free(vl_npy *a);
-/* Writes float32 or int32 data atomically (temp file, then rename). */
+/* Writes float32 or int32 data atomically (temp file, fsync, rename). */
 vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int64_t *shape, const void *data);
 
 /* ---- ONNX models ------------------------------------------------------------------ */

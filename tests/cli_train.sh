@@ -128,12 +128,31 @@ cp "$W/killed.safetensors.ckpt" "$W/saved.ckpt"
 head -c 100 "$W/saved.ckpt" > "$W/killed.safetensors.ckpt.tmp"
 "$BIN" train $args --out "$W/killed.safetensors" --resume
 check "resumed run ends with the same model file as the uninterrupted one" 'cmp -s "$W/full.safetensors" "$W/killed.safetensors"'
-# a checkpoint of the previous format (payload summed byte by byte) is refused by name
+# checkpoints are safetensors files: a model file plus the training state
+check "the checkpoint is a safetensors file of format 3 with a data checksum" \
+  'head -c 8192 "$W/saved.ckpt" | grep -a -q "\"checkpoint_format\":\"3\"" && head -c 8192 "$W/saved.ckpt" | grep -a -q "\"data_checksum\":\"w64fnv:"'
+# the raw formats of older versions (a real format-2 file made by the old code,
+# tests/fixtures/checkpoint/make_old_ckpt.sh; format 1 by its magic) are refused by name
+cp "$(dirname "$0")/fixtures/checkpoint/old_format2.ckpt" "$W/old.safetensors.ckpt"
+"$BIN" train $args --out "$W/old.safetensors" --resume 2> "$W/old.err"
+rc=$?
+check "a format-2 checkpoint: one error naming it and saying what to do, nothing written ($(cat "$W/old.err"))" \
+  '[ $rc -ne 0 ] && [ "$(wc -l < "$W/old.err")" -eq 1 ] && grep -q "old.safetensors.ckpt: a checkpoint of an older vidlstm (raw format 2).*retrain" "$W/old.err" && [ ! -e "$W/old.safetensors" ]'
 { printf 'VLCKPT01'; tail -c +9 "$W/saved.ckpt"; } > "$W/old.safetensors.ckpt"
 "$BIN" train $args --out "$W/old.safetensors" --resume 2> "$W/old.err"
 rc=$?
-check "an old-format checkpoint: one error naming it, nothing written" \
-  '[ $rc -ne 0 ] && grep -q "old.safetensors.ckpt: a checkpoint of an older vidlstm" "$W/old.err" && [ ! -e "$W/old.safetensors" ]'
+check "a format-1 checkpoint: refused by name" \
+  '[ $rc -ne 0 ] && grep -q "old.safetensors.ckpt: a checkpoint of an older vidlstm (raw format 1)" "$W/old.err" && [ ! -e "$W/old.safetensors" ]'
+# a damaged checkpoint (one bit in its last tensor) is refused, not resumed
+cp "$W/saved.ckpt" "$W/dam.safetensors.ckpt"
+sz=$(wc -c < "$W/dam.safetensors.ckpt")
+b=$(od -An -tu1 -j $((sz - 3)) -N 1 "$W/dam.safetensors.ckpt" | tr -d ' ')
+printf "\\$(printf %o $((b ^ 16)))" | dd of="$W/dam.safetensors.ckpt" bs=1 seek=$((sz - 3)) conv=notrunc 2> /dev/null
+check "one byte changed" '! cmp -s "$W/saved.ckpt" "$W/dam.safetensors.ckpt"'
+"$BIN" train $args --out "$W/dam.safetensors" --resume 2> "$W/dam.err"
+rc=$?
+check "a damaged checkpoint: refused as corrupt, nothing written ($(cat "$W/dam.err"))" \
+  '[ $rc -ne 0 ] && grep -q "dam.safetensors.ckpt: data checksum mismatch" "$W/dam.err" && [ ! -e "$W/dam.safetensors" ]'
 check "a complete ensemble run leaves no member checkpoints" \
   '[ -z "$(ls "$W" | grep "killed.safetensors.ckpt")" ]'
 # the same, killed while training the second member of the (default) ensemble

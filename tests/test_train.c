@@ -17,6 +17,8 @@
 
 #include "check.h"
 #include "core/rng.h"
+#include "core/safetensors.h"
+#include "model/modelfile.h"
 #include "train/dataset.h"
 #include "nn/layers.h"
 #include "train/trainer.h"
@@ -564,10 +566,34 @@ static void test_ckpt_corrupt(void)
     fseek(f, 0, SEEK_SET);
     CHECK(fread(buf, 1, (size_t)len, f) == (size_t)len, "read back");
     fclose(f);
-    /* after the weights (the header is 104 bytes): the first moment, the
-     * best weights, the history */
-    long spots[3] = {104 + (long)(4 * n) + 8, 104 + (long)(12 * n) + 8, len - 8 - 10};
-    for (int k = 0; k < 3; k++) {
+    /* a safetensors file: a model file with the training state beside it */
+    vl_st_file sf;
+    long spots[4] = {0};
+    const char *what[4] = {"ckpt.optim.m0", "ckpt.best", "ckpt.history.loss", "weight_ih_l0"};
+    CHECK(vl_st_read(ck, &sf) == VL_OK, "the checkpoint is a safetensors file: %s", vl_errmsg());
+    if (!sf.buf) {
+        free(buf);
+        vl_net_free(net);
+        vl_dataset_free(&d);
+        return;
+    }
+    CHECK(vl_st_meta(&sf, "checkpoint_format") && !strcmp(vl_st_meta(&sf, "checkpoint_format"), "3") &&
+              vl_st_meta(&sf, "data_checksum"),
+          "format 3 with a data checksum");
+    for (int k = 0; k < 4; k++) {
+        const vl_st_tensor *t = vl_st_find(&sf, what[k]);
+        CHECK(t && t->nbytes >= 4, "tensor %s", what[k]);
+        spots[k] = t ? (long)((const unsigned char *)t->data - sf.buf) + 2 : 0;
+    }
+    const vl_st_tensor *m0 = vl_st_find(&sf, "ckpt.optim.m0");
+    CHECK(m0 && (size_t)m0->count >= n && vl_st_find(&sf, "ckpt.history.iteration"), "moments of all %zu parameters (and the zero alignment padding)", n);
+    vl_st_free(&sf);
+    /* it also opens as a model file: the weights of the last finished epoch */
+    vl_net *as_model = NULL;
+    CHECK(vl_model_load_ex(ck, "ckpt.", &as_model, NULL, NULL) == VL_OK, "loads as a model: %s", vl_errmsg());
+    vl_net_free(as_model);
+    /* damage anywhere in the tensor data: moments, best weights, history, weights */
+    for (int k = 0; k < 4; k++) {
         unsigned char *b2 = malloc((size_t)len);
         memcpy(b2, buf, (size_t)len);
         b2[spots[k]] ^= 0x40;

@@ -17,6 +17,7 @@
 
 #include "backbone/registry.h"
 #include "backbone/tfjs.h"
+#include "core/atomic.h"
 #include "core/error.h"
 
 /* ---- settings ------------------------------------------------------------------------ */
@@ -116,15 +117,6 @@ static int mkdir_p(const char *dir)
             *s = '/';
         }
     return mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-static void sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 static void sleep_s(double s)
@@ -379,9 +371,12 @@ static vl_status fetch_locked(const vl_backbone_entry *e, const vl_fetch_opts *o
             unlink(part);
         return st;
     }
-    if (rename(part, path) != 0)
-        return vl_seterr(VL_ERR_IO, "%s: cannot rename %s to %s: %s", e->name, part, path, strerror(errno));
-    sync_dir(dir);
+    /* fsync'ed above; renamed into place, the folder synced (core/atomic.h) */
+    if ((st = vl_atomic_commit_file(part, path))) {
+        char why[4400];
+        snprintf(why, sizeof why, "%s", vl_errmsg());
+        return vl_seterr(st, "%s: %s", e->name, why);
+    }
     say(o, "%s: %s verified (SHA-256 %.12s...)", e->name, path, e->sha256);
     return VL_OK;
 }
@@ -444,7 +439,6 @@ static vl_status npm_convert_locked(const vl_backbone_entry *e, const vl_fetch_o
         unlink(path);
         return st;
     }
-    sync_dir(dir);
     say(o, "%s: %s verified (SHA-256 %.12s...)", e->name, path, e->sha256);
     return VL_OK;
 }

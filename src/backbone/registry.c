@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backbone/builtin.h"
+#include "core/atomic.h"
 #include "core/error.h"
 #include "core/json.h"
 
@@ -485,21 +486,20 @@ static int read_sidecar(const char *path, const struct stat *sb, char hex[VL_SHA
 }
 
 /* Best effort (a sidecar that cannot be written only costs a hash later):
- * temp file, then rename. */
+ * core/atomic.h. */
 static void write_sidecar(const char *path, const struct stat *sb, const char *hex)
 {
-    char p[4200], t[4300];
+    char p[4200];
     snprintf(p, sizeof p, "%s.sha256", path);
-    static int seq;
-    snprintf(t, sizeof t, "%s.tmp%ld.%d", p, (long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
-    FILE *f = fopen(t, "w");
-    if (!f)
+    vl_atomic a;
+    if (vl_atomic_open(p, &a))
         return;
-    int ok = fprintf(f, "vidlstm-sha256 1 %s %lld %lld %lld\n", hex, (long long)sb->st_size,
+    int ok = fprintf(a.f, "vidlstm-sha256 1 %s %lld %lld %lld\n", hex, (long long)sb->st_size,
                      (long long)sb->st_mtim.tv_sec, (long long)sb->st_mtim.tv_nsec) > 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(t, p) != 0)
-        unlink(t);
+    if (ok)
+        (void)vl_atomic_commit(&a);
+    else
+        vl_atomic_abort(&a);
 }
 
 /* 1 when path lies directly in the backbone cache folder. */

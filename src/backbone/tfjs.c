@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "core/outpath.h"
+#include "core/atomic.h"
 #include "core/json.h"
 #include "onnx.pb-c.h"
 

@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/prep.h"
+#include "core/atomic.h"
 #include "core/outpath.h"
 #include "demo/scene.h"
 #include "model/modelfile.h"
@@ -261,9 +262,7 @@ int cmd_demo(int argc, char **argv)
         vl_demo_opts go = {.clips_per_class = clips, .long_videos = nlong, .seed = seed, .threads = threads};
         if (vl_demo_make_dataset(dir, &go, &sum))
             return cli_fail_status("demo");
-        FILE *f = fopen(p, "w");
-        if (f)
-            fclose(f);
+        (void)vl_write_file_atomic(p, "", 0); /* the marker: best effort */
         if (!json)
             fprintf(stderr, "  %d videos, %.1f minutes of video, %lld frames, in %.1f s\n", sum.clips + sum.long_videos,
                     sum.video_seconds / 60, (long long)sum.frames, sum.wall_seconds);

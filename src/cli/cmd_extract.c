@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/prep.h"
+#include "core/atomic.h"
 #include "core/json.h"
 #include "core/outpath.h"
 #include "core/sha256.h"
@@ -228,8 +229,9 @@ static int extract_main(int argc, char **argv)
     vl_dataset_opts o = {.task = task, .mode = mode};
     vl_extractor *xt = NULL;
     int status = 1;
-    char p[4200], q[4400], man[4200], tmp[4300] = "";
+    char p[4200], q[4400], man[4200];
     FILE *mf = NULL;
+    vl_atomic ma = {0}; /* the manifest (unsharded) */
     char *rows = NULL;
     size_t rows_len = 0;
     cli_shard sh = {.count = 1};
@@ -267,11 +269,11 @@ static int extract_main(int argc, char **argv)
             goto out;
         }
     } else {
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", man, (long)getpid());
-        if (!(mf = fopen(tmp, "w"))) {
-            cli_fail("extract", "%s: %s", tmp, strerror(errno));
+        if (vl_atomic_open(man, &ma)) {
+            cli_fail_status("extract");
             goto out;
         }
+        mf = ma.f;
         fprintf(mf, "path,label,group\n");
     }
     for (int k = 0; k < d.n; k++) {
@@ -303,19 +305,19 @@ static int extract_main(int argc, char **argv)
                 cli_fail_status("extract");
                 goto out;
             }
-            FILE *lf = fopen(q, "w");
-            if (!lf) {
-                cli_fail("extract", "%s: %s", q, strerror(errno));
+            vl_atomic la;
+            if (vl_atomic_open(q, &la)) {
+                cli_fail_status("extract");
                 goto out;
             }
-            fprintf(lf, "frame,label\n");
+            fprintf(la.f, "frame,label\n");
             for (int t = 0; t < s->T; t++) {
-                fprintf(lf, "%d,", t);
-                csv_field(lf, d.classes[s->frame_labels[t]]);
-                fputc('\n', lf);
+                fprintf(la.f, "%d,", t);
+                csv_field(la.f, d.classes[s->frame_labels[t]]);
+                fputc('\n', la.f);
             }
-            if (fclose(lf) != 0) {
-                cli_fail("extract", "%s: write failed", q);
+            if (vl_atomic_commit(&la)) {
+                cli_fail_status("extract");
                 goto out;
             }
             if (sh.count > 1 && file_hex(q, lhex))
@@ -332,12 +334,12 @@ static int extract_main(int argc, char **argv)
             fprintf(mf, ",%d,%s,%s", s->T, fhex, lhex);
         fputc('\n', mf);
     }
-    if (fclose(mf) != 0) {
+    if (sh.count > 1 ? fclose(mf) != 0 : fflush(mf) != 0 || ferror(mf)) {
         mf = NULL;
-        cli_fail("extract", "%s: write failed", sh.count > 1 ? "shard list" : tmp);
+        cli_fail("extract", "%s: write failed", sh.count > 1 ? "shard list" : man);
         goto out;
     }
-    mf = NULL;
+    mf = NULL; /* the unsharded manifest stays open in ma until the end */
     /* how the features were made */
     vl_model_meta bm = {0};
     const vl_backbone_desc *bd = vl_extractor_backbone(xt);
@@ -352,18 +354,18 @@ static int extract_main(int argc, char **argv)
     vl_extractor_sampling(xt, &bm.fps, &bm.every_k);
     char *bj = vl_model_backbone_json(&bm);
     snprintf(p, sizeof p, "%s/backbone.json", outdir);
-    snprintf(q, sizeof q, "%s.tmp.%ld", p, (long)getpid());
-    FILE *bf = bj ? fopen(q, "w") : NULL;
-    int bok = bf && fprintf(bf, "%s\n", bj) >= 0;
-    if (bf && fclose(bf) != 0)
-        bok = 0;
-    if (!bok || rename(q, p) != 0) {
-        free(bj);
-        unlink(q);
-        cli_fail("extract", "%s: cannot write", p);
+    if (!bj) {
+        cli_fail("extract", "out of memory");
         goto out;
     }
+    size_t bl = strlen(bj);
+    bj[bl] = '\n'; /* the JSON and a newline (the string's NUL becomes it) */
+    vl_status bst = vl_write_file_atomic(p, bj, bl + 1);
     free(bj);
+    if (bst) {
+        cli_fail_status("extract");
+        goto out;
+    }
     if (sh.count > 1) {
         /* this shard's list; then the manifest, once every shard's is there:
          * under MPI rank 0 after all ranks are done, else whichever shard
@@ -390,18 +392,17 @@ static int extract_main(int argc, char **argv)
         status = 0;
         goto out;
     }
-    if (rename(tmp, man) != 0) {
-        cli_fail("extract", "%s: %s", man, strerror(errno));
+    if (vl_atomic_commit(&ma)) {
+        cli_fail_status("extract");
         goto out;
     }
     if (!v.quiet)
         fprintf(stderr, "wrote %d feature files (%d features per frame) and %s\n", d.n, d.D, man);
     status = 0;
 out:
-    if (mf)
+    if (mf && mf != ma.f)
         fclose(mf);
-    if (status && tmp[0])
-        unlink(tmp); /* nothing half-written */
+    vl_atomic_abort(&ma); /* nothing half-written (a no-op once committed) */
     vl_dataset_free(&d);
     vl_extractor_close(xt);
     cli_shard_free(&sh);

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/prep.h"
+#include "core/atomic.h"
 #include "core/outpath.h"
 #include "dist/dist.h"
 #include "model/modelfile.h"
@@ -962,17 +963,16 @@ static int train_main(int argc, char **argv)
         if (bad)
             goto out;
     }
-    /* the run is complete: the model file supersedes the checkpoints (and a
-     * temp file a killed run left mid-write: trainer.c's ckpt_save) */
+    /* the run is complete: the model file supersedes the checkpoints (and the
+     * temp files killed runs left mid-write: core/atomic.h) */
     for (int k = 0; k < K; k++) {
-        size_t cap = strlen(ckpt0) + 32; /* mckpt's size: ".memberN.tmp" fits */
+        size_t cap = strlen(ckpt0) + 32; /* mckpt's size: ".memberN" fits */
         if (k)
             snprintf(mckpt, cap, "%s.member%d", ckpt0, k + 1);
         else
             snprintf(mckpt, cap, "%s", ckpt0);
         unlink(mckpt);
-        snprintf(mckpt + strlen(mckpt), cap - strlen(mckpt), ".tmp");
-        unlink(mckpt);
+        vl_atomic_remove_temps(mckpt);
     }
     status = 0;
 out:

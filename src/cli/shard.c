@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "core/csv.h"
-#include "core/outpath.h"
+#include "core/atomic.h"
 #include "core/sha256.h"
 #include "dist/dist.h"
 #include "video/video.h"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/atomic.h"
 #include "core/outpath.h"
 #include "core/mem.h"
 
@@ -241,6 +242,12 @@ void vl_npy_free(vl_npy *a)
 
 vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int64_t *shape, const void *data)
 {
+    return vl_npy_write_ex(path, dtype, ndim, shape, data, 0);
+}
+
+vl_status vl_npy_write_ex(const char *path, vl_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
+                          unsigned atomic_flags)
+{
     char hdr[256];
     int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (",
                      dtype == VL_NPY_F32 ? "<f4" : "<i4");
@@ -257,15 +264,11 @@ vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int
     /* the temp+rename below would replace a symlink or a device node with a regular file */
     if (vl_path_kind(path))
         return vl_seterr(VL_ERR_ARG, "%s: exists and is %s, not a regular file: not replaced", path, vl_path_kind(path));
-    char tmp[4096];
-    /* unique per call: threads of one process may write the same path */
-    static _Atomic unsigned long serial;
-    unsigned long k = ++serial;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d.%lu", path, (int)getpid(), k) >= (int)sizeof tmp)
-        return vl_seterr(VL_ERR_ARG, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return vl_seterr(VL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    vl_atomic a;
+    vl_status st = vl_atomic_open_ex(path, atomic_flags, &a);
+    if (st)
+        return st;
+    FILE *f = a.f;
     unsigned hl = (unsigned)(n + pad + 1);
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 255), (unsigned char)(hl >> 8)};
     int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n;
@@ -273,11 +276,10 @@ vl_status vl_npy_write(const char *path, vl_npy_dtype dtype, int ndim, const int
         ok = fputc(' ', f) != EOF;
     ok = ok && fputc('\n', f) != EOF;
     ok = ok && fwrite(data, 4, (size_t)count, f) == (size_t)count;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
+    if (!ok) {
         int e = errno;
-        remove(tmp);
+        vl_atomic_abort(&a);
         return vl_seterr(VL_ERR_IO, "%s: write failed: %s", path, strerror(e));
     }
-    return VL_OK;
+    return vl_atomic_commit(&a);
 }

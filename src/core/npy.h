@@ -10,4 +10,8 @@
 
 /* The API is public: see vidlstm.h (vl_npy_read, vl_npy_write). */
 
+/* vl_npy_write with core/atomic.h flags (VL_ATOMIC_NO_SYNC for caches). */
+vl_status vl_npy_write_ex(const char *path, vl_npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
+                          unsigned atomic_flags);
+
 #endif

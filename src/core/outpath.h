@@ -2,7 +2,8 @@
  * command's inputs (or another of its outputs), and must not replace
  * something that is not a regular file. The writers themselves write a temp
  * file and rename it into place, which would otherwise silently turn a
- * symlink, a device node (/dev/null) or an input into a new regular file. */
+ * symlink, a device node (/dev/null) or an input into a new regular file.
+ * The atomic writers themselves are in atomic.h. */
 #ifndef VL_CORE_OUTPATH_H
 #define VL_CORE_OUTPATH_H
 
@@ -29,10 +30,5 @@ vl_status vl_output_check(const char *what, const char *path, const char *const 
  * folder (or a symlink to one), but must not be a file, a device, or one of
  * the inputs. */
 vl_status vl_output_dir_check(const char *what, const char *path, const char *const *inputs, int n);
-
-/* Writes LEN bytes to PATH atomically: a temporary file beside it, fsync'ed,
- * mode 0644, then renamed over PATH; on any failure PATH is untouched and no
- * temporary file is left. */
-vl_status vl_write_file_atomic(const char *path, const void *buf, size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/error.h"
 #include "core/outpath.h"
 #include "core/json.h"
@@ -133,6 +134,79 @@ static vl_status parse_tensor(vl_st_file *f, const char *name, const vl_json *e,
     return VL_OK;
 }
 
+/* ---- the data checksum ------------------------------------------------------------ */
+
+/* FNV-style, a 64-bit word at a time (a byte-wise FNV costs about as much as
+ * a small training epoch's arithmetic); the last n % 8 bytes byte-wise. The
+ * state carries a partial word so that data handed over in pieces of any
+ * length hashes like one run of bytes. */
+typedef struct {
+    uint64_t h;
+    unsigned char c[8];
+    size_t nc;
+} whash;
+
+#define WH_PRIME 0x100000001b3ULL
+
+static void wh_init(whash *w) { *w = (whash){.h = 0xcbf29ce484222325ULL}; }
+
+static inline uint64_t wh_word(uint64_t h, const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    h = (h ^ v) * WH_PRIME;
+    return h ^ (h >> 29);
+}
+
+static void wh_update(whash *w, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    while (w->nc && n) {
+        w->c[w->nc & 7] = *p++, w->nc++, n--;
+        if (w->nc == 8)
+            w->h = wh_word(w->h, w->c), w->nc = 0;
+    }
+    uint64_t h = w->h;
+    for (; n >= 8; p += 8, n -= 8)
+        h = wh_word(h, p);
+    w->h = h;
+    if (n) { /* here n < 8 and the carry is empty */
+        memcpy(w->c, p, n & 7);
+        w->nc = n & 7;
+    }
+}
+
+static uint64_t wh_final(const whash *w)
+{
+    uint64_t h = w->h;
+    for (size_t i = 0; i < w->nc; i++)
+        h = (h ^ w->c[i]) * WH_PRIME;
+    return h;
+}
+
+/* Checks the data against a VL_ST_CHECKSUM_KEY entry, when there is one. */
+static vl_status check_sum(const vl_st_file *f, const unsigned char *data, size_t dlen)
+{
+    const char *v = vl_st_meta(f, VL_ST_CHECKSUM_KEY);
+    if (!v)
+        return VL_OK;
+    const size_t pl = strlen(VL_ST_CHECKSUM_ALGO);
+    char *end = NULL;
+    if (strncmp(v, VL_ST_CHECKSUM_ALGO, pl) || strlen(v + pl) != 16)
+        return vl_seterr(VL_ERR_FORMAT, "%s: unknown data checksum '%s' (this vidlstm writes " VL_ST_CHECKSUM_ALGO
+                         "<16 hex digits>)", f->name, v);
+    unsigned long long want = strtoull(v + pl, &end, 16);
+    if (*end)
+        return vl_seterr(VL_ERR_FORMAT, "%s: malformed data checksum '%s'", f->name, v);
+    whash w;
+    wh_init(&w);
+    wh_update(&w, data, dlen);
+    if (wh_final(&w) != (uint64_t)want)
+        return vl_seterr(VL_ERR_FORMAT, "%s: data checksum mismatch: the file is corrupt (damaged after it was written)",
+                         f->name);
+    return VL_OK;
+}
+
 static vl_status parse_file(vl_st_file *f)
 {
     const char *fn = f->name;
@@ -234,6 +308,7 @@ static vl_status parse_file(vl_st_file *f)
                        fn, dlen - pos, pos, dlen);
         goto done;
     }
+    st = check_sum(f, data, dlen);
 done:
     free(order);
     vl_json_free(h);
@@ -351,45 +426,20 @@ vl_status vl_st_to_f32(const vl_st_file *f, const vl_st_tensor *t, float *dst)
 
 /* ---- writing -------------------------------------------------------------------- */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    while (n) {
-        ssize_t w = write(fd, s, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return 0;
-        }
-        s += w;
-        n -= (size_t)w;
-    }
-    return 1;
-}
-
 vl_status vl_st_write(const char *path, const vl_st_entry *t, int n, const char *const *meta_keys,
                       const char *const *meta_values, int nmeta)
+{
+    return vl_st_write_ex(path, t, n, meta_keys, meta_values, nmeta, 0);
+}
+
+vl_status vl_st_write_ex(const char *path, const vl_st_entry *t, int n, const char *const *meta_keys,
+                         const char *const *meta_values, int nmeta, unsigned flags)
 {
     vl_jbuf h = {0};
     size_t *nbytes = calloc((size_t)(n > 0 ? n : 1), sizeof *nbytes);
     if (!nbytes)
         return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
     vl_status st = VL_OK;
-    vl_jbuf_puts(&h, "{");
-    int first = 1;
-    if (nmeta > 0) {
-        vl_jbuf_puts(&h, "\"__metadata__\":{");
-        for (int i = 0; i < nmeta; i++) {
-            if (i)
-                vl_jbuf_puts(&h, ",");
-            vl_jbuf_string(&h, meta_keys[i]);
-            vl_jbuf_puts(&h, ":");
-            vl_jbuf_string(&h, meta_values[i]);
-        }
-        vl_jbuf_puts(&h, "}");
-        first = 0;
-    }
-    uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         if (!t[i].name || !t[i].name[0] || !strcmp(t[i].name, "__metadata__")) {
             st = vl_seterr(VL_ERR_ARG, "%s: tensor %d has an empty or reserved name", path, i);
@@ -415,6 +465,44 @@ vl_status vl_st_write(const char *path, const vl_st_entry *t, int n, const char 
             st = vl_seterr(VL_ERR_ARG, "%s: tensor '%s' has no data", path, t[i].name);
             goto done;
         }
+    }
+    for (int i = 0; i < nmeta; i++)
+        if ((flags & VL_ST_CHECKSUM) && !strcmp(meta_keys[i], VL_ST_CHECKSUM_KEY)) {
+            st = vl_seterr(VL_ERR_ARG, "%s: metadata key '%s' is written by the checksum itself", path, meta_keys[i]);
+            goto done;
+        }
+    char sum[64] = "";
+    if (flags & VL_ST_CHECKSUM) {
+        whash w;
+        wh_init(&w);
+        for (int i = 0; i < n; i++)
+            if (nbytes[i])
+                wh_update(&w, t[i].data, nbytes[i]);
+        snprintf(sum, sizeof sum, VL_ST_CHECKSUM_ALGO "%016llx", (unsigned long long)wh_final(&w));
+    }
+    vl_jbuf_puts(&h, "{");
+    int first = 1;
+    if (nmeta > 0 || sum[0]) {
+        vl_jbuf_puts(&h, "\"__metadata__\":{");
+        for (int i = 0; i < nmeta; i++) {
+            if (i)
+                vl_jbuf_puts(&h, ",");
+            vl_jbuf_string(&h, meta_keys[i]);
+            vl_jbuf_puts(&h, ":");
+            vl_jbuf_string(&h, meta_values[i]);
+        }
+        if (sum[0]) {
+            if (nmeta)
+                vl_jbuf_puts(&h, ",");
+            vl_jbuf_string(&h, VL_ST_CHECKSUM_KEY);
+            vl_jbuf_puts(&h, ":");
+            vl_jbuf_string(&h, sum);
+        }
+        vl_jbuf_puts(&h, "}");
+        first = 0;
+    }
+    uint64_t off = 0;
+    for (int i = 0; i < n; i++) {
         if (!first)
             vl_jbuf_puts(&h, ",");
         first = 0;
@@ -439,54 +527,21 @@ vl_status vl_st_write(const char *path, const vl_st_entry *t, int n, const char 
         st = vl_seterr(VL_ERR_ARG, "%s: exists and is %s, not a regular file: not replaced", path, vl_path_kind(path));
         goto done;
     }
-    char tmp[4200];
-    int fd = -1;
-    static unsigned counter;
-    for (int tries = 0; tries < 100 && fd < 0; tries++) {
-        if (snprintf(tmp, sizeof tmp, "%s.tmp.%d.%u", path, (int)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED)) >=
-            (int)sizeof tmp) {
-            st = vl_seterr(VL_ERR_ARG, "%s: path too long", path);
-            goto done;
-        }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        st = vl_seterr(VL_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
+    vl_atomic a;
+    if ((st = vl_atomic_open(path, &a)))
         goto done;
-    }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    int ok = write_all(fd, len8, 8) && write_all(fd, h.data, h.len);
+    int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(h.data, 1, h.len, a.f) == h.len;
     for (int i = 0; i < n && ok; i++)
-        ok = !nbytes[i] || write_all(fd, t[i].data, nbytes[i]);
-    int e = errno;
-    if (ok && fsync(fd) != 0)
-        ok = 0, e = errno;
-    if (close(fd) != 0 && ok)
-        ok = 0, e = errno;
-    if (ok && rename(tmp, path) != 0)
-        ok = 0, e = errno;
+        ok = !nbytes[i] || fwrite(t[i].data, 1, nbytes[i], a.f) == nbytes[i];
     if (!ok) {
-        unlink(tmp);
-        st = vl_seterr(VL_ERR_IO, "%s: write failed: %s", path, strerror(e));
+        st = vl_seterr(VL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        vl_atomic_abort(&a);
         goto done;
     }
-    /* Make the rename itself durable (best effort: some file systems refuse). */
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash == dir ? (void)(slash[1] = 0) : (void)(*slash = 0);
-    else
-        snprintf(dir, sizeof dir, ".");
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
+    st = vl_atomic_commit(&a);
 done:
     vl_jbuf_free(&h);
     free(nbytes);

@@ -16,9 +16,18 @@
  * Every error names the file (and the tensor).
  *
  * Writing lays tensors out in the order given, pads the header with spaces
- * to a multiple of 8 bytes (as the reference does) and writes atomically: a
- * temporary file in the destination's folder, fsync, rename. On any error
- * the destination is untouched and the temporary file removed. */
+ * to a multiple of 8 bytes (as the reference does) and writes atomically
+ * (core/atomic.h: temp file beside it, fsync, rename, fsync the folder). On
+ * any error the destination is untouched and the temporary file removed.
+ *
+ * Integrity: the format has none of its own. vl_st_write_ex(..., VL_ST_CHECKSUM)
+ * adds the metadata entry "data_checksum": "w64fnv:<16 hex digits>", a hash
+ * of the whole byte buffer (FNV-1a's prime applied a little-endian 64-bit
+ * word at a time, h = (h ^ w) * p, then h ^= h >> 29, from FNV's offset basis;
+ * the last size % 8 bytes one at a time as FNV-1a). Reading verifies it
+ * whenever it is present (VL_ERR_FORMAT "... data checksum mismatch: the
+ * file is corrupt"), so a damaged checkpoint or model is refused instead of
+ * being used. Other readers see one more metadata string. */
 #ifndef VL_CORE_SAFETENSORS_H
 #define VL_CORE_SAFETENSORS_H
 
@@ -101,5 +110,11 @@ typedef struct {
  * atomically to path. Names must be unique, non-empty and not "__metadata__". */
 vl_status vl_st_write(const char *path, const vl_st_entry *tensors, int n, const char *const *meta_keys,
                       const char *const *meta_values, int nmeta);
+
+#define VL_ST_CHECKSUM 1u /* vl_st_write_ex flag: record a checksum of the data */
+#define VL_ST_CHECKSUM_KEY "data_checksum"
+#define VL_ST_CHECKSUM_ALGO "w64fnv:"
+vl_status vl_st_write_ex(const char *path, const vl_st_entry *tensors, int n, const char *const *meta_keys,
+                         const char *const *meta_values, int nmeta, unsigned flags);
 
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "video/encode.h"
@@ -901,23 +902,18 @@ typedef struct {
 
 static vl_status write_labels(const demo_job *j)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", j->csv);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return vl_seterr(VL_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    fprintf(f, "start,end,label\n");
+    vl_atomic a;
+    vl_status st = vl_atomic_open(j->csv, &a);
+    if (st)
+        return st;
+    fprintf(a.f, "start,end,label\n");
     for (int i = 0; i < j->spec.nsegments; i++) {
         const char *name = vl_demo_activity_name(j->seg[i].activity);
         /* the last stretch runs half a frame past the last frame's end: rounding-proof */
         double end = i == j->spec.nsegments - 1 ? j->seg[i].end + 0.5 / j->spec.fps : j->seg[i].end;
-        fprintf(f, "%.6f,%.6f,%s\n", j->seg[i].start, end, name ? name : "?");
+        fprintf(a.f, "%.6f,%.6f,%s\n", j->seg[i].start, end, name ? name : "?");
     }
-    if (fclose(f) != 0 || rename(tmp, j->csv) != 0) {
-        remove(tmp);
-        return vl_seterr(VL_ERR_IO, "%s: cannot write: %s", j->csv, strerror(errno));
-    }
-    return VL_OK;
+    return vl_atomic_commit(&a);
 }
 
 static void *demo_worker(void *arg)

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "core/outpath.h"
+#include "core/atomic.h"
 #include "core/json.h"
 #include "model/modelfile.h"
 #include "model/net_internal.h"

@@ -587,7 +587,7 @@ vl_status vl_model_save_ex(const char *path, vl_net *net, const vl_model_meta *m
     }
     for (int i = 0; i < nextra_meta; i++)
         keys[nm] = extra_keys[i], vals[nm++] = extra_values[i];
-    st = vl_st_write(path, t, n, keys, vals, nm);
+    st = vl_st_write_ex(path, t, n, keys, vals, nm, nextra ? VL_ST_CHECKSUM : 0);
 done:
     for (int i = 0; names && i < nt; i++)
         free(names[i]);

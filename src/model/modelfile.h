@@ -111,7 +111,9 @@ vl_status vl_model_backbone_from_json(const char *json, const char *name, vl_mod
 
 /* vl_model_save plus extra tensors (appended after the model's; names must
  * not clash with them) and extra metadata pairs (keys must not be ones this
- * module writes). */
+ * module writes). A file with extra tensors (a training checkpoint) also
+ * records a checksum of its tensor data ("data_checksum", core/safetensors.h),
+ * which every read verifies. */
 vl_status vl_model_save_ex(const char *path, vl_net *net, const vl_model_meta *meta, const vl_st_entry *extra,
                            int nextra, const char *const *extra_keys, const char *const *extra_values, int nextra_meta);
 /* vl_model_load, but tensors whose names start with extra_prefix (e.g.

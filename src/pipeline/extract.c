@@ -18,9 +18,11 @@
 #include <omp.h>
 #endif
 
+#include "core/atomic.h"
 #include "core/csv.h"
 #include "core/error.h"
 #include "core/mem.h"
+#include "core/npy.h"
 
 /* A fused backbone ("A+B") has parts, each with its own backbone,
  * preprocessing (one decoding pass prepares every part's frames: video.h
@@ -744,25 +746,28 @@ static int cache_read(const vl_extractor *x, const part *pt, uint64_t key, vl_fe
 /* Best effort: a cache that cannot be written only costs time next run. */
 static void cache_write(const vl_extractor *x, uint64_t key, const vl_features *f)
 {
-    char p[4200], tmp[4300];
+    char p[4200];
     snprintf(p, sizeof p, "%s/%016llx.frames", x->cache, (unsigned long long)key);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", p, (long)getpid(), (unsigned long)pthread_self());
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp)
+    /* no fsync: entries are checksummed, and a lost one costs only time */
+    vl_atomic a;
+    if (vl_atomic_open_ex(p, VL_ATOMIC_NO_SYNC, &a))
         return;
+    FILE *fp = a.f;
     int64_t T = f->T;
     uint64_t sum = entry_sum(T, f->D, f->x, f->time, f->index);
     int ok = fwrite(FRAMES_MAGIC, 1, 8, fp) == 8 && fwrite(&T, sizeof T, 1, fp) == 1 &&
              fwrite(&sum, sizeof sum, 1, fp) == 1 && fwrite(f->time, sizeof(double), (size_t)T, fp) == (size_t)T &&
              fwrite(f->index, sizeof(int64_t), (size_t)T, fp) == (size_t)T;
-    if (fclose(fp) != 0 || !ok || rename(tmp, p) != 0) {
-        unlink(tmp);
+    if (!ok) {
+        vl_atomic_abort(&a);
         return;
     }
+    if (vl_atomic_commit(&a))
+        return;
     /* the .npy last: its presence marks a complete entry */
     snprintf(p, sizeof p, "%s/%016llx.npy", x->cache, (unsigned long long)key);
     int64_t shape[2] = {f->T, f->D};
-    vl_npy_write(p, VL_NPY_F32, 2, shape, f->x);
+    vl_npy_write_ex(p, VL_NPY_F32, 2, shape, f->x, VL_ATOMIC_NO_SYNC);
 }
 
 /* The parts' features pf[0..np) side by side into *f (pf[] is consumed). */

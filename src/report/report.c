@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/error.h"
 #include "core/utf8.h"
 
@@ -1128,28 +1129,24 @@ static vl_status mkdir_p(const char *dir)
 
 static vl_status write_atomic(const char *dir, const char *name, const char *prefix, const sbuf *b)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         return vl_seterr(VL_ERR_ARG, "report: %s/%s: path too long", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return vl_seterr(VL_ERR_IO, "report: %s: cannot create: %s", path, strerror(errno));
-    size_t pl = prefix ? strlen(prefix) : 0;
-    int ok = (!pl || fwrite(prefix, 1, pl, f) == pl) && fwrite(b->p, 1, b->n, f) == b->n;
-    int e = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        e = errno;
+    vl_atomic a;
+    vl_status st = vl_atomic_open(path, &a);
+    if (!st) {
+        size_t pl = prefix ? strlen(prefix) : 0;
+        if ((!pl || fwrite(prefix, 1, pl, a.f) == pl) && fwrite(b->p, 1, b->n, a.f) == b->n) {
+            st = vl_atomic_commit(&a);
+        } else {
+            st = vl_seterr(VL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+            vl_atomic_abort(&a);
+        }
     }
-    if (!ok) {
-        remove(tmp);
-        return vl_seterr(VL_ERR_IO, "report: %s: write failed: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        remove(tmp);
-        return vl_seterr(VL_ERR_IO, "report: %s: cannot rename into place: %s", path, strerror(e));
+    if (st) {
+        char why[4400];
+        snprintf(why, sizeof why, "%s", vl_errmsg());
+        return vl_seterr(st, "report: %s", why);
     }
     return VL_OK;
 }

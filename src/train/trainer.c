@@ -2,7 +2,9 @@
 #include "train/trainer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +12,10 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/safetensors.h"
 #include "core/rng.h"
 #include "dist/dist.h"
+#include "model/modelfile.h"
 #include "model/net_internal.h"
 #include "nn/layers.h"
 #include "optim/optim.h"
@@ -393,18 +397,26 @@ static int epoch_batches(const vl_dataset *d, const int *train, int n, const vl_
 
 /* ---- checkpoints ------------------------------------------------------------------ */
 
-#define CKPT_MAGIC "VLCKPT02" /* 01: payload summed byte by byte (refused) */
+/* A checkpoint is a model file (docs/model-format.md: the weights under their
+ * PyTorch names, "architecture" and the rest) plus the training state:
+ * tensors "ckpt.optim.m0" / "ckpt.optim.m1" (the optimiser's moments, flat
+ * [nscalars]), "ckpt.best" (the best weights so far, flat, when there are
+ * any) and the history as columns "ckpt.history.<field>" [nhistory]; counters,
+ * the dropout generator's state, the options/data fingerprint and the format
+ * version in the metadata (CKPT_KEYS). The file carries a checksum of all its
+ * tensor data (core/safetensors.h, "data_checksum"), verified on reading.
+ * Formats 1 and 2 were raw host-endian dumps starting "VLCKPT01"/"VLCKPT02":
+ * refused by name. */
+#define CKPT_FORMAT "3"
+#define CKPT_PREFIX "ckpt."
 
 typedef struct {
-    char magic[8];
     uint64_t fingerprint;
-    uint64_t nscalars;
     uint64_t rng[4];
     int64_t optim_step;
     int32_t epochs_done, iteration, bad, best_iteration;
     float best_val_loss, best_val_metric;
     int32_t has_best, nhistory, stopped;
-    int32_t pad;
 } ckpt_header;
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -417,21 +429,6 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 #define FNV_FIELD(h, v) ((h) = fnv((h), &(v), sizeof(v)))
-
-/* The checkpoint's payload checksum, a word at a time: the byte-wise FNV
- * above cost 14% of a small training run, which checkpoints every epoch. */
-static uint64_t wsum(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, c + i, 8);
-        h = (h ^ w) * 0x100000001b3ULL;
-        h ^= h >> 29;
-    }
-    return fnv(h, c + i, n - i);
-}
 
 static uint64_t fingerprint(const vl_net *net, const vl_dataset *d, const int *train, int ntrain, const int *val,
                             int nval, const vl_train_opts *o)
@@ -487,54 +484,161 @@ static uint64_t fingerprint(const vl_net *net, const vl_dataset *d, const int *t
     return h;
 }
 
-static int write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
+/* The history's columns: name, int (1) or float (0), offset in the point. */
+static const struct {
+    const char *name;
+    int is_int;
+    size_t off;
+} hist_cols[] = {
+    {CKPT_PREFIX "history.iteration", 1, offsetof(vl_progress_point, iteration)},
+    {CKPT_PREFIX "history.epoch", 1, offsetof(vl_progress_point, epoch)},
+    {CKPT_PREFIX "history.loss", 0, offsetof(vl_progress_point, loss)},
+    {CKPT_PREFIX "history.metric", 0, offsetof(vl_progress_point, metric)},
+    {CKPT_PREFIX "history.val_loss", 0, offsetof(vl_progress_point, val_loss)},
+    {CKPT_PREFIX "history.val_metric", 0, offsetof(vl_progress_point, val_metric)},
+    {CKPT_PREFIX "history.lr", 0, offsetof(vl_progress_point, lr)},
+};
+#define NHCOL ((int)(sizeof hist_cols / sizeof hist_cols[0]))
+
+/* The metadata keys, in the order written. Floats as C99 hex ("%a": exact),
+ * 64-bit words as 16 hex digits. */
+enum { K_FORMAT, K_FP, K_STEP, K_EPOCHS, K_ITER, K_BAD, K_BESTIT, K_BESTLOSS, K_BESTMETRIC, K_HASBEST, K_STOPPED,
+       K_NHIST, K_RNG, NKEYS };
+static const char *const ckpt_keys[NKEYS] = {
+    "checkpoint_format", "checkpoint_fingerprint", "checkpoint_optim_step", "checkpoint_epochs_done",
+    "checkpoint_iteration", "checkpoint_bad_validations", "checkpoint_best_iteration", "checkpoint_best_val_loss",
+    "checkpoint_best_val_metric", "checkpoint_has_best", "checkpoint_stopped", "checkpoint_history",
+    "checkpoint_rng"};
 
 static vl_status ckpt_save(const char *path, const ckpt_header *hd, const vl_net *net, vl_optim *opt,
                            const float *best, const vl_progress_point *hist)
 {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
-    if (!tmp)
+    const size_t n = net->nscalars, nh = (size_t)hd->nhistory;
+    /* the history's columns, each 4 bytes an entry */
+    unsigned char *cols = malloc(4 * (nh ? nh : 1) * NHCOL);
+    if (!cols)
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
-    /* a fixed name (not per process): a run killed mid-write leaves one stale
-     * temp file, which the next save replaces and a finished run removes */
-    snprintf(tmp, pl + 32, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        vl_status st = vl_seterr(VL_ERR_IO, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    size_t n = net->nscalars;
-    uint64_t sum = fnv(0xcbf29ce484222325ULL, hd, sizeof *hd);
-    int ok = write_all(f, hd, sizeof *hd) && write_all(f, net->params, sizeof(float) * n) &&
-             write_all(f, vl_optim_moment(opt, 0), sizeof(float) * n) &&
-             write_all(f, vl_optim_moment(opt, 1), sizeof(float) * n) &&
-             (!hd->has_best || write_all(f, best, sizeof(float) * n)) &&
-             write_all(f, hist, sizeof *hist * (size_t)hd->nhistory);
-    /* the checksum covers everything: weights, moments, best weights, history */
-    sum = wsum(sum, net->params, sizeof(float) * n);
-    sum = wsum(sum, vl_optim_moment(opt, 0), sizeof(float) * n);
-    sum = wsum(sum, vl_optim_moment(opt, 1), sizeof(float) * n);
+    vl_st_entry t[3 + NHCOL];
+    int nt = 0;
+    t[nt++] = (vl_st_entry){CKPT_PREFIX "optim.m0", VL_ST_F32, 1, {(int64_t)n}, vl_optim_moment(opt, 0)};
+    t[nt++] = (vl_st_entry){CKPT_PREFIX "optim.m1", VL_ST_F32, 1, {(int64_t)n}, vl_optim_moment(opt, 1)};
     if (hd->has_best)
-        sum = wsum(sum, best, sizeof(float) * n);
-    sum = wsum(sum, hist, sizeof *hist * (size_t)hd->nhistory);
-    if (ok)
-        ok = write_all(f, &sum, sizeof sum);
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        vl_status st = vl_seterr(VL_ERR_IO, "%s: cannot write the checkpoint: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return st;
+        t[nt++] = (vl_st_entry){CKPT_PREFIX "best", VL_ST_F32, 1, {(int64_t)n}, best};
+    for (int c = 0; c < NHCOL; c++) {
+        unsigned char *col = cols + 4 * nh * (size_t)c;
+        for (size_t i = 0; i < nh; i++)
+            memcpy(col + 4 * i, (const char *)&hist[i] + hist_cols[c].off, 4);
+        t[nt++] = (vl_st_entry){hist_cols[c].name, hist_cols[c].is_int ? VL_ST_I32 : VL_ST_F32, 1, {(int64_t)nh}, col};
     }
-    free(tmp);
+    char v[NKEYS][80];
+    snprintf(v[K_FORMAT], 80, "%s", CKPT_FORMAT);
+    snprintf(v[K_FP], 80, "%016llx", (unsigned long long)hd->fingerprint);
+    snprintf(v[K_STEP], 80, "%lld", (long long)hd->optim_step);
+    snprintf(v[K_EPOCHS], 80, "%d", hd->epochs_done);
+    snprintf(v[K_ITER], 80, "%d", hd->iteration);
+    snprintf(v[K_BAD], 80, "%d", hd->bad);
+    snprintf(v[K_BESTIT], 80, "%d", hd->best_iteration);
+    snprintf(v[K_BESTLOSS], 80, "%a", (double)hd->best_val_loss);
+    snprintf(v[K_BESTMETRIC], 80, "%a", (double)hd->best_val_metric);
+    snprintf(v[K_HASBEST], 80, "%d", hd->has_best);
+    snprintf(v[K_STOPPED], 80, "%d", hd->stopped);
+    snprintf(v[K_NHIST], 80, "%d", hd->nhistory);
+    snprintf(v[K_RNG], 80, "%016llx%016llx%016llx%016llx", (unsigned long long)hd->rng[0],
+             (unsigned long long)hd->rng[1], (unsigned long long)hd->rng[2], (unsigned long long)hd->rng[3]);
+    const char *vals[NKEYS];
+    for (int k = 0; k < NKEYS; k++)
+        vals[k] = v[k];
+    vl_status st = vl_model_save_ex(path, (vl_net *)net, NULL, t, nt, ckpt_keys, vals, NKEYS);
+    free(cols);
+    if (st) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", vl_errmsg());
+        return vl_seterr(st, "cannot write the checkpoint: %s", why);
+    }
     return VL_OK;
 }
 
-static int read_all(FILE *f, void *p, size_t n) { return n == 0 || fread(p, 1, n, f) == n; }
+/* A whole decimal number (within [lo, hi]) or a 16-digit hex word from the
+ * metadata; 0 when absent or malformed. */
+static int meta_int(const vl_st_file *f, int key, long long lo, long long hi, long long *out)
+{
+    const char *s = vl_st_meta(f, ckpt_keys[key]);
+    char *end;
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (*end || errno || x < lo || x > hi)
+        return 0;
+    *out = x;
+    return 1;
+}
+
+static int meta_float(const vl_st_file *f, int key, float *out)
+{
+    const char *s = vl_st_meta(f, ckpt_keys[key]);
+    char *end;
+    if (!s || !*s)
+        return 0;
+    *out = (float)strtod(s, &end);
+    return !*end;
+}
+
+static int hex_words(const char *s, uint64_t *w, int n)
+{
+    if (!s || strlen(s) != 16 * (size_t)n)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        char part[17], *end;
+        memcpy(part, s + 16 * i, 16);
+        part[16] = 0;
+        w[i] = strtoull(part, &end, 16);
+        if (*end)
+            return 0;
+    }
+    return 1;
+}
+
+/* Reads the checkpoint's counters from its metadata into hd. */
+static vl_status ckpt_read_header(const vl_st_file *f, const char *path, ckpt_header *hd)
+{
+    long long x[NKEYS] = {0};
+    static const long long hi[NKEYS] = {[K_STEP] = LLONG_MAX, [K_EPOCHS] = INT32_MAX, [K_ITER] = INT32_MAX,
+                                        [K_BAD] = INT32_MAX, [K_BESTIT] = INT32_MAX, [K_HASBEST] = 1,
+                                        [K_STOPPED] = 1, [K_NHIST] = 1 << 28};
+    for (int k = K_STEP; k < NKEYS; k++) {
+        if (k == K_BESTLOSS || k == K_BESTMETRIC || k == K_RNG)
+            continue;
+        if (!meta_int(f, k, 0, hi[k], &x[k]))
+            return vl_seterr(VL_ERR_FORMAT, "%s: checkpoint metadata \"%s\" missing or out of range", path,
+                             ckpt_keys[k]);
+    }
+    if (!meta_float(f, K_BESTLOSS, &hd->best_val_loss) || !meta_float(f, K_BESTMETRIC, &hd->best_val_metric) ||
+        !hex_words(vl_st_meta(f, ckpt_keys[K_RNG]), hd->rng, 4) ||
+        !hex_words(vl_st_meta(f, ckpt_keys[K_FP]), &hd->fingerprint, 1))
+        return vl_seterr(VL_ERR_FORMAT, "%s: checkpoint metadata (best loss, random state or fingerprint) malformed",
+                         path);
+    hd->optim_step = x[K_STEP];
+    hd->epochs_done = (int32_t)x[K_EPOCHS];
+    hd->iteration = (int32_t)x[K_ITER];
+    hd->bad = (int32_t)x[K_BAD];
+    hd->best_iteration = (int32_t)x[K_BESTIT];
+    hd->has_best = (int32_t)x[K_HASBEST];
+    hd->stopped = (int32_t)x[K_STOPPED];
+    hd->nhistory = (int32_t)x[K_NHIST];
+    return VL_OK;
+}
+
+/* A float tensor of count elements into dst; 0 if absent or of another size. */
+static int read_tensor(const vl_st_file *f, const char *name, vl_st_dtype dt, size_t count, void *dst)
+{
+    const vl_st_tensor *t = vl_st_find(f, name);
+    if (!t || t->dtype != dt || t->ndim != 1 || (size_t)t->count != count)
+        return 0;
+    if (t->nbytes)
+        memcpy(dst, t->data, t->nbytes);
+    return 1;
+}
 
 /* Restores the state from a checkpoint. Returns VL_OK with *found = 0 if the
  * file does not exist. */
@@ -542,60 +646,72 @@ static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_ne
                            vl_progress_point **hist, int *found)
 {
     *found = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    FILE *fh = fopen(path, "rb");
+    if (!fh) {
         if (errno == ENOENT)
             return VL_OK;
         return vl_seterr(VL_ERR_IO, "%s: %s", path, strerror(errno));
     }
-    size_t n = net->nscalars;
-    vl_status st = VL_OK;
-    int whole = read_all(f, hd, sizeof *hd);
-    if (whole && !memcmp(hd->magic, "VLCKPT01", 8)) {
-        st = vl_seterr(VL_ERR_FORMAT, "%s: a checkpoint of an older vidlstm (format 1), which this one cannot "
-                       "resume: delete it to start over", path);
-    } else if (!whole || memcmp(hd->magic, CKPT_MAGIC, 8)) {
-        st = vl_seterr(VL_ERR_FORMAT, "%s: not a vidlstm checkpoint (or truncated)", path);
-    } else if (hd->fingerprint != fp || hd->nscalars != n) {
+    char magic[8] = {0};
+    size_t got = fread(magic, 1, 8, fh);
+    fclose(fh);
+    if (got == 8 && !memcmp(magic, "VLCKPT0", 7))
+        return vl_seterr(VL_ERR_FORMAT,
+                         "%s: a checkpoint of an older vidlstm (raw format %c), which this one cannot resume: "
+                         "checkpoints are now safetensors files; delete it and retrain, or finish the run with "
+                         "the vidlstm that wrote it",
+                         path, magic[7]);
+    vl_net *back = NULL;
+    vl_st_file f;
+    vl_status st = vl_model_load_ex(path, CKPT_PREFIX, &back, NULL, &f);
+    if (st)
+        return st;
+    const char *fmt = vl_st_meta(&f, ckpt_keys[K_FORMAT]);
+    const size_t n = net->nscalars;
+    ckpt_header h = *hd;
+    vl_progress_point *pts = NULL;
+    if (!fmt) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: a model file, not a training checkpoint", path);
+    } else if (strcmp(fmt, CKPT_FORMAT)) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: checkpoint format %.20s, which this vidlstm (format " CKPT_FORMAT
+                       ") does not read", path, fmt);
+    } else if ((st = ckpt_read_header(&f, path, &h))) {
+        /* message set */
+    } else if (h.fingerprint != fp || back->nscalars != n) {
         st = vl_seterr(VL_ERR_ARG,
                        "%s: this checkpoint belongs to a run with other options, architecture or data; "
                        "resume with the same command line, or delete it to start over",
                        path);
-    } else if (hd->nhistory < 0 || hd->nhistory > (1 << 28)) {
-        st = vl_seterr(VL_ERR_FORMAT, "%s: corrupt checkpoint header", path);
+    } else if (!(pts = calloc((size_t)h.nhistory + 1, sizeof *pts))) {
+        st = vl_seterr(VL_ERR_NOMEM, "out of memory");
     } else {
-        vl_progress_point *h = malloc(sizeof *h * (size_t)(hd->nhistory + 1));
-        float *params = malloc(sizeof(float) * n);
-        uint64_t sum = 0, want = fnv(0xcbf29ce484222325ULL, hd, sizeof *hd);
-        if (!h || !params) {
-            st = vl_seterr(VL_ERR_NOMEM, "out of memory");
-        } else if (!read_all(f, params, sizeof(float) * n) || !read_all(f, vl_optim_moment(opt, 0), sizeof(float) * n) ||
-                   !read_all(f, vl_optim_moment(opt, 1), sizeof(float) * n) ||
-                   (hd->has_best && !read_all(f, best, sizeof(float) * n)) ||
-                   !read_all(f, h, sizeof *h * (size_t)hd->nhistory) || !read_all(f, &sum, sizeof sum)) {
-            st = vl_seterr(VL_ERR_FORMAT, "%s: truncated checkpoint", path);
-        } else {
-            want = wsum(want, params, sizeof(float) * n);
-            want = wsum(want, vl_optim_moment(opt, 0), sizeof(float) * n);
-            want = wsum(want, vl_optim_moment(opt, 1), sizeof(float) * n);
-            if (hd->has_best)
-                want = wsum(want, best, sizeof(float) * n);
-            want = wsum(want, h, sizeof *h * (size_t)hd->nhistory);
-            if (sum != want)
-                st = vl_seterr(VL_ERR_FORMAT, "%s: checkpoint checksum mismatch (corrupt file)", path);
+        int ok = read_tensor(&f, CKPT_PREFIX "optim.m0", VL_ST_F32, n, vl_optim_moment(opt, 0)) &&
+                 read_tensor(&f, CKPT_PREFIX "optim.m1", VL_ST_F32, n, vl_optim_moment(opt, 1)) &&
+                 (!h.has_best || read_tensor(&f, CKPT_PREFIX "best", VL_ST_F32, n, best));
+        const size_t nh = (size_t)h.nhistory;
+        float *col = malloc(4 * (nh ? nh : 1));
+        for (int c = 0; ok && c < NHCOL; c++) {
+            ok = col && read_tensor(&f, hist_cols[c].name, hist_cols[c].is_int ? VL_ST_I32 : VL_ST_F32, nh, col);
+            for (size_t i = 0; ok && i < nh; i++)
+                memcpy((char *)&pts[i] + hist_cols[c].off, col + i, 4);
         }
-        if (!st) {
-            memcpy(net->params, params, sizeof(float) * n);
-            memcpy(net->rng.s, hd->rng, sizeof hd->rng);
-            vl_optim_set_step(opt, hd->optim_step);
-            *hist = h;
-            *found = 1;
-        } else {
-            free(h);
-        }
-        free(params);
+        free(col);
+        if (!ok)
+            st = vl_seterr(VL_ERR_FORMAT, "%s: corrupt checkpoint: optimiser state, best weights or history missing "
+                           "or of the wrong size", path);
     }
-    fclose(f);
+    if (!st) {
+        *hd = h;
+        memcpy(net->params, back->params, sizeof(float) * n);
+        memcpy(net->rng.s, hd->rng, sizeof hd->rng);
+        vl_optim_set_step(opt, hd->optim_step);
+        *hist = pts;
+        *found = 1;
+    } else {
+        free(pts);
+    }
+    vl_st_free(&f);
+    vl_net_free(back);
     return st;
 }
 
@@ -740,9 +856,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
             goto done;
         }
     }
-    ckpt_header hd = {.fingerprint = fp, .nscalars = net->nscalars, .best_val_loss = INFINITY,
-                      .best_val_metric = NAN};
-    memcpy(hd.magic, CKPT_MAGIC, 8);
+    ckpt_header hd = {.fingerprint = fp, .best_val_loss = INFINITY, .best_val_metric = NAN};
     int found = 0;
     if (P > 1) {
         if (o->checkpoint && o->resume) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/atomic.h"
 #include "core/error.h"
 
 struct vl_video_writer {
@@ -201,9 +202,9 @@ vl_status vl_video_writer_close(vl_video_writer *w)
         st = fail(w, "cannot finish the file", err);
     if (w->fmt->pb)
         avio_closep(&w->fmt->pb);
-    if (!st && rename(w->tmp, w->path) != 0)
-        st = vl_seterr(VL_ERR_IO, "%s: cannot rename the finished file", w->path);
-    if (st)
+    if (!st)
+        st = vl_atomic_commit_file(w->tmp, w->path); /* fsync, rename, fsync the folder */
+    else
         remove(w->tmp);
     release(w);
     return st;
