@@ -102,6 +102,11 @@ typedef struct {
  * VL_ERR_ARG when the stack is full (VL_MAX_LAYERS). */
 vl_status vl_net_add_layer(vl_net_config *cfg, vl_layer_kind kind, int hidden, int bidirectional);
 vl_status vl_net_add_dropout(vl_net_config *cfg, float p);
+/* Appends the layers of a spec to cfg (replacing any it had): comma-separated
+ * "lstm:H", "bilstm:H", "gru:H", "bigru:H" (H = units per direction,
+ * 1..65536), "dropout:P" (0 <= P < 1) and "mean", e.g. "bilstm:128,dropout:0.5,lstm:64".
+ * VL_ERR_ARG with a message naming the bad token. */
+vl_status vl_net_parse_layers(const char *spec, vl_net_config *cfg);
 
 typedef struct vl_net vl_net;
 

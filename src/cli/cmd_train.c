@@ -619,9 +619,8 @@ static int train_main(int argc, char **argv)
         A.t.opt.total_epochs = A.t.epochs; /* the cosine schedule's length */
     }
     vl_net_config cfg = {.mode = A.mode, .task = A.task};
-    char err[256];
-    if (cli_parse_layers(A.layers, &cfg, err, sizeof err))
-        return cli_fail("train", "--layers: %s", err);
+    if (vl_net_parse_layers(A.layers, &cfg))
+        return cli_fail("train", "--layers: %s", vl_errmsg());
 
     vl_dataset d = {0}, vd = {0};
     vl_dataset_opts dopt = {.task = A.task, .mode = A.mode};
