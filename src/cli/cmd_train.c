@@ -12,6 +12,7 @@
 #include "cli/prep.h"
 #include "core/outpath.h"
 #include "dist/dist.h"
+#include "model/layers_table.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
 #include "pipeline/videodata.h"
@@ -521,21 +522,18 @@ static int check_outputs(const train_args *A, const char *ckpt0, int K, const vl
  * hidden and their gradients per direction; GRU 3 gates). */
 static double train_bytes(const vl_net_config *cfg, int batch, int tmax, int K)
 {
-    double P = 0, act = 0;
-    double in = cfg->input;
+    double P = (double)vl_arch_param_count(cfg), act = 0;
+    int in = cfg->input;
     for (int i = 0; i < cfg->nlayers; i++) {
         const vl_layer_spec *L = &cfg->layer[i];
-        if (L->kind == VL_LAYER_LSTM || L->kind == VL_LAYER_GRU) {
-            double g = L->kind == VL_LAYER_LSTM ? 4 : 3, H = L->hidden, dirs = L->bidirectional ? 2 : 1;
-            P += dirs * (g * H * (in + H) + 2 * g * H);
-            act += dirs * (2 * g + 4) * H;
-            in = dirs * H;
-        } else {
+        const vl_layer_def *k = vl_layer_def_of(L->kind);
+        if (k && k->gates)
+            act += (L->bidirectional ? 2 : 1) * (2.0 * k->gates + 4) * L->hidden;
+        else
             act += in; /* dropout masks, pooled values */
-        }
+        in = vl_layer_out_width(L, in);
     }
-    P += cfg->outputs * (in + 1);
-    act += 2 * (in + cfg->outputs);
+    act += 2 * ((double)in + cfg->outputs);
     return 4.0 * (P * (6 + (K - 1)) + act * batch * (double)tmax);
 }
 
