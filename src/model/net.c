@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/rng.h"
+#include "model/net.h"
 #include "model/net_internal.h"
 #include "nn/layers.h"
 #include "nn/rnn.h"
@@ -168,6 +169,10 @@ void vl_net_free(vl_net *net)
 }
 
 const vl_net_config *vl_net_get_config(const vl_net *net) { return &net->cfg; }
+size_t vl_net_nscalars(const vl_net *net) { return net->nscalars; }
+float *vl_net_params_block(const vl_net *net) { return net->params; }
+float *vl_net_grads_block(const vl_net *net) { return net->grads; }
+vl_rng *vl_net_rng(vl_net *net) { return &net->rng; }
 int vl_net_num_params(const vl_net *net) { return net->nparams; }
 size_t vl_net_param_count(const vl_net *net)
 {

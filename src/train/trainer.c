@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "dist/dist.h"
-#include "model/net_internal.h"
+#include "model/net.h"
 #include "nn/layers.h"
 #include "optim/optim.h"
 
@@ -505,15 +505,15 @@ static vl_status ckpt_save(const char *path, const ckpt_header *hd, const vl_net
         free(tmp);
         return st;
     }
-    size_t n = net->nscalars;
+    size_t n = vl_net_nscalars(net);
     uint64_t sum = fnv(0xcbf29ce484222325ULL, hd, sizeof *hd);
-    int ok = write_all(f, hd, sizeof *hd) && write_all(f, net->params, sizeof(float) * n) &&
+    int ok = write_all(f, hd, sizeof *hd) && write_all(f, vl_net_params_block(net), sizeof(float) * n) &&
              write_all(f, vl_optim_moment(opt, 0), sizeof(float) * n) &&
              write_all(f, vl_optim_moment(opt, 1), sizeof(float) * n) &&
              (!hd->has_best || write_all(f, best, sizeof(float) * n)) &&
              write_all(f, hist, sizeof *hist * (size_t)hd->nhistory);
     /* the checksum covers everything: weights, moments, best weights, history */
-    sum = wsum(sum, net->params, sizeof(float) * n);
+    sum = wsum(sum, vl_net_params_block(net), sizeof(float) * n);
     sum = wsum(sum, vl_optim_moment(opt, 0), sizeof(float) * n);
     sum = wsum(sum, vl_optim_moment(opt, 1), sizeof(float) * n);
     if (hd->has_best)
@@ -548,7 +548,7 @@ static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_ne
             return VL_OK;
         return vl_seterr(VL_ERR_IO, "%s: %s", path, strerror(errno));
     }
-    size_t n = net->nscalars;
+    size_t n = vl_net_nscalars(net);
     vl_status st = VL_OK;
     int whole = read_all(f, hd, sizeof *hd);
     if (whole && !memcmp(hd->magic, "VLCKPT01", 8)) {
@@ -585,8 +585,8 @@ static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_ne
                 st = vl_seterr(VL_ERR_FORMAT, "%s: checkpoint checksum mismatch (corrupt file)", path);
         }
         if (!st) {
-            memcpy(net->params, params, sizeof(float) * n);
-            memcpy(net->rng.s, hd->rng, sizeof hd->rng);
+            memcpy(vl_net_params_block(net), params, sizeof(float) * n);
+            memcpy(vl_net_rng(net)->s, hd->rng, sizeof hd->rng);
             vl_optim_set_step(opt, hd->optim_step);
             *hist = h;
             *found = 1;
@@ -671,14 +671,14 @@ static vl_status ckpt_load_dist(const char *path, uint64_t fp, ckpt_header *hd, 
     *found = f;
     if (!f)
         return VL_OK;
-    const size_t n = net->nscalars;
-    if ((st = vl_dist_bcast(hd, sizeof *hd, 0)) || (st = vl_dist_bcast(net->params, sizeof(float) * n, 0)) ||
+    const size_t n = vl_net_nscalars(net);
+    if ((st = vl_dist_bcast(hd, sizeof *hd, 0)) || (st = vl_dist_bcast(vl_net_params_block(net), sizeof(float) * n, 0)) ||
         (st = vl_dist_bcast(vl_optim_moment(opt, 0), sizeof(float) * n, 0)) ||
         (st = vl_dist_bcast(vl_optim_moment(opt, 1), sizeof(float) * n, 0)) ||
         (hd->has_best && (st = vl_dist_bcast(best, sizeof(float) * n, 0))) ||
         (st = vl_dist_bcast(hist, sizeof *hist * (size_t)hd->nhistory, 0)))
         return st;
-    memcpy(net->rng.s, hd->rng, sizeof hd->rng);
+    memcpy(vl_net_rng(net)->s, hd->rng, sizeof hd->rng);
     vl_optim_set_step(opt, hd->optim_step);
     return VL_OK;
 }
@@ -720,7 +720,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
     int *order = malloc(sizeof(int) * (size_t)ntrain);
     int *tmp = malloc(sizeof(int) * (size_t)ntrain);
     int *bstart = malloc(sizeof(int) * (size_t)(nb_max + 1));
-    float *best = malloc(sizeof(float) * net->nscalars);
+    float *best = malloc(sizeof(float) * vl_net_nscalars(net));
     vl_progress_point *hist = malloc(sizeof *hist * (size_t)(total_iters + 1));
     batch_buf buf = {0};
     if (!order || !tmp || !bstart || !best || !hist) {
@@ -740,7 +740,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
             goto done;
         }
     }
-    ckpt_header hd = {.fingerprint = fp, .nscalars = net->nscalars, .best_val_loss = INFINITY,
+    ckpt_header hd = {.fingerprint = fp, .nscalars = vl_net_nscalars(net), .best_val_loss = INFINITY,
                       .best_val_metric = NAN};
     memcpy(hd.magic, CKPT_MAGIC, 8);
     int found = 0;
@@ -750,8 +750,8 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                 goto done;
         }
         /* a fresh run: rank 0's initial weights and random state for all */
-        if (!found && ((st = vl_dist_bcast(net->params, sizeof(float) * net->nscalars, 0)) ||
-                       (st = vl_dist_bcast(net->rng.s, sizeof net->rng.s, 0))))
+        if (!found && ((st = vl_dist_bcast(vl_net_params_block(net), sizeof(float) * vl_net_nscalars(net), 0)) ||
+                       (st = vl_dist_bcast(vl_net_rng(net)->s, sizeof vl_net_rng(net)->s, 0))))
             goto done;
     } else if (o->checkpoint && o->resume) {
         vl_progress_point *h = NULL;
@@ -764,7 +764,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
     }
     /* P > 1: the random state every rank shares; each draws its dropout
      * masks from its own stream derived from it, epoch by epoch */
-    vl_rng base = net->rng;
+    vl_rng base = *vl_net_rng(net);
     int epoch0 = found ? hd.epochs_done : 0, iter = found ? hd.iteration : 0, nhist = found ? hd.nhistory : 0;
     int stopped = found ? hd.stopped : 0;
     double t0 = now_s();
@@ -774,7 +774,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
     for (int e = epoch0; e < o->epochs && !stopped; e++) {
         vl_optim_set_epoch(opt, e);
         if (P > 1)
-            rank_rng(&net->rng, &base, R);
+            rank_rng(vl_net_rng(net), &base, R);
         int nb = epoch_batches(d, train, ntrain, o, e, order, bstart, tmp);
         for (int k = 0; k < nb && !stopped; k++) {
             vl_batch vb;
@@ -805,7 +805,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                         sm[2] = batch_score(d, &vb, buf.out, C, &sm[3]);
                     }
                 } else {
-                    memset(net->grads, 0, sizeof(float) * net->nscalars);
+                    memset(vl_net_grads_block(net), 0, sizeof(float) * vl_net_nscalars(net));
                 }
                 sm[4] = st != VL_OK;
                 sm[5] = st == VL_ERR_NUMERIC;
@@ -819,8 +819,8 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                     /* this rank's gradient is of its mean loss: weight it by its
                      * share of the global denominator, then sum over ranks */
                     float scale = sm[1] > 0 ? (float)(den / sm[1]) : 0.0f;
-                    float *g = net->grads;
-                    const size_t n = net->nscalars;
+                    float *g = vl_net_grads_block(net);
+                    const size_t n = vl_net_nscalars(net);
                     if (scale != 1.0f)
                         for (size_t i = 0; i < n; i++)
                             g[i] *= scale;
@@ -861,7 +861,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                     hd.best_iteration = iter;
                     hd.has_best = 1;
                     hd.bad = 0;
-                    memcpy(best, net->params, sizeof(float) * net->nscalars);
+                    memcpy(best, vl_net_params_block(net), sizeof(float) * vl_net_nscalars(net));
                 } else if (o->patience > 0 && ++hd.bad >= o->patience) {
                     stopped = 1;
                 }
@@ -899,7 +899,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
             vl_rng_seed(&base, vl_rng_next(&base));
             memcpy(hd.rng, base.s, sizeof hd.rng);
         } else {
-            memcpy(hd.rng, net->rng.s, sizeof hd.rng);
+            memcpy(hd.rng, vl_net_rng(net)->s, sizeof hd.rng);
         }
         if (o->checkpoint) {
             st = R == 0 ? ckpt_save(o->checkpoint, &hd, net, opt, best, hist) : VL_OK;
@@ -910,7 +910,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
         }
     }
     if (hd.has_best && !o->keep_last)
-        memcpy(net->params, best, sizeof(float) * net->nscalars);
+        memcpy(vl_net_params_block(net), best, sizeof(float) * vl_net_nscalars(net));
     res->epochs_done = hd.epochs_done;
     res->iterations = hd.iteration;
     res->stopped_early = stopped;
