@@ -147,14 +147,27 @@ typedef struct {
      * only — GRU layers take no c0 slot). NULL = zeros. */
     const float *h0;
     const float *c0;
+    /* Optional, for batches drawn from stored sequences without padding them:
+     * seq_x[j] points at sequence j's first lengths[j] rows ([lengths[j], dim],
+     * row-major) and replaces x, which may then be NULL; the network packs them
+     * straight into its time-major layout. In sequence mode seq_labels[j]
+     * (lengths[j] labels) and seq_targets[j] ([lengths[j], outputs]) replace
+     * labels and targets likewise. tmax must still be >= every length. */
+    const float *const *seq_x;
+    const int32_t *const *seq_labels;
+    const float *const *seq_targets;
+    /* Optional: vl_net_forward / _forward_backward called with out == NULL
+     * write sequence j's outputs to seq_out[j] (outputs floats, or
+     * lengths[j] x outputs in sequence mode) instead. */
+    float *const *seq_out;
 } vl_batch;
 
 /* Output size in floats for a batch: last -> batch*outputs, sequence -> batch*tmax*outputs. */
 size_t vl_net_output_size(const vl_net *net, const vl_batch *b);
 
 /* Inference: out = head outputs (logits for classify, values for regress),
- * [batch, outputs] or [batch, tmax, outputs] with zeros at padded steps.
- * Dropout is off. */
+ * [batch, outputs] or [batch, tmax, outputs] with zeros at padded steps;
+ * out NULL: to the batch's seq_out. Dropout is off. */
 vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out);
 
 /* Training forward + backward: returns the mean loss and overwrites every

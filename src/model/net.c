@@ -303,8 +303,8 @@ static void permute_states(const vl_net *net, const float *src, float *dst, int 
 
 static vl_status check_batch(const vl_net *net, const vl_batch *b)
 {
-    if (!b->x || !b->lengths)
-        return vl_seterr(VL_ERR_ARG, "batch needs x and lengths");
+    if ((!b->x && !b->seq_x) || !b->lengths)
+        return vl_seterr(VL_ERR_ARG, "batch needs x (or seq_x) and lengths");
     if (b->dim != net->cfg.input)
         return vl_seterr(VL_ERR_SHAPE, "feature width %d does not match the network's input width %d", b->dim,
                          net->cfg.input);
@@ -326,7 +326,10 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
         return st;
     const int D = net->cfg.input;
     net->tmax_last = b->tmax;
-    vl_pack_rows(p, b->tmax, D, b->x, net->xin);
+    if (b->seq_x)
+        vl_pack_seqs(p, D, b->seq_x, net->xin);
+    else
+        vl_pack_rows(p, b->tmax, D, b->x, net->xin);
     if (b->h0)
         permute_states(net, b->h0, net->h0s, 0, 1);
     if (b->c0)
@@ -381,15 +384,20 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
     return VL_OK;
 }
 
+/* The head's outputs to out (padded batch layout) or, out NULL, to the
+ * batch's per-sequence seq_out. */
 static void write_outputs(const vl_net *net, const vl_batch *b, float *out)
 {
     const vl_pack *p = &net->pack;
     const int C = net->cfg.outputs;
     if (net->cfg.mode == VL_OUT_LAST) {
         for (int j = 0; j < p->B; j++)
-            memcpy(out + (size_t)p->perm[j] * C, net->logits + (size_t)j * C, sizeof(float) * (size_t)C);
-    } else {
+            memcpy(out ? out + (size_t)p->perm[j] * C : b->seq_out[p->perm[j]], net->logits + (size_t)j * C,
+                   sizeof(float) * (size_t)C);
+    } else if (out) {
         vl_unpack_rows(p, b->tmax, C, net->logits, out);
+    } else {
+        vl_unpack_seqs(p, C, net->logits, b->seq_out);
     }
 }
 
@@ -452,6 +460,8 @@ static void ens_accumulate(const vl_net *net, const vl_batch *b, const float *o,
 
 vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out)
 {
+    if (!out && !b->seq_out)
+        return vl_seterr(VL_ERR_ARG, "vl_net_forward: no output buffer (out or the batch's seq_out)");
     if (!net->nmembers)
         return forward_one(net, b, out);
     size_t n = vl_net_output_size(net, b);
@@ -477,13 +487,15 @@ vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out)
     const int cls = net->cfg.task == VL_TASK_CLASSIFY, seq = net->cfg.mode == VL_OUT_SEQUENCE;
     const int C = net->cfg.outputs, T = seq ? b->tmax : 1;
     const float inv = 1.0f / (float)(net->nmembers + 1);
-    memset(out, 0, sizeof(float) * n);
+    if (out)
+        memset(out, 0, sizeof(float) * n);
     for (int j = 0; j < b->batch; j++)
         for (int t = 0; t < (seq ? b->lengths[j] : 1); t++)
             for (int c = 0; c < C; c++) {
                 size_t r = ((size_t)j * T + t) * C + c;
                 float v = net->ens_acc[r] * inv;
-                out[r] = cls ? logf(v > 1e-30f ? v : 1e-30f) : v;
+                float *dst = out ? out + r : b->seq_out[j] + (size_t)t * C + c;
+                *dst = cls ? logf(v > 1e-30f ? v : 1e-30f) : v;
             }
     return VL_OK;
 }
@@ -497,12 +509,15 @@ static vl_status gather_targets(vl_net *net, const vl_batch *b, int *M)
     int seq = net->cfg.mode == VL_OUT_SEQUENCE;
     *M = seq ? p->N : p->B;
     if (net->cfg.task == VL_TASK_CLASSIFY) {
-        if (!b->labels)
+        const int32_t *const *sl = seq ? b->seq_labels : NULL;
+        if (!b->labels && !sl)
             return vl_seterr(VL_ERR_ARG, "classification batch has no labels");
         for (int t = 0; t < (seq ? p->T : 1); t++)
             for (int j = 0; j < (seq ? p->bs[t] : p->B); j++) {
                 int orig = p->perm[j];
-                int y = seq ? b->labels[(size_t)orig * b->tmax + t] : b->labels[orig];
+                if (sl && !sl[orig])
+                    return vl_seterr(VL_ERR_ARG, "sequence %d of the batch has no labels", orig);
+                int y = sl ? sl[orig][t] : seq ? b->labels[(size_t)orig * b->tmax + t] : b->labels[orig];
                 if (y < 0 || y >= C) {
                     if (seq)
                         return vl_seterr(VL_ERR_ARG, "label %d of sequence %d at step %d is outside 0..%d", y, orig,
@@ -512,9 +527,14 @@ static vl_status gather_targets(vl_net *net, const vl_batch *b, int *M)
                 net->ilabels[seq ? p->off[t] + j : j] = y;
             }
     } else {
-        if (!b->targets)
+        if (seq && b->seq_targets) {
+            for (int j = 0; j < p->B; j++)
+                if (!b->seq_targets[j])
+                    return vl_seterr(VL_ERR_ARG, "sequence %d of the batch has no targets", j);
+            vl_pack_seqs(p, C, b->seq_targets, net->targets);
+        } else if (!b->targets)
             return vl_seterr(VL_ERR_ARG, "regression batch has no targets");
-        if (seq)
+        else if (seq)
             vl_pack_rows(p, b->tmax, C, b->targets, net->targets);
         else
             for (int j = 0; j < p->B; j++)
@@ -543,7 +563,7 @@ vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, f
     if (!isfinite(lossv))
         return vl_seterr(VL_ERR_NUMERIC, "loss is %s (diverged or non-finite inputs)", isnan(lossv) ? "NaN" : "Inf");
     *loss = lossv;
-    if (out)
+    if (out || b->seq_out)
         write_outputs(net, b, out);
 
     memset(net->grads, 0, sizeof(float) * net->nscalars);

@@ -25,40 +25,65 @@ static double now_s(void)
 
 /* ---- batches ------------------------------------------------------------------- */
 
+/* A batch's per-item arrays: lengths, clip labels/targets and pointers to
+ * the dataset's own sequences (no feature is copied: the network packs them
+ * straight from there); `out` holds a training step's outputs. Grown to the
+ * largest batch seen, then reused. */
 typedef struct {
-    int cap_b, cap_t, D, C;
-    float *x, *targets, *out;
+    int cap_b;
+    size_t cap_bt;
+    float *targets, *out;
     int32_t *lengths, *labels;
+    const float **x;
+    const int32_t **frame_labels;
+    const float **frame_targets;
 } batch_buf;
 
 static void batch_buf_free(batch_buf *b)
 {
-    free(b->x);
     free(b->targets);
     free(b->out);
     free(b->lengths);
     free(b->labels);
+    free(b->x);
+    free(b->frame_labels);
+    free(b->frame_targets);
     *b = (batch_buf){0};
 }
 
-static vl_status batch_buf_reserve(batch_buf *b, int B, int T, int D, int C)
+/* Room for B items and, with out_steps > 0, B * out_steps rows of C outputs. */
+static vl_status batch_buf_reserve(batch_buf *b, int B, int out_steps, int C)
 {
-    if (B <= b->cap_b && T <= b->cap_t)
+    size_t bt = (size_t)B * (size_t)out_steps * (size_t)C;
+    if (B <= b->cap_b && bt <= b->cap_bt)
         return VL_OK;
-    int nb = B > b->cap_b ? B : b->cap_b, nt = T > b->cap_t ? T : b->cap_t;
-    batch_buf n = {.cap_b = nb, .cap_t = nt, .D = D, .C = C};
-    size_t bt = (size_t)nb * nt;
-    n.x = malloc(sizeof(float) * bt * D);
-    n.targets = malloc(sizeof(float) * bt * C);
-    n.out = malloc(sizeof(float) * bt * C);
-    n.lengths = malloc(sizeof(int32_t) * nb);
-    n.labels = malloc(sizeof(int32_t) * bt);
-    if (!n.x || !n.targets || !n.out || !n.lengths || !n.labels) {
-        batch_buf_free(&n);
-        return vl_seterr(VL_ERR_NOMEM, "out of memory for a batch of %d x %d steps", nb, nt);
+    int nb = B > b->cap_b ? B : b->cap_b;
+    size_t nbt = bt > b->cap_bt ? bt : b->cap_bt;
+    if (B > b->cap_b) {
+        batch_buf n = {.cap_b = nb, .cap_bt = b->cap_bt, .out = b->out};
+        n.targets = malloc(sizeof(float) * nb);
+        n.lengths = malloc(sizeof(int32_t) * nb);
+        n.labels = malloc(sizeof(int32_t) * nb);
+        n.x = malloc(sizeof *n.x * nb);
+        n.frame_labels = malloc(sizeof *n.frame_labels * nb);
+        n.frame_targets = malloc(sizeof *n.frame_targets * nb);
+        if (!n.targets || !n.lengths || !n.labels || !n.x || !n.frame_labels || !n.frame_targets) {
+            n.out = NULL;
+            batch_buf_free(&n);
+            return vl_seterr(VL_ERR_NOMEM, "out of memory for a batch of %d", nb);
+        }
+        b->out = NULL;
+        batch_buf_free(b);
+        *b = n;
     }
-    batch_buf_free(b);
-    *b = n;
+    if (nbt > b->cap_bt) {
+        float *o = malloc(sizeof(float) * nbt);
+        if (!o)
+            return vl_seterr(VL_ERR_NOMEM, "out of memory for the outputs of a batch of %d", B);
+        free(b->out);
+        b->out = o;
+        b->cap_bt = nbt;
+    }
     return VL_OK;
 }
 
@@ -71,10 +96,12 @@ static int shortest(const vl_dataset *d, const int *it, int nb)
     return tmin;
 }
 
-/* Lays items it[0..nb) out as a padded batch; `cut` > 0 = truncate all to
- * `cut` steps (the shortest of the batch, or of the global batch this part
- * belongs to when data-parallel). */
-static vl_status fill_batch(const vl_dataset *d, const int *it, int nb, int cut, int C, batch_buf *buf, vl_batch *vb)
+/* Points a batch at items it[0..nb); `cut` > 0 = truncate all to `cut`
+ * steps (the shortest of the batch, or of the global batch this part belongs
+ * to when data-parallel). out_steps > 0: room for the outputs of a training
+ * step (vl_net_forward_backward's padded layout). */
+static vl_status fill_batch(const vl_dataset *d, const int *it, int nb, int cut, int out_steps, int C, batch_buf *buf,
+                            vl_batch *vb)
 {
     int tmax = 0;
     for (int j = 0; j < nb; j++) {
@@ -83,34 +110,28 @@ static vl_status fill_batch(const vl_dataset *d, const int *it, int nb, int cut,
     }
     if (cut > 0)
         tmax = cut;
-    const int D = d->D;
-    vl_status st = batch_buf_reserve(buf, nb, tmax, D, C);
+    vl_status st = batch_buf_reserve(buf, nb, out_steps ? tmax : 0, C);
     if (st)
         return st;
+    const int seq = d->mode == VL_OUT_SEQUENCE, cls = d->task == VL_TASK_CLASSIFY;
     for (int j = 0; j < nb; j++) {
         const vl_seq *s = &d->items[it[j]];
-        int L = s->T < tmax ? s->T : tmax;
-        buf->lengths[j] = L;
-        float *xd = buf->x + (size_t)j * tmax * D;
-        memcpy(xd, s->x, sizeof(float) * (size_t)L * D);
-        if (L < tmax)
-            memset(xd + (size_t)L * D, 0, sizeof(float) * (size_t)(tmax - L) * D);
-        if (d->task == VL_TASK_CLASSIFY) {
-            if (d->mode == VL_OUT_LAST)
-                buf->labels[j] = s->label;
-            else if (s->frame_labels)
-                for (int t = 0; t < tmax; t++)
-                    buf->labels[(size_t)j * tmax + t] = t < L ? s->frame_labels[t] : 0;
-        } else {
-            if (d->mode == VL_OUT_LAST)
-                buf->targets[j] = s->target;
-            else if (s->frame_targets)
-                for (int t = 0; t < tmax; t++)
-                    buf->targets[(size_t)j * tmax + t] = t < L ? s->frame_targets[t] : 0.0f;
-        }
+        buf->lengths[j] = s->T < tmax ? s->T : tmax;
+        buf->x[j] = s->x;
+        buf->labels[j] = s->label;
+        buf->targets[j] = s->target;
+        buf->frame_labels[j] = s->frame_labels;
+        buf->frame_targets[j] = s->frame_targets;
     }
-    *vb = (vl_batch){.batch = nb, .tmax = tmax, .dim = D, .x = buf->x, .lengths = buf->lengths,
-                     .labels = buf->labels, .targets = buf->targets};
+    *vb = (vl_batch){.batch = nb, .tmax = tmax, .dim = d->D, .lengths = buf->lengths, .seq_x = buf->x};
+    if (seq && cls)
+        vb->seq_labels = buf->frame_labels;
+    else if (seq)
+        vb->seq_targets = buf->frame_targets;
+    else if (cls)
+        vb->labels = buf->labels;
+    else
+        vb->targets = buf->targets;
     return VL_OK;
 }
 
@@ -129,10 +150,10 @@ static double batch_score(const vl_dataset *d, const vl_batch *b, const float *o
                 for (int c = 1; c < C; c++)
                     if (o[c] > o[arg])
                         arg = c;
-                int y = d->mode == VL_OUT_LAST ? b->labels[j] : b->labels[(size_t)j * b->tmax + t];
+                int y = d->mode == VL_OUT_LAST ? b->labels[j] : b->seq_labels[j][t];
                 good += arg == y;
             } else {
-                float y = d->mode == VL_OUT_LAST ? b->targets[j] : b->targets[(size_t)j * b->tmax + t];
+                float y = d->mode == VL_OUT_LAST ? b->targets[j] : b->seq_targets[j][t];
                 good += ((double)o[0] - y) * ((double)o[0] - y);
             }
             *n += 1.0;
@@ -185,25 +206,27 @@ vl_status vl_infer(vl_net *net, const vl_dataset *d, const int *idx, int n, int 
             }
     }
     batch_buf buf = {0};
+    float **dst = malloc(sizeof *dst * (size_t)batch);
+    if (!st && !dst)
+        st = vl_seterr(VL_ERR_NOMEM, "out of memory");
     for (int s0 = 0; !st && s0 < n; s0 += batch) {
         int nb = n - s0 < batch ? n - s0 : batch;
-        for (int j = 0; j < nb; j++)
-            bit[j] = idx[where[s0 + j]];
-        vl_batch vb;
-        if ((st = fill_batch(d, bit, nb, 0, C, &buf, &vb)))
-            break;
-        if ((st = vl_net_forward(net, &vb, buf.out)))
-            break;
         for (int j = 0; j < nb; j++) {
-            float *dst = res + o[where[s0 + j]];
-            int steps = seq ? vb.lengths[j] : 1;
-            const float *src = seq ? buf.out + (size_t)j * vb.tmax * C : buf.out + (size_t)j * C;
-            memcpy(dst, src, sizeof(float) * (size_t)steps * C);
-            if (probs && cfg->task == VL_TASK_CLASSIFY)
-                vl_softmax_rows(steps, C, dst, dst);
+            bit[j] = idx[where[s0 + j]];
+            dst[j] = res + o[where[s0 + j]];
         }
+        vl_batch vb;
+        if ((st = fill_batch(d, bit, nb, 0, 0, C, &buf, &vb)))
+            break;
+        vb.seq_out = dst; /* each item's outputs straight to its place in res */
+        if ((st = vl_net_forward(net, &vb, NULL)))
+            break;
+        if (probs && cfg->task == VL_TASK_CLASSIFY)
+            for (int j = 0; j < nb; j++)
+                vl_softmax_rows(seq ? vb.lengths[j] : 1, C, dst[j], dst[j]);
     }
     batch_buf_free(&buf);
+    free(dst);
     free(bit);
     free(where);
     if (st) {
@@ -613,7 +636,7 @@ static double batch_den(const vl_net_config *cfg, const vl_batch *b)
         int steps = seq ? b->lengths[j] : 1;
         if (cfg->task == VL_TASK_CLASSIFY && cfg->class_weights) {
             for (int t = 0; t < steps; t++)
-                den += cfg->class_weights[seq ? b->labels[(size_t)j * b->tmax + t] : b->labels[j]];
+                den += cfg->class_weights[seq ? b->seq_labels[j][t] : b->labels[j]];
         } else {
             den += (double)steps * (cfg->task == VL_TASK_CLASSIFY ? 1 : cfg->outputs);
         }
@@ -784,7 +807,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
             float loss = 0.0f;
             double cnt = 0.0, score = 0.0;
             if (P == 1) {
-                if ((st = fill_batch(d, git, gn, cut, C, &buf, &vb)))
+                if ((st = fill_batch(d, git, gn, cut, 1, C, &buf, &vb)))
                     goto done;
                 st = vl_net_forward_backward(net, &vb, &loss, buf.out);
                 if (!st)
@@ -795,7 +818,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                 /* s: loss numerator and denominator, score, count, failed, diverged */
                 double sm[6] = {0}, den = 0.0;
                 if (b > a) {
-                    st = fill_batch(d, git + a, b - a, cut, C, &buf, &vb);
+                    st = fill_batch(d, git + a, b - a, cut, 1, C, &buf, &vb);
                     if (!st)
                         st = vl_net_forward_backward(net, &vb, &loss, buf.out);
                     if (!st) {
