@@ -50,6 +50,30 @@ void net_add_param(vl_net *net, const vl_tensor_desc *t, size_t *offset)
     *offset += vl_pad16(p->count);
 }
 
+/* PyTorch's defaults: recurrent U(-1/sqrt(H), 1/sqrt(H)); nn.Linear
+ * kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ...) for weight and bias. */
+static void init_weights(vl_net *net, uint64_t seed)
+{
+    const int width = net->width;
+    vl_rng_seed(&net->rng, seed);
+    for (int i = 0; i < net->nparams; i++) {
+        net_param *p = &net->P[i];
+        float k;
+        if (i >= net->fc_param)
+            k = 1.0f / sqrtf((float)width);
+        else {
+            int l = 0;
+            while (!(is_rec(net->L[l].kind) && i >= net->L[l].first_param &&
+                     i < net->L[l].first_param + 4 * net->L[l].dirs))
+                l++;
+            k = 1.0f / sqrtf((float)net->L[l].H);
+        }
+        float *w = net->params + p->offset;
+        for (size_t j = 0; j < p->count; j++)
+            w[j] = vl_rng_uniform_range(&net->rng, -k, k);
+    }
+}
+
 vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
 {
     *out = NULL;
@@ -124,25 +148,7 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
         vl_net_free(net);
         return vl_seterr(VL_ERR_NOMEM, "out of memory for %zu parameters", off);
     }
-    /* PyTorch's defaults: recurrent U(-1/sqrt(H), 1/sqrt(H)); nn.Linear
-     * kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ...) for weight and bias. */
-    vl_rng_seed(&net->rng, seed);
-    for (int i = 0; i < net->nparams; i++) {
-        net_param *p = &net->P[i];
-        float k;
-        if (i >= net->fc_param)
-            k = 1.0f / sqrtf((float)width);
-        else {
-            int l = 0;
-            while (!(is_rec(net->L[l].kind) && i >= net->L[l].first_param &&
-                     i < net->L[l].first_param + 4 * net->L[l].dirs))
-                l++;
-            k = 1.0f / sqrtf((float)net->L[l].H);
-        }
-        float *w = net->params + p->offset;
-        for (size_t j = 0; j < p->count; j++)
-            w[j] = vl_rng_uniform_range(&net->rng, -k, k);
-    }
+    init_weights(net, seed);
     *out = net;
     return VL_OK;
 }
