@@ -304,15 +304,14 @@ const vl_layer_def *vl_layer_def_named(const char *name)
     return NULL;
 }
 
-const char *vl_layer_type_list(const char *last_sep)
+const char *vl_layer_type_list(char *buf, size_t n, const char *last_sep)
 {
-    static char buf[2][128];
-    char *out = buf[!strcmp(last_sep, " or ")];
     size_t o = 0;
-    for (int k = 0; k < VL_NUM_LAYER_KINDS; k++)
-        o += (size_t)snprintf(out + o, sizeof buf[0] - o, "%s%s",
-                              k == 0 ? "" : k == VL_NUM_LAYER_KINDS - 1 ? last_sep : ", ", vl_layer_defs[k].type);
-    return out;
+    buf[0] = 0;
+    for (int k = 0; k < VL_NUM_LAYER_KINDS && o < n; k++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%s", k == 0 ? "" : k == VL_NUM_LAYER_KINDS - 1 ? last_sep : ", ",
+                              vl_layer_defs[k].type);
+    return buf;
 }
 
 /* ---- the layer-spec grammar ---------------------------------------------------------- */

@@ -97,8 +97,8 @@ static inline const vl_layer_def *vl_layer_def_of(vl_layer_kind k)
 }
 /* The entry whose `type` is name, or NULL. */
 const vl_layer_def *vl_layer_def_named(const char *name);
-/* "lstm, gru, dropout or mean": the types, for messages (static storage). */
-const char *vl_layer_type_list(const char *last_sep);
+/* "lstm, gru, dropout or mean" into buf: the types, for messages. Returns buf. */
+const char *vl_layer_type_list(char *buf, size_t n, const char *last_sep);
 
 /* Width of the layer's output for an input of width din. */
 int vl_layer_out_width(const vl_layer_spec *s, int din);

@@ -139,9 +139,10 @@ static vl_status arch_from_tree(const vl_json *a, const char *name, vl_net_confi
         if (L->type != VL_JSON_OBJECT || !type)
             return vl_seterr(VL_ERR_FORMAT, "%s: %s: must be an object with a \"type\" string", name, lw);
         const vl_layer_def *k = vl_layer_def_named(type);
+        char types[128];
         if (!k)
             return vl_seterr(VL_ERR_FORMAT, "%s: %s: unknown type \"%.40s\" (%s)", name, lw, type,
-                             vl_layer_type_list(" or "));
+                             vl_layer_type_list(types, sizeof types, " or "));
         s->kind = k->kind;
         static const char *const keys[][4] = {[VL_LARG_NONE] = {"type", NULL},
                                               [VL_LARG_HIDDEN] = {"type", "hidden", "bidirectional", NULL},
