@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "core/rng.h"
+#include "nn/rnn.h"
 #include "vidlstm.h"
 
 typedef struct {
@@ -110,6 +111,64 @@ static void test_thread_split(int nb, const int32_t *len, int h1, int h2, int h3
         free_result(&r);
     }
     free_result(&ref);
+    vl_set_threads(saved);
+    free(x);
+    free(h0);
+    free(c0);
+    free(lab);
+}
+
+/* Recurrent weights over 1 MB run their step GEMMs on packed panels
+ * (nn/rnn_panel.c) instead of the BLAS: both paths must agree to float
+ * rounding (the BLAS path is the one carried to PyTorch above), at 1 and 2
+ * threads, with hidden sizes that are not multiples of 16, LSTM and GRU,
+ * both directions, and more slots than one 16-row tile (nb 19). */
+static void test_panels(int nb, const int32_t *len)
+{
+#ifdef __AVX512F__
+    CHECK(vl_rnn_panels_available(), "an AVX-512 build without the panel kernels");
+#else
+    printf("  (no AVX-512 in this build: the panel path is not compiled; comparing the BLAS path with itself)\n");
+#endif
+    const int h1 = 300, h2 = 320, h3 = 260;
+    vl_net_config cfg = {.input = D, .outputs = C, .mode = VL_OUT_SEQUENCE, .task = VL_TASK_CLASSIFY};
+    vl_net_add_layer(&cfg, VL_LAYER_LSTM, h1, 1);
+    vl_net_add_layer(&cfg, VL_LAYER_GRU, h2, 1);
+    vl_net_add_layer(&cfg, VL_LAYER_LSTM, h3, 0);
+    vl_rng rng;
+    vl_rng_seed(&rng, 12);
+    size_t nx = (size_t)nb * T * D, nh = (size_t)nb * (2 * h1 + 2 * h2 + h3), nc = (size_t)nb * (2 * h1 + h3);
+    float *x = malloc(sizeof(float) * nx), *h0 = malloc(sizeof(float) * nh), *c0 = malloc(sizeof(float) * nc);
+    int32_t *lab = malloc(sizeof(int32_t) * nb * T);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = vl_rng_uniform_range(&rng, -1.0f, 1.0f);
+    for (size_t i = 0; i < nh; i++)
+        h0[i] = vl_rng_uniform_range(&rng, -0.5f, 0.5f);
+    for (size_t i = 0; i < nc; i++)
+        c0[i] = vl_rng_uniform_range(&rng, -0.5f, 0.5f);
+    for (int i = 0; i < nb * T; i++)
+        lab[i] = (int32_t)vl_rng_below(&rng, C);
+    vl_batch b = {.batch = nb, .tmax = T, .dim = D, .x = x, .lengths = len, .labels = lab, .h0 = h0, .c0 = c0};
+    int saved = vl_get_threads();
+    for (int th = 1; th <= 2; th++) {
+        run_result blas, pan;
+        vl_rnn_panels_enable(0);
+        run_once(th, &cfg, &b, nx, nh, nc, &blas);
+        vl_rnn_panels_enable(1);
+        run_once(th, &cfg, &b, nx, nh, nc, &pan);
+        const double tol = 1e-5;
+        double e[5] = {rel_err(pan.out, blas.out, pan.nout), rel_err(pan.grads, blas.grads, pan.ngrad),
+                       rel_err(pan.dx, blas.dx, nx), rel_err(pan.dh0, blas.dh0, nh), rel_err(pan.dc0, blas.dc0, nc)};
+        CHECK(fabsf(pan.loss - blas.loss) <= tol * fabsf(blas.loss), "panels, %d slots, %d threads: loss %.9g vs %.9g",
+              nb, th, (double)pan.loss, (double)blas.loss);
+        CHECK(e[0] <= tol && e[1] <= tol && e[2] <= tol && e[3] <= tol && e[4] <= tol,
+              "panels vs BLAS, %d slots, %d threads: out %.3g grads %.3g dx %.3g dh0 %.3g dc0 %.3g", nb, th, e[0], e[1],
+              e[2], e[3], e[4]);
+        printf("  panels vs BLAS, %2d slots, %d threads: out %.2g grads %.2g dx %.2g dh0 %.2g dc0 %.2g\n", nb, th, e[0],
+               e[1], e[2], e[3], e[4]);
+        free_result(&blas);
+        free_result(&pan);
+    }
     vl_set_threads(saved);
     free(x);
     free(h0);
@@ -278,6 +337,9 @@ int main(void)
      * unequal lengths so threads' slots end at different steps */
     const int32_t len13[13] = {7, 2, 5, 7, 1, 3, 6, 7, 4, 2, 5, 1, 6};
     test_thread_split(13, len13, 24, 20, 32, "rows");
+    test_panels(5, len5);
+    const int32_t len19[19] = {7, 2, 5, 7, 1, 3, 6, 7, 4, 2, 5, 1, 6, 7, 7, 3, 2, 6, 4};
+    test_panels(19, len19);
     test_bf16_grads();
     test_bf16_curve();
     return check_summary();

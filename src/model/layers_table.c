@@ -143,6 +143,9 @@ static vl_status rec_forward(vl_net *net, net_layer *L, vl_fwd_state *f)
                 return st;
         } else {
             vl_rnn_lp_off(&L->cache[d]);
+            vl_status st = vl_rnn_panels_prepare(&L->cache[d], L->def->gates, L->H, param(net, L, d, 1));
+            if (st)
+                return st;
         }
         if (!gru)
             vl_lstm_forward(p, d, L->din, L->H, f->in, f->ldin, w, u, bi, bh, h0, c0, y, L->width, &L->cache[d]);

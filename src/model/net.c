@@ -161,8 +161,10 @@ void vl_net_free(vl_net *net)
     vl_free(net->grads);
     vl_free(net->whh_t);
     for (int l = 0; l < net->nl; l++)
-        for (int d = 0; d < 2; d++)
+        for (int d = 0; d < 2; d++) {
             vl_rnn_lp_free(&net->L[l].cache[d]);
+            vl_rnn_panels_free(&net->L[l].cache[d]);
+        }
     vl_free(net->ws);
     free(net->ilabels);
     vl_pack_free(&net->pack);
@@ -343,9 +345,12 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
 
     /* Refresh the transposed W_hh on every pass: weights are writable through
      * any vl_param the caller holds, so no cheaper test can prove them unchanged.
-     * It costs one read of W_hh, against 2*T reads by the recurrent GEMMs. */
+     * It costs one read of W_hh, against 2*T reads by the recurrent GEMMs.
+     * An fp32 pass on weight panels (nn/rnn_panel.c) packs its own instead. */
     for (int i = 0; i < net->fc_param; i++)
-        if (net->P[i].ndim == 2 && strstr(net->P[i].name, "weight_hh"))
+        if (net->P[i].ndim == 2 && strstr(net->P[i].name, "weight_hh") &&
+            ((train && net->rnn_bf16) ||
+             !vl_rnn_panels_used(net->P[i].shape[0] / net->P[i].shape[1], net->P[i].shape[1])))
             vl_transpose(net->P[i].shape[0], net->P[i].shape[1], net->params + net->P[i].offset,
                          net->P[i].shape[1], net->whh_t + net->whh_t_off[i], net->P[i].shape[0]);
     vl_fwd_state f = {.b = b, .train = train, .in = net->xin, .ldin = D};

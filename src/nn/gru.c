@@ -13,23 +13,7 @@
 #include "nn/rnn.h"
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
-static inline int imax(int a, int b) { return a > b ? a : b; }
 
-static inline void copy_cols(int j0, int j1, int k0, int k1, const float *src, int lds, float *dst, int ldd)
-{
-    for (int j = j0; j < j1; j++)
-        memcpy(dst + (size_t)j * ldd + k0, src + (size_t)j * lds + k0, sizeof(float) * (size_t)(k1 - k0));
-}
-
-static inline void init_cols(int j0, int j1, int k0, int k1, int H, const float *init, float *dst)
-{
-    for (int j = j0; j < j1; j++) {
-        if (init)
-            memcpy(dst + (size_t)j * H + k0, init + (size_t)j * H + k0, sizeof(float) * (size_t)(k1 - k0));
-        else
-            memset(dst + (size_t)j * H + k0, 0, sizeof(float) * (size_t)(k1 - k0));
-    }
-}
 
 /* The gate arithmetic of one row's columns [k0, k1), outside the OpenMP
  * region with restrict operands so that it vectorises (see lstm.c). */
@@ -77,6 +61,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
     const int G = 3 * H;
     float *gates = cache->gates;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    const float *pan = vl_rnn_panels_forward(cache);
     vl_rnn_input_proj(p->N, G, Din, x, ldx, w_ih, lp, gates);
     const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
 #pragma omp parallel num_threads(pl.nt)
@@ -86,7 +71,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
         {
             int t = reverse ? p->T - 1 : 0, j1 = imin(q.j1, p->bs[t]);
             size_t r0 = (size_t)p->off[t];
-            init_cols(q.j0, j1, k0, k1, H, h0, cache->hprev + r0 * H);
+            vl_rnn_init_cols(q.j0, j1, k0, k1, H, h0, cache->hprev + r0 * H);
             if (lp)
                 vl_rnn_bf16_cols(j1 - q.j0, k0, k1, cache->hprev + (r0 + q.j0) * H, H, lp->hprev + (r0 + q.j0) * H,
                                  H);
@@ -100,13 +85,18 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
             size_t r0 = (size_t)p->off[t];
             const float *hp = cache->hprev + r0 * H;
             float *gh = scratch; /* [B, 3H] = hprev W_hh^T, this thread's block */
-            if (j1 > j0 && k1 > k0) {
+            if (j1 > j0 && k1 > k0 && pan && !lp && !(s == 0 && !h0)) {
+                size_t gsz = vl_rnn_panel_floats(H, H, H);
+                for (int g = 0; g < 3; g++)
+                    vl_rnn_gemm_panel(j1 - j0, H, hp + (size_t)j0 * H, H, pan + g * gsz, k0, k1, 0.0f,
+                                      gh + (size_t)j0 * G + g * H + k0, G);
+            } else if (j1 > j0 && k1 > k0) {
                 int nb = (k0 == 0 && k1 == H) ? 1 : 3, w = nb == 1 ? G : k1 - k0;
                 for (int g = 0; g < nb; g++) {
                     int c = nb == 1 ? 0 : g * H + k0;
                     float *o = gh + (size_t)j0 * G + c;
                     if (s == 0 && !h0)
-                        init_cols(0, j1 - j0, 0, w, G, NULL, o);
+                        vl_rnn_init_cols(0, j1 - j0, 0, w, G, NULL, o);
                     else if (lp)
                         vl_rnn_gemm16(false, false, j1 - j0, w, H, lp->hprev + (r0 + j0) * H, H, lp->w_hh_t + c, G,
                                       0.0f, o, G);
@@ -124,15 +114,7 @@ void vl_gru_forward(const vl_pack *p, int reverse, int Din, int H, const float *
                 gru_cell_fwd(k0, k1, H, a, b_ih, b_hh, hj, hpj, ghn, yj);
             }
             if (s + 1 < p->T) {
-                int tn = reverse ? t - 1 : t + 1;
-                int bn = p->bs[tn], ncont = imin(bn, bt);
-                size_t rn = (size_t)p->off[tn];
-                int ce = imin(q.j1, ncont), ib = imax(q.j0, ncont), ie = imin(q.j1, bn);
-                copy_cols(q.j0, ce, k0, k1, y + r0 * ldy, ldy, cache->hprev + rn * H, H);
-                init_cols(ib, ie, k0, k1, H, h0, cache->hprev + rn * H);
-                if (lp && ie > q.j0)
-                    vl_rnn_bf16_cols(ie - q.j0, k0, k1, cache->hprev + (rn + q.j0) * H, H,
-                                     lp->hprev + (rn + q.j0) * H, H);
+                vl_rnn_carry(p, &q, reverse, t, H, y, ldy, h0, NULL, NULL, cache);
                 if (!pl.rows) {
 #pragma omp barrier
                 }
@@ -149,12 +131,13 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
 {
     const int G = 3 * H;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    const float *pan = lp ? NULL : vl_rnn_panels_backward(cache);
     const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
 #pragma omp parallel num_threads(pl.nt)
     {
         const vl_rnn_part q = vl_rnn_part_of(&pl, H, p->B);
         const int k0 = q.k0, k1 = q.k1;
-        init_cols(q.j0, q.j1, k0, k1, H, NULL, dh_run);
+        vl_rnn_init_cols(q.j0, q.j1, k0, k1, H, NULL, dh_run);
         for (int s = 0; s < p->T; s++) {
             int t = reverse ? s : p->T - 1 - s;
             int bt = p->bs[t], j0 = q.j0, j1 = imin(q.j1, bt);
@@ -183,6 +166,9 @@ void vl_gru_backward(const vl_pack *p, int reverse, int Din, int H, const float 
                 if (lp)
                     vl_rnn_gemm16(false, false, j1 - j0, k1 - k0, G, lp->dgh + (r0 + j0) * G, G, lp->w_hh + k0, H,
                                   1.0f, dh_run + (size_t)j0 * H + k0, H);
+                else if (pan)
+                    vl_rnn_gemm_panel(j1 - j0, G, dgh + (r0 + j0) * G, G, pan, k0, k1, 1.0f,
+                                      dh_run + (size_t)j0 * H + k0, H);
                 else
                     vl_rnn_gemm_st(false, false, j1 - j0, k1 - k0, G, dgh + (r0 + j0) * G, G, w_hh + k0, H, 1.0f,
                                    dh_run + (size_t)j0 * H + k0, H);

@@ -22,34 +22,22 @@
 #include "nn/rnn.h"
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
-static inline int imax(int a, int b) { return a > b ? a : b; }
 
-/* Columns [k0,k1) of rows [j0,j1) (strides lds/ldd). */
-static inline void copy_cols(int j0, int j1, int k0, int k1, const float *src, int lds, float *dst, int ldd)
-{
-    for (int j = j0; j < j1; j++)
-        memcpy(dst + (size_t)j * ldd + k0, src + (size_t)j * lds + k0, sizeof(float) * (size_t)(k1 - k0));
-}
-
-/* Columns [k0,k1) of rows [j0,j1) of an initial state (or zeros). */
-static inline void init_cols(int j0, int j1, int k0, int k1, int H, const float *init, float *dst)
-{
-    for (int j = j0; j < j1; j++) {
-        if (init)
-            memcpy(dst + (size_t)j * H + k0, init + (size_t)j * H + k0, sizeof(float) * (size_t)(k1 - k0));
-        else
-            memset(dst + (size_t)j * H + k0, 0, sizeof(float) * (size_t)(k1 - k0));
-    }
-}
 
 /* This thread's block of C[rows, gate columns] (+)= A[rows, K] * B[K, gate
  * columns]: one call when it owns every column, else one per gate block. */
-static inline void step_gemm(const vl_rnn_lp *lp, int ngates, int H, int rows, int k0, int k1, int K,
+static inline void step_gemm(const vl_rnn_lp *lp, const float *pan, int ngates, int H, int rows, int k0, int k1, int K,
                              const float *A, const uint16_t *A16, int lda, const float *Bm, const uint16_t *B16,
                              int ldb, float beta, float *C, int ldc)
 {
     if (rows <= 0 || k1 <= k0)
         return;
+    if (pan && !lp) { /* fp32 on packed panels: one call per gate block */
+        size_t gsz = vl_rnn_panel_floats(K, H, H);
+        for (int g = 0; g < ngates; g++)
+            vl_rnn_gemm_panel(rows, K, A, lda, pan + g * gsz, k0, k1, beta, C + g * H + k0, ldc);
+        return;
+    }
     int nb = (k0 == 0 && k1 == H) ? 1 : ngates, w = nb == 1 ? ngates * H : k1 - k0;
     for (int g = 0; g < nb; g++) {
         int c = nb == 1 ? 0 : g * H + k0;
@@ -107,6 +95,7 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
     const int G = 4 * H;
     float *gates = cache->gates;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    const float *pan = vl_rnn_panels_forward(cache);
     vl_rnn_input_proj(p->N, G, Din, x, ldx, w_ih, lp, gates);
     const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
 #pragma omp parallel num_threads(pl.nt)
@@ -116,8 +105,8 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
         {
             int t = reverse ? p->T - 1 : 0, j1 = imin(q.j1, p->bs[t]);
             size_t r0 = (size_t)p->off[t];
-            init_cols(q.j0, j1, k0, k1, H, h0, cache->hprev + r0 * H);
-            init_cols(q.j0, j1, k0, k1, H, c0, cache->cprev + r0 * H);
+            vl_rnn_init_cols(q.j0, j1, k0, k1, H, h0, cache->hprev + r0 * H);
+            vl_rnn_init_cols(q.j0, j1, k0, k1, H, c0, cache->cprev + r0 * H);
             if (lp)
                 vl_rnn_bf16_cols(j1 - q.j0, k0, k1, cache->hprev + (r0 + q.j0) * H, H, lp->hprev + (r0 + q.j0) * H,
                                  H);
@@ -132,7 +121,7 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
             float *gt = gates + r0 * G;
             /* The first step from a zero state has no recurrent term. */
             if (!(s == 0 && !h0))
-                step_gemm(lp, 4, H, j1 - j0, k0, k1, H, cache->hprev + (r0 + j0) * H,
+                step_gemm(lp, pan, 4, H, j1 - j0, k0, k1, H, cache->hprev + (r0 + j0) * H,
                           lp ? lp->hprev + (r0 + j0) * H : NULL, H, w_hh_t, lp ? lp->w_hh_t : NULL, G, 1.0f,
                           gt + (size_t)j0 * G, G);
             const float *cp = cache->cprev + r0 * H;
@@ -144,20 +133,7 @@ void vl_lstm_forward(const vl_pack *p, int reverse, int Din, int H, const float 
                 lstm_cell_fwd(k0, k1, H, a, b_ih, b_hh, cpj, cj, yj);
             }
             if (s + 1 < p->T) {
-                /* This thread's block of the state entering the next step:
-                 * continuing slots copy this step's output, the rest start
-                 * from h0/c0 (PyTorch's packed semantics, see rnn.h). */
-                int tn = reverse ? t - 1 : t + 1;
-                int bn = p->bs[tn], ncont = imin(bn, bt);
-                size_t rn = (size_t)p->off[tn];
-                int ce = imin(q.j1, ncont), ib = imax(q.j0, ncont), ie = imin(q.j1, bn);
-                copy_cols(q.j0, ce, k0, k1, y + r0 * ldy, ldy, cache->hprev + rn * H, H);
-                copy_cols(q.j0, ce, k0, k1, cache->c + r0 * H, H, cache->cprev + rn * H, H);
-                init_cols(ib, ie, k0, k1, H, h0, cache->hprev + rn * H);
-                init_cols(ib, ie, k0, k1, H, c0, cache->cprev + rn * H);
-                if (lp && ie > q.j0)
-                    vl_rnn_bf16_cols(ie - q.j0, k0, k1, cache->hprev + (rn + q.j0) * H, H,
-                                     lp->hprev + (rn + q.j0) * H, H);
+                vl_rnn_carry(p, &q, reverse, t, H, y, ldy, h0, cache->c, c0, cache);
                 if (!pl.rows) {
 #pragma omp barrier
                 }
@@ -174,13 +150,14 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
 {
     const int G = 4 * H;
     const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    const float *pan = lp ? NULL : vl_rnn_panels_backward(cache);
     const vl_rnn_plan pl = vl_rnn_plan_for(H, G, p->B);
 #pragma omp parallel num_threads(pl.nt)
     {
         const vl_rnn_part q = vl_rnn_part_of(&pl, H, p->B);
         const int k0 = q.k0, k1 = q.k1;
-        init_cols(q.j0, q.j1, k0, k1, H, NULL, dh_run);
-        init_cols(q.j0, q.j1, k0, k1, H, NULL, dc_run);
+        vl_rnn_init_cols(q.j0, q.j1, k0, k1, H, NULL, dh_run);
+        vl_rnn_init_cols(q.j0, q.j1, k0, k1, H, NULL, dc_run);
         /* Undo the forward walk: the forward direction backs up from T-1 to 0,
          * the reverse direction from 0 to T-1. */
         for (int s = 0; s < p->T; s++) {
@@ -212,6 +189,9 @@ void vl_lstm_backward(const vl_pack *p, int reverse, int Din, int H, const float
                     if (lp)
                         vl_rnn_gemm16(false, false, j1 - j0, k1 - k0, G, lp->dg + (r0 + j0) * G, G, lp->w_hh + k0, H,
                                       0.0f, dh_run + (size_t)j0 * H + k0, H);
+                    else if (pan)
+                        vl_rnn_gemm_panel(j1 - j0, G, dgates + (r0 + j0) * G, G, pan, k0, k1, 0.0f,
+                                          dh_run + (size_t)j0 * H + k0, H);
                     else
                         vl_rnn_gemm_st(false, false, j1 - j0, k1 - k0, G, dgates + (r0 + j0) * G, G, w_hh + k0, H,
                                        0.0f, dh_run + (size_t)j0 * H + k0, H);

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "nn/pack.h"
 
@@ -41,6 +42,18 @@ typedef struct vl_rnn_lp {
     uint16_t *dgh;    /* GRU [N, G] */
 } vl_rnn_lp;
 
+/* fp32 recurrent weights packed for the step GEMMs (rnn_panel.c): panels of
+ * 16 columns, K x 16 floats each, zero-padded. Forward: B = W_hh^T [H, G],
+ * one group of panels per gate; backward: B = W_hh [G, H]. */
+typedef struct vl_rnn_pan {
+    int on; /* this pass uses them */
+    int H, G;
+    size_t cap;
+    float *f, *b;       /* forward panels; backward panels (packed on the first backward) */
+    const float *w_hh;  /* [G, H] the pass's weights, for the backward packing */
+    int b_packed;
+} vl_rnn_pan;
+
 typedef struct {
     float *gates; /* [N, G*H] activated gates (GRU: r, z, n) */
     float *hprev; /* [N, H] state entering each row's step */
@@ -48,7 +61,34 @@ typedef struct {
     float *cprev; /* LSTM [N, H] cell state entering the step */
     float *ghn;   /* GRU [N, H] W_hn h + b_hn (inside the reset gate) */
     vl_rnn_lp *lp; /* bf16 mode (NULL or lp->on == 0: fp32); owned, vl_rnn_lp_free */
+    vl_rnn_pan *pan; /* fp32 weight panels (NULL or pan->on == 0: BLAS); owned, vl_rnn_panels_free */
 } vl_rnn_cache;
+
+/* Packs W_hh ([ngates * H, H]) into the direction's forward panels for the
+ * next pass (the backward ones follow on the first backward). Without
+ * AVX-512, or after vl_rnn_panels_enable(0), the BLAS path is used. */
+vl_status vl_rnn_panels_prepare(vl_rnn_cache *c, int ngates, int H, const float *w_hh);
+/* The backward panels of this pass (packed now if not yet), or NULL. */
+const float *vl_rnn_panels_backward(const vl_rnn_cache *c);
+void vl_rnn_panels_free(vl_rnn_cache *c);
+static inline const float *vl_rnn_panels_forward(const vl_rnn_cache *c)
+{
+    return c->pan && c->pan->on ? c->pan->f : NULL;
+}
+/* 1 when an fp32 pass of a direction with this W_hh uses panels (the
+ * forward then needs no transposed W_hh). */
+int vl_rnn_panels_used(int ngates, int H);
+/* Global switch (tests compare both paths); 1 by default. */
+void vl_rnn_panels_enable(int on);
+int vl_rnn_panels_available(void);
+/* Floats of the panels of B [K, N] cut into groups of `group` columns. */
+size_t vl_rnn_panel_floats(int K, int N, int group);
+/* B[k][n] = trans ? src[n * lds + k] : src[k * lds + n] -> panels P. */
+void vl_rnn_panel_pack(int K, int N, int group, const float *src, int lds, int trans, float *P);
+/* C[M, j0..j1) = A[M, K] B[K, j0..j1) + beta C, B from one group's panels P
+ * (j0 a multiple of 16; C points at column j0). */
+void vl_rnn_gemm_panel(int M, int K, const float *A, int lda, const float *P, int j0, int j1, float beta, float *C,
+                       int ldc);
 
 /* bf16 GEMMs with fp32 accumulation for the next pass of this layer
  * direction: converts the weights (w_hh_t = w_hh transposed, [H, G]) and sizes
@@ -125,6 +165,32 @@ typedef struct {
     int j0, j1, k0, k1;
 } vl_rnn_part;
 vl_rnn_part vl_rnn_part_of(const vl_rnn_plan *pl, int H, int B);
+
+/* Columns [k0,k1) of rows [j0,j1) (strides lds/ldd). */
+static inline void vl_rnn_copy_cols(int j0, int j1, int k0, int k1, const float *src, int lds, float *dst, int ldd)
+{
+    for (int j = j0; j < j1; j++)
+        memcpy(dst + (size_t)j * ldd + k0, src + (size_t)j * lds + k0, sizeof(float) * (size_t)(k1 - k0));
+}
+
+/* Columns [k0,k1) of rows [j0,j1) of an initial state (or zeros). */
+static inline void vl_rnn_init_cols(int j0, int j1, int k0, int k1, int H, const float *init, float *dst)
+{
+    for (int j = j0; j < j1; j++) {
+        if (init)
+            memcpy(dst + (size_t)j * H + k0, init + (size_t)j * H + k0, sizeof(float) * (size_t)(k1 - k0));
+        else
+            memset(dst + (size_t)j * H + k0, 0, sizeof(float) * (size_t)(k1 - k0));
+    }
+}
+
+/* This thread's block (q's rows and columns) of the state entering the step
+ * after t: slots that continue copy step t's output (y, and the LSTM's cell
+ * state c when not NULL), the others start from h0 / c0 (NULL: zeros); the
+ * bf16 copy of h follows when lp is on (PyTorch's packed semantics). */
+void vl_rnn_carry(const vl_pack *p, const vl_rnn_part *q, int reverse, int t, int H, const float *y, int ldy,
+                  const float *h0, const float *c, const float *c0, const vl_rnn_cache *cache);
+
 
 /* C = A*B + beta*C (row major, vl_sgemm's conventions, alpha 1): the GEMMs
  * over all N rows (threaded by the BLAS), and _st the per-step ones inside

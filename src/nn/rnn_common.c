@@ -69,6 +69,25 @@ void vl_colsum_add(int rows, int cols, const float *a, int lda, float *acc)
     vl_colsum_add2(rows, cols, a, lda, acc, NULL);
 }
 
+void vl_rnn_carry(const vl_pack *p, const vl_rnn_part *q, int reverse, int t, int H, const float *y, int ldy,
+                  const float *h0, const float *c, const float *c0, const vl_rnn_cache *cache)
+{
+    const int k0 = q->k0, k1 = q->k1, bt = p->bs[t];
+    int tn = reverse ? t - 1 : t + 1;
+    int bn = p->bs[tn], ncont = bn < bt ? bn : bt;
+    size_t r0 = (size_t)p->off[t], rn = (size_t)p->off[tn];
+    int ce = q->j1 < ncont ? q->j1 : ncont, ib = q->j0 > ncont ? q->j0 : ncont, ie = q->j1 < bn ? q->j1 : bn;
+    vl_rnn_copy_cols(q->j0, ce, k0, k1, y + r0 * ldy, ldy, cache->hprev + rn * H, H);
+    if (c)
+        vl_rnn_copy_cols(q->j0, ce, k0, k1, c + r0 * H, H, cache->cprev + rn * H, H);
+    vl_rnn_init_cols(ib, ie, k0, k1, H, h0, cache->hprev + rn * H);
+    if (c)
+        vl_rnn_init_cols(ib, ie, k0, k1, H, c0, cache->cprev + rn * H);
+    const vl_rnn_lp *lp = vl_rnn_lp_active(cache);
+    if (lp && ie > q->j0)
+        vl_rnn_bf16_cols(ie - q->j0, k0, k1, cache->hprev + (rn + q->j0) * H, H, lp->hprev + (rn + q->j0) * H, H);
+}
+
 vl_rnn_plan vl_rnn_plan_for(int H, int G, int B)
 {
     vl_rnn_plan pl = {1, 0};
