@@ -139,6 +139,11 @@ typedef struct {
  * VL_ERR_ARG when the stack is full (VL_MAX_LAYERS). */
 vl_status vl_net_add_layer(vl_net_config *cfg, vl_layer_kind kind, int hidden, int bidirectional);
 vl_status vl_net_add_dropout(vl_net_config *cfg, float p);
+/* Appends the layers of a spec to cfg (replacing any it had): comma-separated
+ * "lstm:H", "bilstm:H", "gru:H", "bigru:H" (H = units per direction,
+ * 1..65536), "dropout:P" (0 <= P < 1) and "mean", e.g. "bilstm:128,dropout:0.5,lstm:64".
+ * VL_ERR_ARG with a message naming the bad token. */
+vl_status vl_net_parse_layers(const char *spec, vl_net_config *cfg);
 
 typedef struct vl_net vl_net;
 
@@ -179,14 +184,27 @@ typedef struct {
      * only — GRU layers take no c0 slot). NULL = zeros. */
     const float *h0;
     const float *c0;
+    /* Optional, for batches drawn from stored sequences without padding them:
+     * seq_x[j] points at sequence j's first lengths[j] rows ([lengths[j], dim],
+     * row-major) and replaces x, which may then be NULL; the network packs them
+     * straight into its time-major layout. In sequence mode seq_labels[j]
+     * (lengths[j] labels) and seq_targets[j] ([lengths[j], outputs]) replace
+     * labels and targets likewise. tmax must still be >= every length. */
+    const float *const *seq_x;
+    const int32_t *const *seq_labels;
+    const float *const *seq_targets;
+    /* Optional: vl_net_forward / _forward_backward called with out == NULL
+     * write sequence j's outputs to seq_out[j] (outputs floats, or
+     * lengths[j] x outputs in sequence mode) instead. */
+    float *const *seq_out;
 } vl_batch;
 
 /* Output size in floats for a batch: last -> batch*outputs, sequence -> batch*tmax*outputs. */
 size_t vl_net_output_size(const vl_net *net, const vl_batch *b);
 
 /* Inference: out = head outputs (logits for classify, values for regress),
- * [batch, outputs] or [batch, tmax, outputs] with zeros at padded steps.
- * Dropout is off. */
+ * [batch, outputs] or [batch, tmax, outputs] with zeros at padded steps;
+ * out NULL: to the batch's seq_out. Dropout is off. */
 vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out);
 
 /* Training forward + backward: returns the mean loss and overwrites every

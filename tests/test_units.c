@@ -28,6 +28,7 @@
 #include "core/npy.h"
 #include "core/outpath.h"
 #include "core/rng.h"
+#include "model/layers_table.h"
 #include "nn/layers.h"
 #include "nn/pack.h"
 #include "optim/optim.h"
@@ -1569,6 +1570,139 @@ static void cleanup(void)
     CHECK(rmdir(tmpdir) == 0, "scratch folder %s not empty after the test (leftover temp files?)", tmpdir);
 }
 
+
+/* A batch given as per-sequence pointers (seq_x, seq_labels/seq_targets,
+ * seq_out), each sequence in its own exact-length allocation, gives the same
+ * bits as the padded batch: outputs, loss and every gradient (two networks
+ * of one seed, so dropout draws the same masks). Ensembles too. */
+static void seq_batch_case(vl_out_mode mode, vl_task task)
+{
+    vl_net_config cfg = contract_cfg(mode, task, 0.25f);
+    vl_net *a, *b;
+    CHECK(vl_net_create(&cfg, 7, &a) == VL_OK && vl_net_create(&cfg, 7, &b) == VL_OK, "%s", vl_errmsg());
+    const int B = 4, T = 7, D = cfg.input, C = cfg.outputs, seq = mode == VL_OUT_SEQUENCE;
+    const int32_t len[4] = {3, 7, 1, 7};
+    batch_data d;
+    make_batch(&d, &cfg, B, T, len, NAN, -1, 0);
+    float *xs[4], *ts[4], *os[4];
+    int32_t *ls[4];
+    for (int j = 0; j < B; j++) {
+        xs[j] = malloc(sizeof(float) * (size_t)len[j] * D);
+        memcpy(xs[j], d.x + (size_t)j * T * D, sizeof(float) * (size_t)len[j] * D);
+        ls[j] = malloc(sizeof(int32_t) * (size_t)len[j]);
+        ts[j] = malloc(sizeof(float) * (size_t)len[j] * C);
+        os[j] = malloc(sizeof(float) * (size_t)(seq ? len[j] : 1) * C);
+        for (int t = 0; seq && t < len[j]; t++) {
+            if (d.labels)
+                ls[j][t] = d.labels[(size_t)j * T + t];
+            if (d.targets)
+                memcpy(ts[j] + (size_t)t * C, d.targets + ((size_t)j * T + t) * C, sizeof(float) * (size_t)C);
+        }
+    }
+    vl_batch sb = {.batch = B, .tmax = T, .dim = D, .lengths = len, .seq_x = (const float *const *)xs};
+    if (seq && task == VL_TASK_CLASSIFY)
+        sb.seq_labels = (const int32_t *const *)ls;
+    else if (seq)
+        sb.seq_targets = (const float *const *)ts;
+    else {
+        sb.labels = d.labels;
+        sb.targets = d.targets;
+    }
+    size_t no = vl_net_output_size(a, &d.b);
+    float *oa = malloc(sizeof(float) * no), *ob = malloc(sizeof(float) * no);
+    float la, lb;
+    CHECK(vl_net_forward_backward(a, &d.b, &la, oa) == VL_OK, "padded: %s", vl_errmsg());
+    CHECK(vl_net_forward_backward(b, &sb, &lb, ob) == VL_OK, "pointers: %s", vl_errmsg());
+    int same = memcmp(&la, &lb, sizeof la) == 0 && memcmp(oa, ob, sizeof(float) * no) == 0;
+    for (int i = 0; i < vl_net_num_params(a); i++) {
+        vl_param pa, pb;
+        vl_net_param(a, i, &pa);
+        vl_net_param(b, i, &pb);
+        same &= memcmp(pa.grad, pb.grad, sizeof(float) * pa.count) == 0;
+    }
+    CHECK(same, "mode %d task %d: a batch of sequence pointers trains differently (loss %.9g vs %.9g)", (int)mode,
+          (int)task, (double)la, (double)lb);
+    /* inference straight into per-sequence outputs */
+    sb.seq_out = os;
+    CHECK(vl_net_forward(a, &d.b, oa) == VL_OK && vl_net_forward(b, &sb, NULL) == VL_OK, "%s", vl_errmsg());
+    same = 1;
+    for (int j = 0; j < B; j++)
+        same &= memcmp(os[j], oa + (size_t)j * (seq ? T : 1) * C, sizeof(float) * (size_t)(seq ? len[j] : 1) * C) == 0;
+    CHECK(same, "mode %d task %d: seq_out differs from the padded outputs", (int)mode, (int)task);
+    /* an ensemble: the averaged outputs land in seq_out alike */
+    vl_net *m;
+    CHECK(vl_net_create(&cfg, 8, &m) == VL_OK && vl_net_add_member(b, m) == VL_OK, "%s", vl_errmsg());
+    CHECK(vl_net_forward(b, &d.b, oa) == VL_OK && vl_net_forward(b, &sb, NULL) == VL_OK, "%s", vl_errmsg());
+    same = 1;
+    for (int j = 0; j < B; j++)
+        same &= memcmp(os[j], oa + (size_t)j * (seq ? T : 1) * C, sizeof(float) * (size_t)(seq ? len[j] : 1) * C) == 0;
+    CHECK(same, "mode %d task %d: an ensemble's seq_out differs from its padded outputs", (int)mode, (int)task);
+    sb.seq_out = NULL;
+    CHECK(vl_net_forward(a, &sb, NULL) == VL_ERR_ARG, "forward without any output buffer accepted");
+    if (seq && task == VL_TASK_CLASSIFY) {
+        int32_t *keep = ls[2];
+        ls[2] = NULL;
+        CHECK(vl_net_forward_backward(a, &sb, &la, NULL) == VL_ERR_ARG && strstr(vl_errmsg(), "sequence 2"),
+              "a sequence without labels accepted: %s", vl_errmsg());
+        ls[2] = keep;
+    }
+    for (int j = 0; j < B; j++) {
+        free(xs[j]);
+        free(ls[j]);
+        free(ts[j]);
+        free(os[j]);
+    }
+    free(oa);
+    free(ob);
+    free_batch(&d);
+    vl_net_free(a);
+    vl_net_free(b);
+}
+
+static void test_seq_batches(void)
+{
+    for (int m = 0; m < 2; m++)
+        for (int k = 0; k < 2; k++)
+            seq_batch_case(m ? VL_OUT_SEQUENCE : VL_OUT_LAST, k ? VL_TASK_REGRESS : VL_TASK_CLASSIFY);
+}
+
+/* The layer-spec grammar (vl_net_parse_layers) and the layer table's
+ * parameter count against the networks vl_net_create builds. */
+static void test_layer_specs(void)
+{
+    vl_net_config c = {.input = 6, .outputs = 3};
+    CHECK(vl_net_parse_layers("bilstm:5,dropout:0.25,gru:4,bigru:3,lstm:2", &c) == VL_OK, "%s", vl_errmsg());
+    const vl_layer_spec want[5] = {{VL_LAYER_LSTM, 5, 1, 0}, {VL_LAYER_DROPOUT, 0, 0, 0.25f}, {VL_LAYER_GRU, 4, 0, 0},
+                                   {VL_LAYER_GRU, 3, 1, 0}, {VL_LAYER_LSTM, 2, 0, 0}};
+    CHECK(c.nlayers == 5 && !memcmp(c.layer, want, sizeof want), "parsed %d layers, not as written", c.nlayers);
+    vl_net *net;
+    CHECK(vl_net_create(&c, 1, &net) == VL_OK, "%s", vl_errmsg());
+    /* 2*(20*6+20*5+40) + (12*10+12*4+24) + 2*(9*4+9*3+18) + (8*6+8*2+16) + 3*(2+1) */
+    CHECK(vl_net_param_count(net) == 963 && vl_arch_param_count(&c) == 963, "parameters %zu, table %llu",
+          vl_net_param_count(net), (unsigned long long)vl_arch_param_count(&c));
+    vl_net_free(net);
+    CHECK(vl_net_parse_layers("mean", &c) == VL_OK && c.nlayers == 1 && c.layer[0].kind == VL_LAYER_MEAN, "mean");
+    CHECK(vl_net_create(&c, 1, &net) == VL_OK && vl_net_param_count(net) == 21 && vl_arch_param_count(&c) == 21,
+          "mean: %s", vl_errmsg());
+    vl_net_free(net);
+    static const char *const bad[][2] = {
+        {"", "empty layer list"},
+        {"lstm", "lstm needs a hidden size, e.g. lstm:128"},
+        {"bigru:x", "bigru needs a hidden size"},
+        {"lstm:0", "lstm:0: the hidden size must be 1 to 65536"},
+        {"bimean", "unknown layer 'bimean' (lstm, bilstm, gru, bigru, dropout, mean)"},
+        {"bidropout:0.5", "unknown layer 'bidropout'"},
+        {"dropout:1", "dropout needs a probability in [0, 1)"},
+        {"mean:3", "'mean' takes no size"},
+        {"lstm:4,,gru:2", "bad layer '' in 'lstm:4,,gru:2'"},
+        {"gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1,gru:1",
+         "at most 16 layers"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(vl_net_parse_layers(bad[i][0], &c) == VL_ERR_ARG && strstr(vl_errmsg(), bad[i][1]),
+              "'%s': %s (want '%s')", bad[i][0], vl_errmsg(), bad[i][1]);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/vl_units_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -1589,6 +1723,8 @@ int main(void)
     test_live_weights_and_workspace();
     test_determinism();
     test_variable_length();
+    test_seq_batches();
+    test_layer_specs();
     test_outpath();
     cleanup();
     return check_summary();

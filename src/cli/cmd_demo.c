@@ -119,9 +119,8 @@ static int train_eval(const char *what, vl_dataset *d, vl_extractor *xt, const c
     vl_dataset_stats(d, tr, ntr, mean, sd);
     vl_dataset_normalize(d, mean, sd);
     vl_net_config cfg = {.input = d->D, .outputs = d->nclasses, .mode = mode, .task = VL_TASK_CLASSIFY};
-    char err[200];
-    if (cli_parse_layers(layers, &cfg, err, sizeof err)) {
-        cli_fail("demo", "%s", err);
+    if (vl_net_parse_layers(layers, &cfg)) {
+        cli_fail("demo", "%s", vl_errmsg());
         goto out;
     }
     if (vl_net_create(&cfg, seed, &net)) {

@@ -13,6 +13,7 @@
 #include "core/atomic.h"
 #include "core/outpath.h"
 #include "dist/dist.h"
+#include "model/layers_table.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
 #include "pipeline/videodata.h"
@@ -522,21 +523,18 @@ static int check_outputs(const train_args *A, const char *ckpt0, int K, const vl
  * hidden and their gradients per direction; GRU 3 gates). */
 static double train_bytes(const vl_net_config *cfg, int batch, int tmax, int K)
 {
-    double P = 0, act = 0;
-    double in = cfg->input;
+    double P = (double)vl_arch_param_count(cfg), act = 0;
+    int in = cfg->input;
     for (int i = 0; i < cfg->nlayers; i++) {
         const vl_layer_spec *L = &cfg->layer[i];
-        if (L->kind == VL_LAYER_LSTM || L->kind == VL_LAYER_GRU) {
-            double g = L->kind == VL_LAYER_LSTM ? 4 : 3, H = L->hidden, dirs = L->bidirectional ? 2 : 1;
-            P += dirs * (g * H * (in + H) + 2 * g * H);
-            act += dirs * (2 * g + 4) * H;
-            in = dirs * H;
-        } else {
+        const vl_layer_def *k = vl_layer_def_of(L->kind);
+        if (k && k->gates)
+            act += (L->bidirectional ? 2 : 1) * (2.0 * k->gates + 4) * L->hidden;
+        else
             act += in; /* dropout masks, pooled values */
-        }
+        in = vl_layer_out_width(L, in);
     }
-    P += cfg->outputs * (in + 1);
-    act += 2 * (in + cfg->outputs);
+    act += 2 * ((double)in + cfg->outputs);
     return 4.0 * (P * (6 + (K - 1)) + act * batch * (double)tmax);
 }
 
@@ -620,9 +618,8 @@ static int train_main(int argc, char **argv)
         A.t.opt.total_epochs = A.t.epochs; /* the cosine schedule's length */
     }
     vl_net_config cfg = {.mode = A.mode, .task = A.task};
-    char err[256];
-    if (cli_parse_layers(A.layers, &cfg, err, sizeof err))
-        return cli_fail("train", "--layers: %s", err);
+    if (vl_net_parse_layers(A.layers, &cfg))
+        return cli_fail("train", "--layers: %s", vl_errmsg());
 
     vl_dataset d = {0}, vd = {0};
     vl_dataset_opts dopt = {.task = A.task, .mode = A.mode};

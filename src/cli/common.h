@@ -1,4 +1,4 @@
-/* What train, eval and predict share: the layer-spec parser, evaluation
+/* What train, eval and predict share: evaluation
  * printing (text table or one JSON object) and the HTML report. */
 #ifndef VL_CLI_COMMON_H
 #define VL_CLI_COMMON_H
@@ -10,12 +10,6 @@
 #include "train/dataset.h"
 #include "train/trainer.h"
 #include "vidlstm.h"
-
-/* "bilstm:128,dropout:0.5,lstm:64", "gru:32", "mean" -> cfg layers.
- * Returns 0, or -1 with a message in err. */
-int cli_parse_layers(const char *spec, vl_net_config *cfg, char *err, size_t errlen);
-/* The inverse, for messages and metadata: writes e.g. "bilstm:128,dropout:0.5". */
-void cli_format_layers(const vl_net_config *cfg, char *out, size_t len);
 
 typedef struct {
     const vl_dataset *d, *vd;

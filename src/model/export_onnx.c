@@ -259,7 +259,7 @@ static void reorder_gates(const float *src, float *dst, int G, int H, size_t col
 static Onnx__NodeProto *rnn_layer(eb *e, vl_net *net, const net_layer *L, const char *pre, const char *x,
                                   const char *y, const char *yh)
 {
-    const int lstm = L->kind == VL_LAYER_LSTM, ng = lstm ? 4 : 3, H = L->H, dirs = L->dirs, din = L->din;
+    const int lstm = L->def->cell_state, ng = L->def->gates, H = L->H, dirs = L->dirs, din = L->din;
     const size_t GH = (size_t)ng * H;
     float *w = malloc(sizeof(float) * (size_t)dirs * GH * (size_t)din);
     float *r = malloc(sizeof(float) * (size_t)dirs * GH * (size_t)H);
@@ -287,7 +287,7 @@ static Onnx__NodeProto *rnn_layer(eb *e, vl_net *net, const net_layer *L, const 
     free(w), free(r), free(b);
     const char *in[5] = {x, wn, rn, bn, "sequence_lens"};
     const char *out[2] = {y, yh};
-    Onnx__NodeProto *n = node(e, lstm ? "LSTM" : "GRU", y, 5, in, yh ? 2 : 1, out);
+    Onnx__NodeProto *n = node(e, L->def->title, y, 5, in, yh ? 2 : 1, out); /* ONNX's LSTM / GRU */
     attr_int(e, n, "hidden_size", H);
     attr_str(e, n, "direction", dirs == 2 ? "bidirectional" : "forward");
     if (!lstm)

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/sha256.h"
+#include "model/layers_table.h"
 
 #define FORMAT_NAME "vidlstm-model"
 #define FORMAT_VERSION 1
@@ -33,24 +34,19 @@ vl_status vl_arch_to_json(const vl_net_config *cfg, char **json)
         const vl_layer_spec *s = &cfg->layer[l];
         if (l)
             vl_jbuf_puts(&b, ",");
-        switch (s->kind) {
-        case VL_LAYER_LSTM:
-        case VL_LAYER_GRU:
-            vl_jbuf_printf(&b, "{\"type\":\"%s\",\"hidden\":%d,\"bidirectional\":%s}",
-                           s->kind == VL_LAYER_LSTM ? "lstm" : "gru", s->hidden, s->bidirectional ? "true" : "false");
-            break;
-        case VL_LAYER_DROPOUT:
-            vl_jbuf_puts(&b, "{\"type\":\"dropout\",\"p\":");
-            vl_jbuf_float(&b, s->p);
-            vl_jbuf_puts(&b, "}");
-            break;
-        case VL_LAYER_MEAN:
-            vl_jbuf_puts(&b, "{\"type\":\"mean\"}");
-            break;
-        default:
+        const vl_layer_def *k = vl_layer_def_of(s->kind);
+        if (!k) {
             vl_jbuf_free(&b);
             return vl_seterr(VL_ERR_ARG, "architecture: layer %d has unknown kind %d", l + 1, (int)s->kind);
         }
+        vl_jbuf_printf(&b, "{\"type\":\"%s\"", k->type);
+        if (k->arg == VL_LARG_HIDDEN)
+            vl_jbuf_printf(&b, ",\"hidden\":%d,\"bidirectional\":%s", s->hidden, s->bidirectional ? "true" : "false");
+        else if (k->arg == VL_LARG_PROB) {
+            vl_jbuf_puts(&b, ",\"p\":");
+            vl_jbuf_float(&b, s->p);
+        }
+        vl_jbuf_puts(&b, "}");
     }
     vl_jbuf_puts(&b, "]}");
     if (b.failed) {
@@ -142,30 +138,26 @@ static vl_status arch_from_tree(const vl_json *a, const char *name, vl_net_confi
         const char *type = vl_json_str(vl_json_get(L, "type"));
         if (L->type != VL_JSON_OBJECT || !type)
             return vl_seterr(VL_ERR_FORMAT, "%s: %s: must be an object with a \"type\" string", name, lw);
-        if (!strcmp(type, "lstm") || !strcmp(type, "gru")) {
-            static const char *const keys[] = {"type", "hidden", "bidirectional", NULL};
-            s->kind = type[0] == 'l' ? VL_LAYER_LSTM : VL_LAYER_GRU;
-            if ((st = only_keys(L, name, lw, keys)) ||
-                (st = get_int(L, "hidden", 1, 1, 1 << 20, &s->hidden, name, lw)) ||
+        const vl_layer_def *k = vl_layer_def_named(type);
+        char types[128];
+        if (!k)
+            return vl_seterr(VL_ERR_FORMAT, "%s: %s: unknown type \"%.40s\" (%s)", name, lw, type,
+                             vl_layer_type_list(types, sizeof types, " or "));
+        s->kind = k->kind;
+        static const char *const keys[][4] = {[VL_LARG_NONE] = {"type", NULL},
+                                              [VL_LARG_HIDDEN] = {"type", "hidden", "bidirectional", NULL},
+                                              [VL_LARG_PROB] = {"type", "p", NULL}};
+        if ((st = only_keys(L, name, lw, keys[k->arg])))
+            return st;
+        if (k->arg == VL_LARG_HIDDEN) {
+            if ((st = get_int(L, "hidden", 1, 1, 1 << 20, &s->hidden, name, lw)) ||
                 (st = get_bool(L, "bidirectional", &s->bidirectional, name, lw)))
                 return st;
-        } else if (!strcmp(type, "dropout")) {
-            static const char *const keys[] = {"type", "p", NULL};
+        } else if (k->arg == VL_LARG_PROB) {
             double p;
-            s->kind = VL_LAYER_DROPOUT;
-            if ((st = only_keys(L, name, lw, keys)))
-                return st;
             if (!vl_json_number(vl_json_get(L, "p"), &p) || !(p >= 0.0 && p < 1.0))
-                return vl_seterr(VL_ERR_FORMAT, "%s: %s: dropout needs \"p\", a number in [0, 1)", name, lw);
+                return vl_seterr(VL_ERR_FORMAT, "%s: %s: %s needs \"p\", a number in [0, 1)", name, lw, k->type);
             s->p = (float)p;
-        } else if (!strcmp(type, "mean")) {
-            static const char *const keys[] = {"type", NULL};
-            s->kind = VL_LAYER_MEAN;
-            if ((st = only_keys(L, name, lw, keys)))
-                return st;
-        } else {
-            return vl_seterr(VL_ERR_FORMAT, "%s: %s: unknown type \"%.40s\" (lstm, gru, dropout or mean)", name, lw,
-                             type);
         }
     }
     cfg->nlayers = (int)layers->count;
@@ -635,14 +627,14 @@ static void param_owner(vl_net *net, const char *pname, char *buf, size_t n)
     int width = cfg->input;
     for (int i = 0, rec = 0; i < cfg->nlayers; i++) {
         const vl_layer_spec *s = &cfg->layer[i];
-        if (s->kind != VL_LAYER_LSTM && s->kind != VL_LAYER_GRU)
+        if (!vl_layer_def_of(s->kind)->gates)
             continue;
         if (rec++ == k) {
             snprintf(buf, n, "layer %d: %s%s, hidden %d, input %d", i + 1, s->bidirectional ? "bidirectional " : "",
-                     s->kind == VL_LAYER_LSTM ? "lstm" : "gru", s->hidden, width);
+                     vl_layer_def_of(s->kind)->type, s->hidden, width);
             return;
         }
-        width = s->hidden * (s->bidirectional ? 2 : 1);
+        width = vl_layer_out_width(s, width);
     }
     snprintf(buf, n, "the architecture");
 }
@@ -742,22 +734,6 @@ static vl_status load_classes(const vl_st_file *st, const char *path, const vl_n
     return r;
 }
 
-/* Parameters the architecture implies (exact in 64 bits: inputs < 2^25,
- * hidden <= 2^20, at most 16 layers). */
-static uint64_t arch_param_count(const vl_net_config *cfg)
-{
-    uint64_t n = 0, width = (uint64_t)cfg->input;
-    for (int l = 0; l < cfg->nlayers; l++) {
-        const vl_layer_spec *s = &cfg->layer[l];
-        if (s->kind != VL_LAYER_LSTM && s->kind != VL_LAYER_GRU)
-            continue;
-        uint64_t H = (uint64_t)s->hidden, G = (s->kind == VL_LAYER_LSTM ? 4 : 3) * H, dirs = s->bidirectional ? 2 : 1;
-        n += dirs * (G * width + G * H + 2 * G);
-        width = dirs * H;
-    }
-    return n + (uint64_t)cfg->outputs * (width + 1);
-}
-
 /* Fills net's parameters from the tensors named prefix + PyTorch name
  * (prefix NULL for member 0 of a model). */
 static vl_status fill_params(const vl_st_file *st, vl_net *net, const char *prefix)
@@ -840,7 +816,7 @@ static vl_status load_from(const vl_st_file *st, const char *extra_prefix, vl_ne
      * needs far more parameters (16M) than the file holds values is refused
      * here. Smaller mismatches are left to the per-tensor checks below,
      * whose messages name the tensor and layer. */
-    uint64_t needed = arch_param_count(&cfg), have = 0;
+    uint64_t needed = vl_arch_param_count(&cfg), have = 0;
     for (int i = 0; i < st->ntensors; i++)
         have += (uint64_t)st->tensors[i].count;
     if (needed > have + ((uint64_t)1 << 24))
@@ -974,24 +950,11 @@ vl_status vl_model_describe(const char *path, FILE *f)
     int width = cfg->input, rec = 0;
     for (int l = 0; l < cfg->nlayers; l++) {
         const vl_layer_spec *s = &cfg->layer[l];
-        switch (s->kind) {
-        case VL_LAYER_LSTM:
-        case VL_LAYER_GRU: {
-            int out = s->hidden * (s->bidirectional ? 2 : 1);
-            fprintf(f, "  %2d. %s%s  %d -> %d (%d units%s; weight_*_l%d%s)\n", l + 1, s->bidirectional ? "Bi" : "",
-                    s->kind == VL_LAYER_LSTM ? "LSTM" : "GRU", width, out, s->hidden,
-                    s->bidirectional ? " per direction" : "", rec, s->bidirectional ? "[_reverse]" : "");
-            width = out;
-            rec++;
-            break;
-        }
-        case VL_LAYER_DROPOUT:
-            fprintf(f, "  %2d. dropout p=%g (training only)\n", l + 1, (double)s->p);
-            break;
-        case VL_LAYER_MEAN:
-            fprintf(f, "  %2d. mean over valid steps\n", l + 1);
-            break;
-        }
+        const vl_layer_def *k = vl_layer_def_of(s->kind);
+        k->describe(f, s, l + 1, width, rec);
+        fputc('\n', f);
+        width = vl_layer_out_width(s, width);
+        rec += k->gates > 0;
     }
     fprintf(f, "  head: fully connected %d -> %d%s\n", width, cfg->outputs,
             cfg->task == VL_TASK_CLASSIFY ? ", softmax" : "");

@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/rng.h"
+#include "model/net.h"
 #include "model/net_internal.h"
 #include "nn/layers.h"
 #include "nn/rnn.h"
@@ -37,16 +38,40 @@ vl_status vl_net_add_dropout(vl_net_config *cfg, float p)
     return VL_OK;
 }
 
-static void add_param(vl_net *net, const char *name, int rows, int cols, size_t *offset)
+void net_add_param(vl_net *net, const vl_tensor_desc *t, size_t *offset)
 {
     net_param *p = &net->P[net->nparams++];
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->ndim = cols ? 2 : 1;
-    p->shape[0] = rows;
-    p->shape[1] = cols;
-    p->count = (size_t)rows * (cols ? (size_t)cols : 1);
+    snprintf(p->name, sizeof p->name, "%s", t->name);
+    p->ndim = t->cols ? 2 : 1;
+    p->shape[0] = t->rows;
+    p->shape[1] = t->cols;
+    p->count = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
     p->offset = *offset;
     *offset += vl_pad16(p->count);
+}
+
+/* PyTorch's defaults: recurrent U(-1/sqrt(H), 1/sqrt(H)); nn.Linear
+ * kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ...) for weight and bias. */
+static void init_weights(vl_net *net, uint64_t seed)
+{
+    const int width = net->width;
+    vl_rng_seed(&net->rng, seed);
+    for (int i = 0; i < net->nparams; i++) {
+        net_param *p = &net->P[i];
+        float k;
+        if (i >= net->fc_param)
+            k = 1.0f / sqrtf((float)width);
+        else {
+            int l = 0;
+            while (!(is_rec(net->L[l].kind) && i >= net->L[l].first_param &&
+                     i < net->L[l].first_param + 4 * net->L[l].dirs))
+                l++;
+            k = 1.0f / sqrtf((float)net->L[l].H);
+        }
+        float *w = net->params + p->offset;
+        for (size_t j = 0; j < p->count; j++)
+            w[j] = vl_rng_uniform_range(&net->rng, -k, k);
+    }
 }
 
 vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
@@ -82,73 +107,33 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
     }
 
     size_t off = 0;
-    int width = cfg->input, nrec = 0, slots = 0;
-    char name[40];
+    int width = cfg->input;
     for (int l = 0; l < cfg->nlayers; l++) {
         const vl_layer_spec *s = &cfg->layer[l];
         net_layer *L = &net->L[l];
         L->kind = s->kind;
+        L->def = vl_layer_def_of(s->kind);
         L->din = width;
-        if (s->kind == VL_LAYER_DROPOUT) {
-            if (!(s->p >= 0.0f && s->p < 1.0f)) {
-                free(net);
-                return vl_seterr(VL_ERR_ARG, "layer %d: dropout probability %g must be in [0, 1)", l + 1, (double)s->p);
-            }
-            L->p = s->p;
-            L->width = width;
-            continue;
-        }
-        if (s->kind == VL_LAYER_MEAN) {
-            if (l != cfg->nlayers - 1 || cfg->mode != VL_OUT_LAST) {
-                free(net);
-                return vl_seterr(VL_ERR_ARG, "layer %d: mean pooling must be the last layer of a many-to-one "
-                                             "(mode last) network", l + 1);
-            }
-            L->width = width;
-            net->mean_pool = 1;
-            continue;
-        }
-        if (s->kind != VL_LAYER_LSTM && s->kind != VL_LAYER_GRU) {
+        if (!L->def) {
             free(net);
             return vl_seterr(VL_ERR_ARG, "layer %d: unknown layer kind %d", l + 1, (int)s->kind);
         }
-        if (s->hidden <= 0) {
+        vl_status st = L->def->setup(net, L, s, l, &off);
+        if (st) {
             free(net);
-            return vl_seterr(VL_ERR_ARG, "layer %d: hidden size must be positive (got %d)", l + 1, s->hidden);
+            return st;
         }
-        L->H = s->hidden;
-        L->dirs = s->bidirectional ? 2 : 1;
-        L->G = (s->kind == VL_LAYER_LSTM ? 4 : 3) * L->H;
-        L->width = L->dirs * L->H;
-        L->rec_index = nrec;
-        L->state_slot = slots;
-        L->first_param = net->nparams;
-        for (int d = 0; d < L->dirs; d++) {
-            const char *sfx = d ? "_reverse" : "";
-            snprintf(name, sizeof name, "weight_ih_l%d%s", nrec, sfx);
-            add_param(net, name, L->G, width, &off);
-            snprintf(name, sizeof name, "weight_hh_l%d%s", nrec, sfx);
-            add_param(net, name, L->G, L->H, &off);
-            snprintf(name, sizeof name, "bias_ih_l%d%s", nrec, sfx);
-            add_param(net, name, L->G, 0, &off);
-            snprintf(name, sizeof name, "bias_hh_l%d%s", nrec, sfx);
-            add_param(net, name, L->G, 0, &off);
-        }
-        slots += L->dirs;
-        nrec++;
         width = L->width;
-        net->last_rec = l;
     }
-    if (nrec == 0 && !net->mean_pool) {
+    if (net->nrec == 0 && !net->mean_pool) {
         free(net);
         return vl_seterr(VL_ERR_ARG, "the network needs a recurrent layer (or mean pooling)");
     }
     net->nl = cfg->nlayers;
     net->width = width;
-    net->state_slots = slots;
     net->fc_param = net->nparams;
-    add_param(net, "fc.weight", cfg->outputs, width, &off);
-    add_param(net, "fc.bias", cfg->outputs, 0, &off);
+    net_add_param(net, &(vl_tensor_desc){"fc.weight", cfg->outputs, width}, &off);
+    net_add_param(net, &(vl_tensor_desc){"fc.bias", cfg->outputs, 0}, &off);
     net->nscalars = off;
     net->params = vl_calloc(sizeof(float) * off);
     net->grads = vl_calloc(sizeof(float) * off);
@@ -163,25 +148,7 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
         vl_net_free(net);
         return vl_seterr(VL_ERR_NOMEM, "out of memory for %zu parameters", off);
     }
-    /* PyTorch's defaults: recurrent U(-1/sqrt(H), 1/sqrt(H)); nn.Linear
-     * kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ...) for weight and bias. */
-    vl_rng_seed(&net->rng, seed);
-    for (int i = 0; i < net->nparams; i++) {
-        net_param *p = &net->P[i];
-        float k;
-        if (i >= net->fc_param)
-            k = 1.0f / sqrtf((float)width);
-        else {
-            int l = 0;
-            while (!(is_rec(net->L[l].kind) && i >= net->L[l].first_param &&
-                     i < net->L[l].first_param + 4 * net->L[l].dirs))
-                l++;
-            k = 1.0f / sqrtf((float)net->L[l].H);
-        }
-        float *w = net->params + p->offset;
-        for (size_t j = 0; j < p->count; j++)
-            w[j] = vl_rng_uniform_range(&net->rng, -k, k);
-    }
+    init_weights(net, seed);
     *out = net;
     return VL_OK;
 }
@@ -210,6 +177,10 @@ void vl_net_free(vl_net *net)
 }
 
 const vl_net_config *vl_net_get_config(const vl_net *net) { return &net->cfg; }
+size_t vl_net_nscalars(const vl_net *net) { return net->nscalars; }
+float *vl_net_params_block(const vl_net *net) { return net->params; }
+float *vl_net_grads_block(const vl_net *net) { return net->grads; }
+vl_rng *vl_net_rng(vl_net *net) { return &net->rng; }
 int vl_net_num_params(const vl_net *net) { return net->nparams; }
 size_t vl_net_param_count(const vl_net *net)
 {
@@ -258,62 +229,33 @@ vl_rnn_precision vl_net_rnn_precision(const vl_net *net) { return net->rnn_bf16 
 /* Walks the buffer plan for (N, B): with base == NULL it only sizes it. */
 static size_t plan_workspace(vl_net *net, size_t N, size_t B, float *base)
 {
-    size_t off = 0;
-#define TAKE(ptr, n)                        \
-    do {                                    \
-        if (base) (ptr) = base + off;       \
-        off += vl_pad16((size_t)(n));       \
-    } while (0)
+    vl_ws_plan w = {.base = base};
     const int D = net->cfg.input, C = net->cfg.outputs;
-    size_t maxw = (size_t)D, maxg = 0, maxh = 0;
-    TAKE(net->xin, N * D);
-    for (int l = 0; l < net->nl; l++) {
-        net_layer *L = &net->L[l];
-        if (L->kind == VL_LAYER_MEAN)
-            continue;
-        TAKE(L->out, N * (size_t)L->width);
-        maxw = L->width > (int)maxw ? (size_t)L->width : maxw;
-        if (L->kind == VL_LAYER_DROPOUT) {
-            TAKE(L->mask, N * (size_t)L->width);
-            continue;
-        }
-        size_t H = (size_t)L->H;
-        maxh = H > maxh ? H : maxh;
-        size_t g = L->kind == VL_LAYER_LSTM ? 4 * H : 6 * H; /* GRU: dgx + dgh */
-        maxg = g > maxg ? g : maxg;
-        for (int d = 0; d < L->dirs; d++) {
-            vl_rnn_cache *c = &L->cache[d];
-            TAKE(c->gates, N * (size_t)L->G);
-            TAKE(c->hprev, N * H);
-            if (L->kind == VL_LAYER_LSTM) {
-                TAKE(c->c, N * H);
-                TAKE(c->cprev, N * H);
-            } else {
-                TAKE(c->ghn, N * H);
-            }
-        }
-    }
+    w.maxw = (size_t)D;
+    vl_ws_take(&w, &net->xin, N * D);
+    for (int l = 0; l < net->nl; l++)
+        net->L[l].def->plan(&w, &net->L[l], N, B);
     size_t M = net->cfg.mode == VL_OUT_LAST ? B : N;
-    TAKE(net->summary, B * (size_t)net->width);
-    TAKE(net->dsummary, B * (size_t)net->width);
-    TAKE(net->logits, M * C);
-    TAKE(net->dlogits, M * C);
-    TAKE(net->targets, M * C);
-    TAKE(net->gbuf[0], N * maxw);
-    TAKE(net->gbuf[1], N * maxw);
-    TAKE(net->scratch, N * maxg > 3 * B * maxh ? N * maxg : 3 * B * maxh);
-    TAKE(net->run_h, B * maxh);
-    TAKE(net->run_c, B * maxh);
+    const size_t maxw = w.maxw, maxg = w.maxg, maxh = w.maxh;
+    vl_ws_take(&w, &net->summary, B * (size_t)net->width);
+    vl_ws_take(&w, &net->dsummary, B * (size_t)net->width);
+    vl_ws_take(&w, &net->logits, M * C);
+    vl_ws_take(&w, &net->dlogits, M * C);
+    vl_ws_take(&w, &net->targets, M * C);
+    vl_ws_take(&w, &net->gbuf[0], N * maxw);
+    vl_ws_take(&w, &net->gbuf[1], N * maxw);
+    vl_ws_take(&w, &net->scratch, N * maxg > 3 * B * maxh ? N * maxg : 3 * B * maxh);
+    vl_ws_take(&w, &net->run_h, B * maxh);
+    vl_ws_take(&w, &net->run_c, B * maxh);
     size_t states = 0;
     for (int l = 0; l < net->nl; l++)
         if (is_rec(net->L[l].kind))
             states += (size_t)net->L[l].dirs * B * (size_t)net->L[l].H;
-    TAKE(net->h0s, states);
-    TAKE(net->c0s, states);
-    TAKE(net->dh0s, states);
-    TAKE(net->dc0s, states);
-#undef TAKE
-    return off;
+    vl_ws_take(&w, &net->h0s, states);
+    vl_ws_take(&w, &net->c0s, states);
+    vl_ws_take(&w, &net->dh0s, states);
+    vl_ws_take(&w, &net->dc0s, states);
+    return w.off;
 }
 
 static vl_status ensure_workspace(vl_net *net, int N, int B)
@@ -355,7 +297,7 @@ static void permute_states(const vl_net *net, const float *src, float *dst, int 
             continue;
         size_t blk = (size_t)p->B * L->H;
         for (int d = 0; d < L->dirs; d++) {
-            if (!lstm_only || L->kind == VL_LAYER_LSTM) {
+            if (!lstm_only || L->def->cell_state) {
                 for (int j = 0; j < p->B; j++) {
                     size_t u = user + (size_t)p->perm[j] * L->H, s = sorted + (size_t)j * L->H;
                     memcpy(dst + (to_sorted ? s : u), src + (to_sorted ? u : s), sizeof(float) * (size_t)L->H);
@@ -369,8 +311,8 @@ static void permute_states(const vl_net *net, const float *src, float *dst, int 
 
 static vl_status check_batch(const vl_net *net, const vl_batch *b)
 {
-    if (!b->x || !b->lengths)
-        return vl_seterr(VL_ERR_ARG, "batch needs x and lengths");
+    if ((!b->x && !b->seq_x) || !b->lengths)
+        return vl_seterr(VL_ERR_ARG, "batch needs x (or seq_x) and lengths");
     if (b->dim != net->cfg.input)
         return vl_seterr(VL_ERR_SHAPE, "feature width %d does not match the network's input width %d", b->dim,
                          net->cfg.input);
@@ -392,7 +334,10 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
         return st;
     const int D = net->cfg.input;
     net->tmax_last = b->tmax;
-    vl_pack_rows(p, b->tmax, D, b->x, net->xin);
+    if (b->seq_x)
+        vl_pack_seqs(p, D, b->seq_x, net->xin);
+    else
+        vl_pack_rows(p, b->tmax, D, b->x, net->xin);
     if (b->h0)
         permute_states(net, b->h0, net->h0s, 0, 1);
     if (b->c0)
@@ -408,53 +353,11 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
              !vl_rnn_panels_used(net->P[i].shape[0] / net->P[i].shape[1], net->P[i].shape[1])))
             vl_transpose(net->P[i].shape[0], net->P[i].shape[1], net->params + net->P[i].offset,
                          net->P[i].shape[1], net->whh_t + net->whh_t_off[i], net->P[i].shape[0]);
-    const float *in = net->xin;
-    int ldin = D;
-    size_t soff = 0;
-    for (int l = 0; l < net->nl; l++) {
-        net_layer *L = &net->L[l];
-        if (L->kind == VL_LAYER_DROPOUT) {
-            if (train && L->p > 0.0f) {
-                vl_dropout_forward((size_t)p->N * L->width, L->p, &net->rng, in, L->out, L->mask);
-                L->input_alias = 0;
-                in = L->out;
-            } else {
-                L->input_alias = 1; /* identity: pass the input through */
-            }
-            continue;
-        }
-        if (L->kind == VL_LAYER_MEAN)
-            continue; /* pooled with the summary below */
-        for (int d = 0; d < L->dirs; d++) {
-            const float *w = net->params + net->P[L->first_param + 4 * d].offset;
-            const float *u = net->whh_t + net->whh_t_off[L->first_param + 4 * d + 1];
-            const float *bi = net->params + net->P[L->first_param + 4 * d + 2].offset;
-            const float *bh = net->params + net->P[L->first_param + 4 * d + 3].offset;
-            const float *h0 = b->h0 ? net->h0s + soff : NULL;
-            const float *c0 = (b->c0 && L->kind == VL_LAYER_LSTM) ? net->c0s + soff : NULL;
-            float *y = L->out + (size_t)d * L->H;
-            if (train && net->rnn_bf16) {
-                const float *whh = net->params + net->P[L->first_param + 4 * d + 1].offset;
-                if ((st = vl_rnn_lp_prepare(&L->cache[d], L->kind == VL_LAYER_GRU, p->N, L->din, L->H, w, whh, u)))
-                    return st;
-            } else {
-                vl_rnn_lp_off(&L->cache[d]);
-                if ((st = vl_rnn_panels_prepare(&L->cache[d], L->kind == VL_LAYER_GRU ? 3 : 4, L->H,
-                                                net->params + net->P[L->first_param + 4 * d + 1].offset)))
-                    return st;
-            }
-            if (L->kind == VL_LAYER_LSTM)
-                vl_lstm_forward(p, d, L->din, L->H, in, ldin, w, u, bi, bh, h0, c0, y, L->width, &L->cache[d]);
-            else
-                vl_gru_forward(p, d, L->din, L->H, in, ldin, w, u, bi, bh, h0, y, L->width, &L->cache[d],
-                               net->scratch);
-            soff += (size_t)p->B * L->H;
-        }
-        L->in = in;
-        L->ldin = ldin;
-        in = L->out;
-        ldin = L->width;
-    }
+    vl_fwd_state f = {.b = b, .train = train, .in = net->xin, .ldin = D};
+    for (int l = 0; l < net->nl; l++)
+        if ((st = net->L[l].def->forward(net, &net->L[l], &f)))
+            return st;
+    const float *in = f.in;
     net->top = in;
 
     /* Summary and head. */
@@ -492,15 +395,20 @@ static vl_status forward(vl_net *net, const vl_batch *b, int train)
     return VL_OK;
 }
 
+/* The head's outputs to out (padded batch layout) or, out NULL, to the
+ * batch's per-sequence seq_out. */
 static void write_outputs(const vl_net *net, const vl_batch *b, float *out)
 {
     const vl_pack *p = &net->pack;
     const int C = net->cfg.outputs;
     if (net->cfg.mode == VL_OUT_LAST) {
         for (int j = 0; j < p->B; j++)
-            memcpy(out + (size_t)p->perm[j] * C, net->logits + (size_t)j * C, sizeof(float) * (size_t)C);
-    } else {
+            memcpy(out ? out + (size_t)p->perm[j] * C : b->seq_out[p->perm[j]], net->logits + (size_t)j * C,
+                   sizeof(float) * (size_t)C);
+    } else if (out) {
         vl_unpack_rows(p, b->tmax, C, net->logits, out);
+    } else {
+        vl_unpack_seqs(p, C, net->logits, b->seq_out);
     }
 }
 
@@ -563,6 +471,8 @@ static void ens_accumulate(const vl_net *net, const vl_batch *b, const float *o,
 
 vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out)
 {
+    if (!out && !b->seq_out)
+        return vl_seterr(VL_ERR_ARG, "vl_net_forward: no output buffer (out or the batch's seq_out)");
     if (!net->nmembers)
         return forward_one(net, b, out);
     size_t n = vl_net_output_size(net, b);
@@ -588,13 +498,15 @@ vl_status vl_net_forward(vl_net *net, const vl_batch *b, float *out)
     const int cls = net->cfg.task == VL_TASK_CLASSIFY, seq = net->cfg.mode == VL_OUT_SEQUENCE;
     const int C = net->cfg.outputs, T = seq ? b->tmax : 1;
     const float inv = 1.0f / (float)(net->nmembers + 1);
-    memset(out, 0, sizeof(float) * n);
+    if (out)
+        memset(out, 0, sizeof(float) * n);
     for (int j = 0; j < b->batch; j++)
         for (int t = 0; t < (seq ? b->lengths[j] : 1); t++)
             for (int c = 0; c < C; c++) {
                 size_t r = ((size_t)j * T + t) * C + c;
                 float v = net->ens_acc[r] * inv;
-                out[r] = cls ? logf(v > 1e-30f ? v : 1e-30f) : v;
+                float *dst = out ? out + r : b->seq_out[j] + (size_t)t * C + c;
+                *dst = cls ? logf(v > 1e-30f ? v : 1e-30f) : v;
             }
     return VL_OK;
 }
@@ -608,12 +520,15 @@ static vl_status gather_targets(vl_net *net, const vl_batch *b, int *M)
     int seq = net->cfg.mode == VL_OUT_SEQUENCE;
     *M = seq ? p->N : p->B;
     if (net->cfg.task == VL_TASK_CLASSIFY) {
-        if (!b->labels)
+        const int32_t *const *sl = seq ? b->seq_labels : NULL;
+        if (!b->labels && !sl)
             return vl_seterr(VL_ERR_ARG, "classification batch has no labels");
         for (int t = 0; t < (seq ? p->T : 1); t++)
             for (int j = 0; j < (seq ? p->bs[t] : p->B); j++) {
                 int orig = p->perm[j];
-                int y = seq ? b->labels[(size_t)orig * b->tmax + t] : b->labels[orig];
+                if (sl && !sl[orig])
+                    return vl_seterr(VL_ERR_ARG, "sequence %d of the batch has no labels", orig);
+                int y = sl ? sl[orig][t] : seq ? b->labels[(size_t)orig * b->tmax + t] : b->labels[orig];
                 if (y < 0 || y >= C) {
                     if (seq)
                         return vl_seterr(VL_ERR_ARG, "label %d of sequence %d at step %d is outside 0..%d", y, orig,
@@ -623,9 +538,14 @@ static vl_status gather_targets(vl_net *net, const vl_batch *b, int *M)
                 net->ilabels[seq ? p->off[t] + j : j] = y;
             }
     } else {
-        if (!b->targets)
+        if (seq && b->seq_targets) {
+            for (int j = 0; j < p->B; j++)
+                if (!b->seq_targets[j])
+                    return vl_seterr(VL_ERR_ARG, "sequence %d of the batch has no targets", j);
+            vl_pack_seqs(p, C, b->seq_targets, net->targets);
+        } else if (!b->targets)
             return vl_seterr(VL_ERR_ARG, "regression batch has no targets");
-        if (seq)
+        else if (seq)
             vl_pack_rows(p, b->tmax, C, b->targets, net->targets);
         else
             for (int j = 0; j < p->B; j++)
@@ -654,7 +574,7 @@ vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, f
     if (!isfinite(lossv))
         return vl_seterr(VL_ERR_NUMERIC, "loss is %s (diverged or non-finite inputs)", isnan(lossv) ? "NaN" : "Inf");
     *loss = lossv;
-    if (out)
+    if (out || b->seq_out)
         write_outputs(net, b, out);
 
     memset(net->grads, 0, sizeof(float) * net->nscalars);
@@ -687,47 +607,18 @@ vl_status vl_net_forward_backward(vl_net *net, const vl_batch *b, float *loss, f
         vl_linear_backward(p->N, W, C, net->top, W, fw, net->dlogits, dtop, W, dfw, dfb);
     }
 
-    size_t soff = 0;
+    vl_bwd_state g = {.dtop = dtop, .dnext = dnext};
+    int first_rec = net->nl;
     for (int l = 0; l < net->nl; l++)
-        if (is_rec(net->L[l].kind))
-            soff += (size_t)net->L[l].dirs * p->B * net->L[l].H;
+        if (is_rec(net->L[l].kind)) {
+            g.soff += (size_t)net->L[l].dirs * p->B * net->L[l].H;
+            first_rec = l < first_rec ? l : first_rec;
+        }
     for (int l = net->nl - 1; l >= 0; l--) {
-        net_layer *L = &net->L[l];
-        int first = 1;
-        for (int k = 0; k < l; k++)
-            if (is_rec(net->L[k].kind)) first = 0;
-        int need_dx = !first || net->want_input_grads;
-        if (L->kind == VL_LAYER_MEAN)
-            continue; /* its gradient was spread over the steps above */
-        if (L->kind == VL_LAYER_DROPOUT) {
-            if (!L->input_alias)
-                vl_dropout_backward((size_t)p->N * L->width, dtop, L->mask, dtop);
-            continue; /* gradient passes through in place */
-        }
-        for (int d = L->dirs - 1; d >= 0; d--) {
-            soff -= (size_t)p->B * L->H;
-            const float *w = net->params + net->P[L->first_param + 4 * d].offset;
-            const float *u = net->params + net->P[L->first_param + 4 * d + 1].offset;
-            float *dw = net->grads + net->P[L->first_param + 4 * d].offset;
-            float *du = net->grads + net->P[L->first_param + 4 * d + 1].offset;
-            float *dbi = net->grads + net->P[L->first_param + 4 * d + 2].offset;
-            float *dbh = net->grads + net->P[L->first_param + 4 * d + 3].offset;
-            float *dx = need_dx ? dnext : NULL;
-            float beta = (d == L->dirs - 1) ? 0.0f : 1.0f;
-            const float *dy = dtop + (size_t)d * L->H;
-            if (L->kind == VL_LAYER_LSTM)
-                vl_lstm_backward(p, d, L->din, L->H, L->in, L->ldin, w, u, &L->cache[d], dy, L->width, dx, L->din,
-                                 beta, dw, du, dbi, dbh, net->dh0s + soff, net->dc0s + soff, net->scratch,
-                                 net->run_h, net->run_c);
-            else
-                vl_gru_backward(p, d, L->din, L->H, L->in, L->ldin, w, u, &L->cache[d], dy, L->width, dx, L->din,
-                                beta, dw, du, dbi, dbh, net->dh0s + soff, net->scratch,
-                                net->scratch + (size_t)p->N * L->G, net->run_h);
-        }
-        float *tmp = dtop;
-        dtop = dnext;
-        dnext = tmp;
+        g.need_dx = l > first_rec || net->want_input_grads;
+        net->L[l].def->backward(net, &net->L[l], &g);
     }
+    dtop = g.dtop;
     net->dx_packed = net->want_input_grads ? dtop : NULL;
     net->grads_valid = 1;
     return VL_OK;

@@ -4,6 +4,7 @@
 #define VL_MODEL_NET_INTERNAL_H
 
 #include "core/rng.h"
+#include "model/layers_table.h"
 #include "nn/pack.h"
 #include "nn/rnn.h"
 #include "vidlstm.h"
@@ -18,8 +19,9 @@ typedef struct {
     size_t offset; /* into params/grads, 64-byte aligned */
 } net_param;
 
-typedef struct {
+typedef struct net_layer {
     vl_layer_kind kind;
+    const vl_layer_def *def;   /* the kind's table entry */
     int din, width;            /* input and output widths */
     int H, dirs, G;            /* recurrent: hidden, directions, gate rows (4H or 3H) */
     float p;                   /* dropout */
@@ -38,6 +40,7 @@ struct vl_net {
     vl_net_config cfg;
     float class_weights[VL_MAX_CLASSES];
     int nl, last_rec, width, state_slots, fc_param;
+    int nrec; /* recurrent layers */
     int mean_pool; /* last layer is VL_LAYER_MEAN */
     net_layer L[VL_MAX_LAYERS];
     int nparams;
@@ -68,6 +71,10 @@ struct vl_net {
     size_t ens_cap;
 };
 
-static inline int is_rec(vl_layer_kind k) { return k == VL_LAYER_LSTM || k == VL_LAYER_GRU; }
+/* Appends a parameter tensor at *offset (vl_net_create and the layer table). */
+void net_add_param(vl_net *net, const vl_tensor_desc *t, size_t *offset);
+
+/* A kind with weights and a recurrent state (LSTM, GRU). */
+static inline int is_rec(vl_layer_kind k) { return vl_layer_def_of(k)->gates > 0; }
 
 #endif

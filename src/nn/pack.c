@@ -86,3 +86,17 @@ void vl_unpack_rows(const vl_pack *p, int tmax, int D, const float *packed, floa
             memcpy(y + ((size_t)p->perm[j] * tmax + t) * D, packed + (size_t)(p->off[t] + j) * D,
                    sizeof(float) * (size_t)D);
 }
+
+void vl_pack_seqs(const vl_pack *p, int D, const float *const *seqs, float *packed)
+{
+    for (int t = 0; t < p->T; t++)
+        for (int j = 0; j < p->bs[t]; j++)
+            memcpy(packed + (size_t)(p->off[t] + j) * D, seqs[p->perm[j]] + (size_t)t * D, sizeof(float) * (size_t)D);
+}
+
+void vl_unpack_seqs(const vl_pack *p, int D, const float *packed, float *const *seqs)
+{
+    for (int t = 0; t < p->T; t++)
+        for (int j = 0; j < p->bs[t]; j++)
+            memcpy(seqs[p->perm[j]] + (size_t)t * D, packed + (size_t)(p->off[t] + j) * D, sizeof(float) * (size_t)D);
+}

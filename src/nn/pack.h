@@ -34,5 +34,10 @@ static inline int vl_pack_row(const vl_pack *p, int t, int j) { return p->off[t]
 void vl_pack_rows(const vl_pack *p, int tmax, int D, const float *x, float *packed);
 /* packed [N, D] -> y [B, tmax, D], zeros at padded steps. */
 void vl_unpack_rows(const vl_pack *p, int tmax, int D, const float *packed, float *y);
+/* Per-sequence rows -> packed [N, D] in one pass: seqs[b] points at sequence
+ * b's rows ([len_b, D], original batch order); no padding is read. */
+void vl_pack_seqs(const vl_pack *p, int D, const float *const *seqs, float *packed);
+/* packed [N, D] -> per-sequence rows seqs[b] ([len_b, D]). */
+void vl_unpack_seqs(const vl_pack *p, int D, const float *packed, float *const *seqs);
 
 #endif

@@ -276,28 +276,6 @@ vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_cl
     return st;
 }
 
-static int find_class(char *const *classes, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(classes[i], name))
-            return i;
-    return -1;
-}
-
-static int add_class(vl_dataset *d, const char *name)
-{
-    if (find_class(d->classes, d->nclasses, name) >= 0)
-        return 0;
-    char **c = realloc(d->classes, sizeof *c * (size_t)(d->nclasses + 1));
-    if (!c)
-        return -1;
-    d->classes = c;
-    if (!(c[d->nclasses] = vl_strdup(name)))
-        return -1;
-    d->nclasses++;
-    qsort(d->classes, (size_t)d->nclasses, sizeof *d->classes, cmp_str);
-    return 0;
-}
 
 vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodata_opts *o, vl_dataset *out)
 {
@@ -339,11 +317,8 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
     }
     if (st)
         goto done;
-    if (cls && o->classes) {
-        for (int c = 0; c < o->nclasses && !st; c++)
-            if (add_class(d, o->classes[c]))
-                st = vl_seterr(VL_ERR_NOMEM, "out of memory");
-    } else if (cls) {
+    if (cls && o->classes)
+        st = vl_dataset_set_classes(d, o->classes, o->nclasses); else if (cls) {
         for (int i = 0; i < cl.n && !st; i++) {
             if (seq) {
                 for (int c = 0; c < fls[i]->nclasses && !st; c++) {
@@ -353,8 +328,8 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
                                        "%s: a label is not valid UTF-8: byte %ld is 0x%02X; class names are stored "
                                        "in the model as JSON text: save the file as UTF-8",
                                        cl.items[i].label, bad, (unsigned char)fls[i]->classes[c][bad]);
-                    else if (add_class(d, fls[i]->classes[c]))
-                        st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+                    else
+                        st = vl_dataset_add_class(d, fls[i]->classes[c]);
                 }
             } else if (cl.items[i].label && vl_utf8_invalid_at(cl.items[i].label) >= 0) {
                 long bad = vl_utf8_invalid_at(cl.items[i].label);
@@ -363,8 +338,8 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
                                "%ld is 0x%02X; class names are stored in the model as JSON text: rename the folder "
                                "or save the CSV as UTF-8",
                                cl.items[i].path, data, bad, (unsigned char)cl.items[i].label[bad]);
-            } else if (cl.items[i].label && add_class(d, cl.items[i].label)) {
-                st = vl_seterr(VL_ERR_NOMEM, "out of memory");
+            } else if (cl.items[i].label) {
+                st = vl_dataset_add_class(d, cl.items[i].label);
             }
         }
         if (!st && d->nclasses < 2)
@@ -375,7 +350,7 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
         goto done;
     /* Labels are checked before the (slow) extraction. */
     for (int i = 0; i < cl.n && !seq && cls; i++)
-        if (find_class(d->classes, d->nclasses, cl.items[i].label) < 0) {
+        if (vl_dataset_class(d, cl.items[i].label) < 0) {
             st = vl_seterr(VL_ERR_ARG, "%s: label '%s' is not one of the model's %d classes", cl.items[i].path,
                            cl.items[i].label, d->nclasses);
             goto done;
@@ -415,7 +390,7 @@ vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodat
             st = vl_frame_labels_align(fls[i], s->T, f[k].time, f[k].index, (const char *const *)d->classes,
                                        d->nclasses, 0, s->frame_labels);
         } else if (cls) {
-            s->label = find_class(d->classes, d->nclasses, c->label);
+            s->label = vl_dataset_class(d, c->label);
         } else {
             char *e;
             double v = c->label ? strtod(c->label, &e) : NAN;

@@ -23,18 +23,8 @@
 
 #include <stdint.h>
 
-#include "train/metrics.h"
+#include "train/metrics.h" /* vl_cls_metrics, vl_progress_point */
 #include "vidlstm.h"
-
-typedef struct {
-    int iteration; /* 1-based global iteration */
-    int epoch;     /* 1-based */
-    float loss;    /* training mini-batch loss (NaN = none) */
-    float metric;  /* training accuracy in [0,1] (classify) or RMSE (regress); NaN = none */
-    float val_loss;   /* NaN when no validation at this point */
-    float val_metric; /* NaN when none */
-    float lr;
-} vl_progress_point;
 
 typedef struct {
     const char *name; /* video or clip name */

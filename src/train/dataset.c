@@ -89,7 +89,7 @@ int vl_dataset_per_frame(const char *manifest)
 
 /* ---- classes --------------------------------------------------------------- */
 
-static int class_find(const vl_dataset *d, const char *name)
+int vl_dataset_class(const vl_dataset *d, const char *name)
 {
     int lo = 0, hi = d->nclasses - 1;
     while (lo <= hi) {
@@ -104,19 +104,17 @@ static int class_find(const vl_dataset *d, const char *name)
     return -1;
 }
 
-/* Inserts keeping the table sorted; returns 0 or -1 (no memory). Label ids
- * are given out only after loading (labels are kept as names until then). */
-static int class_add(vl_dataset *d, const char *name)
+vl_status vl_dataset_add_class(vl_dataset *d, const char *name)
 {
-    if (class_find(d, name) >= 0)
-        return 0;
+    if (vl_dataset_class(d, name) >= 0)
+        return VL_OK;
     char **c = realloc(d->classes, sizeof *c * (size_t)(d->nclasses + 1));
     if (!c)
-        return -1;
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
     d->classes = c;
     char *s = vl_strdup(name);
     if (!s)
-        return -1;
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
     int i = d->nclasses;
     while (i > 0 && strcmp(c[i - 1], name) > 0) {
         c[i] = c[i - 1];
@@ -124,7 +122,19 @@ static int class_add(vl_dataset *d, const char *name)
     }
     c[i] = s;
     d->nclasses++;
-    return 0;
+    return VL_OK;
+}
+
+vl_status vl_dataset_set_classes(vl_dataset *d, const char *const *names, int n)
+{
+    for (int c = 0; c < n; c++) {
+        vl_status st = vl_dataset_add_class(d, names[c]);
+        if (st)
+            return st;
+    }
+    if (d->nclasses != n)
+        return vl_seterr(VL_ERR_ARG, "the class list has duplicate names");
+    return VL_OK;
 }
 
 /* ---- items ----------------------------------------------------------------- */
@@ -374,12 +384,12 @@ static vl_status finish_labels(vl_dataset *d, const vl_dataset_opts *o, char **c
     if (!o->classes && d->task == VL_TASK_CLASSIFY && !o->unlabelled) {
         for (int i = 0; i < d->n; i++) {
             if (d->mode == VL_OUT_LAST) {
-                if (class_add(d, clip_names[i]))
+                if (vl_dataset_add_class(d, clip_names[i]))
                     return vl_seterr(VL_ERR_NOMEM, "out of memory");
             } else {
                 for (int t = 0; t < d->items[i].T; t++)
                     if ((t == 0 || strcmp(frames[i].names[t], frames[i].names[t - 1])) &&
-                        class_add(d, frames[i].names[t]))
+                        vl_dataset_add_class(d, frames[i].names[t]))
                         return vl_seterr(VL_ERR_NOMEM, "out of memory");
             }
         }
@@ -389,7 +399,7 @@ static vl_status finish_labels(vl_dataset *d, const vl_dataset_opts *o, char **c
         if (o->unlabelled)
             continue;
         if (d->task == VL_TASK_CLASSIFY && d->mode == VL_OUT_LAST) {
-            if ((s->label = class_find(d, clip_names[i])) < 0)
+            if ((s->label = vl_dataset_class(d, clip_names[i])) < 0)
                 return vl_seterr(VL_ERR_ARG, "%s:%d: label '%s' is not one of the model's %d classes", d->source,
                                  s->line, clip_names[i], d->nclasses);
         } else if (d->task == VL_TASK_CLASSIFY) {
@@ -397,7 +407,7 @@ static vl_status finish_labels(vl_dataset *d, const vl_dataset_opts *o, char **c
             if (!s->frame_labels)
                 return vl_seterr(VL_ERR_NOMEM, "out of memory");
             for (int t = 0; t < s->T; t++)
-                if ((s->frame_labels[t] = class_find(d, frames[i].names[t])) < 0)
+                if ((s->frame_labels[t] = vl_dataset_class(d, frames[i].names[t])) < 0)
                     return vl_seterr(VL_ERR_ARG, "%s:%d: frame %d has label '%s', not one of the model's %d classes",
                                      d->source, s->line, t, frames[i].names[t], d->nclasses);
         } else if (d->mode == VL_OUT_SEQUENCE) {
@@ -415,14 +425,10 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
     if (!(d->source = vl_strdup(manifest)))
         return vl_seterr(VL_ERR_NOMEM, "out of memory");
     if (o->classes) {
-        for (int c = 0; c < o->nclasses; c++)
-            if (class_add(d, o->classes[c])) {
-                vl_dataset_free(d);
-                return vl_seterr(VL_ERR_NOMEM, "out of memory");
-            }
-        if (d->nclasses != o->nclasses) {
+        vl_status cs = vl_dataset_set_classes(d, o->classes, o->nclasses);
+        if (cs) {
             vl_dataset_free(d);
-            return vl_seterr(VL_ERR_ARG, "the class list has duplicate names");
+            return cs;
         }
     }
     vl_csv r;

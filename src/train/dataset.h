@@ -69,6 +69,14 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
 vl_status vl_dataset_add_features(vl_dataset *d, const char *path, int T, int D, float *x);
 void vl_dataset_free(vl_dataset *d);
 
+/* The class table (classes sorted by strcmp, what every loader of labelled
+ * data fills): the index of a class name, or -1. */
+int vl_dataset_class(const vl_dataset *d, const char *name);
+/* Adds a class name, keeping the table sorted (no-op when present). */
+vl_status vl_dataset_add_class(vl_dataset *d, const char *name);
+/* A fixed class list (a model's): VL_ERR_ARG when it has duplicate names. */
+vl_status vl_dataset_set_classes(vl_dataset *d, const char *const *names, int n);
+
 /* Grouped, stratified split: whole groups go to validation, class by class
  * (a group's class is the label of its first clip; sequence and regression
  * sets are split by groups without stratification), about `fraction` of

@@ -15,6 +15,18 @@
 
 #include "vidlstm.h"
 
+/* One iteration of a training run's history: what the trainer records
+ * (vl_train_result) and the report plots. */
+typedef struct {
+    int iteration; /* 1-based global iteration */
+    int epoch;     /* 1-based */
+    float loss;    /* training mini-batch loss (NaN = none) */
+    float metric;  /* training accuracy in [0,1] (classify) or RMSE (regress); NaN = none */
+    float val_loss;   /* NaN when no validation at this point */
+    float val_metric; /* NaN when none */
+    float lr;
+} vl_progress_point;
+
 typedef struct {
     int nclasses;
     int64_t n;          /* labelled items counted */

@@ -16,7 +16,7 @@
 #include "core/rng.h"
 #include "dist/dist.h"
 #include "model/modelfile.h"
-#include "model/net_internal.h"
+#include "model/net.h"
 #include "nn/layers.h"
 #include "optim/optim.h"
 
@@ -29,40 +29,65 @@ static double now_s(void)
 
 /* ---- batches ------------------------------------------------------------------- */
 
+/* A batch's per-item arrays: lengths, clip labels/targets and pointers to
+ * the dataset's own sequences (no feature is copied: the network packs them
+ * straight from there); `out` holds a training step's outputs. Grown to the
+ * largest batch seen, then reused. */
 typedef struct {
-    int cap_b, cap_t, D, C;
-    float *x, *targets, *out;
+    int cap_b;
+    size_t cap_bt;
+    float *targets, *out;
     int32_t *lengths, *labels;
+    const float **x;
+    const int32_t **frame_labels;
+    const float **frame_targets;
 } batch_buf;
 
 static void batch_buf_free(batch_buf *b)
 {
-    free(b->x);
     free(b->targets);
     free(b->out);
     free(b->lengths);
     free(b->labels);
+    free(b->x);
+    free(b->frame_labels);
+    free(b->frame_targets);
     *b = (batch_buf){0};
 }
 
-static vl_status batch_buf_reserve(batch_buf *b, int B, int T, int D, int C)
+/* Room for B items and, with out_steps > 0, B * out_steps rows of C outputs. */
+static vl_status batch_buf_reserve(batch_buf *b, int B, int out_steps, int C)
 {
-    if (B <= b->cap_b && T <= b->cap_t)
+    size_t bt = (size_t)B * (size_t)out_steps * (size_t)C;
+    if (B <= b->cap_b && bt <= b->cap_bt)
         return VL_OK;
-    int nb = B > b->cap_b ? B : b->cap_b, nt = T > b->cap_t ? T : b->cap_t;
-    batch_buf n = {.cap_b = nb, .cap_t = nt, .D = D, .C = C};
-    size_t bt = (size_t)nb * nt;
-    n.x = malloc(sizeof(float) * bt * D);
-    n.targets = malloc(sizeof(float) * bt * C);
-    n.out = malloc(sizeof(float) * bt * C);
-    n.lengths = malloc(sizeof(int32_t) * nb);
-    n.labels = malloc(sizeof(int32_t) * bt);
-    if (!n.x || !n.targets || !n.out || !n.lengths || !n.labels) {
-        batch_buf_free(&n);
-        return vl_seterr(VL_ERR_NOMEM, "out of memory for a batch of %d x %d steps", nb, nt);
+    int nb = B > b->cap_b ? B : b->cap_b;
+    size_t nbt = bt > b->cap_bt ? bt : b->cap_bt;
+    if (B > b->cap_b) {
+        batch_buf n = {.cap_b = nb, .cap_bt = b->cap_bt, .out = b->out};
+        n.targets = malloc(sizeof(float) * nb);
+        n.lengths = malloc(sizeof(int32_t) * nb);
+        n.labels = malloc(sizeof(int32_t) * nb);
+        n.x = malloc(sizeof *n.x * nb);
+        n.frame_labels = malloc(sizeof *n.frame_labels * nb);
+        n.frame_targets = malloc(sizeof *n.frame_targets * nb);
+        if (!n.targets || !n.lengths || !n.labels || !n.x || !n.frame_labels || !n.frame_targets) {
+            n.out = NULL;
+            batch_buf_free(&n);
+            return vl_seterr(VL_ERR_NOMEM, "out of memory for a batch of %d", nb);
+        }
+        b->out = NULL;
+        batch_buf_free(b);
+        *b = n;
     }
-    batch_buf_free(b);
-    *b = n;
+    if (nbt > b->cap_bt) {
+        float *o = malloc(sizeof(float) * nbt);
+        if (!o)
+            return vl_seterr(VL_ERR_NOMEM, "out of memory for the outputs of a batch of %d", B);
+        free(b->out);
+        b->out = o;
+        b->cap_bt = nbt;
+    }
     return VL_OK;
 }
 
@@ -75,10 +100,12 @@ static int shortest(const vl_dataset *d, const int *it, int nb)
     return tmin;
 }
 
-/* Lays items it[0..nb) out as a padded batch; `cut` > 0 = truncate all to
- * `cut` steps (the shortest of the batch, or of the global batch this part
- * belongs to when data-parallel). */
-static vl_status fill_batch(const vl_dataset *d, const int *it, int nb, int cut, int C, batch_buf *buf, vl_batch *vb)
+/* Points a batch at items it[0..nb); `cut` > 0 = truncate all to `cut`
+ * steps (the shortest of the batch, or of the global batch this part belongs
+ * to when data-parallel). out_steps > 0: room for the outputs of a training
+ * step (vl_net_forward_backward's padded layout). */
+static vl_status fill_batch(const vl_dataset *d, const int *it, int nb, int cut, int out_steps, int C, batch_buf *buf,
+                            vl_batch *vb)
 {
     int tmax = 0;
     for (int j = 0; j < nb; j++) {
@@ -87,34 +114,28 @@ static vl_status fill_batch(const vl_dataset *d, const int *it, int nb, int cut,
     }
     if (cut > 0)
         tmax = cut;
-    const int D = d->D;
-    vl_status st = batch_buf_reserve(buf, nb, tmax, D, C);
+    vl_status st = batch_buf_reserve(buf, nb, out_steps ? tmax : 0, C);
     if (st)
         return st;
+    const int seq = d->mode == VL_OUT_SEQUENCE, cls = d->task == VL_TASK_CLASSIFY;
     for (int j = 0; j < nb; j++) {
         const vl_seq *s = &d->items[it[j]];
-        int L = s->T < tmax ? s->T : tmax;
-        buf->lengths[j] = L;
-        float *xd = buf->x + (size_t)j * tmax * D;
-        memcpy(xd, s->x, sizeof(float) * (size_t)L * D);
-        if (L < tmax)
-            memset(xd + (size_t)L * D, 0, sizeof(float) * (size_t)(tmax - L) * D);
-        if (d->task == VL_TASK_CLASSIFY) {
-            if (d->mode == VL_OUT_LAST)
-                buf->labels[j] = s->label;
-            else if (s->frame_labels)
-                for (int t = 0; t < tmax; t++)
-                    buf->labels[(size_t)j * tmax + t] = t < L ? s->frame_labels[t] : 0;
-        } else {
-            if (d->mode == VL_OUT_LAST)
-                buf->targets[j] = s->target;
-            else if (s->frame_targets)
-                for (int t = 0; t < tmax; t++)
-                    buf->targets[(size_t)j * tmax + t] = t < L ? s->frame_targets[t] : 0.0f;
-        }
+        buf->lengths[j] = s->T < tmax ? s->T : tmax;
+        buf->x[j] = s->x;
+        buf->labels[j] = s->label;
+        buf->targets[j] = s->target;
+        buf->frame_labels[j] = s->frame_labels;
+        buf->frame_targets[j] = s->frame_targets;
     }
-    *vb = (vl_batch){.batch = nb, .tmax = tmax, .dim = D, .x = buf->x, .lengths = buf->lengths,
-                     .labels = buf->labels, .targets = buf->targets};
+    *vb = (vl_batch){.batch = nb, .tmax = tmax, .dim = d->D, .lengths = buf->lengths, .seq_x = buf->x};
+    if (seq && cls)
+        vb->seq_labels = buf->frame_labels;
+    else if (seq)
+        vb->seq_targets = buf->frame_targets;
+    else if (cls)
+        vb->labels = buf->labels;
+    else
+        vb->targets = buf->targets;
     return VL_OK;
 }
 
@@ -133,10 +154,10 @@ static double batch_score(const vl_dataset *d, const vl_batch *b, const float *o
                 for (int c = 1; c < C; c++)
                     if (o[c] > o[arg])
                         arg = c;
-                int y = d->mode == VL_OUT_LAST ? b->labels[j] : b->labels[(size_t)j * b->tmax + t];
+                int y = d->mode == VL_OUT_LAST ? b->labels[j] : b->seq_labels[j][t];
                 good += arg == y;
             } else {
-                float y = d->mode == VL_OUT_LAST ? b->targets[j] : b->targets[(size_t)j * b->tmax + t];
+                float y = d->mode == VL_OUT_LAST ? b->targets[j] : b->seq_targets[j][t];
                 good += ((double)o[0] - y) * ((double)o[0] - y);
             }
             *n += 1.0;
@@ -189,25 +210,27 @@ vl_status vl_infer(vl_net *net, const vl_dataset *d, const int *idx, int n, int 
             }
     }
     batch_buf buf = {0};
+    float **dst = malloc(sizeof *dst * (size_t)batch);
+    if (!st && !dst)
+        st = vl_seterr(VL_ERR_NOMEM, "out of memory");
     for (int s0 = 0; !st && s0 < n; s0 += batch) {
         int nb = n - s0 < batch ? n - s0 : batch;
-        for (int j = 0; j < nb; j++)
-            bit[j] = idx[where[s0 + j]];
-        vl_batch vb;
-        if ((st = fill_batch(d, bit, nb, 0, C, &buf, &vb)))
-            break;
-        if ((st = vl_net_forward(net, &vb, buf.out)))
-            break;
         for (int j = 0; j < nb; j++) {
-            float *dst = res + o[where[s0 + j]];
-            int steps = seq ? vb.lengths[j] : 1;
-            const float *src = seq ? buf.out + (size_t)j * vb.tmax * C : buf.out + (size_t)j * C;
-            memcpy(dst, src, sizeof(float) * (size_t)steps * C);
-            if (probs && cfg->task == VL_TASK_CLASSIFY)
-                vl_softmax_rows(steps, C, dst, dst);
+            bit[j] = idx[where[s0 + j]];
+            dst[j] = res + o[where[s0 + j]];
         }
+        vl_batch vb;
+        if ((st = fill_batch(d, bit, nb, 0, 0, C, &buf, &vb)))
+            break;
+        vb.seq_out = dst; /* each item's outputs straight to its place in res */
+        if ((st = vl_net_forward(net, &vb, NULL)))
+            break;
+        if (probs && cfg->task == VL_TASK_CLASSIFY)
+            for (int j = 0; j < nb; j++)
+                vl_softmax_rows(seq ? vb.lengths[j] : 1, C, dst[j], dst[j]);
     }
     batch_buf_free(&buf);
+    free(dst);
     free(bit);
     free(where);
     if (st) {
@@ -513,7 +536,7 @@ static const char *const ckpt_keys[NKEYS] = {
 static vl_status ckpt_save(const char *path, const ckpt_header *hd, const vl_net *net, vl_optim *opt,
                            const float *best, const vl_progress_point *hist)
 {
-    const size_t n = net->nscalars, nh = (size_t)hd->nhistory;
+    const size_t n = vl_net_nscalars(net), nh = (size_t)hd->nhistory;
     /* the history's columns, each 4 bytes an entry */
     unsigned char *cols = malloc(4 * (nh ? nh : 1) * NHCOL);
     if (!cols)
@@ -667,7 +690,7 @@ static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_ne
     if (st)
         return st;
     const char *fmt = vl_st_meta(&f, ckpt_keys[K_FORMAT]);
-    const size_t n = net->nscalars;
+    const size_t n = vl_net_nscalars(net);
     ckpt_header h = *hd;
     vl_progress_point *pts = NULL;
     if (!fmt) {
@@ -677,7 +700,7 @@ static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_ne
                        ") does not read", path, fmt);
     } else if ((st = ckpt_read_header(&f, path, &h))) {
         /* message set */
-    } else if (h.fingerprint != fp || back->nscalars != n) {
+    } else if (h.fingerprint != fp || vl_net_nscalars(back) != n) {
         st = vl_seterr(VL_ERR_ARG,
                        "%s: this checkpoint belongs to a run with other options, architecture or data; "
                        "resume with the same command line, or delete it to start over",
@@ -702,8 +725,8 @@ static vl_status ckpt_load(const char *path, uint64_t fp, ckpt_header *hd, vl_ne
     }
     if (!st) {
         *hd = h;
-        memcpy(net->params, back->params, sizeof(float) * n);
-        memcpy(net->rng.s, hd->rng, sizeof hd->rng);
+        memcpy(vl_net_params_block(net), vl_net_params_block(back), sizeof(float) * n);
+        memcpy(vl_net_rng(net)->s, hd->rng, sizeof hd->rng);
         vl_optim_set_step(opt, hd->optim_step);
         *hist = pts;
         *found = 1;
@@ -729,7 +752,7 @@ static double batch_den(const vl_net_config *cfg, const vl_batch *b)
         int steps = seq ? b->lengths[j] : 1;
         if (cfg->task == VL_TASK_CLASSIFY && cfg->class_weights) {
             for (int t = 0; t < steps; t++)
-                den += cfg->class_weights[seq ? b->labels[(size_t)j * b->tmax + t] : b->labels[j]];
+                den += cfg->class_weights[seq ? b->seq_labels[j][t] : b->labels[j]];
         } else {
             den += (double)steps * (cfg->task == VL_TASK_CLASSIFY ? 1 : cfg->outputs);
         }
@@ -787,14 +810,14 @@ static vl_status ckpt_load_dist(const char *path, uint64_t fp, ckpt_header *hd, 
     *found = f;
     if (!f)
         return VL_OK;
-    const size_t n = net->nscalars;
-    if ((st = vl_dist_bcast(hd, sizeof *hd, 0)) || (st = vl_dist_bcast(net->params, sizeof(float) * n, 0)) ||
+    const size_t n = vl_net_nscalars(net);
+    if ((st = vl_dist_bcast(hd, sizeof *hd, 0)) || (st = vl_dist_bcast(vl_net_params_block(net), sizeof(float) * n, 0)) ||
         (st = vl_dist_bcast(vl_optim_moment(opt, 0), sizeof(float) * n, 0)) ||
         (st = vl_dist_bcast(vl_optim_moment(opt, 1), sizeof(float) * n, 0)) ||
         (hd->has_best && (st = vl_dist_bcast(best, sizeof(float) * n, 0))) ||
         (st = vl_dist_bcast(hist, sizeof *hist * (size_t)hd->nhistory, 0)))
         return st;
-    memcpy(net->rng.s, hd->rng, sizeof hd->rng);
+    memcpy(vl_net_rng(net)->s, hd->rng, sizeof hd->rng);
     vl_optim_set_step(opt, hd->optim_step);
     return VL_OK;
 }
@@ -836,7 +859,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
     int *order = malloc(sizeof(int) * (size_t)ntrain);
     int *tmp = malloc(sizeof(int) * (size_t)ntrain);
     int *bstart = malloc(sizeof(int) * (size_t)(nb_max + 1));
-    float *best = malloc(sizeof(float) * net->nscalars);
+    float *best = malloc(sizeof(float) * vl_net_nscalars(net));
     vl_progress_point *hist = malloc(sizeof *hist * (size_t)(total_iters + 1));
     batch_buf buf = {0};
     if (!order || !tmp || !bstart || !best || !hist) {
@@ -864,8 +887,8 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                 goto done;
         }
         /* a fresh run: rank 0's initial weights and random state for all */
-        if (!found && ((st = vl_dist_bcast(net->params, sizeof(float) * net->nscalars, 0)) ||
-                       (st = vl_dist_bcast(net->rng.s, sizeof net->rng.s, 0))))
+        if (!found && ((st = vl_dist_bcast(vl_net_params_block(net), sizeof(float) * vl_net_nscalars(net), 0)) ||
+                       (st = vl_dist_bcast(vl_net_rng(net)->s, sizeof vl_net_rng(net)->s, 0))))
             goto done;
     } else if (o->checkpoint && o->resume) {
         vl_progress_point *h = NULL;
@@ -878,7 +901,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
     }
     /* P > 1: the random state every rank shares; each draws its dropout
      * masks from its own stream derived from it, epoch by epoch */
-    vl_rng base = net->rng;
+    vl_rng base = *vl_net_rng(net);
     int epoch0 = found ? hd.epochs_done : 0, iter = found ? hd.iteration : 0, nhist = found ? hd.nhistory : 0;
     int stopped = found ? hd.stopped : 0;
     double t0 = now_s();
@@ -888,7 +911,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
     for (int e = epoch0; e < o->epochs && !stopped; e++) {
         vl_optim_set_epoch(opt, e);
         if (P > 1)
-            rank_rng(&net->rng, &base, R);
+            rank_rng(vl_net_rng(net), &base, R);
         int nb = epoch_batches(d, train, ntrain, o, e, order, bstart, tmp);
         for (int k = 0; k < nb && !stopped; k++) {
             vl_batch vb;
@@ -898,7 +921,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
             float loss = 0.0f;
             double cnt = 0.0, score = 0.0;
             if (P == 1) {
-                if ((st = fill_batch(d, git, gn, cut, C, &buf, &vb)))
+                if ((st = fill_batch(d, git, gn, cut, 1, C, &buf, &vb)))
                     goto done;
                 st = vl_net_forward_backward(net, &vb, &loss, buf.out);
                 if (!st)
@@ -909,7 +932,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                 /* s: loss numerator and denominator, score, count, failed, diverged */
                 double sm[6] = {0}, den = 0.0;
                 if (b > a) {
-                    st = fill_batch(d, git + a, b - a, cut, C, &buf, &vb);
+                    st = fill_batch(d, git + a, b - a, cut, 1, C, &buf, &vb);
                     if (!st)
                         st = vl_net_forward_backward(net, &vb, &loss, buf.out);
                     if (!st) {
@@ -919,7 +942,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                         sm[2] = batch_score(d, &vb, buf.out, C, &sm[3]);
                     }
                 } else {
-                    memset(net->grads, 0, sizeof(float) * net->nscalars);
+                    memset(vl_net_grads_block(net), 0, sizeof(float) * vl_net_nscalars(net));
                 }
                 sm[4] = st != VL_OK;
                 sm[5] = st == VL_ERR_NUMERIC;
@@ -933,8 +956,8 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                     /* this rank's gradient is of its mean loss: weight it by its
                      * share of the global denominator, then sum over ranks */
                     float scale = sm[1] > 0 ? (float)(den / sm[1]) : 0.0f;
-                    float *g = net->grads;
-                    const size_t n = net->nscalars;
+                    float *g = vl_net_grads_block(net);
+                    const size_t n = vl_net_nscalars(net);
                     if (scale != 1.0f)
                         for (size_t i = 0; i < n; i++)
                             g[i] *= scale;
@@ -975,7 +998,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
                     hd.best_iteration = iter;
                     hd.has_best = 1;
                     hd.bad = 0;
-                    memcpy(best, net->params, sizeof(float) * net->nscalars);
+                    memcpy(best, vl_net_params_block(net), sizeof(float) * vl_net_nscalars(net));
                 } else if (o->patience > 0 && ++hd.bad >= o->patience) {
                     stopped = 1;
                 }
@@ -1013,7 +1036,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
             vl_rng_seed(&base, vl_rng_next(&base));
             memcpy(hd.rng, base.s, sizeof hd.rng);
         } else {
-            memcpy(hd.rng, net->rng.s, sizeof hd.rng);
+            memcpy(hd.rng, vl_net_rng(net)->s, sizeof hd.rng);
         }
         if (o->checkpoint) {
             st = R == 0 ? ckpt_save(o->checkpoint, &hd, net, opt, best, hist) : VL_OK;
@@ -1024,7 +1047,7 @@ vl_status vl_train(vl_net *net, const vl_dataset *d, const int *train, int ntrai
         }
     }
     if (hd.has_best && !o->keep_last)
-        memcpy(net->params, best, sizeof(float) * net->nscalars);
+        memcpy(vl_net_params_block(net), best, sizeof(float) * vl_net_nscalars(net));
     res->epochs_done = hd.epochs_done;
     res->iterations = hd.iteration;
     res->stopped_early = stopped;

@@ -29,8 +29,8 @@
 
 #include <stdint.h>
 
-#include "report/report.h"
 #include "train/dataset.h"
+#include "train/metrics.h"
 #include "vidlstm.h"
 
 typedef enum { VL_SHUFFLE_EVERY_EPOCH, VL_SHUFFLE_ONCE, VL_SHUFFLE_NEVER } vl_shuffle;
