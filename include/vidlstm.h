@@ -398,6 +398,95 @@ vl_status vl_model_predict(vl_model *m, const float *x, int T, float *out);
  * the message names both hashes). */
 vl_status vl_model_predict_video(vl_model *m, const char *path, float **out, int *T, double **times);
 
+/* ---- prediction ---------------------------------------------------------------------- */
+
+/* Options of the vl_model_predict_* calls and vl_model_stream; zeros are the
+ * defaults. */
+typedef struct {
+    int batch;          /* sequences per forward pass (<= 0: 64) */
+    int smooth;         /* per-frame classifiers: each frame's probabilities averaged over a
+                         * centred window of `smooth` frames before the argmax (<= 1: off) */
+    int min_segment;    /* per-frame classifiers: segments shorter than this many frames are
+                         * absorbed by a neighbour (<= 1: none) */
+    double window;      /* windows: length in units of `rate` (seconds for videos, with rate =
+                         * vl_model_fps); streams: seconds (<= 0: 2 s, or 20 steps for a model
+                         * that records no fps) */
+    double stride;      /* step between window starts (<= 0: window / 2; streams of
+                         * per-frame models: the window) */
+} vl_predict_opts;
+
+/* A run of one label. start/end: steps [start, end) of the input;
+ * start_s/end_s: start / fps and end / fps for whole sequences and windows
+ * (0 when the model records no fps), the times of the run's first and last
+ * frame for streams. */
+typedef struct {
+    int64_t start, end;
+    double start_s, end_s;
+    int label;
+    double confidence; /* mean probability of `label` over the run's steps */
+} vl_pred_segment;
+
+/* One result. `rows` rows of C outputs:
+ *   whole sequence, clip model (many-to-one): 1 row;
+ *   whole sequence, per-frame model (many-to-many): T rows;
+ *   windows: one row per window, steps [start[r], end[r]) of the input;
+ *   stream: the window's rows as for a whole sequence of its steps.
+ * out holds class probabilities (softmax; smoothed when asked) or, for
+ * regression, the values. label/confidence: the argmax of each row and its
+ * probability (classify; NULL for regression). seg: the rows merged into runs
+ * of one label (per-frame classifiers and windows of clip classifiers; NULL
+ * otherwise). Every pointer is owned by the result: vl_prediction_free
+ * (results passed to a stream callback belong to the stream and are valid
+ * during the call only). */
+typedef struct {
+    int T;                /* steps of the input (the window's, for streams) */
+    int C;                /* outputs per row: classes or regression targets */
+    int rows;
+    float *out;           /* [rows, C] */
+    int32_t *label;       /* [rows] */
+    float *confidence;    /* [rows] */
+    int64_t *start, *end; /* [rows], windows only */
+    float *mean;          /* [C]: per-frame regression, the mean over the T steps */
+    vl_pred_segment *seg;
+    int nseg;
+    double start_s, end_s; /* streams: times of the window's first and last frame */
+    double latency_ms;     /* streams: from the newest frame's decoding to this result */
+} vl_prediction;
+
+void vl_prediction_free(vl_prediction *p); /* frees what p holds; zeroes it */
+
+/* The sampling rate the model's features were extracted at (0: every k-th
+ * frame, or a model trained on feature files): the `rate` for windows in
+ * seconds. */
+double vl_model_fps(const vl_model *m);
+
+/* Whole sequences: x[i] [T[i], D] raw features (the stored normalisation is
+ * applied to a copy), n of them run in batches of o->batch; res[0..n) receive
+ * one result each (clip models one row, per-frame models T[i] rows with
+ * segments). o may be NULL. A non-finite output is VL_ERR_NUMERIC. */
+vl_status vl_model_predict_clips(vl_model *m, int n, const float *const *x, const int *T, const vl_predict_opts *o,
+                                 vl_prediction *res);
+
+/* Sliding windows over one long sequence x [T, D] (clip models): windows of
+ * L = round(o->window * rate) steps starting every S = round(o->stride *
+ * rate) (default L / 2), the last one flush with the end (one window of all
+ * T steps when T <= L). Each window is predicted as its own clip, exactly as
+ * vl_model_predict_clips would on that slice. res: one row per window with
+ * its span, and segments over the windows (seconds from the model's fps). */
+vl_status vl_model_predict_windows(vl_model *m, const float *x, int T, double rate, const vl_predict_opts *o,
+                                   vl_prediction *res);
+
+/* Live prediction: reads `src` (a video file, "-" for standard input,
+ * pipe:N, a FIFO or a URL) with the model's backbone as frames arrive and,
+ * every stride, predicts the last `window` (vl_predict_opts) and calls
+ * fn(user, result): clip models one row, per-frame models a row per step of
+ * the window with its segments. A window that is not full at the end is
+ * reported too when no window was or steps arrived since the last one (a
+ * per-frame model's segments then cover only those steps). Memory stays bounded by the window. fn
+ * returns nonzero to stop (vl_model_stream then returns VL_OK). */
+typedef int (*vl_stream_fn)(void *user, const vl_prediction *window);
+vl_status vl_model_stream(vl_model *m, const char *src, const vl_predict_opts *o, vl_stream_fn fn, void *user);
+
 /* ---- export for deployment ------------------------------------------------------------ */
 
 typedef struct {

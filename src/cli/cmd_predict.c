@@ -1,23 +1,16 @@
-/* vidlstm predict: labels for new feature sequences. */
-#include <math.h>
+/* vidlstm predict: options in, the library's predictions (pipeline/predict.h)
+ * out, printed by one of two emitters (text or JSON). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-#include "backbone/registry.h"
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/prep.h"
-#include "model/modelfile.h"
-#include "nn/layers.h"
-#include "pipeline/extract.h"
+#include "pipeline/predict.h"
 #include "pipeline/videodata.h"
 #include "video/clips.h"
-#include <sys/stat.h>
-#include <time.h>
-#include "train/dataset.h"
-#include "train/metrics.h"
-#include "train/trainer.h"
 
 void cli_help_predict(FILE *f)
 {
@@ -52,37 +45,45 @@ void cli_help_predict(FILE *f)
           f);
 }
 
+/* ---- emitters --------------------------------------------------------------------- */
+
+typedef struct emitter emitter;
+
+/* What every emitter function sees. */
 typedef struct {
-    int json, first;
-    double fps;
-    const vl_model_meta *meta;
-} out_ctx;
+    const emitter *e;
+    vl_model *m;
+    const char *model;
+    double fps; /* the model's sampling rate: segment times in seconds when > 0 */
+} pctx;
+
+/* The kinds of result, one emitter function each. */
+enum { CLIP_CLASS, CLIP_VALUE, FRAME_CLASS, FRAME_VALUE, WINDOW_CLASS, WINDOW_VALUE, NKINDS };
+
+typedef void (*item_fn)(const pctx *c, const char *file, const vl_prediction *p);
+
+struct emitter {
+    void (*begin)(const pctx *c);
+    void (*item_begin)(const pctx *c, int i, const char *file, const vl_prediction *p);
+    item_fn item[NKINDS];
+    void (*end)(const pctx *c);
+    void (*stream_begin)(const pctx *c, const char *src, int window, int stride);
+    void (*stream_window)(const pctx *c, const vl_prediction *w);
+};
 
 /* A class's name, or its index when the model has no class list (allowed by
  * docs/model-format.md): "?" for every class made JSON keys collide. The
  * index lands in one of a few rotating buffers so a printf may hold several. */
-static const char *cname(const vl_model_meta *m, int c)
+static const char *cname(const pctx *c, int k)
 {
     static char buf[4][16];
-    static int k;
-    if (m->class_names && c >= 0 && c < m->nclasses)
-        return m->class_names[c];
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%d", c);
-    return buf[k];
-}
-
-/* Any NaN/Inf among n outputs: printing them with exit 0 would pass garbage
- * on as a result. */
-static int outputs_finite(const char *model, const char *file, const float *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(p[i])) {
-            cli_fail("predict", "%s: the model %s gives a non-finite output (%s) here: its weights or "
-                                "normalisation overflow on this input", file, model, isnan(p[i]) ? "NaN" : "Inf");
-            return 0;
-        }
-    return 1;
+    static int r;
+    const char *s = vl_model_class_name(c->m, k);
+    if (s)
+        return s;
+    r = (r + 1) % 4;
+    snprintf(buf[r], sizeof buf[r], "%d", k);
+    return buf[r];
 }
 
 /* Regression outputs: one number, or [a,b,...] for several (JSON) / "a b ..."
@@ -101,64 +102,265 @@ static void print_values(int json, const float *p, int C)
         putchar(']');
 }
 
-static void print_probs_json(const out_ctx *o, const float *p, int C)
+static void nothing(const pctx *c) { (void)c; }
+
+/* -- text -- */
+
+static void text_segments(const pctx *c, const char *file, const vl_prediction *p)
 {
-    printf("\"probabilities\":{");
-    for (int c = 0; c < C; c++) {
-        if (c)
+    printf("%s\n  %10s %10s  %-20s %s\n", file, "start", "end", "label", "confidence");
+    for (int k = 0; k < p->nseg; k++) {
+        const vl_pred_segment *g = &p->seg[k];
+        if (c->fps > 0)
+            printf("  %9.2fs %9.2fs  %-20s %.3f\n", g->start_s, g->end_s, cname(c, g->label), g->confidence);
+        else
+            printf("  %10lld %10lld  %-20s %.3f\n", (long long)g->start, (long long)g->end, cname(c, g->label),
+                   g->confidence);
+    }
+}
+
+static void text_item_begin(const pctx *c, int i, const char *file, const vl_prediction *p)
+{
+    (void)c, (void)i, (void)file, (void)p;
+}
+
+static void text_clip_class(const pctx *c, const char *file, const vl_prediction *p)
+{
+    int a = p->label[0];
+    printf("%s: %s (%.1f%%)", file, cname(c, a), 100.0 * p->out[a]);
+    for (int k = 0; k < p->C; k++)
+        if (k != a)
+            printf("  %s %.1f%%", cname(c, k), 100.0 * p->out[k]);
+    printf("\n");
+}
+
+static void text_clip_value(const pctx *c, const char *file, const vl_prediction *p)
+{
+    (void)c;
+    printf("%s: ", file);
+    print_values(0, p->out, p->C);
+    printf("\n");
+}
+
+static void text_frame_value(const pctx *c, const char *file, const vl_prediction *p)
+{
+    (void)c;
+    printf("%s: %d frames, mean ", file, p->T);
+    print_values(0, p->mean, p->C);
+    printf(", first ");
+    print_values(0, p->out, p->C);
+    printf(", last ");
+    print_values(0, p->out + (size_t)(p->rows - 1) * p->C, p->C);
+    printf("\n");
+}
+
+static void text_window_value(const pctx *c, const char *file, const vl_prediction *p)
+{
+    (void)c;
+    printf("%s\n  %10s %10s  %s\n", file, "start", "end", "value");
+    for (int k = 0; k < p->rows; k++) {
+        printf("  %10lld %10lld  ", (long long)p->start[k], (long long)p->end[k]);
+        print_values(0, p->out + (size_t)k * p->C, p->C);
+        printf("\n");
+    }
+}
+
+static void text_stream_begin(const pctx *c, const char *src, int window, int stride)
+{
+    (void)c;
+    printf("streaming %s: windows of %d steps every %d\n%10s %10s  %-20s %s\n", src, window, stride, "start", "end",
+           "label", "confidence");
+}
+
+static void text_stream_window(const pctx *c, const vl_prediction *w)
+{
+    if (w->seg) /* per-frame labels of the window, as segments in time */
+        for (int k = 0; k < w->nseg; k++)
+            printf("%9.2fs %9.2fs  %-20s %.3f  (latency %.0f ms)\n", w->seg[k].start_s, w->seg[k].end_s,
+                   cname(c, w->seg[k].label), w->seg[k].confidence, w->latency_ms);
+    else if (w->label)
+        printf("%9.2fs %9.2fs  %-20s %.3f  (latency %.0f ms)\n", w->start_s, w->end_s, cname(c, w->label[0]),
+               w->confidence[0], w->latency_ms);
+    else { /* the window's last step: all C outputs of it */
+        printf("%9.2fs %9.2fs  ", w->start_s, w->end_s);
+        print_values(0, w->out + (size_t)(w->rows - 1) * w->C, w->C);
+        printf("  (latency %.0f ms)\n", w->latency_ms);
+    }
+}
+
+static const emitter text_emitter = {
+    .begin = nothing, .item_begin = text_item_begin, .end = nothing,
+    .item = {[CLIP_CLASS] = text_clip_class, [CLIP_VALUE] = text_clip_value, [FRAME_CLASS] = text_segments,
+             [FRAME_VALUE] = text_frame_value, [WINDOW_CLASS] = text_segments, [WINDOW_VALUE] = text_window_value},
+    .stream_begin = text_stream_begin, .stream_window = text_stream_window};
+
+/* -- JSON: {"model":..., "predictions":[{"file":..., "steps":T, ...}, ...]} -- */
+
+static void json_str(const char *s) { vl_json_write_string(stdout, s); }
+
+static void json_segments(const pctx *c, const vl_prediction *p)
+{
+    printf("\"segments\":[");
+    for (int k = 0; k < p->nseg; k++) {
+        const vl_pred_segment *g = &p->seg[k];
+        printf("%s{\"start\":%lld,\"end\":%lld,", k ? "," : "", (long long)g->start, (long long)g->end);
+        if (c->fps > 0)
+            printf("\"start_s\":%.4f,\"end_s\":%.4f,", g->start_s, g->end_s);
+        printf("\"label\":");
+        json_str(cname(c, g->label));
+        printf(",\"confidence\":%.4f}", g->confidence);
+    }
+    printf("]}");
+}
+
+static void json_begin(const pctx *c)
+{
+    printf("{\"model\":");
+    json_str(c->model);
+    printf(",\"predictions\":[");
+}
+
+static void json_item_begin(const pctx *c, int i, const char *file, const vl_prediction *p)
+{
+    (void)c;
+    printf("%s{\"file\":", i ? "," : "");
+    json_str(file);
+    printf(",\"steps\":%d,", p->T);
+}
+
+static void json_clip_class(const pctx *c, const char *file, const vl_prediction *p)
+{
+    (void)file;
+    int a = p->label[0];
+    printf("\"label\":");
+    json_str(cname(c, a));
+    printf(",\"confidence\":%.6g,\"probabilities\":{", p->out[a]);
+    for (int k = 0; k < p->C; k++) {
+        if (k)
             putchar(',');
-        vl_json_write_string(stdout, cname(o->meta, c));
-        printf(":%.6g", p[c]);
+        json_str(cname(c, k));
+        printf(":%.6g", p->out[k]);
     }
-    putchar('}');
+    printf("}}");
 }
 
-static int argmax(const float *p, int C)
+static void json_clip_value(const pctx *c, const char *file, const vl_prediction *p)
 {
-    int a = 0;
-    for (int c = 1; c < C; c++)
-        if (p[c] > p[a])
-            a = c;
-    return a;
+    (void)c, (void)file;
+    printf("\"value\":");
+    print_values(1, p->out, p->C);
+    printf("}");
 }
 
-/* Segments of per-frame predictions (sequence models or window timelines). */
-static int print_segments(const out_ctx *o, const char *file, const int32_t *lab, const float *conf, int64_t T,
-                          int min_len, const int64_t *start_of, const int64_t *end_of)
+static void json_frame_class(const pctx *c, const char *file, const vl_prediction *p)
 {
-    vl_segment *seg;
-    int64_t ns;
-    if (vl_segments_from_frames(lab, conf, T, min_len, &seg, &ns))
-        return cli_fail_status("predict");
-    if (o->json) {
-        printf("\"segments\":[");
-        for (int64_t k = 0; k < ns; k++) {
-            int64_t s = start_of ? start_of[seg[k].start] : seg[k].start;
-            int64_t e = end_of ? end_of[seg[k].end - 1] : seg[k].end;
-            printf("%s{\"start\":%lld,\"end\":%lld,", k ? "," : "", (long long)s, (long long)e);
-            if (o->fps > 0)
-                printf("\"start_s\":%.4f,\"end_s\":%.4f,", s / o->fps, e / o->fps);
-            printf("\"label\":");
-            vl_json_write_string(stdout, cname(o->meta, seg[k].label));
-            printf(",\"confidence\":%.4f}", seg[k].confidence);
+    (void)file;
+    printf("\"frames\":[");
+    for (int t = 0; t < p->rows; t++) {
+        if (t)
+            putchar(',');
+        json_str(cname(c, p->label[t]));
+    }
+    /* full precision: consumers re-threshold or re-smooth these */
+    printf("],\"frame_probabilities\":[");
+    for (int t = 0; t < p->rows; t++) {
+        printf(t ? ",[" : "[");
+        for (int k = 0; k < p->C; k++)
+            printf(k ? ",%.9g" : "%.9g", p->out[(size_t)t * p->C + k]);
+        putchar(']');
+    }
+    printf("],");
+    json_segments(c, p);
+}
+
+static void json_frame_value(const pctx *c, const char *file, const vl_prediction *p)
+{
+    (void)c, (void)file;
+    printf("\"values\":[");
+    for (int t = 0; t < p->rows; t++) {
+        if (t)
+            putchar(',');
+        print_values(1, p->out + (size_t)t * p->C, p->C);
+    }
+    printf("],\"mean\":");
+    print_values(1, p->mean, p->C);
+    printf("}");
+}
+
+static void json_window_class(const pctx *c, const char *file, const vl_prediction *p)
+{
+    (void)file;
+    printf("\"windows\":[");
+    for (int k = 0; k < p->rows; k++) {
+        printf("%s{\"start\":%lld,\"end\":%lld,\"label\":", k ? "," : "", (long long)p->start[k],
+               (long long)p->end[k]);
+        json_str(cname(c, p->label[k]));
+        printf(",\"confidence\":%.4f}", p->confidence[k]);
+    }
+    printf("],");
+    json_segments(c, p);
+}
+
+static void json_window_value(const pctx *c, const char *file, const vl_prediction *p)
+{
+    (void)c, (void)file;
+    printf("\"windows\":[");
+    for (int k = 0; k < p->rows; k++) {
+        printf("%s{\"start\":%lld,\"end\":%lld,\"value\":", k ? "," : "", (long long)p->start[k],
+               (long long)p->end[k]);
+        print_values(1, p->out + (size_t)k * p->C, p->C);
+        printf("}");
+    }
+    printf("]}");
+}
+
+static void json_end(const pctx *c)
+{
+    (void)c;
+    printf("]}\n");
+}
+
+static void json_stream_begin(const pctx *c, const char *src, int window, int stride)
+{
+    (void)c, (void)src, (void)window, (void)stride;
+}
+
+static void json_stream_window(const pctx *c, const vl_prediction *w)
+{
+    if (w->seg)
+        for (int k = 0; k < w->nseg; k++) {
+            printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"label\":", w->seg[k].start_s, w->seg[k].end_s);
+            json_str(cname(c, w->seg[k].label));
+            printf(",\"confidence\":%.4f,\"latency_ms\":%.1f}\n", w->seg[k].confidence, w->latency_ms);
         }
-        printf("]");
+    else if (w->label) {
+        printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"label\":", w->start_s, w->end_s);
+        json_str(cname(c, w->label[0]));
+        printf(",\"confidence\":%.4f,\"latency_ms\":%.1f}\n", w->confidence[0], w->latency_ms);
     } else {
-        printf("%s\n  %10s %10s  %-20s %s\n", file, "start", "end", "label", "confidence");
-        for (int64_t k = 0; k < ns; k++) {
-            int64_t s = start_of ? start_of[seg[k].start] : seg[k].start;
-            int64_t e = end_of ? end_of[seg[k].end - 1] : seg[k].end;
-            if (o->fps > 0)
-                printf("  %9.2fs %9.2fs  %-20s %.3f\n", s / o->fps, e / o->fps, cname(o->meta, seg[k].label),
-                       seg[k].confidence);
-            else
-                printf("  %10lld %10lld  %-20s %.3f\n", (long long)s, (long long)e, cname(o->meta, seg[k].label),
-                       seg[k].confidence);
-        }
+        printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"value\":", w->start_s, w->end_s);
+        print_values(1, w->out + (size_t)(w->rows - 1) * w->C, w->C);
+        printf(",\"latency_ms\":%.1f}\n", w->latency_ms);
     }
-    free(seg);
-    return 0;
 }
+
+static const emitter json_emitter = {
+    .begin = json_begin, .item_begin = json_item_begin, .end = json_end,
+    .item = {[CLIP_CLASS] = json_clip_class, [CLIP_VALUE] = json_clip_value, [FRAME_CLASS] = json_frame_class,
+             [FRAME_VALUE] = json_frame_value, [WINDOW_CLASS] = json_window_class,
+             [WINDOW_VALUE] = json_window_value},
+    .stream_begin = json_stream_begin, .stream_window = json_stream_window};
+
+/* ---- the command -------------------------------------------------------------------- */
+
+typedef struct {
+    const char *model, *data, *prec;
+    int json, threads;
+    double timeout;
+    vl_predict_opts po;
+    const char **files;
+    int nfiles;
+} opts;
 
 static int is_stream(const char *p)
 {
@@ -168,8 +370,6 @@ static int is_stream(const char *p)
     return stat(p, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode); /* a FIFO or device */
 }
 
-/* The extractor recorded in the model: same backbone, layer and sampling as
- * in training. */
 /* The backbone's notes (a bf16 model on a CPU without bf16: fp32 instead). */
 static void on_note(void *user, const char *msg)
 {
@@ -177,648 +377,221 @@ static void on_note(void *user, const char *msg)
     fprintf(stderr, "%s\n", msg);
 }
 
-static int open_model_extractor(const vl_model_meta *meta, const char *model, int input, vl_extractor **xt)
+/* 0: go on, 1: failed (said why), 2: --help printed. */
+static int parse(int argc, char **argv, opts *o)
 {
-    if (*xt)
-        return 0;
-    if (!meta->backbone[0])
-        return cli_fail("predict", "%s was trained on feature files and records no backbone: give it feature files "
-                                   "(.npy) made the same way", model);
-    vl_model_meta *mm = (vl_model_meta *)meta;
-    if (!vl_model_find_backbone(mm, model) && !vl_backbone_locate(mm->backbone, sizeof mm->backbone, mm->backbone_sha256))
-        return cli_fail("predict", "%s: its backbone %s is not there (nor beside the model): put the ONNX file back "
-                                   "or next to the model", model, meta->backbone);
-    vl_extract_opts eo = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL,
-                          .sha256 = meta->backbone_sha256, .fps = meta->fps,
-                          .norm = meta->has_input_norm ? &meta->input_norm : NULL, /* as the model was trained */
-                          .precision = meta->precision, .note = on_note,
-                          .every_k = meta->every_k, .jobs = 1};
-    if (vl_extractor_open(&eo, xt))
-        return cli_fail_status("predict");
-    if (vl_extractor_backbone(*xt)->feature_dim != input)
-        return cli_fail("predict", "backbone %s gives %d features, but %s expects %d", meta->backbone,
-                        vl_extractor_backbone(*xt)->feature_dim, model, input);
-    return 0;
-}
-
-static int extract_video(const vl_model_meta *meta, const char *model, const char *path, int input, vl_extractor **xt,
-                         float **x, int *T)
-{
-    if (open_model_extractor(meta, model, input, xt))
-        return 1;
-    vl_clip c = {.path = (char *)path};
-    vl_features f;
-    if (vl_extract_clips(*xt, &c, 1, &f)) {
-        vl_features_free(&f);
-        return cli_fail_status("predict");
-    }
-    *x = f.x;
-    *T = f.T;
-    f.x = NULL;
-    vl_features_free(&f);
-    return 0;
-}
-
-#define WINDOW_MAX_STEPS (1 << 20)
-
-/* ---- streaming ------------------------------------------------------------------ */
-
-typedef struct {
-    vl_net *net;
-    const vl_model_meta *meta;
-    const char *model, *src;
-    int D, C, L, S, json, seq, cls, batch;
-    float *ring;   /* [L, D] window being filled, oldest first */
-    double *times; /* [L] */
-    int have, since, nwin;
-    int from; /* per-frame output: the first step of the window to print */
-    float *out;
-    double t0;
-    int err;
-} stream_ctx;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int run_window(stream_ctx *c)
-{
-    float *x = malloc(sizeof(float) * (size_t)c->L * c->D);
-    if (!x)
-        return -1;
-    memcpy(x, c->ring, sizeof(float) * (size_t)c->have * c->D);
-    if (c->meta->norm_mean && c->meta->norm_std)
-        for (int t = 0; t < c->have; t++)
-            for (int k = 0; k < c->D; k++)
-                x[(size_t)t * c->D + k] = (x[(size_t)t * c->D + k] - c->meta->norm_mean[k]) / c->meta->norm_std[k];
-    int32_t len = c->have;
-    vl_batch b = {.batch = 1, .tmax = c->have, .dim = c->D, .x = x, .lengths = &len};
-    vl_status st = vl_net_forward(c->net, &b, c->out);
-    free(x);
-    if (st)
-        return -1;
-    if (!outputs_finite(c->model, c->src, c->out, (size_t)(c->seq ? c->have : 1) * c->C))
-        return -2;
-    double t0 = c->times[0], t1 = c->times[c->have - 1];
-    int steps = c->seq ? c->have : 1;
-    if (c->cls)
-        vl_softmax_rows(steps, c->C, c->out, c->out);
-    double lat = 1e3 * (now_s() - c->t0);
-    const vl_model_meta *m = c->meta;
-    if (c->seq && c->cls) {
-        /* per-frame labels of the window, as segments in time */
-        int s0 = c->from;
-        for (int t = s0 + 1; t <= steps; t++) {
-            int a = argmax(c->out + (size_t)(t - 1) * c->C, c->C);
-            int bnext = t < steps ? argmax(c->out + (size_t)t * c->C, c->C) : -1;
-            if (bnext != a) {
-                double conf = 0;
-                for (int k = s0; k < t; k++)
-                    conf += c->out[(size_t)k * c->C + a];
-                conf /= (t - s0);
-                if (c->json) {
-                    printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"label\":", c->times[s0], c->times[t - 1]);
-                    vl_json_write_string(stdout, cname(m, a));
-                    printf(",\"confidence\":%.4f,\"latency_ms\":%.1f}\n", conf, lat);
-                } else {
-                    printf("%9.2fs %9.2fs  %-20s %.3f  (latency %.0f ms)\n", c->times[s0], c->times[t - 1], cname(m, a),
-                           conf, lat);
-                }
-                s0 = t;
-            }
-        }
-    } else if (c->cls) {
-        int a = argmax(c->out, c->C);
-        if (c->json) {
-            printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"label\":", t0, t1);
-            vl_json_write_string(stdout, cname(m, a));
-            printf(",\"confidence\":%.4f,\"latency_ms\":%.1f}\n", c->out[a], lat);
-        } else {
-            printf("%9.2fs %9.2fs  %-20s %.3f  (latency %.0f ms)\n", t0, t1, cname(m, a), c->out[a], lat);
-        }
-    } else { /* the window's last step: all C outputs of it */
-        const float *v = c->out + (size_t)(steps - 1) * c->C;
-        if (c->json) {
-            printf("{\"start_s\":%.3f,\"end_s\":%.3f,\"value\":", t0, t1);
-            print_values(1, v, c->C);
-            printf(",\"latency_ms\":%.1f}\n", lat);
-        } else {
-            printf("%9.2fs %9.2fs  ", t0, t1);
-            print_values(0, v, c->C);
-            printf("  (latency %.0f ms)\n", lat);
-        }
-    }
-    fflush(stdout);
-    c->nwin++;
-    return 0;
-}
-
-static int on_stream(void *user, const float *x, int n, const double *time, const int64_t *index, double arrival)
-{
-    (void)index;
-    stream_ctx *c = user;
-    c->t0 = arrival; /* latency: from the decoded frame to the printed prediction */
-    for (int i = 0; i < n; i++) {
-        if (c->have == c->L) { /* slide by one step */
-            memmove(c->ring, c->ring + c->D, sizeof(float) * (size_t)(c->L - 1) * c->D);
-            memmove(c->times, c->times + 1, sizeof(double) * (size_t)(c->L - 1));
-            c->have--;
-        }
-        memcpy(c->ring + (size_t)c->have * c->D, x + (size_t)i * c->D, sizeof(float) * (size_t)c->D);
-        c->times[c->have++] = time[i];
-        c->since++;
-        if (c->have == c->L && c->since >= c->S) {
-            c->since = 0;
-            int r = run_window(c);
-            if (r) {
-                c->err = r; /* -2: already printed */
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
-
-static int predict_stream(vl_net *net, const vl_model_meta *meta, const char *model, const char *src, double window,
-                          double stride, int json, int batch)
-{
-    (void)batch;
-    const vl_net_config *cfg = vl_net_get_config(net);
-    vl_extractor *xt = NULL;
-    if (open_model_extractor(meta, model, cfg->input, &xt)) {
-        vl_extractor_close(xt);
-        return 1;
-    }
-    double u = meta->fps > 0 ? meta->fps : 1.0;
-    if (window <= 0)
-        window = meta->fps > 0 ? 2.0 : 20.0;
-    /* the ring holds a whole window: bound it before converting to int */
-    if (window * u > WINDOW_MAX_STEPS || stride * u > WINDOW_MAX_STEPS) {
-        vl_extractor_close(xt);
-        return cli_fail("predict", "--window/--stride of %g/%g s is over %d steps at %g steps per second", window,
-                        stride, WINDOW_MAX_STEPS, u);
-    }
-    int L = (int)lround(window * u);
-    L = L < 1 ? 1 : L;
-    int S = stride > 0 ? (int)lround(stride * u) : (cfg->mode == VL_OUT_SEQUENCE ? L : (L / 2 > 0 ? L / 2 : 1));
-    stream_ctx c = {.net = net, .meta = meta, .model = model, .src = src, .D = cfg->input, .C = cfg->outputs,
-                    .L = L, .S = S < 1 ? 1 : S, .json = json, .seq = cfg->mode == VL_OUT_SEQUENCE, .cls = cfg->task == VL_TASK_CLASSIFY};
-    c.ring = malloc(sizeof(float) * (size_t)L * c.D);
-    c.times = malloc(sizeof(double) * (size_t)L);
-    c.out = malloc(sizeof(float) * (size_t)L * c.C);
-    int rc = 0;
-    if (!c.ring || !c.times || !c.out)
-        rc = cli_fail("predict", "out of memory");
-    else if (!json)
-        printf("streaming %s: windows of %d steps every %d\n%10s %10s  %-20s %s\n", src, L, c.S, "start", "end",
-               "label", "confidence");
-    if (!rc) {
-        vl_status xs = vl_extract_stream(xt, src, on_stream, &c);
-        if (c.err)
-            rc = c.err == -2 ? 1 : cli_fail_status("predict");
-        else if (xs)
-            rc = cli_fail_status("predict");
-    }
-    /* the tail; per-frame output prints only the steps no window printed */
-    c.from = c.seq && c.nwin > 0 && c.since < c.have ? c.have - c.since : 0;
-    if (!rc && c.have > 0 && (c.nwin == 0 || c.since > 0)) {
-        int r = run_window(&c);
-        if (r)
-            rc = r == -2 ? 1 : cli_fail_status("predict");
-    }
-    free(c.ring);
-    free(c.times);
-    free(c.out);
-    vl_extractor_close(xt);
-    return rc;
-}
-
-int cmd_predict(int argc, char **argv)
-{
-    const char *model = NULL, *data = NULL, *prec = NULL;
-    int json = 0, batch = 64, threads = 0, min_seg = 1, smooth = 0;
-    double window = 0, stride = 0, timeout = 0;
-    const char **files = calloc((size_t)argc + 1, sizeof *files);
-    double *unit = calloc((size_t)argc + 1, sizeof *unit); /* steps per window unit, per input */
-    int nfiles = 0, nunit = argc + 1;
-    vl_extractor *xt = NULL;
-    if (!files || !unit)
+    *o = (opts){.po = {.batch = 64, .min_segment = 1}};
+    if (!(o->files = calloc((size_t)argc + 1, sizeof *o->files)))
         return cli_fail("predict", "out of memory");
     cli_args a = {.argc = argc, .argv = argv, .cmd = "predict"};
     for (a.i = 0; a.i < argc && !a.bad; a.i++) {
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
             cli_help_predict(stdout);
-            free(files);
-            free(unit);
-            return 0;
-        } else if (cli_opt(&a, "--model")) model = a.val;
-        else if (cli_opt(&a, "--data")) data = a.val;
-        else if (cli_opt(&a, "--window")) window = cli_num(&a, 1e-3, 1e9);
-        else if (cli_opt(&a, "--stride")) stride = cli_num(&a, 1e-3, 1e9);
-        else if (cli_opt(&a, "--min-segment")) min_seg = cli_int(&a, 1, 1 << 24);
-        else if (cli_opt(&a, "--smooth")) smooth = cli_int(&a, 1, 1 << 24);
-        else if (cli_flag(&a, "--json")) json = 1;
-        else if (cli_opt(&a, "--batch")) batch = cli_int(&a, 1, 1 << 20);
-        else if (cli_opt(&a, "--threads")) threads = cli_int(&a, 1, 1024);
-        else if (cli_opt(&a, "--timeout")) timeout = cli_num(&a, 0.1, 1e6);
-        else if (cli_opt(&a, "--precision")) prec = a.val;
-        else if (argv[a.i][0] == '-' && argv[a.i][1] && argv[a.i][1] != '\0') {
-            free(files);
-            free(unit);
+            return 2;
+        } else if (cli_opt(&a, "--model")) o->model = a.val;
+        else if (cli_opt(&a, "--data")) o->data = a.val;
+        else if (cli_opt(&a, "--window")) o->po.window = cli_num(&a, 1e-3, 1e9);
+        else if (cli_opt(&a, "--stride")) o->po.stride = cli_num(&a, 1e-3, 1e9);
+        else if (cli_opt(&a, "--min-segment")) o->po.min_segment = cli_int(&a, 1, 1 << 24);
+        else if (cli_opt(&a, "--smooth")) o->po.smooth = cli_int(&a, 1, 1 << 24);
+        else if (cli_flag(&a, "--json")) o->json = 1;
+        else if (cli_opt(&a, "--batch")) o->po.batch = cli_int(&a, 1, 1 << 20);
+        else if (cli_opt(&a, "--threads")) o->threads = cli_int(&a, 1, 1024);
+        else if (cli_opt(&a, "--timeout")) o->timeout = cli_num(&a, 0.1, 1e6);
+        else if (cli_opt(&a, "--precision")) o->prec = a.val;
+        else if (argv[a.i][0] == '-' && argv[a.i][1] && argv[a.i][1] != '\0')
             return cli_fail("predict", "unknown option '%s' (see vidlstm predict --help)", argv[a.i]);
-        } else
-            files[nfiles++] = argv[a.i];
+        else
+            o->files[o->nfiles++] = argv[a.i];
     }
-    if (a.bad || !model || (!nfiles && !data)) {
-        free(files);
-        free(unit);
+    if (a.bad || !o->model || (!o->nfiles && !o->data))
         return a.bad ? 1 : cli_fail("predict", "--model MODEL.safetensors and feature files (or --data) are required");
-    }
-    if (threads)
-        vl_set_threads(threads);
-    if (!timeout && getenv("VIDLSTM_TIMEOUT")) {
+    if (!o->timeout && getenv("VIDLSTM_TIMEOUT")) {
         char *end;
         const char *e = getenv("VIDLSTM_TIMEOUT");
-        timeout = strtod(e, &end);
-        if (end == e || *end || !(timeout >= 0.1 && timeout <= 1e6)) {
-            free(files);
-            free(unit);
+        o->timeout = strtod(e, &end);
+        if (end == e || *end || !(o->timeout >= 0.1 && o->timeout <= 1e6))
             return cli_fail("predict", "VIDLSTM_TIMEOUT='%s' is not a number of seconds in [0.1, 1e6]", e);
-        }
     }
-    vl_video_set_timeout(timeout);
-    vl_net *net;
-    vl_model_meta meta;
-    if (vl_model_load(model, &net, &meta)) {
-        free(files);
-        free(unit);
-        return cli_fail_status("predict");
-    }
-    const vl_net_config *cfg = vl_net_get_config(net);
-    const int C = cfg->outputs, seq = cfg->mode == VL_OUT_SEQUENCE, cls = cfg->task == VL_TASK_CLASSIFY;
-    int status = 1;
-    vl_dataset d = {0}, w = {0};
-    float *out = NULL;
-    size_t *off = NULL;
-    int *idx = NULL;
-    int32_t *lab = NULL;
-    float *conf = NULL;
-    int64_t *ws = NULL, *we = NULL;
-    vl_precision prec_v;
-    if (prec && cli_prep_precision("predict", prec, &prec_v))
-        goto out;
-    if (prec) /* instead of the model's record */
-        meta.precision = prec_v;
-    if (stride > 0 && window <= 0) {
-        cli_fail("predict", "--stride needs --window");
-        goto out;
-    }
-    if (smooth > 1 && !(seq && cls)) {
-        cli_fail("predict", "--smooth applies to per-frame classifiers; %s is a %s model", model,
-                 cls ? "clip" : "regression");
-        goto out;
-    }
-    if (window && seq) {
-        cli_fail("predict", "--window applies to clip models; %s labels every frame already", model);
-        goto out;
-    }
-    if (data && vl_videodata_is_video(data)) {
+    return 0;
+}
+
+/* The options that do not fit the model, or a stream among other inputs. */
+static int check_opts(const opts *o, const vl_net_config *cfg)
+{
+    const int seq = cfg->mode == VL_OUT_SEQUENCE, cls = cfg->task == VL_TASK_CLASSIFY;
+    if (o->po.stride > 0 && o->po.window <= 0)
+        return cli_fail("predict", "--stride needs --window");
+    if (o->po.smooth > 1 && !(seq && cls))
+        return cli_fail("predict", "--smooth applies to per-frame classifiers; %s is a %s model", o->model,
+                        cls ? "clip" : "regression");
+    if (o->po.window && seq)
+        return cli_fail("predict", "--window applies to clip models; %s labels every frame already", o->model);
+    return 0;
+}
+
+/* The --data manifest (feature files, or the video data eval takes) into d;
+ * rate[i]: steps per second of --window for item i. */
+static int load_data(vl_model *m, const opts *o, const vl_net_config *cfg, vl_dataset *d)
+{
+    if (o->data && vl_videodata_is_video(o->data)) {
         /* the video data eval takes, extracted the way the model records */
-        if (open_model_extractor(&meta, model, cfg->input, &xt))
-            goto out;
-        vl_dataset_opts o = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input};
-        cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL,
-                            .sha256 = meta.backbone_sha256, .fps = meta.fps, .every_k = meta.every_k, .quiet = 1,
-                            .precision = meta.precision};
-        if (cli_load_data("predict", data, &o, &v, &xt, &d))
-            goto out;
-    } else if (data) {
-        vl_dataset_opts o = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input, .unlabelled = 1};
-        if (vl_dataset_load(data, &o, &d)) {
-            cli_fail_status("predict");
-            goto out;
-        }
+        const vl_model_meta *meta = vl_model_meta_of(m);
+        vl_extractor *xt;
+        if (vl_model_extractor(m, &xt))
+            return cli_fail_status("predict");
+        vl_dataset_opts lo = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input};
+        cli_video_opts v = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL,
+                            .sha256 = meta->backbone_sha256, .fps = meta->fps, .every_k = meta->every_k, .quiet = 1,
+                            .precision = meta->precision};
+        return cli_load_data("predict", o->data, &lo, &v, &xt, d);
+    } else if (o->data) {
+        vl_dataset_opts lo = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input, .unlabelled = 1};
+        if (vl_dataset_load(o->data, &lo, d))
+            return cli_fail_status("predict");
     }
-    d.D = d.D ? d.D : cfg->input;
-    if (d.n > 0) { /* one unit per item: the manifest's come first */
-        double *u2 = calloc((size_t)(d.n + nfiles) + 1, sizeof *u2);
-        if (!u2) {
-            cli_fail("predict", "out of memory");
-            goto out;
+    return 0;
+}
+
+/* Each file argument (a video or a .npy) appended to d, its window rate in
+ * rate[]. A stream is left for predict_stream: *stream names it. */
+static int load_files(vl_model *m, const opts *o, vl_dataset *d, double *rate, const char **stream)
+{
+    const double u = vl_model_fps(m) > 0 ? vl_model_fps(m) : 1.0;
+    for (int i = 0; i < o->nfiles; i++) {
+        const char *f = o->files[i];
+        if (is_stream(f)) {
+            if (o->nfiles > 1 || o->data)
+                return cli_fail("predict", "a stream (%s) must be the only input", f);
+            if (o->po.smooth > 1)
+                return cli_fail("predict", "--smooth needs whole sequences; it does not apply to a stream (%s)", f);
+            *stream = f;
+            return 0;
         }
-        free(unit);
-        unit = u2;
-        nunit = d.n + nfiles + 1;
-        if (data && vl_videodata_is_video(data)) /* windows in seconds, as for video arguments */
-            for (int i = 0; i < d.n; i++)
-                unit[i] = meta.fps > 0 ? meta.fps : 1.0;
+        float *x = NULL;
+        int T = 0;
+        vl_features ft;
+        const int video = vl_is_video_file_name(f);
+        vl_status st = video ? vl_model_video_features(m, f, &ft) : vl_model_read_features(m, f, &x, &T);
+        if (video && !st) {
+            x = ft.x;
+            T = ft.T;
+            ft.x = NULL;
+            vl_features_free(&ft);
+        }
+        if (st)
+            return cli_fail_status("predict");
+        if (vl_dataset_add_features(d, f, T, vl_model_feature_dim(m), x)) {
+            free(x);
+            return cli_fail_status("predict");
+        }
+        rate[d->n - 1] = video ? u : 1.0;
     }
-    for (int i = 0; i < nfiles; i++) {
-        if (is_stream(files[i])) {
-            if (nfiles > 1 || data) {
-                cli_fail("predict", "a stream (%s) must be the only input", files[i]);
-                goto out;
-            }
-            if (smooth > 1) {
-                cli_fail("predict", "--smooth needs whole sequences; it does not apply to a stream (%s)", files[i]);
-                goto out;
-            }
-            status = predict_stream(net, &meta, model, files[i], window, stride, json, batch);
-            goto out;
+    return 0;
+}
+
+static int on_window(void *user, const vl_prediction *w)
+{
+    const pctx *c = user;
+    c->e->stream_window(c, w);
+    fflush(stdout);
+    return 0;
+}
+
+static int predict_stream(const pctx *c, const char *src, const vl_predict_opts *po)
+{
+    int L, S;
+    vl_extractor *xt;
+    if (vl_model_extractor(c->m, &xt) || vl_model_stream_steps(c->m, po, &L, &S))
+        return cli_fail_status("predict");
+    c->e->stream_begin(c, src, L, S);
+    if (vl_model_stream(c->m, src, po, on_window, (void *)c))
+        return cli_fail_status("predict");
+    return 0;
+}
+
+/* The kind of result the model gives (windows: clip models only). */
+static int kind_of(const vl_net_config *cfg, int windows)
+{
+    const int cls = cfg->task == VL_TASK_CLASSIFY;
+    if (windows)
+        return cls ? WINDOW_CLASS : WINDOW_VALUE;
+    if (cfg->mode == VL_OUT_SEQUENCE)
+        return cls ? FRAME_CLASS : FRAME_VALUE;
+    return cls ? CLIP_CLASS : CLIP_VALUE;
+}
+
+/* Every input's result, then all of them printed. */
+static int predict_all(const pctx *c, const opts *o, const vl_net_config *cfg, vl_dataset *d, const double *rate)
+{
+    vl_prediction *res = calloc((size_t)d->n + 1, sizeof *res);
+    if (!res)
+        return cli_fail("predict", "out of memory");
+    vl_model_normalize(c->m, d);
+    vl_status st = VL_OK;
+    if (o->po.window)
+        for (int i = 0; !st && i < d->n; i++)
+            st = vl_model_predict_seq_windows(c->m, &d->items[i], rate[i], &o->po, &res[i]);
+    else
+        st = vl_model_predict_dataset(c->m, d, &o->po, res);
+    if (!st) {
+        const int kind = kind_of(cfg, o->po.window > 0);
+        c->e->begin(c);
+        for (int i = 0; i < d->n; i++) {
+            c->e->item_begin(c, i, d->items[i].path, &res[i]);
+            c->e->item[kind](c, d->items[i].path, &res[i]);
         }
-        if (vl_is_video_file_name(files[i])) {
-            float *fx = NULL;
-            int T = 0;
-            if (extract_video(&meta, model, files[i], cfg->input, &xt, &fx, &T))
-                goto out;
-            if (vl_dataset_add_features(&d, files[i], T, cfg->input, fx)) {
-                free(fx);
-                cli_fail_status("predict");
-                goto out;
-            }
-            unit[d.n - 1] = meta.fps > 0 ? meta.fps : 1.0;
-            continue;
-        }
-        vl_npy x;
-        if (vl_npy_read(files[i], &x)) {
-            cli_fail_status("predict");
-            goto out;
-        }
-        if (x.dtype != VL_NPY_F32 || x.ndim != 2 || x.shape[0] < 1 || x.shape[1] != cfg->input) {
-            char sh[160];
-            int n = snprintf(sh, sizeof sh, "[");
-            for (int k = 0; k < x.ndim && n < (int)sizeof sh - 24; k++)
-                n += snprintf(sh + n, sizeof sh - (size_t)n, "%s%lld", k ? ", " : "", (long long)x.shape[k]);
-            snprintf(sh + n, sizeof sh - (size_t)n, "]");
-            cli_fail("predict", "%s: expected float features [T, %d] for this model, got %s %s", files[i],
-                     cfg->input, x.dtype == VL_NPY_F32 ? "float" : "int", sh);
-            vl_npy_free(&x);
-            goto out;
-        }
-        for (int64_t k = 0; k < x.count; k++)
-            if (!isfinite(((float *)x.data)[k])) {
-                cli_fail("predict", "%s: feature [%lld, %lld] is not finite", files[i], (long long)(k / x.shape[1]),
-                         (long long)(k % x.shape[1]));
-                vl_npy_free(&x);
-                goto out;
-            }
-        if (vl_dataset_add_features(&d, files[i], (int)x.shape[0], (int)x.shape[1], x.data)) {
-            vl_npy_free(&x);
-            cli_fail_status("predict");
-            goto out;
-        }
-        unit[d.n - 1] = 1.0;
+        c->e->end(c);
     }
-    if (meta.norm_mean && meta.norm_std)
-        vl_dataset_normalize(&d, meta.norm_mean, meta.norm_std);
-    out_ctx oc = {.json = json, .fps = meta.fps, .meta = &meta};
-    if (json)
-        printf("{\"model\":%s", "");
-    if (json) {
-        vl_json_write_string(stdout, model);
-        printf(",\"predictions\":[");
+    for (int i = 0; i < d->n; i++)
+        vl_prediction_free(&res[i]);
+    free(res);
+    return st ? cli_fail_status("predict") : 0;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    opts o;
+    int status = parse(argc, argv, &o);
+    if (status) {
+        free(o.files);
+        return status == 2 ? 0 : 1;
     }
-    for (int i = 0; i < d.n; i++) {
-        const vl_seq *s = &d.items[i];
-        if (json)
-            printf("%s{\"file\":", i ? "," : ""), vl_json_write_string(stdout, s->path), printf(",\"steps\":%d,", s->T);
-        if (window) {
-            /* Windows [k*S, k*S + L) (the last one flush with the end). */
-            double u = i < nunit && unit[i] > 0 ? unit[i] : 1.0;
-            /* clamp in double: window * u can exceed INT_MAX (--window 1e9) */
-            int L = window * u >= s->T ? s->T : (int)lround(window * u);
-            int S = stride > 0 ? (stride * u >= s->T ? s->T : (int)lround(stride * u)) : L / 2;
-            L = L < 1 ? 1 : L;
-            S = S < 1 ? 1 : S;
-            int nw = s->T <= L ? 1 : (s->T - L + S - 1) / S + 1;
-            vl_dataset_free(&w);
-            w = (vl_dataset){.D = d.D, .task = d.task, .mode = d.mode};
-            free(ws);
-            free(we);
-            ws = malloc(sizeof(int64_t) * (size_t)nw);
-            we = malloc(sizeof(int64_t) * (size_t)nw);
-            if (!ws || !we) {
-                cli_fail("predict", "out of memory");
-                goto out;
-            }
-            for (int k = 0; k < nw; k++) {
-                int st0 = k * S;
-                if (st0 + L > s->T)
-                    st0 = s->T - L;
-                ws[k] = st0;
-                we[k] = st0 + L;
-                float *x = malloc(sizeof(float) * (size_t)L * d.D);
-                if (!x || vl_dataset_add_features(&w, s->path, L, d.D, x)) {
-                    free(x);
-                    cli_fail("predict", "out of memory");
-                    goto out;
-                }
-                memcpy(x, s->x + (size_t)st0 * d.D, sizeof(float) * (size_t)L * d.D);
-            }
-            free(idx);
-            idx = malloc(sizeof(int) * (size_t)nw);
-            if (!idx) {
-                cli_fail("predict", "out of memory");
-                goto out;
-            }
-            for (int k = 0; k < nw; k++)
-                idx[k] = k;
-            free(out);
-            free(off);
-            out = NULL;
-            off = NULL;
-            if (vl_infer(net, &w, idx, nw, batch, 1, &out, &off)) {
-                cli_fail_status("predict");
-                goto out;
-            }
-            if (!outputs_finite(model, s->path, out, (size_t)nw * C))
-                goto out;
-            if (!cls) {
-                if (json)
-                    printf("\"windows\":[");
-                else
-                    printf("%s\n  %10s %10s  %s\n", s->path, "start", "end", "value");
-                for (int k = 0; k < nw; k++) {
-                    if (json)
-                        printf("%s{\"start\":%lld,\"end\":%lld,\"value\":", k ? "," : "", (long long)ws[k],
-                               (long long)we[k]);
-                    else
-                        printf("  %10lld %10lld  ", (long long)ws[k], (long long)we[k]);
-                    print_values(json, out + off[k], C);
-                    printf(json ? "}" : "\n");
-                }
-                if (json)
-                    printf("]}");
-                continue;
-            }
-            free(lab);
-            free(conf);
-            lab = malloc(sizeof(int32_t) * (size_t)nw);
-            conf = malloc(sizeof(float) * (size_t)nw);
-            if (!lab || !conf) {
-                cli_fail("predict", "out of memory");
-                goto out;
-            }
-            if (json)
-                printf("\"windows\":[");
-            for (int k = 0; k < nw; k++) {
-                const float *p = out + off[k];
-                lab[k] = argmax(p, C);
-                conf[k] = p[lab[k]];
-                if (json) {
-                    printf("%s{\"start\":%lld,\"end\":%lld,\"label\":", k ? "," : "", (long long)ws[k],
-                           (long long)we[k]);
-                    vl_json_write_string(stdout, cname(&meta, lab[k]));
-                    printf(",\"confidence\":%.4f}", conf[k]);
-                }
-            }
-            if (json)
-                printf("],");
-            if (print_segments(&oc, s->path, lab, conf, nw, 1, ws, we))
-                goto out;
-            if (json)
-                printf("}");
-            continue;
-        }
-        /* Whole sequences (batched over all of them once). */
-        if (!out) {
-            idx = malloc(sizeof(int) * (size_t)d.n);
-            if (!idx) {
-                cli_fail("predict", "out of memory");
-                goto out;
-            }
-            for (int k = 0; k < d.n; k++)
-                idx[k] = k;
-            if (vl_infer(net, &d, idx, d.n, batch, 1, &out, &off)) {
-                cli_fail_status("predict");
-                goto out;
-            }
-        }
-        const float *p = out + off[i];
-        if (!outputs_finite(model, s->path, p, (size_t)(seq ? s->T : 1) * C))
-            goto out;
-        if (!seq && cls) {
-            int c = argmax(p, C);
-            if (json) {
-                printf("\"label\":");
-                vl_json_write_string(stdout, cname(&meta, c));
-                printf(",\"confidence\":%.6g,", p[c]);
-                print_probs_json(&oc, p, C);
-                printf("}");
-            } else {
-                printf("%s: %s (%.1f%%)", s->path, cname(&meta, c), 100.0 * p[c]);
-                for (int k = 0; k < C; k++)
-                    if (k != c)
-                        printf("  %s %.1f%%", cname(&meta, k), 100.0 * p[k]);
-                printf("\n");
-            }
-        } else if (!seq) {
-            if (json)
-                printf("\"value\":");
-            else
-                printf("%s: ", s->path);
-            print_values(json, p, C);
-            printf(json ? "}" : "\n");
-        } else if (cls) {
-            free(lab);
-            free(conf);
-            lab = malloc(sizeof(int32_t) * (size_t)s->T);
-            conf = malloc(sizeof(float) * (size_t)s->T);
-            if (!lab || !conf) {
-                cli_fail("predict", "out of memory");
-                goto out;
-            }
-            float *sp = NULL;
-            if (smooth > 1) { /* averaged probabilities: labels and confidences from them */
-                sp = malloc(sizeof(float) * (size_t)s->T * (size_t)C);
-                if (!sp) {
-                    cli_fail("predict", "out of memory");
-                    goto out;
-                }
-                vl_smooth_probs(p, s->T, C, smooth, sp); /* arguments valid: cannot fail */
-                p = sp;
-            }
-            for (int t = 0; t < s->T; t++) {
-                lab[t] = argmax(p + (size_t)t * C, C);
-                conf[t] = p[(size_t)t * C + lab[t]];
-            }
-            if (json) {
-                printf("\"frames\":[");
-                for (int t = 0; t < s->T; t++) {
-                    if (t)
-                        putchar(',');
-                    vl_json_write_string(stdout, cname(&meta, lab[t]));
-                }
-                /* full precision: consumers re-threshold or re-smooth these */
-                printf("],\"frame_probabilities\":[");
-                for (int t = 0; t < s->T; t++) {
-                    printf(t ? ",[" : "[");
-                    for (int c = 0; c < C; c++)
-                        printf(c ? ",%.9g" : "%.9g", p[(size_t)t * C + c]);
-                    putchar(']');
-                }
-                printf("],");
-            }
-            free(sp);
-            if (print_segments(&oc, s->path, lab, conf, s->T, min_seg, NULL, NULL))
-                goto out;
-            if (json)
-                printf("}");
-        } else { /* per-frame regression: p is [T, C], frame-major */
-            float mean[64], *mp = C <= 64 ? mean : malloc(sizeof(float) * (size_t)C);
-            if (!mp) {
-                cli_fail("predict", "out of memory");
-                goto out;
-            }
-            for (int j = 0; j < C; j++) {
-                double m = 0;
-                for (int t = 0; t < s->T; t++)
-                    m += p[(size_t)t * C + j];
-                mp[j] = (float)(m / s->T);
-            }
-            if (json) {
-                printf("\"values\":[");
-                for (int t = 0; t < s->T; t++) {
-                    if (t)
-                        putchar(',');
-                    print_values(1, p + (size_t)t * C, C);
-                }
-                printf("],\"mean\":");
-                print_values(1, mp, C);
-                printf("}");
-            } else {
-                printf("%s: %d frames, mean ", s->path, s->T);
-                print_values(0, mp, C);
-                printf(", first ");
-                print_values(0, p, C);
-                printf(", last ");
-                print_values(0, p + (size_t)(s->T - 1) * C, C);
-                printf("\n");
-            }
-            if (mp != mean)
-                free(mp);
-        }
+    if (o.threads)
+        vl_set_threads(o.threads);
+    vl_video_set_timeout(o.timeout);
+    vl_model *m = NULL;
+    vl_dataset d = {0};
+    double *rate = NULL;
+    const char *stream = NULL;
+    vl_precision prec;
+    status = 1;
+    if (vl_model_open(o.model, &m)) {
+        cli_fail_status("predict");
+        goto out;
     }
-    if (json)
-        printf("]}\n");
-    status = 0;
+    vl_model_set_note(m, on_note, NULL);
+    const vl_net_config *cfg = vl_net_get_config(vl_model_net(m));
+    if (o.prec && cli_prep_precision("predict", o.prec, &prec))
+        goto out;
+    if (o.prec) /* instead of the model's record */
+        vl_model_meta_of(m)->precision = prec;
+    if (check_opts(&o, cfg) || load_data(m, &o, cfg, &d))
+        goto out;
+    if (!(rate = calloc((size_t)(d.n + o.nfiles) + 1, sizeof *rate))) {
+        cli_fail("predict", "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < d.n; i++) /* --data videos: windows in seconds, as for video arguments */
+        rate[i] = o.data && vl_videodata_is_video(o.data) && vl_model_fps(m) > 0 ? vl_model_fps(m) : 1.0;
+    if (load_files(m, &o, &d, rate, &stream))
+        goto out;
+    pctx c = {.e = o.json ? &json_emitter : &text_emitter, .m = m, .model = o.model, .fps = vl_model_fps(m)};
+    status = stream ? predict_stream(&c, stream, &o.po) : predict_all(&c, &o, cfg, &d, rate);
 out:
-    vl_model_meta_free(&meta);
-    vl_net_free(net);
     vl_dataset_free(&d);
-    vl_dataset_free(&w);
-    free(out);
-    free(off);
-    free(idx);
-    free(lab);
-    free(conf);
-    free(ws);
-    free(we);
-    free(files);
-    free(unit);
-    vl_extractor_close(xt);
+    vl_model_close(m);
+    free(rate);
+    free(o.files);
     return status;
 }

@@ -749,13 +749,15 @@ void vl_dataset_stats(const vl_dataset *d, const int *idx, int n, float *mean, f
     free(s);
 }
 
+void vl_normalize_rows(const float *x, size_t n, int D, const float *mean, const float *std, float *y)
+{
+    for (size_t t = 0; t < n; t++)
+        for (int k = 0; k < D; k++)
+            y[t * D + k] = (x[t * D + k] - mean[k]) / std[k];
+}
+
 void vl_dataset_normalize(vl_dataset *d, const float *mean, const float *std)
 {
-    const int D = d->D;
-    for (int i = 0; i < d->n; i++) {
-        vl_seq *q = &d->items[i];
-        for (int t = 0; t < q->T; t++)
-            for (int k = 0; k < D; k++)
-                q->x[(size_t)t * D + k] = (q->x[(size_t)t * D + k] - mean[k]) / std[k];
-    }
+    for (int i = 0; i < d->n; i++)
+        vl_normalize_rows(d->items[i].x, (size_t)d->items[i].T, d->D, mean, std, d->items[i].x);
 }

@@ -21,6 +21,7 @@
 #ifndef VL_TRAIN_DATASET_H
 #define VL_TRAIN_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vidlstm.h"
@@ -95,6 +96,10 @@ vl_status vl_dataset_split_file(const vl_dataset *d, const char *file, uint8_t *
 void vl_dataset_stats(const vl_dataset *d, const int *idx, int n, float *mean, float *std);
 /* x = (x - mean) / std over every item, in place. */
 void vl_dataset_normalize(vl_dataset *d, const float *mean, const float *std);
+/* The same on n rows of D: y = (x - mean) / std per column (y may be x). The
+ * one implementation of feature normalisation (datasets, vl_model_predict,
+ * streams). */
+void vl_normalize_rows(const float *x, size_t n, int D, const float *mean, const float *std, float *y);
 
 /* 1 when every label of the manifest's rows (the first 64) names an existing
  * per-frame label file: per-frame data, for a command given no --mode. */
