@@ -248,25 +248,9 @@ static vl_status load_attrs(vl_onnx *m, const Onnx__NodeProto *np, node *n)
     return VL_OK;
 }
 
-/* Parses m->file (len bytes) and builds the graph; frees m on failure. */
-static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out)
+/* Every operator must be known: all unknown ones in one message. */
+static vl_status check_ops(const Onnx__GraphProto *g, const char *path)
 {
-    char path[sizeof m->path]; /* error messages outlive m on the failure paths */
-    snprintf(path, sizeof path, "%s", m->path);
-    vl_status st;
-    m->proto = onnx__model_proto__unpack(NULL, len, m->file);
-    if (!PROTO(m) || !PROTO(m)->graph || PROTO(m)->graph->n_node == 0) {
-        return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: not an ONNX model (malformed or truncated protobuf, or no graph)", path));
-    }
-    m->opset = 13;
-    for (size_t i = 0; i < PROTO(m)->n_opset_import; i++) {
-        const Onnx__OperatorSetIdProto *o = PROTO(m)->opset_import[i];
-        if (!o->domain || !o->domain[0] || !strcmp(o->domain, "ai.onnx"))
-            m->opset = o->version;
-    }
-    Onnx__GraphProto *g = PROTO(m)->graph;
-
-    /* Every operator must be known: collect all unknown ones for one message. */
     char unknown[1024] = "";
     int nunknown = 0;
     for (size_t i = 0; i < g->n_node; i++) {
@@ -283,18 +267,25 @@ static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out)
         }
     }
     if (nunknown) {
-        return fail_free(m, vl_seterr(VL_ERR_UNSUPPORTED, "%s: unsupported operator%s: %s", path, nunknown > 1 ? "s" : "", unknown));
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: unsupported operator%s: %s", path, nunknown > 1 ? "s" : "", unknown);
     }
+    return VL_OK;
+}
 
+/* Initializers, then the graph inputs: the image (its declared shape) and an
+ * optional int32 [batch] sequence_lens. */
+static vl_status load_inputs(vl_onnx *m, const Onnx__GraphProto *g, const char *path)
+{
+    vl_status st;
     for (size_t i = 0; i < g->n_initializer; i++) {
         const char *iname = g->initializer[i]->name ? g->initializer[i]->name : "";
         if (find_tensor(m, iname) >= 0)
-            return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: initializer '%s' is defined twice", path, iname));
+            return vl_seterr(VL_ERR_FORMAT, "%s: initializer '%s' is defined twice", path, iname);
         int ti = add_tensor(m, iname);
         if (ti < 0 || (st = load_tensor(m, g->initializer[i], &m->T[ti]))) {
             if (ti < 0)
                 st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
-            return fail_free(m, st);
+            return st;
         }
     }
     m->input = m->lens = -1;
@@ -302,7 +293,7 @@ static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out)
         const Onnx__ValueInfoProto *vi = g->input[i];
         int ti = add_tensor(m, str(vi->name));
         if (ti < 0) {
-            return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
         }
         if (m->T[ti].is_const)
             continue; /* initializers may be listed as inputs (older exporters) */
@@ -326,90 +317,128 @@ static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out)
         }
     }
     if (m->input < 0) {
-        return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: the graph has no (non-constant) input", path));
+        return vl_seterr(VL_ERR_FORMAT, "%s: the graph has no (non-constant) input", path);
     }
     m->decl_nd = m->T[m->input].ndim;
     memcpy(m->decl_shape, m->T[m->input].shape, sizeof m->decl_shape);
+    return VL_OK;
+}
+
+/* A Constant node's value into its output tensor. */
+static vl_status constant_value(vl_onnx *m, node *n, const Onnx__NodeProto *np, const char *path)
+{
+    const vl_attr *a = attr(n, "value");
+    tensor *t = &m->T[n->out[0]];
+    if (a && a->t) { /* the loaded value moves to the output tensor */
+        char *nm = t->name;
+        int producer = t->producer;
+        *t = *a->t;
+        t->name = nm;
+        t->producer = producer;
+        memset(a->t, 0, sizeof *a->t);
+    } else if ((a = attr(n, "value_float"))) {
+        t->data = vl_alloc(sizeof(float));
+        t->data[0] = a->f;
+        t->is_const = 1;
+        t->count = 1;
+    } else if ((a = attr(n, "value_int")) || (a = attr(n, "value_ints"))) {
+        int many = a->type == VA_INTS;
+        int64_t cnt = many ? (int64_t)a->nints : 1;
+        t->ival = malloc(sizeof(int64_t) * (size_t)(cnt ? cnt : 1));
+        for (int64_t q = 0; q < cnt; q++)
+            t->ival[q] = many ? a->ints[q] : a->i;
+        t->is_int = t->is_const = 1;
+        t->ndim = many ? 1 : 0;
+        t->shape[0] = cnt;
+        t->count = cnt;
+    } else {
+        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: Constant node '%s' without a supported value", path,
+                         np->name ? np->name : "");
+    }
+    return VL_OK;
+}
+
+/* Node np becomes m->N[m->nn]: operator, name, attributes, tensors. */
+static vl_status load_node(vl_onnx *m, Onnx__NodeProto *np, const char *path)
+{
+    vl_status st;
+    node *n = &m->N[m->nn];
+    n->op = (op_kind)vl_op_find(np->op_type);
+    n->name = strdup(str(np->name));
+    if (!n->name || (st = load_attrs(m, np, n)))
+        return n->name ? st : vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+    if (np->n_input > INT32_MAX / 2 || np->n_output > 4 || np->n_output < 1) {
+        return vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) has %zu inputs and %zu outputs", path,
+                         np->name ? np->name : "", str(np->op_type), np->n_input, np->n_output);
+    }
+    n->nin = (int)np->n_input;
+    n->in = malloc(sizeof(int) * (size_t)(n->nin > 3 ? n->nin : 3));
+    if (!n->in)
+        return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+    n->nout = (int)np->n_output;
+    for (int k = 0; k < n->nin; k++) {
+        if (!np->input[k][0]) {
+            n->in[k] = -1; /* omitted optional input */
+            continue;
+        }
+        n->in[k] = find_tensor(m, np->input[k]);
+        if (n->in[k] < 0) {
+            return vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) reads '%s', which nothing produces", path,
+                             np->name ? np->name : "", str(np->op_type), np->input[k]);
+        }
+    }
+    /* Required inputs must be present (an omitted optional input reads as -1). */
+    int req = vl_ops[n->op].min_inputs;
+    for (int k = 0; k < req; k++)
+        if (k >= n->nin || n->in[k] < 0)
+            return vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) lacks required input %d", path,
+                                          str(np->name), str(np->op_type), k + 1);
+    for (int k = 0; k < n->nout; k++) {
+        int prev = find_tensor(m, np->output[k]);
+        if (prev >= 0 && (m->T[prev].producer >= 0 || m->T[prev].is_const || prev == m->input))
+            return vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' is defined twice (node '%s')", path,
+                                          np->output[k], np->name ? np->name : "");
+        n->out[k] = add_tensor(m, np->output[k]);
+        if (n->out[k] < 0) {
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path);
+        }
+        m->T[n->out[k]].producer = m->nn;
+    }
+    if (n->op == OP_CONSTANT) {
+        if ((st = constant_value(m, n, np, path)))
+            return st;
+        n->removed = 1;
+    }
+    return VL_OK;
+}
+
+/* Parses m->file (len bytes) and builds the graph; frees m on failure. */
+static vl_status load_bytes(vl_onnx *m, size_t len, vl_onnx **out)
+{
+    char path[sizeof m->path]; /* error messages outlive m on the failure paths */
+    snprintf(path, sizeof path, "%s", m->path);
+    vl_status st;
+    m->proto = onnx__model_proto__unpack(NULL, len, m->file);
+    if (!PROTO(m) || !PROTO(m)->graph || PROTO(m)->graph->n_node == 0) {
+        return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: not an ONNX model (malformed or truncated protobuf, or no graph)", path));
+    }
+    m->opset = 13;
+    for (size_t i = 0; i < PROTO(m)->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = PROTO(m)->opset_import[i];
+        if (!o->domain || !o->domain[0] || !strcmp(o->domain, "ai.onnx"))
+            m->opset = o->version;
+    }
+    Onnx__GraphProto *g = PROTO(m)->graph;
+    if ((st = check_ops(g, path)) || (st = load_inputs(m, g, path)))
+        return fail_free(m, st);
     m->N = calloc(g->n_node, sizeof(node));
     if (!m->N) {
         return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
     }
     m->nn_alloc = (int)g->n_node;
     for (size_t i = 0; i < g->n_node; i++) {
-        Onnx__NodeProto *np = g->node[i];
-        node *n = &m->N[m->nn];
-        n->op = (op_kind)vl_op_find(np->op_type);
-        n->name = strdup(str(np->name));
-        if (!n->name || (st = load_attrs(m, np, n)))
-            return fail_free(m, n->name ? st : vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
-        if (np->n_input > INT32_MAX / 2 || np->n_output > 4 || np->n_output < 1) {
-            return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) has %zu inputs and %zu outputs", path,
-                             np->name ? np->name : "", str(np->op_type), np->n_input, np->n_output));
-        }
-        n->nin = (int)np->n_input;
-        n->in = malloc(sizeof(int) * (size_t)(n->nin > 3 ? n->nin : 3));
-        if (!n->in)
-            return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
-        n->nout = (int)np->n_output;
-        for (int k = 0; k < n->nin; k++) {
-            if (!np->input[k][0]) {
-                n->in[k] = -1; /* omitted optional input */
-                continue;
-            }
-            n->in[k] = find_tensor(m, np->input[k]);
-            if (n->in[k] < 0) {
-                return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) reads '%s', which nothing produces", path,
-                                 np->name ? np->name : "", str(np->op_type), np->input[k]));
-            }
-        }
-        /* Required inputs must be present (an omitted optional input reads as -1). */
-        int req = vl_ops[n->op].min_inputs;
-        for (int k = 0; k < req; k++)
-            if (k >= n->nin || n->in[k] < 0)
-                return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: node '%s' (%s) lacks required input %d", path,
-                                              str(np->name), str(np->op_type), k + 1));
-        for (int k = 0; k < n->nout; k++) {
-            int prev = find_tensor(m, np->output[k]);
-            if (prev >= 0 && (m->T[prev].producer >= 0 || m->T[prev].is_const || prev == m->input))
-                return fail_free(m, vl_seterr(VL_ERR_FORMAT, "%s: tensor '%s' is defined twice (node '%s')", path,
-                                              np->output[k], np->name ? np->name : ""));
-            n->out[k] = add_tensor(m, np->output[k]);
-            if (n->out[k] < 0) {
-                return fail_free(m, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", path));
-            }
-            m->T[n->out[k]].producer = m->nn;
-        }
-        if (n->op == OP_CONSTANT) {
-            const vl_attr *a = attr(n, "value");
-            tensor *t = &m->T[n->out[0]];
-            if (a && a->t) { /* the loaded value moves to the output tensor */
-                char *nm = t->name;
-                int producer = t->producer;
-                *t = *a->t;
-                t->name = nm;
-                t->producer = producer;
-                memset(a->t, 0, sizeof *a->t);
-            } else if ((a = attr(n, "value_float"))) {
-                t->data = vl_alloc(sizeof(float));
-                t->data[0] = a->f;
-                t->is_const = 1;
-                t->count = 1;
-            } else if ((a = attr(n, "value_int")) || (a = attr(n, "value_ints"))) {
-                int many = a->type == VA_INTS;
-                int64_t cnt = many ? (int64_t)a->nints : 1;
-                t->ival = malloc(sizeof(int64_t) * (size_t)(cnt ? cnt : 1));
-                for (int64_t q = 0; q < cnt; q++)
-                    t->ival[q] = many ? a->ints[q] : a->i;
-                t->is_int = t->is_const = 1;
-                t->ndim = many ? 1 : 0;
-                t->shape[0] = cnt;
-                t->count = cnt;
-            } else {
-                return fail_free(m, vl_seterr(VL_ERR_UNSUPPORTED, "%s: Constant node '%s' without a supported value", path,
-                                 np->name ? np->name : ""));
-            }
-            n->removed = 1;
-        }
+        if ((st = load_node(m, g->node[i], path)))
+            return fail_free(m, st);
         m->nn++;
     }
     m->output = g->n_output ? find_tensor(m, str(g->output[0]->name)) : -1;
