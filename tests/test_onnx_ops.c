@@ -60,6 +60,8 @@ static void attr_is(Onnx__NodeProto *n, const char *name, int cnt, int64_t a0, i
     mk_attr_ints(n, name, cnt, v);
 }
 
+static const int64_t scalar_dims[1] = {1}; /* (mk_init copies 0 of them: a scalar) */
+
 static uint32_t rng = 12345;
 static float frand(void) /* in [-1, 1) */
 {
@@ -318,8 +320,8 @@ static void conv_case(const char *name, int64_t n, int64_t ci, int64_t hw, int64
     float lo = -0.25f, hi = 0.5f;
     if (act == E_RELU + 1) node2("Relu", "c", NULL, "y");
     if (act == E_CLIP + 1) {
-        mk_init("lo", 0, NULL, &lo);
-        mk_init("hi", 0, NULL, &hi);
+        mk_init("lo", 0, scalar_dims, &lo);
+        mk_init("hi", 0, scalar_dims, &hi);
         const char *in[3] = {"c", "lo", "hi"};
         mk_node("Clip", 3, in, "y");
     }
@@ -459,8 +461,8 @@ static void elt_case(const char *name, const char *op, int kind, int64_t ch)
     node2("Identity", "c", NULL, "side");
     float lo = -0.3f, hi = 0.4f;
     if (kind == E_CLIP) {
-        mk_init("lo", 0, NULL, &lo);
-        mk_init("hi", 0, NULL, &hi);
+        mk_init("lo", 0, scalar_dims, &lo);
+        mk_init("hi", 0, scalar_dims, &hi);
         const char *in[3] = {"c", "lo", "hi"};
         mk_node(op, 3, in, "y");
     } else {
