@@ -39,7 +39,7 @@ typedef enum {
 typedef enum { ACT_NONE, ACT_RELU, ACT_CLIP } act_kind;
 
 /* Convolutions with fewer output pixels than this run as one GEMM over the
- * batch (see run_conv). */
+ * batch (see onnx_run_conv). */
 #define BATCHED_CONV_MAX_P 1024
 
 typedef struct tensor_s {

@@ -85,7 +85,7 @@ static void im2col(const float *x, int64_t C, int64_t H, int64_t W, const win2d 
     im2col_ld(x, C, H, W, w, col, w->Ho * w->Wo);
 }
 
-void run_conv(vl_onnx *m, node *n)
+void onnx_run_conv(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Wt = &m->T[n->in[1]], *Y = &m->T[n->out[0]];
     const float *bias = n->nin > 2 && n->in[2] >= 0 ? m->T[n->in[2]].data : NULL;
@@ -185,7 +185,7 @@ void run_conv(vl_onnx *m, node *n)
         }
 }
 
-void run_pool(vl_onnx *m, node *n)
+void onnx_run_pool(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t N = X->shape[0], C = X->shape[1], H = X->shape[2], W = X->shape[3];
@@ -228,7 +228,7 @@ void run_pool(vl_onnx *m, node *n)
     }
 }
 
-/* Floats of im2col scratch run_conv needs for node n (shapes planned). */
+/* Floats of im2col scratch onnx_run_conv needs for node n (shapes planned). */
 size_t conv_scratch_need(const vl_onnx *m, const node *n)
 {
     const tensor *X = &m->T[n->in[0]], *W = &m->T[n->in[1]], *Y = &m->T[n->out[0]];
@@ -238,7 +238,7 @@ size_t conv_scratch_need(const vl_onnx *m, const node *n)
     return (size_t)(K * P);
 }
 
-vl_status shape_conv(vl_onnx *m, node *n)
+vl_status onnx_shape_conv(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     tensor *W = &m->T[n->in[1]];
@@ -260,7 +260,7 @@ vl_status shape_conv(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-vl_status shape_pool(vl_onnx *m, node *n)
+vl_status onnx_shape_pool(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     if (X->ndim != 4) return plan_err(m, n, "only 2-D pooling on 4-D tensors is supported");
@@ -274,7 +274,7 @@ vl_status shape_pool(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-vl_status shape_gap(vl_onnx *m, node *n)
+vl_status onnx_shape_gap(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -285,7 +285,7 @@ vl_status shape_gap(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_gap(vl_onnx *m, node *n)
+void onnx_run_gap(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t NC = X->shape[0] * X->shape[1], HW = X->count / (NC ? NC : 1);
@@ -296,7 +296,7 @@ void run_gap(vl_onnx *m, node *n)
     }
 }
 
-vl_status shape_resize(vl_onnx *m, node *n)
+vl_status onnx_shape_resize(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -332,7 +332,7 @@ vl_status shape_resize(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_resize(vl_onnx *m, node *n)
+void onnx_run_resize(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     char cb[32];
@@ -378,9 +378,9 @@ void run_resize(vl_onnx *m, node *n)
 }
 
 /* Scratch, in floats: im2col columns (Conv), index tables (Resize). */
-size_t scratch_conv(const vl_onnx *m, const node *n) { return conv_scratch_need(m, n); }
+size_t onnx_scratch_conv(const vl_onnx *m, const node *n) { return conv_scratch_need(m, n); }
 
-size_t scratch_resize(const vl_onnx *m, const node *n)
+size_t onnx_scratch_resize(const vl_onnx *m, const node *n)
 {
     const tensor *Y = &m->T[n->out[0]];
     return (size_t)(5 * (Y->shape[2] + Y->shape[3]));

@@ -51,7 +51,7 @@ static void broadcast_binary(op_kind op, int nd, const int64_t *os, const float 
 #undef OPV
 }
 
-vl_status shape_same(vl_onnx *m, node *n)
+vl_status onnx_shape_same(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     if (n->op == OP_BN && attr_int(n, "training_mode", 0))
@@ -80,7 +80,7 @@ vl_status shape_same(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_bn(vl_onnx *m, node *n)
+void onnx_run_bn(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t C = X->shape[1], HW = X->count / (X->shape[0] * C);
@@ -94,13 +94,13 @@ void run_bn(vl_onnx *m, node *n)
     }
 }
 
-void run_relu(vl_onnx *m, node *n)
+void onnx_run_relu(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     for (int64_t i = 0; i < X->count; i++) Y->data[i] = X->data[i] > 0.0f ? X->data[i] : 0.0f;
 }
 
-void run_clip(vl_onnx *m, node *n)
+void onnx_run_clip(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     float lo = -FLT_MAX, hi = FLT_MAX;
@@ -113,13 +113,13 @@ void run_clip(vl_onnx *m, node *n)
     for (int64_t i = 0; i < X->count; i++) Y->data[i] = X->data[i] < lo ? lo : (X->data[i] > hi ? hi : X->data[i]);
 }
 
-void run_sigmoid(vl_onnx *m, node *n)
+void onnx_run_sigmoid(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     for (int64_t i = 0; i < X->count; i++) Y->data[i] = 1.0f / (1.0f + expf(-X->data[i]));
 }
 
-void run_hardsigmoid(vl_onnx *m, node *n)
+void onnx_run_hardsigmoid(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     float a = attr_float(n, "alpha", 0.2f), b = attr_float(n, "beta", 0.5f);
@@ -129,7 +129,7 @@ void run_hardsigmoid(vl_onnx *m, node *n)
     }
 }
 
-void run_hardswish(vl_onnx *m, node *n)
+void onnx_run_hardswish(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     for (int64_t i = 0; i < X->count; i++) {
@@ -138,7 +138,7 @@ void run_hardswish(vl_onnx *m, node *n)
     }
 }
 
-vl_status shape_binary(vl_onnx *m, node *n)
+vl_status onnx_shape_binary(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -167,7 +167,7 @@ vl_status shape_binary(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_binary(vl_onnx *m, node *n)
+void onnx_run_binary(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     tensor *B = &m->T[n->in[1]];
@@ -182,7 +182,7 @@ void run_binary(vl_onnx *m, node *n)
     broadcast_binary(n->op, nd, os, X->data, as, B->data, bs, Y->data);
 }
 
-void run_lrn(vl_onnx *m, node *n)
+void onnx_run_lrn(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t size = attr_int(n, "size", 1);
@@ -204,7 +204,7 @@ void run_lrn(vl_onnx *m, node *n)
     }
 }
 
-void run_softmax(vl_onnx *m, node *n)
+void onnx_run_softmax(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t axis = norm_axis(attr_int(n, "axis", m->opset >= 13 ? -1 : 1), X->ndim);
@@ -222,7 +222,7 @@ void run_softmax(vl_onnx *m, node *n)
         }
 }
 
-vl_status shape_sum(vl_onnx *m, node *n)
+vl_status onnx_shape_sum(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     for (int k = 0; k < n->nin; k++) {
@@ -234,7 +234,7 @@ vl_status shape_sum(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_sum(vl_onnx *m, node *n)
+void onnx_run_sum(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     if (Y->data != X->data) memcpy(Y->data, X->data, sizeof(float) * (size_t)X->count);

@@ -58,7 +58,7 @@ static int reduce_dims(const vl_onnx *m, const node *n, int nd, int *red)
     return 0;
 }
 
-void run_reducesum(vl_onnx *m, node *n)
+void onnx_run_reducesum(vl_onnx *m, node *n)
 {
     const tensor *X = &m->T[n->in[0]];
     tensor *Y = &m->T[n->out[0]];
@@ -80,7 +80,7 @@ void run_reducesum(vl_onnx *m, node *n)
     }
 }
 
-vl_status shape_gemm(vl_onnx *m, node *n)
+vl_status onnx_shape_gemm(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     tensor *B = &m->T[n->in[1]];
@@ -99,7 +99,7 @@ vl_status shape_gemm(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_gemm(vl_onnx *m, node *n)
+void onnx_run_gemm(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     tensor *B = &m->T[n->in[1]];
@@ -126,7 +126,7 @@ void run_gemm(vl_onnx *m, node *n)
         for (int64_t i = 0; i < Y->count; i++) Y->data[i] = apply_act(Y->data[i], n->act, n->act_min, n->act_max);
 }
 
-vl_status shape_matmul(vl_onnx *m, node *n)
+vl_status onnx_shape_matmul(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -148,7 +148,7 @@ vl_status shape_matmul(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_matmul(vl_onnx *m, node *n)
+void onnx_run_matmul(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     tensor *B = &m->T[n->in[1]];
@@ -165,7 +165,7 @@ void run_matmul(vl_onnx *m, node *n)
                      B->data + (bb == 1 ? 0 : q) * K * Nn, (int)Nn, 0.0f, Y->data + q * M * Nn, (int)Nn);
 }
 
-vl_status shape_reducemean(vl_onnx *m, node *n)
+vl_status onnx_shape_reducemean(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -179,7 +179,7 @@ vl_status shape_reducemean(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_reducemean(vl_onnx *m, node *n)
+void onnx_run_reducemean(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     /* Each output sums its reduced sub-block in double (like GAP), so
@@ -205,7 +205,7 @@ void run_reducemean(vl_onnx *m, node *n)
     }
 }
 
-vl_status shape_reducesum(vl_onnx *m, node *n)
+vl_status onnx_shape_reducesum(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];

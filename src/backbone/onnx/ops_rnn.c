@@ -11,7 +11,7 @@
 
 static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-void run_rnn(vl_onnx *m, node *n)
+void onnx_run_rnn(vl_onnx *m, node *n)
 {
     const int lstm = n->op == OP_LSTM, ng = lstm ? 4 : 3;
     const tensor *X = &m->T[n->in[0]], *W = &m->T[n->in[1]], *R = &m->T[n->in[2]];
@@ -69,7 +69,7 @@ void run_rnn(vl_onnx *m, node *n)
         }
 }
 
-vl_status shape_rnn(vl_onnx *m, node *n)
+vl_status onnx_shape_rnn(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     const int lstm = n->op == OP_LSTM, ng = lstm ? 4 : 3;
@@ -113,7 +113,7 @@ vl_status shape_rnn(vl_onnx *m, node *n)
 }
 
 /* Scratch, in floats: the gates, h and c of one step. */
-size_t scratch_rnn(const vl_onnx *m, const node *n)
+size_t onnx_scratch_rnn(const vl_onnx *m, const node *n)
 {
     const tensor *R = &m->T[n->in[2]];
     return (size_t)(R->shape[1] + 2 * R->shape[2]);

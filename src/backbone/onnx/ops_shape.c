@@ -78,14 +78,14 @@ static int get_axes(const vl_onnx *m, const node *n, int64_t *ax)
     return attr_ints(n, "axes", ax, MAXD);
 }
 
-void run_copy(vl_onnx *m, node *n)
+void onnx_run_copy(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     if (Y->data != X->data)
         memcpy(Y->data, X->data, sizeof(float) * (size_t)X->count);
 }
 
-vl_status shape_cast(vl_onnx *m, node *n)
+vl_status onnx_shape_cast(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t to = attr_int(n, "to", 1);
@@ -105,7 +105,7 @@ vl_status shape_cast(vl_onnx *m, node *n)
     return plan_err(m, n, "unsupported cast");
 }
 
-vl_status shape_flatten(vl_onnx *m, node *n)
+vl_status onnx_shape_flatten(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t axis = norm_axis(attr_int(n, "axis", 1), X->ndim);
@@ -115,7 +115,7 @@ vl_status shape_flatten(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-vl_status shape_reshape(vl_onnx *m, node *n)
+vl_status onnx_shape_reshape(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -140,7 +140,7 @@ vl_status shape_reshape(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-vl_status shape_squeeze(vl_onnx *m, node *n)
+vl_status onnx_shape_squeeze(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -177,7 +177,7 @@ vl_status shape_squeeze(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-vl_status shape_concat(vl_onnx *m, node *n)
+vl_status onnx_shape_concat(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -207,10 +207,9 @@ vl_status shape_concat(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_concat(vl_onnx *m, node *n)
+void onnx_run_concat(vl_onnx *m, node *n)
 {
-    tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
-    (void)X;
+    tensor *Y = &m->T[n->out[0]];
     int64_t axis = norm_axis(attr_int(n, "axis", 0), Y->ndim);
     int64_t outer = prod(Y->shape, 0, (int)axis), yinner = prod(Y->shape, (int)axis, Y->ndim), off = 0;
     for (int k = 0; k < n->nin; k++) {
@@ -222,7 +221,7 @@ void run_concat(vl_onnx *m, node *n)
     }
 }
 
-vl_status shape_transpose(vl_onnx *m, node *n)
+vl_status onnx_shape_transpose(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -251,7 +250,7 @@ vl_status shape_transpose(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_transpose_op(vl_onnx *m, node *n)
+void onnx_run_transpose_op(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t perm[MAXD];
@@ -260,7 +259,7 @@ void run_transpose_op(vl_onnx *m, node *n)
     run_transpose(X, Y, perm);
 }
 
-vl_status shape_constantofshape(vl_onnx *m, node *n)
+vl_status onnx_shape_constantofshape(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     if (!X->is_int || !X->is_const || X->count > MAXD) return plan_err(m, n, "shape must be a constant integer vector");
@@ -285,7 +284,7 @@ vl_status shape_constantofshape(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-vl_status shape_pad(vl_onnx *m, node *n)
+vl_status onnx_shape_pad(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -313,7 +312,7 @@ vl_status shape_pad(vl_onnx *m, node *n)
     return VL_OK;
 }
 
-void run_pad(vl_onnx *m, node *n)
+void onnx_run_pad(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int nd = X->ndim;
@@ -349,7 +348,7 @@ void run_pad(vl_onnx *m, node *n)
     }
 }
 
-vl_status shape_shape(vl_onnx *m, node *n)
+vl_status onnx_shape_shape(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t st = norm_axis(attr_int(n, "start", 0), X->ndim), en = attr_int(n, "end", X->ndim);
@@ -359,7 +358,7 @@ vl_status shape_shape(vl_onnx *m, node *n)
     return set_int_out(Y, 1, &cnt, X->shape + st);
 }
 
-vl_status shape_gather(vl_onnx *m, node *n)
+vl_status onnx_shape_gather(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     tensor *I = &m->T[n->in[1]];
@@ -376,7 +375,7 @@ vl_status shape_gather(vl_onnx *m, node *n)
     return set_int_out(Y, I->ndim, I->shape, v);
 }
 
-vl_status shape_slice(vl_onnx *m, node *n)
+vl_status onnx_shape_slice(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
@@ -399,7 +398,7 @@ vl_status shape_slice(vl_onnx *m, node *n)
     return set_int_out(Y, X->ndim, s, v);
 }
 
-void run_slice(vl_onnx *m, node *n)
+void onnx_run_slice(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t st0[MAXD], step[MAXD], s[MAXD], xst[MAXD], q = 1;
@@ -413,7 +412,7 @@ void run_slice(vl_onnx *m, node *n)
     }
 }
 
-vl_status shape_range(vl_onnx *m, node *n)
+vl_status onnx_shape_range(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     const tensor *A = X, *Bl = &m->T[n->in[1]], *D = &m->T[n->in[2]];
@@ -433,7 +432,7 @@ vl_status shape_range(vl_onnx *m, node *n)
     return rs;
 }
 
-vl_status shape_less(vl_onnx *m, node *n)
+vl_status onnx_shape_less(vl_onnx *m, node *n)
 {
     tensor *X = &m->T[n->in[0]], *Y = &m->T[n->out[0]];
     int64_t s[MAXD];
