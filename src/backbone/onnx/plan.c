@@ -184,39 +184,12 @@ vl_status plan(vl_onnx *m, int ndim, const int64_t *shape, int tap)
     return st;
 }
 
-static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
+/* Liveness: marks the nodes the tap depends on; -1 when out of memory. */
+static int mark_live(vl_onnx *m, int tap)
 {
-    free_plan(m);
-    tensor *in = &m->T[m->input];
-    if (m->decl_nd && m->decl_nd != ndim)
-        return vl_seterr(VL_ERR_SHAPE, "%s: input '%s' has %d dimensions, the model expects %d", m->path, in->name, ndim,
-                         m->decl_nd);
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] <= 0)
-            return vl_seterr(VL_ERR_SHAPE, "%s: input dimension %d is %lld", m->path, d, (long long)shape[d]);
-        if (m->decl_nd && m->decl_shape[d] > 0 && m->decl_shape[d] != shape[d] && d > 0)
-            return vl_seterr(VL_ERR_SHAPE, "%s: input '%s' dimension %d is %lld, the model expects %lld", m->path,
-                             in->name, d, (long long)shape[d], (long long)m->decl_shape[d]);
-    }
-    set_shape(in, ndim, shape);
-    for (int j = 0; j < m->nn; j++) {
-        m->N[j].pout = m->N[j].out[0];
-        m->N[j].pres = -1;
-        m->N[j].pinplace = 0;
-    }
-    vl_status st = VL_OK;
-    for (int j = 0; j < m->nn && !st; j++)
-        if (!m->N[j].removed)
-            st = infer(m, &m->N[j]);
-    if (st) {
-        free_plan(m);
-        return st;
-    }
-
-    /* Liveness: nodes the tap depends on. */
     for (int j = 0; j < m->nn; j++) m->N[j].live = 0;
     int *stack = malloc(sizeof(int) * (size_t)(m->nn + 1)), sp = 0;
-    if (!stack) return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    if (!stack) return -1;
     /* Marked when pushed, so each node is pushed once and the stack (nn
      * entries) cannot overflow however many consumers a tensor has. */
 #define PUSH_LIVE(p)                                                                  \
@@ -233,18 +206,13 @@ static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
     }
 #undef PUSH_LIVE
     free(stack);
-    if (vl_dn_decide(m, tap)) {
-        free_plan(m);
-        return vl_seterr(VL_ERR_NOMEM, "out of memory");
-    }
-    /* scratch for the kernels that run here (im2col, gates, index tables) */
-    m->scratch_size = 0;
-    for (int j = 0; j < m->nn; j++)
-        if (m->N[j].live && vl_ops[m->N[j].op].scratch && !vl_dn_on(m, j)) {
-            size_t need = vl_ops[m->N[j].op].scratch(m, &m->N[j]);
-            if (need > m->scratch_size) m->scratch_size = need;
-        }
-    /* Buffers: first fit among free blocks, freed after each tensor's last use. */
+    return 0;
+}
+
+/* Buffers: first fit among free blocks, freed after each tensor's last use. */
+static vl_status assign_buffers(vl_onnx *m, int tap)
+{
+    vl_status st = VL_OK;
     for (int i = 0; i < m->nt; i++) {
         m->T[i].last_use = -1;
         m->T[i].buf = -1;
@@ -288,6 +256,52 @@ static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
     free(a.busy);
     if (st == VL_ERR_NOMEM)
         st = vl_seterr(VL_ERR_NOMEM, "%s: out of memory for activations", m->path);
+    return st;
+}
+
+static vl_status plan_shape(vl_onnx *m, int ndim, const int64_t *shape, int tap)
+{
+    free_plan(m);
+    tensor *in = &m->T[m->input];
+    if (m->decl_nd && m->decl_nd != ndim)
+        return vl_seterr(VL_ERR_SHAPE, "%s: input '%s' has %d dimensions, the model expects %d", m->path, in->name, ndim,
+                         m->decl_nd);
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] <= 0)
+            return vl_seterr(VL_ERR_SHAPE, "%s: input dimension %d is %lld", m->path, d, (long long)shape[d]);
+        if (m->decl_nd && m->decl_shape[d] > 0 && m->decl_shape[d] != shape[d] && d > 0)
+            return vl_seterr(VL_ERR_SHAPE, "%s: input '%s' dimension %d is %lld, the model expects %lld", m->path,
+                             in->name, d, (long long)shape[d], (long long)m->decl_shape[d]);
+    }
+    set_shape(in, ndim, shape);
+    for (int j = 0; j < m->nn; j++) {
+        m->N[j].pout = m->N[j].out[0];
+        m->N[j].pres = -1;
+        m->N[j].pinplace = 0;
+    }
+    vl_status st = VL_OK;
+    for (int j = 0; j < m->nn && !st; j++)
+        if (!m->N[j].removed)
+            st = infer(m, &m->N[j]);
+    if (st) {
+        free_plan(m);
+        return st;
+    }
+
+    if (mark_live(m, tap))
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    if (vl_dn_decide(m, tap)) {
+        free_plan(m);
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    }
+    /* scratch for the kernels that run here (im2col, gates, index tables) */
+    m->scratch_size = 0;
+    for (int j = 0; j < m->nn; j++)
+        if (m->N[j].live && vl_ops[m->N[j].op].scratch && !vl_dn_on(m, j)) {
+            size_t need = vl_ops[m->N[j].op].scratch(m, &m->N[j]);
+            if (need > m->scratch_size) m->scratch_size = need;
+        }
+    st = assign_buffers(m, tap);
     if (!st)
         st = vl_dn_bind(m);
     if (!st)
