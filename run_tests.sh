@@ -11,7 +11,11 @@
 # combined line `N passed, N failed`. Between the sanitizer build and the
 # fuzzing, an MPI build (-DVIDLSTM_MPI=ON, build-mpi) runs just its MPI tests
 # (data-parallel training and sharded extraction at 1-3 ranks under mpirun,
-# as root; about a minute).
+# as root; about a minute). Then an OpenBLAS build (-DVIDLSTM_BLAS=openblas,
+# build-openblas) runs only the ONNX tests, so the graph runner's reference
+# kernels are what computes them (the Release build hands most operators to
+# oneDNN), the large torchvision exports included when build-cache has them
+# (about 50 s of CPU for the tests).
 set -uo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --no-build || exit 1
@@ -60,6 +64,10 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== MPI build: data-parallel training and sharded extraction under mpirun =="
 VL_TARGETS="vidlstm_cli gen_seqdata model_diff test_mpi_train" VL_CTEST="-L mpi" \
   run_suite build-mpi -DCMAKE_BUILD_TYPE=Release -DVIDLSTM_MPI=ON -DVIDLSTM_BENCH=OFF || true
+echo "== OpenBLAS build: the ONNX runner on its reference kernels (no oneDNN) =="
+VL_TARGETS="vidlstm_cli test_onnx test_onnx_ops test_onnx_conformance test_regress test_fuzz_regress test_precision test_tfjs" \
+VL_CTEST="-R ^(test_onnx|test_onnx_ops|test_onnx_conformance|test_regress|test_fuzz_regress|test_precision|test_tfjs|cli_info|cli_infer_unsupported|cli_onnx_dir|cli_import_tfjs.*)\$" \
+  run_suite build-openblas -DCMAKE_BUILD_TYPE=Release -DVIDLSTM_BLAS=openblas -DVIDLSTM_BENCH=OFF || true
 echo "== Fuzzing the parsers (libFuzzer, seed ${VL_FUZZ_SEED:-1}; ONNX ${VL_FUZZ_RUNS:-300000} runs) =="
 CC=clang-14 run_suite build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVIDLSTM_FUZZ=ON -DVIDLSTM_TESTS=OFF -DVIDLSTM_BENCH=OFF \
   -DVL_FUZZ_RUNS="${VL_FUZZ_RUNS:-300000}" -DVL_FUZZ_SEED="${VL_FUZZ_SEED:-1}" || true

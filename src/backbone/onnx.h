@@ -12,7 +12,10 @@
  * requested output depends on run.
  *
  * Tensors are float32, NCHW as the model declares (an NHWC model simply
- * starts with a Transpose). */
+ * starts with a Transpose).
+ *
+ * The code is in onnx/: a front-end-neutral graph (onnx/graph.h) and a table
+ * of operators (onnx/ops.c); docs/ARCHITECTURE.md, "ONNX backbones". */
 #ifndef VL_BACKBONE_ONNX_H
 #define VL_BACKBONE_ONNX_H
 

@@ -4,7 +4,7 @@
  *   - layers models (Keras config in modelTopology[.model_config]),
  *   - graph models (TF GraphDef nodes in modelTopology.node),
  * dequantises the weights (uint8/uint16 affine, float16), maps the layers or
- * ops to ONNX operators that src/backbone/onnx.c runs (opset 13), and writes
+ * ops to ONNX operators that the graph runner (src/backbone/onnx/) runs (opset 13), and writes
  * a standard ONNX file atomically (temporary file, fsync, rename; an input
  * file is never overwritten).
  *

@@ -1,0 +1,118 @@
+/* Load-time rewriting of the graph. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backbone/onnx/graph.h"
+#include "core/mem.h"
+
+/* Conv -> BatchNormalization: scale the conv's weights and bias per output
+ * channel. Then Conv -> Relu/Clip: fuse the activation into the conv. */
+vl_status fold_graph(vl_onnx *m)
+{
+    for (int i = 0; i < m->nn; i++) {
+        node *c = &m->N[i];
+        if (c->removed || c->op != OP_CONV || !m->T[c->in[1]].is_const)
+            continue;
+        int j = -1;
+        if (consumers(m, c->out[0], &j) != 1 || j < 0 || m->N[j].op != OP_BN)
+            continue;
+        node *b = &m->N[j];
+        int ok = !attr_int(b, "training_mode", 0); /* batch statistics: planning refuses it */
+        for (int k = 1; k < 5; k++)
+            ok = ok && b->in[k] >= 0 && m->T[b->in[k]].is_const && !m->T[b->in[k]].is_int;
+        if (!ok)
+            continue;
+        tensor *W = &m->T[c->in[1]];
+        int64_t Co = W->ndim == 4 ? W->shape[0] : 0;
+        int sizes_ok = !W->is_int && W->data && Co > 0 &&
+                       (c->nin <= 2 || c->in[2] < 0 || (!m->T[c->in[2]].is_int && m->T[c->in[2]].count == Co));
+        for (int k = 1; k < 5 && sizes_ok; k++)
+            sizes_ok = m->T[b->in[k]].count == Co;
+        if (!sizes_ok)
+            continue; /* leave it to planning, which reports the mismatch */
+        int64_t per = W->count / Co;
+        const float *g = m->T[b->in[1]].data, *be = m->T[b->in[2]].data, *mu = m->T[b->in[3]].data,
+                    *var = m->T[b->in[4]].data;
+        float eps = attr_float(b, "epsilon", 1e-5f);
+        float *bias = vl_calloc(sizeof(float) * (size_t)Co);
+        if (!bias)
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        if (c->nin > 2 && c->in[2] >= 0)
+            memcpy(bias, m->T[c->in[2]].data, sizeof(float) * (size_t)Co);
+        /* The conv's weights may be shared with another node: fold into a copy. */
+        float *w = vl_alloc(sizeof(float) * (size_t)W->count);
+        if (!w) {
+            vl_free(bias);
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        }
+        for (int64_t o = 0; o < Co; o++) {
+            float s = g[o] / sqrtf(var[o] + eps);
+            for (int64_t k = 0; k < per; k++)
+                w[o * per + k] = W->data[o * per + k] * s;
+            bias[o] = (bias[o] - mu[o]) * s + be[o];
+        }
+        char name[512];
+        snprintf(name, sizeof name, "%s/bn_folded_w", b->name);
+        int wi = new_tensor(m, name);
+        snprintf(name, sizeof name, "%s/bn_folded_b", b->name);
+        int bi = new_tensor(m, name);
+        if (wi < 0 || bi < 0) {
+            vl_free(w);
+            vl_free(bias);
+            return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
+        }
+        W = &m->T[c->in[1]]; /* add_tensor may have moved the array */
+        set_shape(&m->T[wi], W->ndim, W->shape);
+        m->T[wi].data = w;
+        m->T[wi].is_const = 1;
+        int64_t bs[1] = {Co};
+        set_shape(&m->T[bi], 1, bs);
+        m->T[bi].data = bias;
+        m->T[bi].is_const = 1;
+        c->in[1] = wi;
+        c->in[2] = bi;
+        c->nin = 3;
+        m->T[c->out[0]].producer = -1; /* the pre-BN value no longer exists */
+        c->out[0] = b->out[0];
+        m->T[c->out[0]].producer = i;
+        b->removed = 1;
+    }
+    for (int i = 0; i < m->nn; i++) {
+        node *c = &m->N[i];
+        if (c->removed || (c->op != OP_CONV && c->op != OP_GEMM) || c->act != ACT_NONE)
+            continue;
+        int j = -1;
+        if (consumers(m, c->out[0], &j) != 1 || j < 0)
+            continue;
+        node *a = &m->N[j];
+        if (a->op == OP_RELU) {
+            c->act = ACT_RELU;
+        } else if (a->op == OP_CLIP) {
+            float lo = -FLT_MAX, hi = FLT_MAX;
+            if (m->opset < 11 || a->nin == 1) {
+                lo = attr_float(a, "min", -FLT_MAX);
+                hi = attr_float(a, "max", FLT_MAX);
+            }
+            if (a->nin > 1 && a->in[1] >= 0) {
+                if (!m->T[a->in[1]].is_const || m->T[a->in[1]].is_int) continue;
+                lo = m->T[a->in[1]].data[0];
+            }
+            if (a->nin > 2 && a->in[2] >= 0) {
+                if (!m->T[a->in[2]].is_const || m->T[a->in[2]].is_int) continue;
+                hi = m->T[a->in[2]].data[0];
+            }
+            c->act = ACT_CLIP;
+            c->act_min = lo;
+            c->act_max = hi;
+        } else {
+            continue;
+        }
+        m->T[c->out[0]].producer = -1; /* the pre-activation value no longer exists */
+        c->out[0] = a->out[0];
+        m->T[c->out[0]].producer = i;
+        a->removed = 1;
+    }
+    return VL_OK;
+}
