@@ -19,6 +19,8 @@ cd "$(dirname "$0")"
 # (libonnx-testdata); chromium renders the HTML report headless in
 # tests/report_render.sh.
 # libjemalloc2: bench/run_bench.sh preloads it for PyTorch's tuned reference.
+# python3 (the plain interpreter, no packages): tests/check_arch runs
+# scripts/check_arch.py, the include rules of docs/ARCHITECTURE.md.
 # MPI: Open MPI's compiler wrappers, headers and mpirun, for the
 # -DVIDLSTM_MPI=ON build (data-parallel training, sharded extraction;
 # run_tests.sh builds one and runs its MPI tests; docs/cluster.md).
@@ -26,7 +28,7 @@ PKGS=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenbla
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
       libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev
       clang-14 libclang-rt-14-dev libomp-14-dev llvm libonnx-testdata chromium
-      libopenmpi-dev openmpi-bin libjemalloc2)
+      libopenmpi-dev openmpi-bin libjemalloc2 python3)
 
 missing=()
 for p in "${PKGS[@]}"; do
