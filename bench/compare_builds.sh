@@ -32,18 +32,22 @@ echo "# A = $NEW, B = $OLD"
 "$OLD/vidlstm" extract --data "$CLIPS" --backbone "$ONNX" --out "$W/x" --no-cache --quiet
 "$OLD/vidlstm" train --data "$W/x/manifest.csv" --out "$W/m.safetensors" --quiet > /dev/null
 clip=$(find "$CLIPS" -type f \( -name '*.mp4' -o -name '*.webm' -o -name '*.avi' \) | sort | head -1)
+# one TITLE B_COMMAND_STRING A_COMMAND...
 one() {
   echo
   echo "## $1"
-  shift
-  farm-bench -n "$RUNS" --timeout 1800 "$@"
+  local b=$2
+  shift 2
+  farm-bench -n "$RUNS" --timeout 1800 --vs "$b" -- "$@"
 }
-one "extract (ResNet-18, --no-cache)" -- sh -c "rm -rf $W/xa; exec $NEW/vidlstm extract --data $CLIPS --backbone $ONNX --out $W/xa --no-cache --quiet" \
-  --vs "sh -c 'rm -rf $W/xb; exec $OLD/vidlstm extract --data $CLIPS --backbone $ONNX --out $W/xb --no-cache --quiet'"
-one "train on the features (defaults)" -- "$NEW/vidlstm" train --data "$W/x/manifest.csv" --out "$W/ma.safetensors" --quiet \
-  --vs "$OLD/vidlstm train --data $W/x/manifest.csv --out $W/mb.safetensors --quiet"
-one "predict one clip" -- "$NEW/vidlstm" predict --model "$W/m.safetensors" "$clip" \
-  --vs "$OLD/vidlstm predict --model $W/m.safetensors $clip"
+one "extract (ResNet-18, --no-cache)" \
+  "sh -c 'rm -rf $W/xb; exec $OLD/vidlstm extract --data $CLIPS --backbone $ONNX --out $W/xb --no-cache --quiet'" \
+  sh -c "rm -rf $W/xa; exec $NEW/vidlstm extract --data $CLIPS --backbone $ONNX --out $W/xa --no-cache --quiet"
+one "train on the features (defaults)" "$OLD/vidlstm train --data $W/x/manifest.csv --out $W/mb.safetensors --quiet" \
+  "$NEW/vidlstm" train --data "$W/x/manifest.csv" --out "$W/ma.safetensors" --quiet
+one "predict one clip" "$OLD/vidlstm predict --model $W/m.safetensors $clip" \
+  "$NEW/vidlstm" predict --model "$W/m.safetensors" "$clip"
+[ "${SKIP_PROGRAMS:-0}" = 1 ] && exit 0
 for c in "bench_backbone $ONNX --batch 16 --iters 10" "bench_rnn --config d --iters 100 --no-peak" "bench_rnn --config a --iters 3 --no-peak"; do
   set -- $c
   prog=$1
