@@ -9,21 +9,13 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "core/hash.h"
 #include "core/csv.h"
 #include "core/atomic.h"
 #include "core/sha256.h"
 #include "dist/dist.h"
 #include "video/video.h"
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
 
 void cli_shard_free(cli_shard *s)
 {
@@ -56,8 +48,8 @@ int cli_shard_plan(const char *cmd, const char *data, const vl_videodata_opts *v
      * a video come together); a video that cannot be probed counts as 10 s at
      * 25 fps and fails with its own message when extracted. */
     uint64_t h = 0xcbf29ce484222325ULL;
-    h = fnv(h, opts_key, strlen(opts_key) + 1);
-    h = fnv(h, &cl.n, sizeof cl.n);
+    h = vl_fnv(h, opts_key, strlen(opts_key) + 1);
+    h = vl_fnv(h, &cl.n, sizeof cl.n);
     const char *last = NULL;
     vl_video_info vi = {0};
     int have = 0;
@@ -70,11 +62,11 @@ int cli_shard_plan(const char *cmd, const char *data, const vl_videodata_opts *v
         double fps = have && vi.fps > 0 ? vi.fps : 25.0, dur = have && vi.duration > 0 ? vi.duration : 10.0;
         double len = c->end > 0 ? c->end - c->start : dur - c->start;
         s->cost[i] = fps * (len > 0 ? len : 1.0 / fps);
-        h = fnv(h, c->path, strlen(c->path) + 1);
-        h = fnv(h, &c->start, sizeof c->start);
-        h = fnv(h, &c->end, sizeof c->end);
+        h = vl_fnv(h, c->path, strlen(c->path) + 1);
+        h = vl_fnv(h, &c->start, sizeof c->start);
+        h = vl_fnv(h, &c->end, sizeof c->end);
         if (c->label)
-            h = fnv(h, c->label, strlen(c->label) + 1);
+            h = vl_fnv(h, c->label, strlen(c->label) + 1);
     }
     s->key = h;
     vl_dist_balance(s->cost, cl.n, s->count, s->owner);

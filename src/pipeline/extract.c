@@ -18,6 +18,7 @@
 #include <omp.h>
 #endif
 
+#include "core/hash.h"
 #include "core/atomic.h"
 #include "core/csv.h"
 #include "core/error.h"
@@ -53,17 +54,8 @@ struct vl_extractor {
     int released;               /* vl_extractor_release: bb[] closed, desc kept */
 };
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-static uint64_t fnv_str(uint64_t h, const char *s) { return fnv(h, s ? s : "", s ? strlen(s) + 1 : 1); }
-#define FNV_V(h, v) ((h) = fnv((h), &(v), sizeof(v)))
+static uint64_t fnv_str(uint64_t h, const char *s) { return vl_fnv(h, s ? s : "", s ? strlen(s) + 1 : 1); }
+#define FNV_V(h, v) ((h) = vl_fnv((h), &(v), sizeof(v)))
 
 void vl_features_free(vl_features *f)
 {
@@ -150,8 +142,8 @@ static uint64_t part_key(const vl_backbone_desc *d, double fps, int every_k)
     FNV_V(h, p->resize_to);
     FNV_V(h, p->bgr);
     FNV_V(h, p->scale);
-    h = fnv(h, p->mean, sizeof p->mean);
-    h = fnv(h, p->std, sizeof p->std);
+    h = vl_fnv(h, p->mean, sizeof p->mean);
+    h = vl_fnv(h, p->std, sizeof p->std);
     FNV_V(h, p->nhwc);
     FNV_V(h, p->grey);
     if (!builtin) { /* the model file's identity: a re-exported model invalidates the cache */

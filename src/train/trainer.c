@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/rng.h"
@@ -442,16 +443,7 @@ typedef struct {
     int32_t has_best, nhistory, stopped;
 } ckpt_header;
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-#define FNV_FIELD(h, v) ((h) = fnv((h), &(v), sizeof(v)))
+#define FNV_FIELD(h, v) ((h) = vl_fnv((h), &(v), sizeof(v)))
 
 static uint64_t fingerprint(const vl_net *net, const vl_dataset *d, const int *train, int ntrain, const int *val,
                             int nval, const vl_train_opts *o)
@@ -470,7 +462,7 @@ static uint64_t fingerprint(const vl_net *net, const vl_dataset *d, const int *t
         FNV_FIELD(h, c->layer[l].p);
     }
     if (c->class_weights)
-        h = fnv(h, c->class_weights, sizeof(float) * (size_t)c->outputs);
+        h = vl_fnv(h, c->class_weights, sizeof(float) * (size_t)c->outputs);
     const vl_optim_config *oc = &o->opt;
     FNV_FIELD(h, oc->kind);
     FNV_FIELD(h, oc->lr);
@@ -499,7 +491,7 @@ static uint64_t fingerprint(const vl_net *net, const vl_dataset *d, const int *t
     FNV_FIELD(h, ntrain);
     FNV_FIELD(h, nval);
     for (int i = 0; i < ntrain; i++) {
-        h = fnv(h, d->items[train[i]].path, strlen(d->items[train[i]].path));
+        h = vl_fnv(h, d->items[train[i]].path, strlen(d->items[train[i]].path));
         FNV_FIELD(h, d->items[train[i]].T);
     }
     for (int i = 0; i < nval; i++)
@@ -765,8 +757,8 @@ static double batch_den(const vl_net_config *cfg, const vl_batch *b)
 static void rank_rng(vl_rng *out, const vl_rng *base, int r)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
-    h = fnv(h, base->s, sizeof base->s);
-    h = fnv(h, &r, sizeof r);
+    h = vl_fnv(h, base->s, sizeof base->s);
+    h = vl_fnv(h, &r, sizeof r);
     vl_rng_seed(out, h);
 }
 
