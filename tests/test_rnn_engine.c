@@ -64,29 +64,49 @@ static void free_result(run_result *r)
     free(r->grads);
 }
 
+/* The test network (LSTM h1 bidirectional, GRU h2 bidirectional, LSTM h3,
+ * per-step classes) and a batch of nb random sequences (lengths len) with
+ * h0/c0 and labels, from `seed`; free with free_case. */
+static void make_case(int nb, const int32_t *len, int h1, int h2, int h3, uint64_t seed, vl_net_config *cfg,
+                      vl_batch *b, size_t *nx, size_t *nh, size_t *nc)
+{
+    *cfg = (vl_net_config){.input = D, .outputs = C, .mode = VL_OUT_SEQUENCE, .task = VL_TASK_CLASSIFY};
+    vl_net_add_layer(cfg, VL_LAYER_LSTM, h1, 1);
+    vl_net_add_layer(cfg, VL_LAYER_GRU, h2, 1);
+    vl_net_add_layer(cfg, VL_LAYER_LSTM, h3, 0);
+    vl_rng rng;
+    vl_rng_seed(&rng, seed);
+    *nx = (size_t)nb * T * D, *nh = (size_t)nb * (2 * h1 + 2 * h2 + h3), *nc = (size_t)nb * (2 * h1 + h3);
+    float *x = malloc(sizeof(float) * *nx), *h0 = malloc(sizeof(float) * *nh), *c0 = malloc(sizeof(float) * *nc);
+    int32_t *lab = malloc(sizeof(int32_t) * nb * T);
+    for (size_t i = 0; i < *nx; i++)
+        x[i] = vl_rng_uniform_range(&rng, -1.0f, 1.0f);
+    for (size_t i = 0; i < *nh; i++)
+        h0[i] = vl_rng_uniform_range(&rng, -0.5f, 0.5f);
+    for (size_t i = 0; i < *nc; i++)
+        c0[i] = vl_rng_uniform_range(&rng, -0.5f, 0.5f);
+    for (int i = 0; i < nb * T; i++)
+        lab[i] = (int32_t)vl_rng_below(&rng, C);
+    *b = (vl_batch){.batch = nb, .tmax = T, .dim = D, .x = x, .lengths = len, .labels = lab, .h0 = h0, .c0 = c0};
+}
+
+static void free_case(vl_batch *b)
+{
+    free((void *)b->x);
+    free((void *)b->h0);
+    free((void *)b->c0);
+    free((void *)b->labels);
+}
+
 /* nb sequences (lengths len), layers LSTM h1 bidirectional, GRU h2
  * bidirectional, LSTM h3: the batch below 8 slots splits the hidden units
  * (columns), 8 and more with small W_hh split the slots (rows). */
 static void test_thread_split(int nb, const int32_t *len, int h1, int h2, int h3, const char *what)
 {
-    vl_net_config cfg = {.input = D, .outputs = C, .mode = VL_OUT_SEQUENCE, .task = VL_TASK_CLASSIFY};
-    vl_net_add_layer(&cfg, VL_LAYER_LSTM, h1, 1);
-    vl_net_add_layer(&cfg, VL_LAYER_GRU, h2, 1);
-    vl_net_add_layer(&cfg, VL_LAYER_LSTM, h3, 0);
-    vl_rng rng;
-    vl_rng_seed(&rng, 11);
-    size_t nx = (size_t)nb * T * D, nh = (size_t)nb * (2 * h1 + 2 * h2 + h3), nc = (size_t)nb * (2 * h1 + h3);
-    float *x = malloc(sizeof(float) * nx), *h0 = malloc(sizeof(float) * nh), *c0 = malloc(sizeof(float) * nc);
-    int32_t *lab = malloc(sizeof(int32_t) * nb * T);
-    for (size_t i = 0; i < nx; i++)
-        x[i] = vl_rng_uniform_range(&rng, -1.0f, 1.0f);
-    for (size_t i = 0; i < nh; i++)
-        h0[i] = vl_rng_uniform_range(&rng, -0.5f, 0.5f);
-    for (size_t i = 0; i < nc; i++)
-        c0[i] = vl_rng_uniform_range(&rng, -0.5f, 0.5f);
-    for (int i = 0; i < nb * T; i++)
-        lab[i] = (int32_t)vl_rng_below(&rng, C);
-    vl_batch b = {.batch = nb, .tmax = T, .dim = D, .x = x, .lengths = len, .labels = lab, .h0 = h0, .c0 = c0};
+    vl_net_config cfg;
+    vl_batch b;
+    size_t nx, nh, nc;
+    make_case(nb, len, h1, h2, h3, 11, &cfg, &b, &nx, &nh, &nc);
     int saved = vl_get_threads();
     run_result ref, r;
     run_once(1, &cfg, &b, nx, nh, nc, &ref);
@@ -112,10 +132,7 @@ static void test_thread_split(int nb, const int32_t *len, int h1, int h2, int h3
     }
     free_result(&ref);
     vl_set_threads(saved);
-    free(x);
-    free(h0);
-    free(c0);
-    free(lab);
+    free_case(&b);
 }
 
 /* Recurrent weights over 1 MB run their step GEMMs on packed panels
@@ -131,24 +148,10 @@ static void test_panels(int nb, const int32_t *len)
     printf("  (no AVX-512 in this build: the panel path is not compiled; comparing the BLAS path with itself)\n");
 #endif
     const int h1 = 300, h2 = 320, h3 = 260;
-    vl_net_config cfg = {.input = D, .outputs = C, .mode = VL_OUT_SEQUENCE, .task = VL_TASK_CLASSIFY};
-    vl_net_add_layer(&cfg, VL_LAYER_LSTM, h1, 1);
-    vl_net_add_layer(&cfg, VL_LAYER_GRU, h2, 1);
-    vl_net_add_layer(&cfg, VL_LAYER_LSTM, h3, 0);
-    vl_rng rng;
-    vl_rng_seed(&rng, 12);
-    size_t nx = (size_t)nb * T * D, nh = (size_t)nb * (2 * h1 + 2 * h2 + h3), nc = (size_t)nb * (2 * h1 + h3);
-    float *x = malloc(sizeof(float) * nx), *h0 = malloc(sizeof(float) * nh), *c0 = malloc(sizeof(float) * nc);
-    int32_t *lab = malloc(sizeof(int32_t) * nb * T);
-    for (size_t i = 0; i < nx; i++)
-        x[i] = vl_rng_uniform_range(&rng, -1.0f, 1.0f);
-    for (size_t i = 0; i < nh; i++)
-        h0[i] = vl_rng_uniform_range(&rng, -0.5f, 0.5f);
-    for (size_t i = 0; i < nc; i++)
-        c0[i] = vl_rng_uniform_range(&rng, -0.5f, 0.5f);
-    for (int i = 0; i < nb * T; i++)
-        lab[i] = (int32_t)vl_rng_below(&rng, C);
-    vl_batch b = {.batch = nb, .tmax = T, .dim = D, .x = x, .lengths = len, .labels = lab, .h0 = h0, .c0 = c0};
+    vl_net_config cfg;
+    vl_batch b;
+    size_t nx, nh, nc;
+    make_case(nb, len, h1, h2, h3, 12, &cfg, &b, &nx, &nh, &nc);
     int saved = vl_get_threads();
     for (int th = 1; th <= 2; th++) {
         run_result blas, pan;
@@ -170,10 +173,7 @@ static void test_panels(int nb, const int32_t *len)
         free_result(&pan);
     }
     vl_set_threads(saved);
-    free(x);
-    free(h0);
-    free(c0);
-    free(lab);
+    free_case(&b);
 }
 
 /* Does this process expect bf16? The CPU must offer AVX512-BF16 (or AMX)
