@@ -107,6 +107,7 @@ run_all() { # BIN OUTDIR
   "$bin" demo --dir "$D" --clips 4 --long 4 --epochs 1 $T 2> /dev/null | sed -e 's/done in [0-9]* s/done/' \
     -e "s#$bin#BIN#" > demo.out
   rm -rf rep_train_seq/progress.svg
+  find . -name report.html -exec sed -i 's/ · [0-9-]* [0-9:]* UTC//' {} + # the time it was written
   cd "$W" || exit 1
 }
 run_all "$A" "$W/a"

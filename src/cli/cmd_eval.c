@@ -10,6 +10,7 @@
 #include "core/outpath.h"
 #include "model/modelfile.h"
 #include "pipeline/extract.h"
+#include "pipeline/predict.h"
 #include "pipeline/videodata.h"
 #include "train/dataset.h"
 
@@ -81,11 +82,11 @@ int cmd_eval(int argc, char **argv)
     if ((report && vl_output_dir_check("--report", report, ins, 3)) ||
         (cache && *cache && vl_output_dir_check("--cache", cache, ins, 2)))
         return cli_fail_status("eval");
-    vl_net *net;
-    vl_model_meta meta;
-    if (vl_model_load(model, &net, &meta))
+    vl_model *m;
+    if (vl_model_open(model, &m))
         return cli_fail_status("eval");
-    const vl_net_config *cfg = vl_net_get_config(net);
+    vl_model_meta *meta = vl_model_meta_of(m);
+    const vl_net_config *cfg = vl_net_get_config(vl_model_net(m));
     int status = 1;
     if ((background || smooth > 1) && !(cfg->mode == VL_OUT_SEQUENCE && cfg->task == VL_TASK_CLASSIFY)) {
         cli_fail("eval", "%s applies to per-frame classifiers; %s labels %s", background ? "--background" : "--smooth",
@@ -94,31 +95,30 @@ int cmd_eval(int argc, char **argv)
     }
     vl_dataset d;
     vl_dataset_opts o = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input,
-                         .classes = (const char *const *)meta.class_names, .nclasses = meta.nclasses};
+                         .classes = (const char *const *)meta->class_names, .nclasses = meta->nclasses};
     vl_extractor *xt = NULL;
-    if (vl_videodata_is_video(data) && !meta.backbone[0]) {
+    if (vl_videodata_is_video(data) && !meta->backbone[0]) {
         cli_fail("eval", "%s was trained on feature files and records no backbone: evaluate it on a manifest of "
                          "feature files made the same way", model);
         goto out_model;
     }
-    if (vl_videodata_is_video(data) && !vl_model_find_backbone(&meta, model) &&
-        !vl_backbone_locate(meta.backbone, sizeof meta.backbone, meta.backbone_sha256)) {
+    if (vl_videodata_is_video(data) && !vl_model_find_backbone(meta, model) &&
+        !vl_backbone_locate(meta->backbone, sizeof meta->backbone, meta->backbone_sha256)) {
         cli_fail("eval", "%s: its backbone %s is not there (nor beside the model): put the ONNX file back or next to "
-                         "the model", model, meta.backbone);
+                         "the model", model, meta->backbone);
         goto out_model;
     }
     /* Videos: the backbone, layer and sampling recorded in the model. */
-    cli_video_opts v = {.backbone = meta.backbone, .tap = meta.tap[0] ? meta.tap : NULL,
-                        .sha256 = meta.backbone_sha256, .fps = meta.fps,
-                        .norm = meta.has_input_norm ? &meta.input_norm : NULL, /* as the model was trained */
-                        .precision = prec ? prec_v : meta.precision, /* likewise, unless --precision */
-                        .every_k = meta.every_k, .cache = cache, .jobs = jobs};
+    cli_video_opts v = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL,
+                        .sha256 = meta->backbone_sha256, .fps = meta->fps,
+                        .norm = meta->has_input_norm ? &meta->input_norm : NULL, /* as the model was trained */
+                        .precision = prec ? prec_v : meta->precision, /* likewise, unless --precision */
+                        .every_k = meta->every_k, .cache = cache, .jobs = jobs};
     int bad = cli_load_data("eval", data, &o, &v, &xt, &d);
     vl_extractor_close(xt);
     if (bad)
         goto out_model;
-    if (meta.norm_mean && meta.norm_std)
-        vl_dataset_normalize(&d, meta.norm_mean, meta.norm_std);
+    vl_model_normalize(m, &d);
     int *idx = malloc(sizeof(int) * (size_t)d.n);
     if (!idx) {
         cli_fail("eval", "out of memory");
@@ -138,13 +138,12 @@ int cmd_eval(int argc, char **argv)
     }
     cli_eval_opts eo = {.cmd = "eval", .title = "vidlstm evaluation", .model = model, .report = report, .json = json,
                         .extra_json = ex, .background = background, .smooth = smooth};
-    status = cli_evaluate(net, &d, idx, d.n, batch, &eo);
+    status = cli_evaluate(vl_model_net(m), &d, idx, d.n, batch, &eo);
     free(ex);
     free(idx);
 out_data:
     vl_dataset_free(&d);
 out_model:
-    vl_model_meta_free(&meta);
-    vl_net_free(net);
+    vl_model_close(m);
     return status;
 }

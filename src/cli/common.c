@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "pipeline/extract.h"
+#include "pipeline/predict.h"
 #include "pipeline/videodata.h"
 #include "train/metrics.h"
 #include <time.h>
@@ -51,184 +52,188 @@ char *cli_training_json(const cli_train_summary *s)
     return buf;
 }
 
-int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, const cli_eval_opts *o)
+/* What one evaluation measured, for the printers. */
+typedef struct {
+    int cls, seq, n;
+    int64_t total;   /* frames (sequence models) or sequences */
+    int32_t bg;      /* the background class, or -1 */
+    vl_cls_metrics cm;
+    vl_reg_metrics rm;
+    vl_seg_metrics sg;
+} eval_figures;
+
+/* --background as a class index (a class name of d, or an index below C);
+ * -1 when not given; -2 (error printed) when it is neither. */
+static int32_t background_class(const vl_dataset *d, int C, const cli_eval_opts *o)
 {
-    const vl_net_config *cfg = vl_net_get_config(net);
-    const int C = cfg->outputs, seq = cfg->mode == VL_OUT_SEQUENCE, cls = cfg->task == VL_TASK_CLASSIFY;
-    float *out;
-    size_t *off;
-    if (vl_infer(net, d, idx, n, batch, 1, &out, &off))
-        return cli_fail_status(o->cmd);
-    int64_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += seq ? d->items[idx[i]].T : 1;
-    int32_t *truth = malloc(sizeof(int32_t) * (size_t)(total ? total : 1));
-    int32_t *pred = malloc(sizeof(int32_t) * (size_t)(total ? total : 1));
-    float *yt = malloc(sizeof(float) * (size_t)(total ? total : 1));
-    float *yp = malloc(sizeof(float) * (size_t)(total ? total : 1));
-    vl_timeline *tl = calloc(12, sizeof *tl);
-    int64_t *voff = calloc((size_t)n + 1, sizeof *voff); /* sequence classifiers: each item's first frame */
-    float *sm = NULL;                                   /* --smooth: one item's averaged probabilities */
-    int status = 1;
-    if (!truth || !pred || !yt || !yp || !tl || !voff) {
-        cli_fail(o->cmd, "out of memory");
-        goto done;
-    }
-    int32_t bg = -1;
-    if (seq && cls && o->background) {
-        for (int c = 0; c < d->nclasses && bg < 0; c++)
-            if (d->classes && d->classes[c] && !strcmp(d->classes[c], o->background))
-                bg = c;
-        char *e = NULL;
-        long v = bg < 0 ? strtol(o->background, &e, 10) : -1;
-        if (bg < 0 && e && e != o->background && !*e && v >= 0 && v < C)
-            bg = (int32_t)v;
-        if (bg < 0) {
-            cli_fail(o->cmd, "--background '%s' is neither a class name of the model nor a class index 0..%d",
-                     o->background, C - 1);
-            goto done;
-        }
-    }
-    int64_t k = 0;
-    int ntl = 0;
-    for (int i = 0; i < n; i++) {
-        const vl_seq *s = &d->items[idx[i]];
-        int steps = seq ? s->T : 1;
-        if (seq && cls && ntl < 12)
-            tl[ntl++] = (vl_timeline){.name = s->path, .T = s->T, .truth = truth + k, .pred = pred + k};
-        const float *base = out + off[i];
-        if (seq && cls && o->smooth > 1) {
-            float *ns = realloc(sm, sizeof(float) * (size_t)steps * (size_t)C + 1);
-            if (!ns) {
-                cli_fail(o->cmd, "out of memory");
-                goto done;
-            }
-            sm = ns;
-            if (vl_smooth_probs(base, steps, C, o->smooth, sm)) {
-                cli_fail_status(o->cmd);
-                goto done;
-            }
-            base = sm;
-        }
-        for (int t = 0; t < steps; t++, k++) {
-            const float *p = base + (size_t)t * C;
-            if (cls) {
-                int arg = 0;
-                for (int c = 1; c < C; c++)
-                    if (p[c] > p[arg])
-                        arg = c;
-                pred[k] = arg;
-                truth[k] = seq ? s->frame_labels[t] : s->label;
-            } else {
-                yp[k] = p[0];
-                yt[k] = seq ? s->frame_targets[t] : s->target;
-            }
-        }
-        voff[i + 1] = k;
-    }
-    vl_cls_metrics cm = {0};
-    vl_reg_metrics rm = {0};
-    vl_seg_metrics sg = {0};
-    if (cls ? vl_cls_metrics_compute(C, truth, pred, total, &cm) : vl_reg_metrics_compute(yt, yp, total, &rm)) {
-        cli_fail_status(o->cmd);
-        goto done;
-    }
-    if (seq && cls && vl_seg_metrics_compute(truth, pred, voff, n, bg, &sg)) {
-        cli_fail_status(o->cmd);
-        vl_cls_metrics_free(&cm);
-        goto done;
-    }
+    if (!o->background)
+        return -1;
+    for (int c = 0; c < d->nclasses; c++)
+        if (d->classes && d->classes[c] && !strcmp(d->classes[c], o->background))
+            return c;
+    char *e = NULL;
+    long v = strtol(o->background, &e, 10);
+    if (e != o->background && !*e && v >= 0 && v < C)
+        return (int32_t)v;
+    cli_fail(o->cmd, "--background '%s' is neither a class name of the model nor a class index 0..%d", o->background,
+             C - 1);
+    return -2;
+}
+
+static void print_figures(const eval_figures *f, const vl_dataset *d, const cli_eval_opts *o)
+{
     const char *const *names = (const char *const *)d->classes;
+    const char *bgname = f->bg >= 0 ? (names ? names[f->bg] : o->background) : NULL;
     if (o->json) {
         printf("{");
         if (o->extra_json)
             printf("%s,", o->extra_json);
-        printf("\"sequences\":%d", n);
-        if (cls) {
+        printf("\"sequences\":%d", f->n);
+        if (f->cls) {
             printf(",");
-            vl_cls_metrics_json(stdout, &cm, names);
-            if (seq) {
+            vl_cls_metrics_json(stdout, &f->cm, names);
+            if (f->seq) {
                 printf(",\"frame_accuracy\":");
-                json_num(stdout, cm.accuracy);
-                printf(",\"frames\":%lld,\"edit\":", (long long)total);
-                json_num(stdout, sg.edit);
+                json_num(stdout, f->cm.accuracy);
+                printf(",\"frames\":%lld,\"edit\":", (long long)f->total);
+                json_num(stdout, f->sg.edit);
                 for (int j = 0; j < VL_SEG_NOVERLAPS; j++) {
                     printf(",\"f1_%d\":", (int)(100 * vl_seg_overlaps[j] + 0.5));
-                    json_num(stdout, sg.f1[j]);
+                    json_num(stdout, f->sg.f1[j]);
                 }
                 printf(",\"background\":");
-                vl_json_write_string(stdout, bg >= 0 ? (names ? names[bg] : o->background) : NULL);
+                vl_json_write_string(stdout, bgname);
                 printf(",\"smooth\":%d", o->smooth > 1 ? o->smooth : 1);
             }
         } else {
             printf(",\"rmse\":");
-            json_num(stdout, rm.rmse);
+            json_num(stdout, f->rm.rmse);
             printf(",\"mae\":");
-            json_num(stdout, rm.mae);
+            json_num(stdout, f->rm.mae);
             printf(",\"r2\":");
-            json_num(stdout, rm.r2);
+            json_num(stdout, f->rm.r2);
         }
         printf("}\n");
-    } else if (!o->quiet) {
-        if (cls) {
-            if (seq)
-                printf("per-frame results over %lld frames of %d sequences (frame accuracy %.2f%%)\n",
-                       (long long)total, n, 100.0 * cm.accuracy);
-            else
-                printf("results over %d sequences\n", n);
-            vl_cls_metrics_print(stdout, &cm, names);
-            if (seq) {
-                printf("segments (MS-TCN): Edit %.2f  F1@10 %.2f  F1@25 %.2f  F1@50 %.2f", sg.edit, sg.f1[0],
-                       sg.f1[1], sg.f1[2]);
-                if (bg >= 0)
-                    printf("  (background '%s' left out)", names ? names[bg] : o->background);
-                if (o->smooth > 1)
-                    printf("  (probabilities smoothed over %d frames)", o->smooth);
-                printf("\n");
-            }
-        } else {
-            printf("regression over %lld %s: RMSE %.6g  MAE %.6g  R^2 %.4f\n", (long long)total,
-                   seq ? "frames" : "sequences", rm.rmse, rm.mae, rm.r2);
-        }
-    }
-    if (o->report) {
-        char nseq[32], nmodel[600], metric[64], segm[96];
-        snprintf(nseq, sizeof nseq, "%d", n);
-        snprintf(nmodel, sizeof nmodel, "%s", o->model ? o->model : "");
-        if (cls)
-            snprintf(metric, sizeof metric, "%.2f%%", 100.0 * cm.accuracy);
+    } else if (!o->quiet && f->cls) {
+        if (f->seq)
+            printf("per-frame results over %lld frames of %d sequences (frame accuracy %.2f%%)\n",
+                   (long long)f->total, f->n, 100.0 * f->cm.accuracy);
         else
-            snprintf(metric, sizeof metric, "RMSE %.4g, R^2 %.4f", rm.rmse, rm.r2);
-        snprintf(segm, sizeof segm, "%.2f / %.2f / %.2f / %.2f", sg.edit, sg.f1[0], sg.f1[1], sg.f1[2]);
-        const char *keys[] = {"model", "data", "sequences", cls ? (seq ? "frame accuracy" : "accuracy") : "regression",
-                              "Edit / F1@10 / F1@25 / F1@50"};
-        const char *vals[] = {nmodel, d->source ? d->source : "", nseq, metric, segm};
-        vl_report r = {.title = o->title, .regress = !cls, .progress = o->progress, .nprogress = o->nprogress,
-                       .confusion = cls ? &cm : NULL, .class_names = names, .timelines = tl,
-                       .ntimelines = ntl, .summary_keys = keys, .summary_values = vals, .nsummary = seq && cls ? 5 : 4};
-        if (vl_report_write(o->report, &r)) {
-            cli_fail_status(o->cmd);
-            vl_cls_metrics_free(&cm);
-            goto done;
+            printf("results over %d sequences\n", f->n);
+        vl_cls_metrics_print(stdout, &f->cm, names);
+        if (f->seq) {
+            printf("segments (MS-TCN): Edit %.2f  F1@10 %.2f  F1@25 %.2f  F1@50 %.2f", f->sg.edit, f->sg.f1[0],
+                   f->sg.f1[1], f->sg.f1[2]);
+            if (bgname)
+                printf("  (background '%s' left out)", bgname);
+            if (o->smooth > 1)
+                printf("  (probabilities smoothed over %d frames)", o->smooth);
+            printf("\n");
         }
-        if (!o->quiet && !o->json)
-            printf("report: %s/report.html\n", o->report);
+    } else if (!o->quiet) {
+        printf("regression over %lld %s: RMSE %.6g  MAE %.6g  R^2 %.4f\n", (long long)f->total,
+               f->seq ? "frames" : "sequences", f->rm.rmse, f->rm.mae, f->rm.r2);
     }
+}
+
+static int write_report(const eval_figures *f, const vl_dataset *d, const vl_timeline *tl, int ntl,
+                        const cli_eval_opts *o)
+{
+    char nseq[32], nmodel[600], metric[64], segm[96];
+    snprintf(nseq, sizeof nseq, "%d", f->n);
+    snprintf(nmodel, sizeof nmodel, "%s", o->model ? o->model : "");
+    if (f->cls)
+        snprintf(metric, sizeof metric, "%.2f%%", 100.0 * f->cm.accuracy);
+    else
+        snprintf(metric, sizeof metric, "RMSE %.4g, R^2 %.4f", f->rm.rmse, f->rm.r2);
+    snprintf(segm, sizeof segm, "%.2f / %.2f / %.2f / %.2f", f->sg.edit, f->sg.f1[0], f->sg.f1[1], f->sg.f1[2]);
+    const char *keys[] = {"model", "data", "sequences",
+                          f->cls ? (f->seq ? "frame accuracy" : "accuracy") : "regression",
+                          "Edit / F1@10 / F1@25 / F1@50"};
+    const char *vals[] = {nmodel, d->source ? d->source : "", nseq, metric, segm};
+    vl_report r = {.title = o->title, .regress = !f->cls, .progress = o->progress, .nprogress = o->nprogress,
+                   .confusion = f->cls ? &f->cm : NULL, .class_names = (const char *const *)d->classes,
+                   .timelines = tl, .ntimelines = ntl, .summary_keys = keys, .summary_values = vals,
+                   .nsummary = f->seq && f->cls ? 5 : 4};
+    if (vl_report_write(o->report, &r))
+        return cli_fail_status(o->cmd);
+    if (!o->quiet && !o->json)
+        printf("report: %s/report.html\n", o->report);
+    return 0;
+}
+
+int cli_evaluate(vl_net *net, const vl_dataset *d, const int *idx, int n, int batch, const cli_eval_opts *o)
+{
+    const vl_net_config *cfg = vl_net_get_config(net);
+    const int C = cfg->outputs;
+    eval_figures f = {.cls = cfg->task == VL_TASK_CLASSIFY, .seq = cfg->mode == VL_OUT_SEQUENCE, .n = n, .bg = -1};
+    if (f.seq && f.cls && (f.bg = background_class(d, C, o)) == -2)
+        return 1;
+    /* the library's prediction (pipeline/predict.h): softmax, smoothing, argmax */
+    vl_predict_opts po = {.batch = batch, .smooth = f.seq && f.cls ? o->smooth : 0};
+    vl_prediction *res = calloc((size_t)(n ? n : 1), sizeof *res);
+    if (!res)
+        return cli_fail(o->cmd, "out of memory");
+    if (vl_net_predict_items(net, o->model ? o->model : "", 0, d, idx, n, &po, res)) {
+        free(res);
+        return cli_fail_status(o->cmd);
+    }
+    for (int i = 0; i < n; i++)
+        f.total += res[i].rows;
+    const size_t cap = (size_t)(f.total ? f.total : 1);
+    int32_t *truth = malloc(sizeof(int32_t) * cap), *pred = malloc(sizeof(int32_t) * cap);
+    float *yt = malloc(sizeof(float) * cap), *yp = malloc(sizeof(float) * cap);
+    vl_timeline *tl = calloc(12, sizeof *tl);
+    int64_t *voff = calloc((size_t)n + 1, sizeof *voff); /* sequence classifiers: each item's first frame */
+    int status = 1, ntl = 0;
+    if (!truth || !pred || !yt || !yp || !tl || !voff) {
+        cli_fail(o->cmd, "out of memory");
+        goto done;
+    }
+    int64_t k = 0;
+    for (int i = 0; i < n; i++) {
+        const vl_seq *s = &d->items[idx[i]];
+        const vl_prediction *r = &res[i];
+        if (f.seq && f.cls && ntl < 12)
+            tl[ntl++] = (vl_timeline){.name = s->path, .T = s->T, .truth = truth + k, .pred = pred + k};
+        for (int t = 0; t < r->rows; t++, k++) {
+            if (f.cls) {
+                pred[k] = r->label[t];
+                truth[k] = f.seq ? s->frame_labels[t] : s->label;
+            } else {
+                yp[k] = r->out[(size_t)t * C];
+                yt[k] = f.seq ? s->frame_targets[t] : s->target;
+            }
+        }
+        voff[i + 1] = k;
+    }
+    if (f.cls ? vl_cls_metrics_compute(C, truth, pred, f.total, &f.cm)
+              : vl_reg_metrics_compute(yt, yp, f.total, &f.rm)) {
+        cli_fail_status(o->cmd);
+        goto done;
+    }
+    if (f.seq && f.cls && vl_seg_metrics_compute(truth, pred, voff, n, f.bg, &f.sg)) {
+        cli_fail_status(o->cmd);
+        goto done;
+    }
+    print_figures(&f, d, o);
+    if (o->report && write_report(&f, d, tl, ntl, o))
+        goto done;
     if (o->result)
-        *o->result = cls ? cm.accuracy : rm.r2;
-    if (cls)
-        vl_cls_metrics_free(&cm);
+        *o->result = f.cls ? f.cm.accuracy : f.rm.r2;
     status = 0;
 done:
-    free(out);
-    free(off);
+    if (f.cls)
+        vl_cls_metrics_free(&f.cm);
+    for (int i = 0; i < n; i++)
+        vl_prediction_free(&res[i]);
+    free(res);
     free(truth);
     free(pred);
     free(yt);
     free(yp);
     free(tl);
     free(voff);
-    free(sm);
     return status;
 }
 

@@ -188,12 +188,12 @@ static int argmax(const float *p, int C)
 
 /* Any NaN/Inf among n outputs: passing them on would pass garbage on as a
  * result. */
-static vl_status check_finite(const vl_model *m, const char *name, const float *p, size_t n)
+static vl_status check_finite(const char *model, const char *name, const float *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(p[i]))
             return vl_seterr(VL_ERR_NUMERIC, "%s: the model %s gives a non-finite output (%s) here: its weights or "
-                                             "normalisation overflow on this input", name, m->path,
+                                             "normalisation overflow on this input", name, model,
                              isnan(p[i]) ? "NaN" : "Inf");
     return VL_OK;
 }
@@ -239,10 +239,10 @@ static vl_status segment_rows(vl_prediction *r, int min_len, double fps)
 }
 
 /* One result from `rows` rows of C outputs at p (probabilities or values). */
-static vl_status make_result(vl_model *m, const float *p, int T, int rows, const vl_predict_opts *o,
+static vl_status make_result(vl_net *net, const float *p, int T, int rows, const vl_predict_opts *o,
                              vl_prediction *r)
 {
-    const vl_net_config *cfg = vl_net_get_config(m->net);
+    const vl_net_config *cfg = vl_net_get_config(net);
     const int C = cfg->outputs, cls = cfg->task == VL_TASK_CLASSIFY, seq = cfg->mode == VL_OUT_SEQUENCE;
     *r = (vl_prediction){.T = T, .C = C, .rows = rows};
     r->out = malloc(sizeof(float) * (size_t)rows * C);
@@ -277,38 +277,47 @@ static vl_predict_opts defaults(const vl_predict_opts *o)
 
 /* ---- whole sequences ---------------------------------------------------------------------- */
 
-vl_status vl_model_predict_dataset(vl_model *m, const vl_dataset *d, const vl_predict_opts *opts, vl_prediction *res)
+vl_status vl_net_predict_items(vl_net *net, const char *model, double fps, const vl_dataset *d, const int *idx,
+                               int n, const vl_predict_opts *opts, vl_prediction *res)
 {
     const vl_predict_opts o = defaults(opts);
-    const vl_net_config *cfg = vl_net_get_config(m->net);
+    const vl_net_config *cfg = vl_net_get_config(net);
     const int C = cfg->outputs, seq = cfg->mode == VL_OUT_SEQUENCE, cls = cfg->task == VL_TASK_CLASSIFY;
-    memset(res, 0, sizeof *res * (size_t)d->n);
-    if (d->n == 0)
+    memset(res, 0, sizeof *res * (size_t)n);
+    if (n == 0)
         return VL_OK;
     if (o.smooth > 1 && !(seq && cls))
-        return vl_seterr(VL_ERR_ARG, "smoothing applies to per-frame classifiers; %s is a %s model", m->path,
+        return vl_seterr(VL_ERR_ARG, "smoothing applies to per-frame classifiers; %s is a %s model", model,
                          cls ? "clip" : "regression");
-    int *idx = malloc(sizeof(int) * (size_t)d->n);
-    if (!idx)
-        return vl_seterr(VL_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < d->n; k++)
-        idx[k] = k;
     float *out = NULL;
     size_t *off = NULL;
-    vl_status st = vl_infer(m->net, d, idx, d->n, o.batch, 1, &out, &off);
-    free(idx);
-    for (int i = 0; !st && i < d->n; i++) {
-        const vl_seq *s = &d->items[i];
+    vl_status st = vl_infer(net, d, idx, n, o.batch, 1, &out, &off);
+    for (int i = 0; !st && i < n; i++) {
+        const vl_seq *s = &d->items[idx[i]];
         const int rows = seq ? s->T : 1;
-        if (!(st = check_finite(m, s->path, out + off[i], (size_t)rows * C)) &&
-            !(st = make_result(m, out + off[i], s->T, rows, &o, &res[i])) && seq && cls)
-            st = segment_rows(&res[i], o.min_segment, m->meta.fps);
+        if (!(st = check_finite(model, s->path, out + off[i], (size_t)rows * C)) &&
+            !(st = make_result(net, out + off[i], s->T, rows, &o, &res[i])) && seq && cls)
+            st = segment_rows(&res[i], o.min_segment, fps);
     }
     free(out);
     free(off);
     if (st)
-        for (int i = 0; i < d->n; i++)
+        for (int i = 0; i < n; i++)
             vl_prediction_free(&res[i]);
+    return st;
+}
+
+vl_status vl_model_predict_dataset(vl_model *m, const vl_dataset *d, const vl_predict_opts *o, vl_prediction *res)
+{
+    int *idx = malloc(sizeof(int) * (size_t)(d->n ? d->n : 1));
+    if (!idx) {
+        memset(res, 0, sizeof *res * (size_t)d->n);
+        return vl_seterr(VL_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < d->n; k++)
+        idx[k] = k;
+    vl_status st = vl_net_predict_items(m->net, m->path, m->meta.fps, d, idx, d->n, o, res);
+    free(idx);
     return st;
 }
 
@@ -396,11 +405,11 @@ vl_status vl_model_predict_seq_windows(vl_model *m, const vl_seq *s, double rate
     if (!st)
         st = vl_infer(m->net, &w, idx, nw, o.batch, 1, &out, &off);
     if (!st)
-        st = check_finite(m, s->path, out, (size_t)nw * C);
+        st = check_finite(m->path, s->path, out, (size_t)nw * C);
     int64_t *ws = res->start, *we = res->end;
     res->start = res->end = NULL;
     if (!st) /* the windows' outputs are contiguous: off[k] = k * C */
-        st = make_result(m, out, s->T, nw, &o, res);
+        st = make_result(m->net, out, s->T, nw, &o, res);
     res->start = ws;
     res->end = we;
     if (!st && cfg->task == VL_TASK_CLASSIFY)
@@ -566,7 +575,7 @@ static vl_status run_window(stream_ctx *c)
     if (st)
         return st;
     const int steps = c->seq ? c->have : 1;
-    if ((st = check_finite(c->m, c->src, r->out, (size_t)steps * c->C)))
+    if ((st = check_finite(c->m->path, c->src, r->out, (size_t)steps * c->C)))
         return st;
     if (c->cls) {
         vl_softmax_rows(steps, c->C, r->out, r->out);

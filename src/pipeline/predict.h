@@ -50,6 +50,14 @@ void vl_model_normalize(vl_model *m, vl_dataset *d);
  * nothing is left in res. */
 vl_status vl_model_predict_dataset(vl_model *m, const vl_dataset *d, const vl_predict_opts *o, vl_prediction *res);
 
+/* Items idx[0..n) of d (already normalised) through a bare network, as
+ * vl_model_predict_dataset (which calls this): `model` names it in errors,
+ * fps turns segment boundaries into seconds (0: none). For callers that hold
+ * a network rather than a model file: train's and demo's held-out
+ * evaluation (cli_evaluate). */
+vl_status vl_net_predict_items(vl_net *net, const char *model, double fps, const vl_dataset *d, const int *idx,
+                               int n, const vl_predict_opts *o, vl_prediction *res);
+
 /* Windows over one normalised sequence s (width the model's input), `rate`
  * steps per unit of o->window/o->stride: as vl_model_predict_windows. */
 vl_status vl_model_predict_seq_windows(vl_model *m, const vl_seq *s, double rate, const vl_predict_opts *o,
