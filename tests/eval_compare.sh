@@ -8,7 +8,11 @@
 # --report, --smooth, --background; feature manifests, class folders, a CSV
 # of videos, labelled long videos) and the same `train` runs (their final
 # held-out evaluation, the run's timings removed) and `demo` with A and with
-# B, and compares every output. Not in ctest: it needs two builds (about a
+# B, and compares every output. One difference is intended against builds
+# before `vl_data_describe`: a per-frame model evaluated on a folder of
+# neither layout (emptydir.seq) now gets the labelled-folder scan's message
+# ("no video files (a sequence model needs videos, each with a same-named
+# .csv ...)") instead of the class-folder scan's. Not in ctest: it needs two builds (about a
 # minute on 2 cores), e.g. the commit before a change and after it:
 #   git worktree add /tmp/old HEAD~1 && cmake -S /tmp/old -B /tmp/old/build ... && cmake --build ...
 #   sh tests/eval_compare.sh /tmp/old/build/vidlstm build/vidlstm build/tests/gen_seqdata
@@ -43,6 +47,7 @@ q="--quiet $T"
   --lr 0.01 --out "$W/freg.safetensors" $q
 "$A" demo --dir "$W/demo" --clips 4 --long 4 --epochs 1 $T > /dev/null 2>&1 || { echo "demo failed"; exit 1; }
 D=$W/demo
+mkdir -p "$W/empty_dir"
 { echo "path,label"; for v in "$D"/clips/*/*.mp4; do echo "$v,$(basename "$(dirname "$v")")"; done; } > "$W/videos.csv"
 { echo "path,labels"; for v in "$D"/long/*.mp4; do echo "$v,${v%.mp4}.csv"; done; } > "$W/long.csv"
 
@@ -88,6 +93,19 @@ run_all() { # BIN OUTDIR
   ev long.asclips --model "$D/walk-run.safetensors" --data "$D/long" --cache "$W/cache"
   ev clips.asframes --model "$D/activity.safetensors" --data "$D/clips" --cache "$W/cache"
   ev feats.novideo --model "$W/order.safetensors" --data "$D/clips"
+  ev missing --model "$W/order.safetensors" --data "$W/no_such.csv"
+  ev emptydir --model "$D/walk-run.safetensors" --data "$W/empty_dir"
+  ev emptydir.seq --model "$D/activity.safetensors" --data "$W/empty_dir"
+  # what the other commands decide from the data's description
+  "$bin" predict $T --model "$W/order.safetensors" --data "$G/order_val.csv" --window 12 --json > predict.feat.out \
+    2>&1
+  "$bin" predict $T --model "$D/walk-run.safetensors" --data "$W/videos.csv" --window 1 --json > predict.vid.out 2>&1
+  "$bin" extract $T --data "$G/order_val.csv" --out ext0 > extract.feat.out 2>&1
+  "$bin" extract $T --data "$D/long" --out ext1 --no-cache --quiet > extract.long.out 2>&1
+  "$bin" extract $T --data "$W/long.csv" --out ext2 --no-cache --quiet > extract.longcsv.out 2>&1
+  "$bin" extract $T --data "$D/clips" --out ext3 --no-cache --quiet > extract.clips.out 2>&1
+  "$bin" extract $T --data "$W/empty_dir" --out ext4 --no-cache --quiet > extract.empty.out 2>&1
+  for e in ext1 ext2 ext3; do sed -i "s#$W#W#g" $e/manifest.csv; done
   # train's held-out evaluation (the epoch lines carry times: only the summary, times cut)
   tr() { # NAME ARGS...
     name=$1
@@ -95,7 +113,8 @@ run_all() { # BIN OUTDIR
     "$bin" train $T --out "$name.safetensors" "$@" > "train.$name.out" 2> "train.$name.err"
     echo "exit $?" >> "train.$name.err"
     sed -i -e 's/"seconds":[0-9.e+-]*//g' -e 's/"elapsed":[0-9.e+-]*//g' -e 's/"time_s":[0-9.e+-]*//g' -e 's/ in [0-9.]* s//g' \
-      -e 's/[0-9.]* s\/epoch//g' "train.$name.out" "train.$name.err"
+      -e 's/[0-9.]* s\/epoch//g' -e 's/elapsed [0-9:]*//' -e '/^extracting features: /d' "train.$name.out" \
+      "train.$name.err"
     rm -f "$name.safetensors"
   }
   tr clip --data "$G/order_train.csv" --val-data "$G/order_val.csv" --layers lstm:8 --epochs 2 --ensemble 1 --json \
@@ -103,6 +122,10 @@ run_all() { # BIN OUTDIR
   tr clip3 --data "$G/order_train.csv" --val-data "$G/order_val.csv" --layers lstm:8 --epochs 1 --json --quiet
   tr seq --data "$G/frames.csv" --val-fraction 0.25 --mode sequence --layers bilstm:8 --epochs 2 --json \
     --report "rep_train_seq" --quiet
+  tr auto_seq --data "$G/frames.csv" --val-fraction 0.25 --layers bilstm:8 --epochs 1 --json
+  tr auto_vid --data "$D/long" --val-fraction 0.25 --epochs 1 --json --cache "$W/cache"
+  tr auto_vidcsv --data "$W/long.csv" --val-fraction 0.25 --epochs 1 --json --cache "$W/cache"
+  tr clips_as_seq --data "$D/clips" --mode sequence --epochs 1 --cache "$W/cache"
   tr reg --data "$G/regress.csv" --val-fraction 0.2 --task regress --layers lstm:8 --epochs 2 --json --quiet
   "$bin" demo --dir "$D" --clips 4 --long 4 --epochs 1 $T 2> /dev/null | sed -e 's/done in [0-9]* s/done/' \
     -e "s#$bin#BIN#" > demo.out

@@ -97,12 +97,14 @@ int cmd_eval(int argc, char **argv)
     vl_dataset_opts o = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input,
                          .classes = (const char *const *)meta->class_names, .nclasses = meta->nclasses};
     vl_extractor *xt = NULL;
-    if (vl_videodata_is_video(data) && !meta->backbone[0]) {
+    vl_data_desc desc; /* one look at --data */
+    vl_data_describe(data, &desc);
+    if (desc.video && !meta->backbone[0]) {
         cli_fail("eval", "%s was trained on feature files and records no backbone: evaluate it on a manifest of "
                          "feature files made the same way", model);
         goto out_model;
     }
-    if (vl_videodata_is_video(data) && !vl_model_find_backbone(meta, model) &&
+    if (desc.video && !vl_model_find_backbone(meta, model) &&
         !vl_backbone_locate(meta->backbone, sizeof meta->backbone, meta->backbone_sha256)) {
         cli_fail("eval", "%s: its backbone %s is not there (nor beside the model): put the ONNX file back or next to "
                          "the model", model, meta->backbone);
@@ -113,7 +115,7 @@ int cmd_eval(int argc, char **argv)
                         .sha256 = meta->backbone_sha256, .fps = meta->fps,
                         .norm = meta->has_input_norm ? &meta->input_norm : NULL, /* as the model was trained */
                         .precision = prec ? prec_v : meta->precision, /* likewise, unless --precision */
-                        .every_k = meta->every_k, .cache = cache, .jobs = jobs};
+                        .every_k = meta->every_k, .cache = cache, .jobs = jobs, .desc = &desc};
     int bad = cli_load_data("eval", data, &o, &v, &xt, &d);
     vl_extractor_close(xt);
     if (bad)

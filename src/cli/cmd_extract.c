@@ -119,6 +119,17 @@ static void csv_field(FILE *f, const char *s)
 
 static int extract_main(int argc, char **argv);
 
+/* Describes --data (once) for its loading; features are no input here. */
+static int describe_videos(const char *data, vl_data_desc *desc, cli_video_opts *v)
+{
+    vl_data_describe(data, desc);
+    v->desc = desc;
+    if (!desc->video)
+        return cli_fail("extract", "%s: not video data (a folder or a CSV of videos); it looks like a manifest of "
+                                   "feature files already", data);
+    return 0;
+}
+
 /* Under mpirun every rank extracts its shard; a rank that fails ends the job
  * (MPI_Abort) so that no other waits for it. */
 int cmd_extract(int argc, char **argv)
@@ -210,9 +221,9 @@ static int extract_main(int argc, char **argv)
         v.clip_min = 2;
         v.clip_max = 5;
     }
-    if (!vl_videodata_is_video(data))
-        return cli_fail("extract", "%s: not video data (a folder or a CSV of videos); it looks like a manifest of "
-                                   "feature files already", data);
+    vl_data_desc desc; /* one look at --data; loading it reads this too */
+    if (describe_videos(data, &desc, &v))
+        return 1;
     /* the output folder must not be (or hold the files of) the input: its
      * manifest.csv would replace a CSV of videos of the same name */
     char man0[4200], bj0[4200];
@@ -223,7 +234,7 @@ static int extract_main(int argc, char **argv)
         vl_output_check("--out", bj0, ins, 3) ||
         (v.cache && *v.cache && vl_output_dir_check("--cache", v.cache, ins, 2)))
         return cli_fail_status("extract");
-    if (!mode_given && vl_videodata_per_frame(data))
+    if (!mode_given && desc.per_frame)
         mode = VL_OUT_SEQUENCE; /* per-frame label files: what `train` would build too */
     vl_dataset d = {0};
     vl_dataset_opts o = {.task = task, .mode = mode};

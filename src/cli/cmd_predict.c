@@ -432,9 +432,9 @@ static int check_opts(const opts *o, const vl_net_config *cfg)
 
 /* The --data manifest (feature files, or the video data eval takes) into d;
  * rate[i]: steps per second of --window for item i. */
-static int load_data(vl_model *m, const opts *o, const vl_net_config *cfg, vl_dataset *d)
+static int load_data(vl_model *m, const opts *o, const vl_data_desc *desc, const vl_net_config *cfg, vl_dataset *d)
 {
-    if (o->data && vl_videodata_is_video(o->data)) {
+    if (o->data && desc->video) {
         /* the video data eval takes, extracted the way the model records */
         const vl_model_meta *meta = vl_model_meta_of(m);
         vl_extractor *xt;
@@ -443,7 +443,7 @@ static int load_data(vl_model *m, const opts *o, const vl_net_config *cfg, vl_da
         vl_dataset_opts lo = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input};
         cli_video_opts v = {.backbone = meta->backbone, .tap = meta->tap[0] ? meta->tap : NULL,
                             .sha256 = meta->backbone_sha256, .fps = meta->fps, .every_k = meta->every_k, .quiet = 1,
-                            .precision = meta->precision};
+                            .precision = meta->precision, .desc = desc};
         return cli_load_data("predict", o->data, &lo, &v, &xt, d);
     } else if (o->data) {
         vl_dataset_opts lo = {.task = cfg->task, .mode = cfg->mode, .dim = cfg->input, .unlabelled = 1};
@@ -576,14 +576,17 @@ int cmd_predict(int argc, char **argv)
         goto out;
     if (o.prec) /* instead of the model's record */
         vl_model_meta_of(m)->precision = prec;
-    if (check_opts(&o, cfg) || load_data(m, &o, cfg, &d))
+    vl_data_desc desc = {0}; /* one look at --data */
+    if (o.data)
+        vl_data_describe(o.data, &desc);
+    if (check_opts(&o, cfg) || load_data(m, &o, &desc, cfg, &d))
         goto out;
     if (!(rate = calloc((size_t)(d.n + o.nfiles) + 1, sizeof *rate))) {
         cli_fail("predict", "out of memory");
         goto out;
     }
     for (int i = 0; i < d.n; i++) /* --data videos: windows in seconds, as for video arguments */
-        rate[i] = o.data && vl_videodata_is_video(o.data) && vl_model_fps(m) > 0 ? vl_model_fps(m) : 1.0;
+        rate[i] = desc.video && vl_model_fps(m) > 0 ? vl_model_fps(m) : 1.0;
     if (load_files(m, &o, &d, rate, &stream))
         goto out;
     pctx c = {.e = o.json ? &json_emitter : &text_emitter, .m = m, .model = o.model, .fps = vl_model_fps(m)};

@@ -555,6 +555,20 @@ static double mem_available(void)
 
 static int train_main(int argc, char **argv);
 
+/* Describes --data (once) for its loading, and without --mode picks the
+ * model its labels fit. */
+static void describe_data(train_args *A, vl_data_desc *desc)
+{
+    vl_data_describe(A->data, desc);
+    A->v.desc = desc;
+    if (!A->mode_given && desc->per_frame) {
+        /* the data has a label per frame: a per-frame model is the only one it fits */
+        A->mode = VL_OUT_SEQUENCE;
+        if (!A->quiet && !A->json)
+            fprintf(stderr, "%s has per-frame labels: training a per-frame (sequence) model\n", A->data);
+    }
+}
+
 /* Under an MPI launcher (an MPI build: docs/cluster.md) every rank runs the
  * whole command; the training itself is data-parallel and rank 0 alone
  * prints progress and writes the model, report and checkpoints. A rank that
@@ -598,12 +612,8 @@ static int train_main(int argc, char **argv)
         if (access(od, W_OK) != 0)
             return cli_fail("train", "--out %s: cannot write into the folder %s: %s", A.out, od, strerror(errno));
     }
-    if (!A.mode_given && (vl_videodata_is_video(A.data) ? vl_videodata_per_frame(A.data) : vl_dataset_per_frame(A.data))) {
-        /* the data has a label per frame: a per-frame model is the only one it fits */
-        A.mode = VL_OUT_SEQUENCE;
-        if (!A.quiet && !A.json)
-            fprintf(stderr, "%s has per-frame labels: training a per-frame (sequence) model\n", A.data);
-    }
+    vl_data_desc desc; /* one look at --data; loading it reads this too */
+    describe_data(&A, &desc);
     if (A.mode == VL_OUT_SEQUENCE) { /* per-frame defaults, chosen on the quality suite (QUALITY.md) */
         if (!A.layers_given)
             A.layers = SEQ_LAYERS;
@@ -652,6 +662,7 @@ static int train_main(int argc, char **argv)
                               .classes = (const char *const *)d.classes, .nclasses = d.nclasses};
         cli_video_opts vv = A.v;
         vv.clips_per_video = 0; /* validation videos are used whole */
+        vv.desc = NULL;         /* other data: described on loading */
         if (cli_load_data("train", A.val_data, &vo, &vv, &xt, &vd))
             goto out;
         vds = &vd;

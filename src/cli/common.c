@@ -298,7 +298,13 @@ static void on_note(void *user, const char *msg)
 int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, const cli_video_opts *v,
                   vl_extractor **x, vl_dataset *out)
 {
-    if (!vl_videodata_is_video(data)) {
+    vl_data_desc own;
+    const vl_data_desc *dd = v->desc;
+    if (!dd) {
+        vl_data_describe(data, &own);
+        dd = &own;
+    }
+    if (!dd->video) {
         if (vl_dataset_load(data, o, out))
             return cli_fail_status(cmd);
         return 0;
@@ -317,7 +323,8 @@ int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, c
     }
     vl_videodata_opts vo = {.task = o->task, .mode = o->mode, .classes = o->classes, .nclasses = o->nclasses,
                             .clips_per_video = v->clips_per_video, .clip_min = v->clip_min,
-                            .clip_max = v->clip_max, .seed = v->seed, .owner = v->owner, .shard = v->shard};
+                            .clip_max = v->clip_max, .seed = v->seed, .owner = v->owner, .shard = v->shard,
+                            .desc = dd};
     if (!v->owner && vl_dist_size() > 1 && !(v->cache && !*v->cache)) {
         /* data-parallel training: the ranks share the extraction through the
          * cache, each its balanced shard; every rank then reads all of it */

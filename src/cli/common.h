@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "pipeline/extract.h"
+#include "pipeline/videodata.h"
 #include "report/report.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
@@ -66,14 +67,15 @@ typedef struct {
     int quiet;
     const int *owner; /* sharded extraction: extract only clips with owner[i] == shard (cli/shard.h) */
     int shard;
+    const vl_data_desc *desc; /* the data's description (vl_data_describe), or NULL: cli_load_data makes one */
 } cli_video_opts;
 
 /* The default feature cache: $XDG_CACHE_HOME/vidlstm/features or
  * ~/.cache/vidlstm/features (static buffer). */
 const char *cli_default_cache(void);
 
-/* Loads `data` as a feature manifest, or (folder, or CSV of videos) by
- * extracting features with the backbone (opening *x on first use; the caller
+/* Loads `data` as a feature manifest, or (folder, or CSV of videos: as
+ * v->desc describes it) by extracting features with the backbone (opening *x on first use; the caller
  * closes it). o (dataset options) carries task, mode, fixed classes and width.
  * Prints extraction progress unless quiet. Under MPI with more than one rank
  * (vidlstm train under mpirun) and a cache, each rank first extracts its

@@ -22,24 +22,6 @@ static int is_dir(const char *p)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-int vl_videodata_is_video(const char *data)
-{
-    if (is_dir(data))
-        return 1;
-    vl_csv r;
-    if (vl_csv_open(&r, data))
-        return 0;
-    int video = 0, rc;
-    while ((rc = vl_csv_next(&r)) > 0) {
-        if (r.nf >= 1 && !strcmp(r.f[0], "path"))
-            continue; /* header */
-        video = vl_is_video_file_name(r.f[0]);
-        break;
-    }
-    vl_csv_close(&r);
-    return video;
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Sequence mode with a folder: each video with a same-named .csv beside it. */
@@ -163,31 +145,98 @@ static vl_status check_mode(const char *data, const vl_videodata_opts *o, const 
     return VL_OK;
 }
 
-/* A folder of videos each with a same-named .csv: per-frame data. */
-static int has_labelled_videos(const char *dir)
-{
-    vl_clip_list t = {0};
-    int yes = clips_from_labelled_folder(dir, &t) == VL_OK && t.n > 0;
-    vl_clip_list_free(&t);
-    return yes;
-}
+/* ---- describing the data ------------------------------------------------------------ */
 
-int vl_videodata_per_frame(const char *data)
+/* One pass over a CSV: video or features (the first row that is not a
+ * `path` header), and for features whether the labels of the first 64 rows
+ * all name label files (the label column: the second, or the header's
+ * label/labels/target). */
+static void describe_csv(const char *data, vl_data_desc *dd)
 {
-    if (is_dir(data)) {
-        vl_clip_list t = {0};
-        int folders = vl_clips_from_folders(&t, data) == VL_OK;
-        vl_clip_list_free(&t);
-        return !folders && has_labelled_videos(data);
+    vl_csv r;
+    if (vl_csv_open(&r, data))
+        return; /* loading it says why */
+    int decided = 0, first = 1, col_label = 1, rows = 0, files = 0, pf_done = 0;
+    while (vl_csv_next(&r) > 0) {
+        if (!decided && !(r.nf >= 1 && !strcmp(r.f[0], "path"))) {
+            decided = 1;
+            if (vl_is_video_file_name(r.f[0])) {
+                dd->kind = VL_DATA_VIDEO_MANIFEST;
+                break;
+            }
+        }
+        if (first) {
+            first = 0;
+            int is_header = 0;
+            for (int k = 0; k < r.nf; k++)
+                is_header |= vl_eq_nocase(r.f[k], "path");
+            if (is_header) {
+                col_label = -1;
+                for (int k = 0; k < r.nf; k++)
+                    if (vl_eq_nocase(r.f[k], "label") || vl_eq_nocase(r.f[k], "labels") ||
+                        vl_eq_nocase(r.f[k], "target"))
+                        col_label = k;
+                continue;
+            }
+        }
+        dd->items++;
+        if (!pf_done && (rows >= 64 || col_label < 0 || col_label >= r.nf))
+            pf_done = 1;
+        if (!pf_done) {
+            rows++;
+            files += vl_dataset_label_file(data, r.f[col_label]);
+        }
     }
+    vl_csv_close(&r);
+    if (dd->kind == VL_DATA_FEATURES) {
+        dd->per_frame = rows > 0 && files == rows;
+        return;
+    }
+    /* a video manifest: per-frame when every label is a .csv file beside it */
     vl_clip_list l = {0};
     int yes = vl_clips_from_csv(&l, data) == VL_OK && l.n > 0;
     for (int i = 0; yes && i < l.n; i++) {
         const char *lab = l.items[i].label;
         yes = lab && ends_csv(lab) && label_is_file(data, lab, 1);
     }
+    dd->items = l.n;
+    dd->per_frame = yes;
     vl_clip_list_free(&l);
-    return yes;
+}
+
+void vl_data_describe(const char *data, vl_data_desc *dd)
+{
+    *dd = (vl_data_desc){.kind = VL_DATA_FEATURES};
+    if (!is_dir(data)) {
+        describe_csv(data, dd);
+    } else {
+        vl_clip_list t = {0};
+        if (vl_clips_from_folders(&t, data) == VL_OK) {
+            dd->kind = VL_DATA_CLASS_FOLDERS;
+        } else {
+            vl_clip_list_free(&t);
+            t = (vl_clip_list){0};
+            dd->kind = clips_from_labelled_folder(data, &t) == VL_OK && t.n > 0 ? VL_DATA_LABELLED_VIDEOS
+                                                                                : VL_DATA_VIDEO_FOLDER;
+        }
+        dd->per_frame = dd->kind == VL_DATA_LABELLED_VIDEOS;
+        dd->items = dd->kind == VL_DATA_VIDEO_FOLDER ? 0 : t.n;
+        vl_clip_list_free(&t);
+    }
+    dd->video = dd->kind != VL_DATA_FEATURES;
+}
+
+/* The description o carries, or one made now (keeping the error message
+ * that is being worded). */
+static const vl_data_desc *desc_of(const char *data, const vl_videodata_opts *o, vl_data_desc *own)
+{
+    if (o->desc)
+        return o->desc;
+    char keep[4400];
+    snprintf(keep, sizeof keep, "%s", vl_errmsg());
+    vl_data_describe(data, own);
+    vl_seterr(VL_OK, "%s", keep);
+    return own;
 }
 
 vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_clip_list *clips)
@@ -197,31 +246,23 @@ vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_cl
     if (is_dir(data)) {
         if (o->mode == VL_OUT_SEQUENCE) {
             st = clips_from_labelled_folder(data, &whole);
-            if (st) {
-                vl_clip_list probe = {0};
-                if (vl_clips_from_folders(&probe, data) == VL_OK)
-                    st = vl_seterr(VL_ERR_ARG,
-                                   "%s: a folder per class (one label per clip), but a per-frame (sequence) model "
-                                   "needs videos with per-frame label files; for clip labels use a clip model "
-                                   "(--mode last)",
-                                   data);
-                vl_clip_list_free(&probe);
-            }
+            vl_data_desc own;
+            if (st && desc_of(data, o, &own)->kind == VL_DATA_CLASS_FOLDERS)
+                st = vl_seterr(VL_ERR_ARG,
+                               "%s: a folder per class (one label per clip), but a per-frame (sequence) model "
+                               "needs videos with per-frame label files; for clip labels use a clip model "
+                               "(--mode last)",
+                               data);
         } else {
             st = vl_clips_from_folders(&whole, data);
-            if (st) {
-                /* the probe sets its own message: keep the folder scan's (it
-                 * names the empty class folder), unless the probe explains more */
-                char keep[4400];
-                snprintf(keep, sizeof keep, "%s", vl_errmsg());
-                if (has_labelled_videos(data))
-                    st = vl_seterr(VL_ERR_ARG,
-                                   "%s: videos with per-frame label files (name.mp4 + name.csv), but the model is "
-                                   "many-to-one (one label per clip); for per-frame labels use --mode sequence",
-                                   data);
-                else
-                    st = vl_seterr(st, "%s", keep);
-            }
+            /* the folder scan's message (it names the empty class folder),
+             * unless the data's kind explains more */
+            vl_data_desc own;
+            if (st && desc_of(data, o, &own)->kind == VL_DATA_LABELLED_VIDEOS)
+                st = vl_seterr(VL_ERR_ARG,
+                               "%s: videos with per-frame label files (name.mp4 + name.csv), but the model is "
+                               "many-to-one (one label per clip); for per-frame labels use --mode sequence",
+                               data);
         }
     } else {
         st = vl_clips_from_csv(&whole, data);

@@ -21,6 +21,29 @@
 #include "train/dataset.h"
 #include "video/clips.h"
 
+/* What a data argument holds, from one look at it (vl_data_describe): each
+ * command describes its --data once and decides from this struct. */
+typedef enum {
+    VL_DATA_FEATURES,        /* a manifest of feature files (.npy): the first path is no video */
+    VL_DATA_VIDEO_MANIFEST,  /* a CSV of videos: path,label[,start,end] or path,labels.csv */
+    VL_DATA_CLASS_FOLDERS,   /* a folder holding a folder of videos per class */
+    VL_DATA_LABELLED_VIDEOS, /* a folder of videos, each with a same-named .csv of per-frame labels */
+    VL_DATA_VIDEO_FOLDER     /* any other folder: neither layout (loading it says why) */
+} vl_data_kind;
+
+typedef struct {
+    vl_data_kind kind;
+    int video;     /* any kind but VL_DATA_FEATURES: features come from a backbone */
+    int per_frame; /* the labels are per-frame label files: what a command given no --mode builds */
+    int items;     /* clips (folders, video manifests; 0 when unreadable) or data rows looked at
+                      (feature manifests: at most 64) */
+} vl_data_desc;
+
+/* Describes `data` (a folder, or a CSV read once; a video manifest is parsed
+ * as clips once more for its labels). A file that cannot be opened is
+ * described as a feature manifest, whose loading names the problem. */
+void vl_data_describe(const char *data, vl_data_desc *desc);
+
 typedef struct {
     vl_task task;
     vl_out_mode mode;
@@ -36,11 +59,8 @@ typedef struct {
      * come from every clip, so all shards share one class table. */
     const int *owner;
     int shard;
+    const vl_data_desc *desc; /* data's description, or NULL: described here */
 } vl_videodata_opts;
-
-/* 1 if `data` names video data (a folder, or a CSV whose first path is a
- * video file), 0 for a manifest of feature files. */
-int vl_videodata_is_video(const char *data);
 
 /* Builds the clip list for `data` (as above). For mode sequence, each clip's
  * label is the path of its per-frame label file. */
@@ -48,10 +68,5 @@ vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_cl
 
 /* Extracts every clip and assembles the dataset (source = data). */
 vl_status vl_videodata_load(vl_extractor *x, const char *data, const vl_videodata_opts *o, vl_dataset *out);
-
-/* 1 when `data` holds per-frame labels (a folder of videos with same-named
- * label files, or a video manifest whose labels are label files): what a
- * command given no --mode trains. */
-int vl_videodata_per_frame(const char *data);
 
 #endif

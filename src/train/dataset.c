@@ -45,9 +45,7 @@ static int parse_int(const char *s, long *v)
     return 1;
 }
 
-/* A clip label that names an existing .csv/.npy file is a per-frame label
- * file given to a many-to-one model: the classic mix-up, caught here. */
-static int looks_like_label_file(const char *manifest, const char *lab)
+int vl_dataset_label_file(const char *manifest, const char *lab)
 {
     size_t n = strlen(lab);
     if (n < 5 || !(vl_eq_nocase(lab + n - 4, ".csv") || vl_eq_nocase(lab + n - 4, ".npy") || vl_eq_nocase(lab + n - 4, ".txt")))
@@ -56,35 +54,6 @@ static int looks_like_label_file(const char *manifest, const char *lab)
     int yes = p && access(p, F_OK) == 0;
     free(p);
     return yes;
-}
-
-int vl_dataset_per_frame(const char *manifest)
-{
-    vl_csv r;
-    if (vl_csv_open(&r, manifest))
-        return 0;
-    int col_label = 1, first = 1, rows = 0, files = 0;
-    while (vl_csv_next(&r) > 0 && rows < 64) {
-        if (first) {
-            first = 0;
-            int is_header = 0;
-            for (int k = 0; k < r.nf; k++)
-                is_header |= vl_eq_nocase(r.f[k], "path");
-            if (is_header) {
-                col_label = -1;
-                for (int k = 0; k < r.nf; k++)
-                    if (vl_eq_nocase(r.f[k], "label") || vl_eq_nocase(r.f[k], "labels") || vl_eq_nocase(r.f[k], "target"))
-                        col_label = k;
-                continue;
-            }
-        }
-        if (col_label < 0 || col_label >= r.nf)
-            break;
-        rows++;
-        files += looks_like_label_file(manifest, r.f[col_label]);
-    }
-    vl_csv_close(&r);
-    return rows > 0 && files == rows;
 }
 
 /* ---- classes --------------------------------------------------------------- */
@@ -540,7 +509,7 @@ vl_status vl_dataset_load(const char *manifest, const vl_dataset_opts *o, vl_dat
                 break;
             }
             s->target = (float)v;
-        } else if (looks_like_label_file(manifest, lab)) {
+        } else if (vl_dataset_label_file(manifest, lab)) {
             st = vl_seterr(VL_ERR_ARG,
                            "%s:%d: the label '%s' is a per-frame label file, but the model is many-to-one (one label "
                            "per clip); for per-frame labels use mode sequence",

@@ -101,8 +101,9 @@ void vl_dataset_normalize(vl_dataset *d, const float *mean, const float *std);
  * streams). */
 void vl_normalize_rows(const float *x, size_t n, int D, const float *mean, const float *std, float *y);
 
-/* 1 when every label of the manifest's rows (the first 64) names an existing
- * per-frame label file: per-frame data, for a command given no --mode. */
-int vl_dataset_per_frame(const char *manifest);
+/* 1 when a manifest's label names an existing .csv/.npy/.txt file beside
+ * it: a per-frame label file (the classic mix-up when given to a clip model;
+ * per-frame data for vl_data_describe). */
+int vl_dataset_label_file(const char *manifest, const char *lab);
 
 #endif
