@@ -7,13 +7,16 @@
 # models on videos), then runs the same `eval` commands (text, --json,
 # --report, --smooth, --background; feature manifests, class folders, a CSV
 # of videos, labelled long videos) and the same `train` runs (their final
-# held-out evaluation, the run's timings removed) and `demo` with A and with
-# B, and compares every output. One difference is intended against builds
-# before `vl_data_describe`: a per-frame model evaluated on a folder of
-# neither layout (emptydir.seq) now gets the labelled-folder scan's message
-# ("no video files (a sequence model needs videos, each with a same-named
-# .csv ...)") instead of the class-folder scan's. Not in ctest: it needs two builds (about a
-# minute on 2 cores), e.g. the commit before a change and after it:
+# held-out evaluation, the run's timings removed; without --mode on per-frame
+# data), `predict --data` and `extract` (what they decide from the data's
+# description) and `demo` with A and with B, and compares every output
+# (130 files). One difference is intended against builds before
+# `vl_data_describe`: a per-frame model evaluated on a folder of neither
+# layout (emptydir.seq) now gets the labelled-folder scan's message ("no
+# video files (a sequence model needs videos, each with a same-named .csv
+# ...)") instead of the class-folder scan's. Not in ctest: it needs two
+# builds (about two minutes on 2 quiet cores), e.g. the commit before a
+# change and after it:
 #   git worktree add /tmp/old HEAD~1 && cmake -S /tmp/old -B /tmp/old/build ... && cmake --build ...
 #   sh tests/eval_compare.sh /tmp/old/build/vidlstm build/vidlstm build/tests/gen_seqdata
 # usage: eval_compare.sh VIDLSTM_A VIDLSTM_B GEN_SEQDATA [WORKDIR]
