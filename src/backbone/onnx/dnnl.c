@@ -360,7 +360,17 @@ static int dn_q_ok(const vl_onnx *m, int t) { return m->qmax && m->qmax[t] > 0.0
 
 static dnnl_data_type_t dn_q_dt(const vl_onnx *m, int t) { return m->qmin[t] >= 0.0f ? dnnl_u8 : dnnl_s8; }
 
-static float dn_q_scale(const vl_onnx *m, int t) { return m->qmax[t] / (dn_q_dt(m, t) == dnnl_u8 ? 255.0f : 127.0f); }
+/* Headroom over the calibrated range: activations of real images beyond the
+ * calibration images' maximum saturate, which costs more than the coarser
+ * step (features' error on 15 photographs, built-in calibration, ResNet-18 /
+ * MobileNetV2 / ResNet-50: 1.5 / 0.9 / 4.4 % at 1.0; 1.4 / 1.0 / 1.8 % at
+ * 1.25-1.5; 1.6 / 1.2 / 1.9 % at 2.0; docs/precision.md). */
+#define Q_HEADROOM 1.5f
+
+static float dn_q_scale(const vl_onnx *m, int t)
+{
+    return Q_HEADROOM * m->qmax[t] / (dn_q_dt(m, t) == dnnl_u8 ? 255.0f : 127.0f);
+}
 
 static void dn_append_act_scaled(dnnl_post_ops_t po, act_kind a, float lo, float hi, float s)
 {
