@@ -367,9 +367,9 @@ static dnnl_data_type_t dn_q_dt(const vl_onnx *m, int t) { return m->qmin[t] >= 
  * 1.25-1.5; 1.6 / 1.2 / 1.9 % at 2.0; docs/precision.md). */
 #define Q_HEADROOM 1.5f
 
-static float dn_q_scale(const vl_onnx *m, int t)
+static float dn_q_scale_as(const vl_onnx *m, int t, dnnl_data_type_t dt)
 {
-    return Q_HEADROOM * m->qmax[t] / (dn_q_dt(m, t) == dnnl_u8 ? 255.0f : 127.0f);
+    return Q_HEADROOM * m->qmax[t] / (dt == dnnl_u8 ? 255.0f : 127.0f);
 }
 
 static void dn_append_act_scaled(dnnl_post_ops_t po, act_kind a, float lo, float hi, float s)
@@ -400,7 +400,7 @@ static int dn_conv_int8(vl_onnx *m, int j, int tap)
     } else {
         if (!dn_q_ok(m, xi)) return 0;
         sdt = dn_q_dt(m, xi);
-        sx = dn_q_scale(m, xi);
+        sx = dn_q_scale_as(m, xi, sdt);
     }
     /* weight scales, once per model */
     dn_weights *wc = &m->wcache[2 * j];
@@ -444,8 +444,13 @@ static int dn_conv_int8(vl_onnx *m, int j, int tap)
         if (fuse && res < 0) continue;
         int pout = !fuse ? n->out[0] : relu >= 0 ? m->N[relu].out[0] : m->N[add].out[0];
         if (!dn_q_ok(m, pout)) continue;
-        dnnl_data_type_t ddt = dn_q_dt(m, pout);
-        float sdst = dn_q_scale(m, pout);
+        /* u8 only where the last activation guarantees it (Relu, Clip from
+         * >= 0) and calibration agrees: a u8 output would clamp negatives */
+        act_kind la = fuse && act2 != ACT_NONE ? act2 : fuse ? ACT_NONE : n->act;
+        float llo = fuse && act2 != ACT_NONE ? lo2 : n->act_min;
+        int nonneg = la == ACT_RELU || (la == ACT_CLIP && llo >= 0.0f);
+        dnnl_data_type_t ddt = nonneg ? dn_q_dt(m, pout) : dnnl_s8;
+        float sdst = dn_q_scale_as(m, pout, ddt);
         /* oneDNN picks the layouts (its int8 kernels want nhwc-like ones) */
         dnnl_memory_desc_t src, wei, bia, dst;
         dnnl_memory_desc_init_by_tag(&src, 4, sd, sdt, dnnl_format_tag_any);
