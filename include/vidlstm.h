@@ -360,9 +360,21 @@ const char *vl_precision_name(vl_precision p); /* "fp32", "bf16", "int8" */
  * run time through oneDNN's effective ISA, which the environment variable
  * ONEDNN_MAX_CPU_ISA can lower): without one, or in a build without oneDNN,
  * m stays in fp32, the call succeeds and vl_onnx_precision_note says why.
- * int8 is refused (VL_ERR_UNSUPPORTED: not implemented; docs/precision.md
- * has the kernel-level measurement that says it would be worth doing). */
+ * int8: convolutions with int8 weights (one scale per output channel) and
+ * int8 activations (u8 where calibration saw no negative value, else s8;
+ * one static scale per tensor), int32 accumulation; the tapped output and
+ * whatever vidlstm's own kernels read come back as float32. The activation
+ * scales come from one fp32 pass over calibration images made when the
+ * first int8 run plans (see vl_onnx_calibrate), so results do not depend on
+ * the batch size or on the other images in a batch. It needs AVX512-VNNI,
+ * AVX-VNNI or AMX-INT8 (oneDNN's effective ISA), else the same fallback to
+ * fp32 with a note. docs/precision.md. */
 vl_status vl_onnx_set_precision(vl_onnx *m, vl_precision p);
+/* The images int8 calibration runs on (copied; NCHW as vl_onnx_run takes, any
+ * batch). Without this call, 8 built-in deterministic photograph-like
+ * synthetic images at the run's input size, normalised with ImageNet's mean
+ * and std. Resets the scales: the next int8 run calibrates again. */
+vl_status vl_onnx_calibrate(vl_onnx *m, const float *images, int ndim, const int64_t *shape);
 vl_precision vl_onnx_precision(const vl_onnx *m); /* the precision m runs in */
 /* Why the last vl_onnx_set_precision fell back to fp32 (one sentence naming
  * the file), or NULL. */

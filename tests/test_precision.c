@@ -12,6 +12,7 @@
  *
  * usage: test_precision FIXTURES_DIR LARGE_DIR [--expect-fallback]
  * (LARGE_DIR: build-cache/onnx; its models are skipped with a message when absent) */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,6 +160,162 @@ out:
     vl_npy_free(&feat);
 }
 
+/* ---- int8 ----
+ * Measured here (Zen 5, AVX512-VNNI), relative L2 error of the int8 features
+ * against our fp32 ones on each model's reference input (standard-normal
+ * noise), calibrated on 8 other standard-normal images (seed 7):
+ * squeezenet1_1 2.7e-2, headless_resnet 2.5e-3, headless_mnv2 3.2e-3,
+ * tiny 3.8e-3, ops 5.7e-3, resnet18 1.4e-2, mobilenet_v2 1.0e-2, resnet50
+ * 1.8e-2; calibrated on the 8 built-in photograph-like images (large models
+ * only): resnet18 1.35e-2, mobilenet_v2 1.0e-2, resnet50 1.8e-2 (on 15
+ * photographs instead of noise: 1.4e-2 / 1.0e-2 / 1.8e-2, docs/precision.md).
+ * 8-bit steps with 1.5x headroom give ~1-3 %; 5e-2 leaves 1.8x on the worst
+ * (SqueezeNet, whose features come straight from a Relu'd conv). */
+#define INT8_BOUND 5e-2
+
+static int cpu_has_vnni(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[8192];
+    int has = 0;
+    while (f && !has && fgets(line, sizeof line, f))
+        if (!strncmp(line, "flags", 5))
+            has = strstr(line, " avx512_vnni") || strstr(line, " avx_vnni") || strstr(line, " amx_int8");
+    if (f) fclose(f);
+    return has;
+}
+
+/* n standard-normal values from seed (Box-Muller on an LCG) */
+static void normal_fill(float *x, int64_t n, uint32_t seed)
+{
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        float u = ((float)(seed >> 8) + 1.0f) / 16777217.0f;
+        seed = seed * 1664525u + 1013904223u;
+        float v = (float)(seed >> 8) / 16777216.0f;
+        x[i] = sqrtf(-2.0f * logf(u)) * cosf(6.2831853f * v);
+    }
+}
+
+/* Runs m on a batch of nb images, image k = x's first when pos[k], else noise k;
+ * returns the features of image `want` (malloc'ed, per floats). */
+static float *run_batch(vl_onnx *m, const vl_npy *x, const char *tap, int nb, const int *pos, int want, int64_t *per)
+{
+    int64_t img = x->count / x->shape[0];
+    float *in = malloc(sizeof(float) * (size_t)(img * nb));
+    if (!in) return NULL;
+    for (int k = 0; k < nb; k++) {
+        if (pos[k]) memcpy(in + k * img, x->data, sizeof(float) * (size_t)img);
+        else normal_fill(in + k * img, img, 1000u + (uint32_t)k);
+    }
+    int64_t shape[VL_ONNX_MAXDIM];
+    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+    shape[0] = nb;
+    const float *y;
+    int nd;
+    int64_t ys[VL_ONNX_MAXDIM];
+    float *r = NULL;
+    if (vl_onnx_run(m, in, x->ndim, shape, tap, &y, &nd, ys) == VL_OK) {
+        int64_t n = 1;
+        for (int d = 1; d < nd; d++) n *= ys[d];
+        if ((r = malloc(sizeof(float) * (size_t)n))) memcpy(r, y + want * n, sizeof(float) * (size_t)n);
+        *per = n;
+    }
+    free(in);
+    return r;
+}
+
+static void model_int8(const char *base, const char *name, int builtin_calib)
+{
+    char path[2048], tap[512];
+    vl_npy x = {0}, feat = {0};
+    snprintf(path, sizeof path, "%s/%s.input.npy", base, name);
+    int ok = vl_npy_read(path, &x) == VL_OK;
+    snprintf(path, sizeof path, "%s/%s.feature.npy", base, name);
+    ok = ok && vl_npy_read(path, &feat) == VL_OK;
+    ok = ok && (meta_get(base, name, "feature_tensor", tap, sizeof tap) ||
+                meta_get(base, name, "default_tap", tap, sizeof tap));
+    CHECK(ok, "%s: fixture files: %s", name, vl_errmsg());
+    vl_onnx *m32 = NULL, *mq = NULL;
+    snprintf(path, sizeof path, "%s/%s.onnx", base, name);
+    ok = ok && vl_onnx_load(path, &m32) == VL_OK && vl_onnx_load(path, &mq) == VL_OK;
+    CHECK(ok, "%s: %s", name, vl_errmsg());
+    if (!ok) goto out;
+    int64_t n32 = 0, nq = 0;
+    float *f32 = run_copy(m32, &x, tap, &n32), *fq = NULL, *f1 = NULL, *f3 = NULL, *f16 = NULL, *f16b = NULL;
+    CHECK(f32 && n32 == feat.count, "%s: fp32 run: %s", name, f32 ? "size" : vl_errmsg());
+    const char *cal = "built-in synthetic images";
+    if (!builtin_calib) { /* 8 other images from the fixture's input distribution */
+        int64_t cs[VL_ONNX_MAXDIM];
+        memcpy(cs, x.shape, sizeof(int64_t) * (size_t)x.ndim);
+        cs[0] = 8;
+        float *c = malloc(sizeof(float) * (size_t)(x.count * 8));
+        if (c) normal_fill(c, x.count * 8, 7u);
+        CHECK(c && vl_onnx_calibrate(mq, c, x.ndim, cs) == VL_OK, "%s: calibrate: %s", name, vl_errmsg());
+        free(c);
+        cal = "8 standard-normal images";
+    }
+    CHECK(vl_onnx_set_precision(mq, VL_PREC_INT8) == VL_OK, "%s: set int8: %s", name, vl_errmsg());
+    const char *note = vl_onnx_precision_note(mq);
+    fq = run_copy(mq, &x, tap, &nq);
+    CHECK(fq && nq == n32, "%s: int8 run: %s", name, fq ? "size" : vl_errmsg());
+    if (!f32 || !fq || nq != n32) goto out2;
+    CHECK(!expect_fallback || note, "%s: expected an int8 fallback (ONEDNN_MAX_CPU_ISA=%s)", name,
+          getenv("ONEDNN_MAX_CPU_ISA") ? getenv("ONEDNN_MAX_CPU_ISA") : "(unset)");
+    if (note || expect_fallback) {
+        CHECK(expect_fallback || !cpu_has_vnni() || getenv("ONEDNN_MAX_CPU_ISA") || !strstr(vl_blas_name(), "oneDNN"),
+              "%s: int8 fell back on a CPU whose /proc/cpuinfo lists VNNI: %s", name, note ? note : "");
+        CHECK(note && strstr(note, "int8") && strstr(note, name) && strstr(note, "fp32"),
+              "%s: int8 fallback note '%s' should name the file, int8 and fp32", name, note ? note : "(none)");
+        CHECK(vl_onnx_precision(mq) == VL_PREC_FP32, "%s: int8 fell back, yet runs in %s", name,
+              vl_precision_name(vl_onnx_precision(mq)));
+        CHECK(!memcmp(fq, f32, sizeof(float) * (size_t)n32), "%s: the int8 fallback's features differ from fp32's", name);
+        printf("%s: int8 fallback: %s\n", name, note ? note : "(no note)");
+        goto out2;
+    }
+    CHECK(vl_onnx_precision(mq) == VL_PREC_INT8, "%s: runs in %s", name, vl_precision_name(vl_onnx_precision(mq)));
+    double et = rel_l2(fq, feat.data, feat.count), eo = rel_l2(fq, f32, n32);
+    printf("%s: int8 features (calibrated on %s): relative L2 error %.3g against ours fp32, %.3g against PyTorch "
+           "fp32\n", name, cal, eo, et);
+    double bound = INT8_BOUND;
+    CHECK(eo < bound, "%s: int8 vs fp32 %.3g (bound %.3g)", name, eo, bound);
+    CHECK(et < bound, "%s: int8 vs PyTorch %.3g (bound %.3g)", name, et, bound);
+    CHECK(eo > 1e-4, "%s: int8 features equal fp32's (%.3g): int8 did not run", name, eo);
+    /* Determinism: the first image's features are the same bits alone, at
+     * position 1 of 3, and at positions 7 and 15 of 16 (other images: noise),
+     * as in the run on the fixture's whole batch. */
+    int64_t per = 0;
+    static const int p1[1] = {1}, p3[3] = {0, 1, 0};
+    int p16[16] = {0};
+    p16[0] = p16[7] = p16[15] = 1;
+    f1 = run_batch(mq, &x, tap, 1, p1, 0, &per);
+    f3 = run_batch(mq, &x, tap, 3, p3, 1, &per);
+    f16 = run_batch(mq, &x, tap, 16, p16, 7, &per);
+    f16b = run_batch(mq, &x, tap, 16, p16, 15, &per);
+    CHECK(f1 && f3 && f16 && f16b && per * x.shape[0] == n32, "%s: int8 batches: %s", name, vl_errmsg());
+    if (f1 && f3 && f16 && f16b && per * x.shape[0] == n32) {
+        size_t b = sizeof(float) * (size_t)per;
+        CHECK(!memcmp(f1, fq, b), "%s: int8 batch 1 differs from the image's in the fixture's batch of %lld", name,
+              (long long)x.shape[0]);
+        CHECK(!memcmp(f3, fq, b), "%s: int8 features at position 1 of 3 differ from batch 1's", name);
+        CHECK(!memcmp(f16, fq, b), "%s: int8 features at position 7 of 16 differ from batch 1's", name);
+        CHECK(!memcmp(f16b, fq, b), "%s: int8 features at position 15 of 16 differ from batch 1's", name);
+    }
+    /* back to fp32: bit for bit */
+    CHECK(vl_onnx_set_precision(mq, VL_PREC_FP32) == VL_OK && !vl_onnx_precision_note(mq), "%s: set fp32", name);
+    free(fq);
+    fq = run_copy(mq, &x, tap, &nq);
+    CHECK(fq && nq == n32 && !memcmp(fq, f32, sizeof(float) * (size_t)n32), "%s: fp32 after int8 is not fp32's "
+          "result bit for bit", name);
+out2:
+    free(f32), free(fq), free(f1), free(f3), free(f16), free(f16b);
+out:
+    vl_onnx_free(m32);
+    vl_onnx_free(mq);
+    vl_npy_free(&x);
+    vl_npy_free(&feat);
+}
+
 static void errors(const char *base)
 {
     vl_precision p = VL_PREC_BF16;
@@ -174,11 +331,12 @@ static void errors(const char *base)
     snprintf(path, sizeof path, "%s/tiny.onnx", base);
     vl_onnx *m;
     if (vl_onnx_load(path, &m) == VL_OK) {
-        CHECK(vl_onnx_set_precision(m, VL_PREC_INT8) == VL_ERR_UNSUPPORTED && strstr(vl_errmsg(), "int8") &&
-                  strstr(vl_errmsg(), "tiny.onnx"),
-              "int8: %s", vl_errmsg());
-        CHECK(vl_onnx_precision(m) == VL_PREC_FP32, "a refused int8 leaves fp32");
-        CHECK(vl_onnx_set_precision(m, (vl_precision)7) == VL_ERR_ARG, "precision 7");
+        CHECK(vl_onnx_set_precision(m, (vl_precision)7) == VL_ERR_ARG && strstr(vl_errmsg(), "tiny.onnx"),
+              "precision 7: %s", vl_errmsg());
+        CHECK(vl_onnx_precision(m) == VL_PREC_FP32, "a refused precision leaves fp32");
+        int64_t sh[4] = {1, 3, 8, 8};
+        CHECK(vl_onnx_calibrate(m, NULL, 4, sh) == VL_ERR_ARG && strstr(vl_errmsg(), "tiny.onnx"),
+              "calibrate(NULL): %s", vl_errmsg());
         vl_onnx_free(m);
     }
     /* the backbone layer: ONNX backbones take it, built-in descriptors refuse */
@@ -209,8 +367,10 @@ int main(int argc, char **argv)
     const char *large = argc > 2 ? argv[2] : "build-cache/onnx";
     expect_fallback = argc > 3 && !strcmp(argv[3], "--expect-fallback");
     static const char *const committed[] = {"squeezenet1_1", "headless_resnet", "headless_mnv2", "tiny", "ops"};
-    for (size_t i = 0; i < sizeof committed / sizeof *committed; i++)
+    for (size_t i = 0; i < sizeof committed / sizeof *committed; i++) {
         model(base, committed[i]);
+        model_int8(base, committed[i], 0);
+    }
     static const char *const big[] = {"resnet18", "mobilenet_v2", "resnet50"};
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
         char path[2048];
@@ -223,6 +383,8 @@ int main(int argc, char **argv)
         }
         fclose(f);
         model(large, big[i]);
+        model_int8(large, big[i], 0);
+        model_int8(large, big[i], 1);
     }
     errors(base);
     return check_summary();

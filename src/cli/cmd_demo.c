@@ -44,7 +44,7 @@ void cli_help_demo(FILE *f)
           "  --layer NAME       ONNX tensor to read features from\n"
           "  --preprocess NAME, --input-range LO,HI, --mean R,G,B, --std R,G,B,\n"
           "  --channel-order rgb|bgr   an ONNX backbone's input preprocessing (as train)\n"
-          "  --precision fp32|bf16     an ONNX backbone's arithmetic (as train; default fp32)\n"
+          "  --precision fp32|bf16|int8  an ONNX backbone's arithmetic (as train; default fp32)\n"
           "  --fps F            sampling rate (default 10)\n"
           "  --clips N          clips per class (default 40)\n"
           "  --long N           long videos with per-frame labels (default 12)\n"

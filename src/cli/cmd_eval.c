@@ -41,7 +41,7 @@ void cli_help_eval(FILE *f)
           "                   off); changes every per-frame metric\n"
           "  --report DIR     confusion chart (and per-frame timelines) as SVG + report.html\n"
           "  --batch N        sequences per forward pass (default 64)\n"
-          "  --precision fp32|bf16  the ONNX backbone's arithmetic on videos (default: what\n"
+          "  --precision fp32|bf16|int8  the ONNX backbone's arithmetic on videos (default: what\n"
           "                   the model records, i.e. what train used)\n"
           "  --threads N      (default: all cores)\n",
           f);

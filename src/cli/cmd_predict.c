@@ -39,7 +39,7 @@ void cli_help_predict(FILE *f)
           "                     take the argmax (default off; not for streams)\n"
           "  --json             one JSON object with a `predictions` array\n"
           "  --batch N          sequences per forward pass (default 64)\n"
-          "  --precision fp32|bf16   the ONNX backbone's arithmetic on videos (default:\n"
+          "  --precision fp32|bf16|int8  the ONNX backbone's arithmetic on videos (default:\n"
           "                     what the model records, i.e. what train used)\n"
           "  --threads N        (default: all cores)\n",
           f);

@@ -97,11 +97,13 @@ void cli_prep_help(FILE *f)
           "  --mean R,G,B --std R,G,B then (v - mean) / std per channel, in R,G,B order\n"
           "  --channel-order rgb|bgr  channel order fed to the model (layout, NCHW or NHWC,\n"
           "                           comes from the model's input shape)\n"
-          "  --precision fp32|bf16    an ONNX backbone's arithmetic (default fp32): bf16 runs\n"
-          "                           its convolutions in bfloat16 on CPUs with AVX512-BF16\n"
-          "                           or AMX (ResNets ~1.5-1.9x faster; features within\n"
-          "                           ~1%; fp32 with a note elsewhere); recorded in the\n"
-          "                           model, which predict repeats. int8 is not offered\n"
-          "                           yet (docs/precision.md)\n",
+          "  --precision fp32|bf16|int8  an ONNX backbone's arithmetic (default fp32):\n"
+          "                           bf16 runs its convolutions in bfloat16 on CPUs with\n"
+          "                           AVX512-BF16 or AMX (ResNets ~1.5-1.9x faster;\n"
+          "                           features within ~1%); int8 in int8 on CPUs with\n"
+          "                           AVX512-VNNI, AVX-VNNI or AMX (scales calibrated on\n"
+          "                           built-in images; features within ~1-3%); fp32 with\n"
+          "                           a note elsewhere; recorded in the model, which\n"
+          "                           predict repeats (docs/precision.md)\n",
           f);
 }

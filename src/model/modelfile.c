@@ -368,8 +368,8 @@ static vl_status backbone_from_json(const char *json, const char *name, vl_model
         (vl_json_get(b, "preprocess") && (st = get_input_norm(vl_json_get(b, "preprocess"), m, name))) ||
         (st = get_string(b, "precision", prec, sizeof prec, name, w)))
         goto done;
-    if (prec[0] && (vl_precision_parse(prec, &m->precision) || m->precision == VL_PREC_INT8)) {
-        st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"precision\" must be \"fp32\" or \"bf16\", not \"%s\"", name, prec);
+    if (prec[0] && vl_precision_parse(prec, &m->precision)) {
+        st = vl_seterr(VL_ERR_FORMAT, "%s: backbone: \"precision\" must be \"fp32\", \"bf16\" or \"int8\", not \"%s\"", name, prec);
         goto done;
     }
     /* The bounds `train --fps/--every` accept: a model edited past them (fps

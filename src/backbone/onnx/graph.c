@@ -128,6 +128,9 @@ void vl_onnx_free(vl_onnx *m)
         return;
     free_plan(m);
     free_spares(m);
+    free(m->qmax);
+    free(m->qmin);
+    free(m->cal_data);
     for (int i = 0; i < m->nt; i++)
         free_tensor(&m->T[i]);
     vl_dn_free(m);
@@ -313,11 +316,7 @@ const char *vl_precision_name(vl_precision p)
 vl_status vl_onnx_set_precision(vl_onnx *m, vl_precision p)
 {
     m->prec_note[0] = 0;
-    if (p == VL_PREC_INT8)
-        return vl_seterr(VL_ERR_UNSUPPORTED, "%s: precision int8 is not offered yet: it needs calibrated "
-                         "activation scales, which this version does not have (docs/precision.md); use bf16 or fp32",
-                         m->path);
-    if (p != VL_PREC_FP32 && p != VL_PREC_BF16)
+    if (p != VL_PREC_FP32 && p != VL_PREC_BF16 && p != VL_PREC_INT8)
         return vl_seterr(VL_ERR_ARG, "%s: unknown precision %d", m->path, (int)p);
     if (p == VL_PREC_BF16 && !vl_dn_bf16_native()) {
         if (vl_dn_available())
@@ -325,6 +324,15 @@ vl_status vl_onnx_set_precision(vl_onnx *m, vl_precision p)
                      "that oneDNN may use: running in fp32", m->path);
         else
             snprintf(m->prec_note, sizeof m->prec_note, "%.200s: bfloat16 convolutions need oneDNN, and this build has none: running in fp32",
+                     m->path);
+        p = VL_PREC_FP32;
+    }
+    if (p == VL_PREC_INT8 && !vl_dn_int8_native()) {
+        if (vl_dn_available())
+            snprintf(m->prec_note, sizeof m->prec_note, "%.200s: this CPU has no int8 dot-product instructions (AVX512-VNNI, "
+                     "AVX-VNNI or AMX) that oneDNN may use: running in fp32", m->path);
+        else
+            snprintf(m->prec_note, sizeof m->prec_note, "%.200s: int8 convolutions need oneDNN, and this build has none: running in fp32",
                      m->path);
         p = VL_PREC_FP32;
     }

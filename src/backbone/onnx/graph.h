@@ -133,6 +133,16 @@ struct vl_onnx {
     struct dn_weights_s *wcache; /* per Conv node: [2j] its weights, [2j+1] a fused depthwise one's */
     vl_precision prec;   /* what the oneDNN convolutions run in (vl_onnx_set_precision) */
     char prec_note[320]; /* why a requested precision fell back to fp32, or "" */
+    /* int8: static per-tensor activation ranges from an fp32 calibration pass
+     * (run.c, calibrate), indexed by tensor; what they were made from */
+    float *qmax, *qmin;   /* max |x| and min x over the calibration images (NULL: not calibrated) */
+    int qcal_ndim;        /* input shape the default calibration images had (0: none) */
+    int64_t qcal_shape[MAXD];
+    int qcal_tap;         /* the tap the calibration pass ran to */
+    int calibrating;      /* running the calibration pass: record ranges */
+    float *cal_data;      /* the caller's calibration images (vl_onnx_calibrate; owned), or NULL */
+    int cal_ndim;
+    int64_t cal_shape[MAXD];
 };
 
 /* ---- the operator table (ops.c) ---------------------------------------------------- */
@@ -247,6 +257,7 @@ size_t conv_scratch_need(const vl_onnx *m, const node *n);
 
 int vl_dn_available(void);
 int vl_dn_bf16_native(void);
+int vl_dn_int8_native(void);
 int vl_dn_decide(vl_onnx *m, int tap);   /* 1: out of memory */
 int vl_dn_on(const vl_onnx *m, int j);   /* node j runs as a primitive in this plan */
 vl_status vl_dn_plan_inputs(vl_onnx *m, int j, arena *a);
