@@ -647,9 +647,11 @@ static void skip_free(skipper *S)
     }
 }
 
-/* Margin around a presentation interval, seconds: far above TEPS and the
- * rounding of tick times, far below any frame duration. */
-#define SKIP_MARGIN 1e-4
+/* Slack around the producer's own comparisons (TEPS), seconds: placeholders
+ * carry the very doubles a decoded frame would, and targets are computed by
+ * the same expression, so this only absorbs last-bit differences; it keeps a
+ * sample time exactly on a frame's pts out of the previous frame's interval. */
+#define SKIP_MARGIN 1e-9
 
 /* Is the frame of `pkt` (look-ahead queue head, pts known) needed by the sampling? */
 static int skip_needed(const skipper *S, const vdec *v, const vl_sample_opts *o, const AVPacket *pkt)
@@ -667,9 +669,10 @@ static int skip_needed(const skipper *S, const vdec *v, const vl_sample_opts *o,
             nge++;
     }
     if (o->fps > 0) {
-        const double lo = S->min_ts < ts ? p - SKIP_MARGIN : -INFINITY;
-        const double hi = next != INT64_MAX ? (double)(next - v->t0) * v->tb + SKIP_MARGIN : INFINITY;
-        const double end = o->end > 0 ? o->end + SKIP_MARGIN : INFINITY;
+        /* the producer hands this frame the targets in [p - TEPS, next - TEPS), and below end - TEPS */
+        const double lo = S->min_ts < ts ? p - TEPS - SKIP_MARGIN : -INFINITY;
+        const double hi = next != INT64_MAX ? (double)(next - v->t0) * v->tb - TEPS + SKIP_MARGIN : INFINITY;
+        const double end = o->end > 0 ? o->end - TEPS + SKIP_MARGIN : INFINITY;
         int64_t k = 0;
         if (lo > o->start) {
             k = (int64_t)floor((lo - o->start) * o->fps) - 1;
