@@ -569,10 +569,11 @@ static int emit_targets(pipeline *P, double limit, double *next_t, int64_t *k, c
  *   so the decoder drops it when it is a non-reference frame (nal_ref_idc 0)
  *   and decodes it as usual when it is a reference one (FFmpeg copies
  *   skip_frame per packet also into its frame threads);
+ * - HEVC with a single temporal sub-layer (hevc_one_sublayer): the same,
+ *   the decoder dropping sub-layer non-reference pictures;
  * - intra-only codecs (MJPEG, ...): the packet is not sent at all.
- * Other codecs (HEVC, whose sub-layer non-reference pictures can still be
- * references of higher sub-layers; VP8/VP9 with invisible frames; MPEG-4)
- * skip nothing, nor does all_frames mode, nor VL_DECODE_ALL=1.
+ * Other codecs (VP8/VP9 with invisible frames, MPEG-4, AV1, ...) skip
+ * nothing, nor does all_frames mode, nor VL_DECODE_ALL=1.
  *
  * Whether a packet's frame is needed follows from its presentation interval
  * [pts, next pts): packets wait in a short look-ahead queue (deeper than the
@@ -618,6 +619,20 @@ static int decode_all_env(void)
     return e && e[0] && strcmp(e, "0") != 0;
 }
 
+/* HEVC: a sub-layer non-reference picture (TRAIL_N, RASL_N, ...: what
+ * AVDISCARD_NONREF drops) can still be a reference of a higher temporal
+ * sub-layer; with a single sub-layer it is nobody's. The count is in the
+ * hvcC record (MP4/MKV: numTemporalLayers, 0 = unknown); Annex B extradata
+ * (MPEG-TS, raw) does not say it: skip nothing there. */
+static int hevc_one_sublayer(const AVCodecParameters *par)
+{
+    const uint8_t *x = par->extradata;
+    return x && par->extradata_size >= 23 && x[0] == 1 && ((x[21] >> 3) & 7) == 1;
+}
+
+/* H.264 must be progressive: the two fields of a frame may come in two
+ * packets (two skipped packets, one missing frame). HEVC codes each field as
+ * a picture of its own, returned as a frame of its own. */
 static void skip_init(skipper *S, const vdec *v, const vl_sample_opts *o)
 {
     memset(S, 0, sizeof *S);
@@ -630,6 +645,8 @@ static void skip_init(skipper *S, const vdec *v, const vl_sample_opts *o)
         S->mode = 2;
     else if (v->dec->codec_id == AV_CODEC_ID_H264 && !strcmp(v->dec->codec->name, "h264") &&
              par->field_order == AV_FIELD_PROGRESSIVE)
+        S->mode = 1;
+    else if (v->dec->codec_id == AV_CODEC_ID_HEVC && !strcmp(v->dec->codec->name, "hevc") && hevc_one_sublayer(par))
         S->mode = 1;
     S->on = S->mode != 0;
     if (S->on) {
