@@ -9,6 +9,9 @@
  *   30 fps, keyframe every 30; and at 25 fps, where the rates 5 and 12.5 put
  *   sample times exactly on frame boundaries;
  * - H.264 with B-frames, variable frame rate (MKV, irregular gaps);
+ * - the first one cut mid-GOP by `ffmpeg -ss 1.3 -c copy` (when the command
+ *   is there): an MP4 edit list whose leading packets the demuxer flags
+ *   AV_PKT_FLAG_DISCARD (decoded, their frames dropped);
  * - H.264 without B-frames (every frame a reference: nothing to skip);
  * - HEVC (x265, 4 B-frames, one temporal sub-layer) in MP4, when FFmpeg has
  *   libx265 (else SKIP);
@@ -35,7 +38,7 @@
 #include "vidlstm.h"
 
 static char tmpdir[256];
-static char made[16][320];
+static char made[24][320];
 static int nmade;
 
 static const char *tfile(const char *name)
@@ -276,6 +279,20 @@ int main(int argc, char **argv)
               (long long)RB.skipped);
         printf("H.264 B-frames 30 fps: %lld frames skipped over all settings; at 1 fps %lld of 120\n", (long long)sk,
                (long long)RB.skipped);
+        /* cut mid-GOP by stream copy: an MP4 edit list, its first packets flagged
+         * AV_PKT_FLAG_DISCARD (decoded for reference, their frames dropped) */
+        const char *cut = tfile("cut_editlist.mp4");
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "ffmpeg -v error -y -ss 1.3 -i '%s' -c copy '%s' 2>/dev/null", b30, cut);
+        vl_video_info in;
+        if (system(cmd) == 0 && vl_video_probe(cut, &in) == VL_OK) {
+            int64_t skc = all_settings(cut, in.duration);
+            CHECK(skc > 0, "H.264 cut with an edit list: no frame skipped");
+            printf("H.264 cut with an edit list (%.2f s): %lld skipped\n", in.duration, (long long)skc);
+        } else {
+            printf("SKIP the edit-list case: needs the ffmpeg command\n");
+            remove(cut);
+        }
     }
     if (ok25) {
         /* 5 and 12.5 fps: every sample time is exactly a frame's pts (k/5 = frame 5k, k/12.5 = frame 2k) */

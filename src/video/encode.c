@@ -98,6 +98,8 @@ vl_status vl_video_writer_open(const char *path, const vl_writer_opts *o, vl_vid
         char crf[16];
         snprintf(crf, sizeof crf, "%d", o->quality > 0 ? o->quality : 18);
         av_opt_set(c->priv_data, "crf", crf, 0);
+    } else if (!strcmp(codec->name, "libx265")) {
+        av_opt_set(c->priv_data, "x265-params", "log-level=none", 0); /* x265 prints on its own otherwise */
     } else if (!strncmp(codec->name, "libvpx", 6)) {
         av_opt_set(c->priv_data, "deadline", "realtime", 0);
         av_opt_set(c->priv_data, "cpu-used", "8", 0);

@@ -588,7 +588,9 @@ static int emit_targets(pipeline *P, double limit, double *next_t, int64_t *k, c
  * decoded frame, never for frames presented before it (leading pictures the
  * decoder may drop), and stops for good at the first sign that decoder
  * output and packets do not pair one to one in timestamp order (no pts,
- * repeated pts, a frame with an unknown timestamp, a packet without a frame). */
+ * repeated pts, a frame with an unknown timestamp, a packet without a frame).
+ * Packets marked AV_PKT_FLAG_DISCARD (before an MP4 edit list's start: the
+ * decoder decodes them and drops their frames) are no frames here either. */
 
 enum { SKIP_HIST = 64, SKIP_LA_MAX = 24, SKIP_OUT_MAX = 4096 };
 
@@ -679,7 +681,10 @@ static int skip_needed(const skipper *S, const vdec *v, const vl_sample_opts *o,
     const double p = (double)(ts - v->t0) * v->tb;
     const double tstart = o->start - TEPS;
     for (int i = 0; i < S->hn + S->qn; i++) {
-        int64_t t = i < S->hn ? S->hist[i] : S->q[(S->qh + i - S->hn) % SKIP_LA_MAX]->pts;
+        const AVPacket *qp = i < S->hn ? NULL : S->q[(S->qh + i - S->hn) % SKIP_LA_MAX];
+        if (qp && (qp->flags & AV_PKT_FLAG_DISCARD))
+            continue; /* no frame */
+        int64_t t = qp ? qp->pts : S->hist[i];
         if (t > ts && t < next)
             next = t;
         if (t >= ts && (double)(t - v->t0) * v->tb >= tstart)
@@ -715,6 +720,8 @@ static int skip_needed(const skipper *S, const vdec *v, const vl_sample_opts *o,
 /* A packet leaves the look-ahead: returns 1 when it is a candidate for skipping. */
 static int skip_decide(skipper *S, const vdec *v, const vl_sample_opts *o, const AVPacket *pkt)
 {
+    if (pkt->flags & AV_PKT_FLAG_DISCARD) /* decoded for reference only, its frame dropped (MP4 edit lists) */
+        return 0;
     int cand = S->on && S->nreal > 0 && pkt->pts != AV_NOPTS_VALUE && pkt->pts > S->first_real_ts &&
                !skip_needed(S, v, o, pkt);
     /* remember it among the packets whose frame is to come */
@@ -933,7 +940,9 @@ static void *producer(void *arg)
                         goto out;
                     }
                     av_packet_move_ref(q, pkt);
-                    if (q->pts != AV_NOPTS_VALUE) {
+                    if (q->flags & AV_PKT_FLAG_DISCARD) {
+                        /* gives no frame: not one of the frames counted */
+                    } else if (q->pts != AV_NOPTS_VALUE) {
                         if (q->pts < S->min_ts)
                             S->min_ts = q->pts;
                         if ((double)(q->pts - v->t0) * v->tb >= o->start - TEPS)
