@@ -5,8 +5,9 @@
 #   standalone  build/bench/bench_backbone MODEL --batch 16 --threads T (the CNN alone)
 #   extract     build/vidlstm extract --data DIR --backbone MODEL --no-cache --threads T
 #               for each mode (cross: batches spanning clips, the default for ONNX
-#               backbones; per-clip: VL_EXTRACT_PER_CLIP=1, the previous code path)
-#               and each --jobs in JOBS.
+#               backbones; per-clip: VL_EXTRACT_PER_CLIP=1, the previous code path;
+#               decode-all: cross with VL_DECODE_ALL=1, every frame decoded, as before
+#               unsampled frames were skipped) and each --jobs in JOBS.
 # Extraction frames/s come from the library's VL_PROFILE=1 line (frames / wall
 # time of vl_extract_clips: decoding, conversion, the CNN, caching; not the
 # process start or the model load); peak RSS from GNU time (whole process).
@@ -47,7 +48,8 @@ for r in $(seq "$REPS"); do
   for mode in $MODES; do
     for j in $JOBS; do
       pc=0; [ "$mode" = per-clip ] && pc=1
-      VL_PROFILE=1 VL_EXTRACT_PER_CLIP=$pc /usr/bin/time -f '%M' -o "$tmp/rss" \
+      da=0; [ "$mode" = decode-all ] && da=1
+      VL_PROFILE=1 VL_EXTRACT_PER_CLIP=$pc VL_DECODE_ALL=$da /usr/bin/time -f '%M' -o "$tmp/rss" \
         "$BIN" extract --data "$DIR" --backbone "$MODEL" --out "$tmp/out" --no-cache --threads "$THREADS" \
         --jobs "$j" --quiet 2> "$tmp/err"
       rc=$?

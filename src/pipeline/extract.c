@@ -441,11 +441,13 @@ static void prof_report(const vl_extractor *x, int nclips, double wall, double c
             "vidlstm profile: %s, %d clips, %lld frames in %.2f s (%.1f frames/s; process CPU %.2f s, %.2f ms a frame), "
             "jobs %d: workers %.2f s = "
             "backbone %.2f s (%lld batches, %lld of a new size: %.2f s) + waiting/other %.2f s; decoding threads: "
-            "open/close %.2f s, read %.2f s, decode %.2f s (%lld frames), convert %.2f s (%lld frames), blocked %.2f s\n",
+            "open/close %.2f s, read %.2f s, decode %.2f s (%lld frames, %lld unsampled skipped), convert %.2f s (%lld frames), "
+            "blocked %.2f s\n",
             x->cross ? "cross-clip batches" : "per-clip batches", nclips, (long long)p.frames, wall,
             wall > 0 ? (double)p.frames / wall : 0.0, cpu, p.frames ? 1e3 * cpu / (double)p.frames : 0.0, x->jobs, p.wall, p.cnn, (long long)p.batches,
             (long long)p.new_shape, p.cnn_new, p.wall - p.cnn, v.open - v0->open, v.read - v0->read,
-            v.decode - v0->decode, (long long)(v.decoded - v0->decoded), v.convert - v0->convert,
+            v.decode - v0->decode, (long long)(v.decoded - v0->decoded), (long long)(v.skipped - v0->skipped),
+            v.convert - v0->convert,
             (long long)(v.converted - v0->converted), v.wait - v0->wait);
 }
 

@@ -84,7 +84,7 @@ vl_status vl_video_writer_open(const char *path, const vl_writer_opts *o, vl_vid
     c->time_base = o->vfr ? (AVRational){1, o->fps_num * 1000} : (AVRational){o->fps_den, o->fps_num};
     c->framerate = (AVRational){o->fps_num, o->fps_den};
     c->gop_size = o->gop > 0 ? o->gop : 12;
-    c->max_b_frames = 0;
+    c->max_b_frames = o->bframes > 0 ? o->bframes : 0;
     c->pix_fmt = AV_PIX_FMT_YUV420P;
     if (!strcmp(codec->name, "mjpeg")) {
         c->pix_fmt = AV_PIX_FMT_YUVJ420P;
@@ -98,6 +98,8 @@ vl_status vl_video_writer_open(const char *path, const vl_writer_opts *o, vl_vid
         char crf[16];
         snprintf(crf, sizeof crf, "%d", o->quality > 0 ? o->quality : 18);
         av_opt_set(c->priv_data, "crf", crf, 0);
+    } else if (!strcmp(codec->name, "libx265")) {
+        av_opt_set(c->priv_data, "x265-params", "log-level=none", 0); /* x265 prints on its own otherwise */
     } else if (!strncmp(codec->name, "libvpx", 6)) {
         av_opt_set(c->priv_data, "deadline", "realtime", 0);
         av_opt_set(c->priv_data, "cpu-used", "8", 0);

@@ -19,6 +19,8 @@ typedef struct {
     int rotation;        /* clockwise display rotation to record (0, 90, 180, 270) */
     int quality;         /* 0 = encoder default; else a codec-specific quantiser (crf/qscale) */
     int gop;             /* keyframe interval (0 = encoder default) */
+    int bframes;         /* consecutive B-frames (0 = none); libx264 (ultrafast, B-pyramid: with 2 or more,
+                          * the middle one a reference and the others not) and mpeg4 */
 } vl_writer_opts;
 
 /* Container chosen from the file name's extension (.mp4, .mkv, .webm, .avi, .mov).

@@ -73,6 +73,7 @@ static void prof_add(const vl_video_profile *p)
     prof_total.wait += p->wait;
     prof_total.decoded += p->decoded;
     prof_total.converted += p->converted;
+    prof_total.skipped += p->skipped;
     pthread_mutex_unlock(&prof_mu);
 }
 
@@ -477,6 +478,12 @@ static int emit(pipeline *P, const AVFrame *f, double t, double pts, int64_t idx
                 int64_t *last_conv_serial, const float **last_conv)
 {
     slot *s = &P->s[P->fill];
+    if (!f) { /* a skipped frame (no pixels) was selected: never deliver a wrong frame */
+        producer_fail(P, vl_seterr(VL_ERR_FORMAT, "%s: a frame skipped as unsampled was sampled (irregular timestamps "
+                                                  "or frame order?); decode every frame with VL_DECODE_ALL=1",
+                                   P->v.path));
+        return -1;
+    }
     /* same decoded frame again (rate above the source's): copy, from the
      * frame *last_conv points at in plane 0, each plane's same position */
     int again = *last_conv && *last_conv_serial == serial;
@@ -552,20 +559,325 @@ static int emit_targets(pipeline *P, double limit, double *next_t, int64_t *k, c
     return stop;
 }
 
+/* ---- skipping frames nobody samples ------------------------------------------------ *
+ *
+ * Sampling a few frames a second out of 25-30, exact decoding of every frame
+ * costs as much as the CNN. A frame no sampled time needs and that no other
+ * frame references need not be decoded, and skipping it changes no other
+ * frame's pixels:
+ * - H.264: the packet goes to the decoder with skip_frame = AVDISCARD_NONREF,
+ *   so the decoder drops it when it is a non-reference frame (nal_ref_idc 0)
+ *   and decodes it as usual when it is a reference one (FFmpeg copies
+ *   skip_frame per packet also into its frame threads);
+ * - HEVC with a single temporal sub-layer (hevc_one_sublayer): the same,
+ *   the decoder dropping sub-layer non-reference pictures;
+ * - intra-only codecs (MJPEG, ...): the packet is not sent at all.
+ * Other codecs (VP8/VP9 with invisible frames, MPEG-4, AV1, ...) skip
+ * nothing, nor does all_frames mode, nor VL_DECODE_ALL=1.
+ *
+ * Whether a packet's frame is needed follows from its presentation interval
+ * [pts, next pts): packets wait in a short look-ahead queue (deeper than the
+ * reorder depth), and the next pts is the smallest larger one seen so far; a
+ * packet seen later can only shorten the interval, so the test errs towards
+ * decoding. A skipped frame still counts: the producer handles a placeholder
+ * with the packet's timestamp exactly where the decoder would have returned
+ * the frame (before the first returned frame with a larger timestamp, or at
+ * the end), through the same code as decoded frames (frame counter, index,
+ * frame duration, clip end), and a placeholder that a sampled time selects
+ * is an error, never a silent wrong frame. Skipping starts after the first
+ * decoded frame, never for frames presented before it (leading pictures the
+ * decoder may drop), and stops for good at the first sign that decoder
+ * output and packets do not pair one to one in timestamp order (no pts,
+ * repeated pts, a frame with an unknown timestamp, a packet without a frame).
+ * Packets marked AV_PKT_FLAG_DISCARD (before an MP4 edit list's start: the
+ * decoder decodes them and drops their frames) are no frames here either. */
+
+enum { SKIP_HIST = 64, SKIP_LA_MAX = 24, SKIP_OUT_MAX = 4096 };
+
+typedef struct {
+    int64_t ts;
+    int cand; /* sent with AVDISCARD_NONREF, or not sent (intra-only) */
+} outent;
+
+typedef struct {
+    int mode;  /* 0: skip nothing; 1: AVDISCARD_NONREF; 2: intra-only, do not send */
+    int on;    /* no anomaly seen */
+    int depth; /* look-ahead packets */
+    AVPacket *q[SKIP_LA_MAX];
+    int qh, qn;
+    int64_t hist[SKIP_HIST]; /* pts of the last packets that left the queue */
+    int hn, hpos;
+    int64_t min_ts;          /* smallest pts seen (INT64_MAX: none) */
+    int64_t nseen_from;      /* every-k: packets seen with pts >= start */
+    outent out[SKIP_OUT_MAX];/* packets whose frame has not come back yet, by pts */
+    int nout;
+    int64_t nreal, first_real_ts;
+} skipper;
+
+/* Environment VL_DECODE_ALL=1: decode every frame (the reference the tests compare with). */
+static int decode_all_env(void)
+{
+    const char *e = getenv("VL_DECODE_ALL");
+    return e && e[0] && strcmp(e, "0") != 0;
+}
+
+/* HEVC: a sub-layer non-reference picture (TRAIL_N, RASL_N, ...: what
+ * AVDISCARD_NONREF drops) can still be a reference of a higher temporal
+ * sub-layer; with a single sub-layer it is nobody's. The count is in the
+ * hvcC record (MP4/MKV: numTemporalLayers, 0 = unknown); Annex B extradata
+ * (MPEG-TS, raw) does not say it: skip nothing there. */
+static int hevc_one_sublayer(const AVCodecParameters *par)
+{
+    const uint8_t *x = par->extradata;
+    return x && par->extradata_size >= 23 && x[0] == 1 && ((x[21] >> 3) & 7) == 1;
+}
+
+/* H.264 must be progressive: the two fields of a frame may come in two
+ * packets (two skipped packets, one missing frame). HEVC codes each field as
+ * a picture of its own, returned as a frame of its own. */
+static void skip_init(skipper *S, const vdec *v, const vl_sample_opts *o)
+{
+    memset(S, 0, sizeof *S);
+    S->min_ts = INT64_MAX;
+    const AVCodecDescriptor *d = avcodec_descriptor_get(v->dec->codec_id);
+    const AVCodecParameters *par = v->st->codecpar;
+    if (o->all_frames || decode_all_env() || (o->fps <= 0 && o->every_k <= 1))
+        S->mode = 0;
+    else if (d && (d->props & AV_CODEC_PROP_INTRA_ONLY))
+        S->mode = 2;
+    else if (v->dec->codec_id == AV_CODEC_ID_H264 && !strcmp(v->dec->codec->name, "h264") &&
+             par->field_order == AV_FIELD_PROGRESSIVE)
+        S->mode = 1;
+    else if (v->dec->codec_id == AV_CODEC_ID_HEVC && !strcmp(v->dec->codec->name, "hevc") && hevc_one_sublayer(par))
+        S->mode = 1;
+    S->on = S->mode != 0;
+    if (S->on) {
+        int delay = v->dec->has_b_frames > par->video_delay ? v->dec->has_b_frames : par->video_delay;
+        S->depth = delay + 4 < SKIP_LA_MAX ? delay + 4 : SKIP_LA_MAX;
+    }
+}
+
+static void skip_free(skipper *S)
+{
+    while (S->qn > 0) {
+        av_packet_free(&S->q[S->qh]);
+        S->qh = (S->qh + 1) % SKIP_LA_MAX;
+        S->qn--;
+    }
+}
+
+/* Slack around the producer's own comparisons (TEPS), seconds: placeholders
+ * carry the very doubles a decoded frame would, and targets are computed by
+ * the same expression, so this only absorbs last-bit differences; it keeps a
+ * sample time exactly on a frame's pts out of the previous frame's interval. */
+#define SKIP_MARGIN 1e-9
+
+/* Is the frame of `pkt` (look-ahead queue head, pts known) needed by the sampling? */
+static int skip_needed(const skipper *S, const vdec *v, const vl_sample_opts *o, const AVPacket *pkt)
+{
+    const int64_t ts = pkt->pts;
+    int64_t next = INT64_MAX;
+    int64_t nge = 0; /* other seen packets with pts >= ts and >= start */
+    const double p = (double)(ts - v->t0) * v->tb;
+    const double tstart = o->start - TEPS;
+    for (int i = 0; i < S->hn + S->qn; i++) {
+        const AVPacket *qp = i < S->hn ? NULL : S->q[(S->qh + i - S->hn) % SKIP_LA_MAX];
+        if (qp && (qp->flags & AV_PKT_FLAG_DISCARD))
+            continue; /* no frame */
+        int64_t t = qp ? qp->pts : S->hist[i];
+        if (t > ts && t < next)
+            next = t;
+        if (t >= ts && (double)(t - v->t0) * v->tb >= tstart)
+            nge++;
+    }
+    if (o->fps > 0) {
+        /* the producer hands this frame the targets in [p - TEPS, next - TEPS), and below end - TEPS */
+        const double lo = S->min_ts < ts ? p - TEPS - SKIP_MARGIN : -INFINITY;
+        const double hi = next != INT64_MAX ? (double)(next - v->t0) * v->tb - TEPS + SKIP_MARGIN : INFINITY;
+        const double end = o->end > 0 ? o->end - TEPS + SKIP_MARGIN : INFINITY;
+        int64_t k = 0;
+        if (lo > o->start) {
+            k = (int64_t)floor((lo - o->start) * o->fps) - 1;
+            if (k < 0)
+                k = 0;
+        }
+        double t = o->start + (double)k / o->fps;
+        while (t < lo) {
+            k++;
+            t = o->start + (double)k / o->fps;
+        }
+        return t < hi && t < end;
+    }
+    /* every k-th frame: the producer's own tests on the same doubles */
+    if (!(p >= tstart))
+        return 0;
+    if (o->end > 0 && !(p < o->end - TEPS))
+        return 0;
+    int64_t rank = S->nseen_from - 1 - nge; /* frames from start presented before this one */
+    return rank % o->every_k == 0;
+}
+
+/* A packet leaves the look-ahead: returns 1 when it is a candidate for skipping. */
+static int skip_decide(skipper *S, const vdec *v, const vl_sample_opts *o, const AVPacket *pkt)
+{
+    if (pkt->flags & AV_PKT_FLAG_DISCARD) /* decoded for reference only, its frame dropped (MP4 edit lists) */
+        return 0;
+    int cand = S->on && S->nreal > 0 && pkt->pts != AV_NOPTS_VALUE && pkt->pts > S->first_real_ts &&
+               !skip_needed(S, v, o, pkt);
+    /* remember it among the packets whose frame is to come */
+    if (pkt->pts == AV_NOPTS_VALUE) {
+        S->on = 0;
+        return 0;
+    }
+    if (S->nout == SKIP_OUT_MAX) { /* the decoder returns nothing: stop pairing */
+        S->on = 0;
+        return 0;
+    }
+    int i = S->nout;
+    while (i > 0 && S->out[i - 1].ts >= pkt->pts) {
+        if (S->out[i - 1].ts == pkt->pts)
+            S->on = 0, cand = 0; /* repeated pts: pairing ambiguous */
+        S->out[i] = S->out[i - 1];
+        i--;
+    }
+    S->out[i] = (outent){pkt->pts, cand};
+    S->nout++;
+    S->hist[S->hpos] = pkt->pts;
+    S->hpos = (S->hpos + 1) % SKIP_HIST;
+    if (S->hn < SKIP_HIST)
+        S->hn++;
+    return cand;
+}
+
+/* Producer state: what the frame handling carries from frame to frame. */
+typedef struct {
+    double fdur;
+    int64_t counter; /* frames handled (decoded or skipped), for index when no seek happened */
+    int seeked, full_index;
+    double end, next_t;
+    int64_t k;
+    int have_prev, prev_skipped; /* prev_skipped: `prev` stands for a skipped frame (no pixels) */
+    double prev_pts, last_pts;
+    int64_t prev_idx, prev_serial, last_conv_idx;
+    const float *last_conv;
+    AVFrame *prev;
+} prodstate;
+
+/* One frame in presentation order, decoded (`frame`, consumed) or skipped
+ * (NULL: timestamp `ts` only). Returns <0 on error, 1 to stop, 0 to go on. */
+static int handle_frame(pipeline *P, prodstate *F, AVFrame *frame, int64_t ts)
+{
+    vdec *v = &P->v;
+    const vl_sample_opts *o = &P->o;
+    double pts = ts != AV_NOPTS_VALUE ? (double)(ts - v->t0) * v->tb : F->last_pts + F->fdur;
+    if (pts <= F->last_pts) /* broken or repeated timestamps: keep time moving */
+        pts = F->last_pts + F->fdur * 1e-3;
+    if (F->last_pts > -INFINITY && pts - F->last_pts > 0 && pts - F->last_pts < 10.0)
+        F->fdur = pts - F->last_pts; /* duration of the frame on screen before this one */
+    F->last_pts = pts;
+    int64_t idx = F->counter;
+    if (F->seeked) {
+        int e = F->full_index && ts != AV_NOPTS_VALUE
+                    ? av_index_search_timestamp(v->st, ts, AVSEEK_FLAG_ANY | AVSEEK_FLAG_BACKWARD)
+                    : -1;
+        idx = e >= 0 ? e : llround(pts * v->info.fps);
+    }
+    F->counter++;
+    int stop = 0;
+    if (o->fps > 0) {
+        if (F->have_prev)
+            stop = emit_targets(P, pts < F->end ? pts : F->end, &F->next_t, &F->k, F->prev_skipped ? NULL : F->prev,
+                                F->prev_pts, F->prev_idx, F->prev_serial, &F->last_conv_idx, &F->last_conv);
+        av_frame_unref(F->prev);
+        if (frame)
+            av_frame_move_ref(F->prev, frame);
+        F->prev_skipped = frame == NULL;
+        F->have_prev = 1;
+        F->prev_pts = pts;
+        F->prev_idx = idx;
+        F->prev_serial = F->counter - 1;
+        if (F->next_t >= F->end - TEPS && stop >= 0)
+            stop = 1;
+    } else {
+        if (pts >= o->start - TEPS && pts < F->end - TEPS) {
+            if (F->k % (o->every_k > 0 ? o->every_k : 1) == 0)
+                stop = emit(P, frame, pts, pts, idx, F->counter - 1, 1, &F->last_conv_idx, &F->last_conv);
+            else if (o->all_frames)
+                stop = emit(P, frame, pts, pts, idx, F->counter - 1, 0, &F->last_conv_idx, &F->last_conv);
+            F->k++;
+        } else if (pts >= F->end - TEPS) {
+            stop = 1;
+        }
+        if (frame)
+            av_frame_unref(frame);
+    }
+    return stop;
+}
+
+/* The skipped frames presented before timestamp `ts` (all when ts is
+ * INT64_MAX), in order. Packets before `ts` that were decoded but gave no
+ * frame end the skipping. Returns as handle_frame. */
+static int flush_skipped(pipeline *P, skipper *S, prodstate *F, int64_t ts)
+{
+    int n = 0;
+    while (n < S->nout && S->out[n].ts < ts)
+        n++;
+    int stop = 0, i = 0;
+    for (; i < n && !stop; i++) {
+        if (S->out[i].cand) {
+            P->prof.skipped++;
+            stop = handle_frame(P, F, NULL, S->out[i].ts);
+        } else if (ts != INT64_MAX) {
+            S->on = 0; /* a packet without a frame */
+        }
+    }
+    memmove(S->out, S->out + i, sizeof(outent) * (size_t)(S->nout - i));
+    S->nout -= i;
+    return stop;
+}
+
+/* A decoded frame came back with timestamp ts: pairs it with its packet. */
+static void skip_pair(skipper *S, int64_t ts)
+{
+    if (ts == AV_NOPTS_VALUE || S->nout == 0 || S->out[0].ts != ts) {
+        S->on = 0;
+        return;
+    }
+    memmove(S->out, S->out + 1, sizeof(outent) * (size_t)(S->nout - 1));
+    S->nout--;
+    if (S->nreal++ == 0)
+        S->first_real_ts = ts;
+}
+
+/* Sends `pkt` (or, intra-only, holds it back when skipped). Returns avcodec_send_packet's result. */
+static int send_one(pipeline *P, skipper *S, AVPacket *pkt)
+{
+    vdec *v = &P->v;
+    int cand = S->mode ? skip_decide(S, v, &P->o, pkt) : 0;
+    if (cand && S->mode == 2)
+        return 0;
+    if (S->mode == 1)
+        v->dec->skip_frame = cand ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
+    double t0 = prof_now();
+    int ret = avcodec_send_packet(v->dec, pkt);
+    P->prof.decode += prof_now() - t0;
+    return ret;
+}
+
 static void *producer(void *arg)
 {
     pipeline *P = arg;
     vdec *v = &P->v;
     const vl_sample_opts *o = &P->o;
     AVPacket *pkt = av_packet_alloc();
-    AVFrame *frame = av_frame_alloc(), *prev = av_frame_alloc();
-    if (!pkt || !frame || !prev) {
+    AVFrame *frame = av_frame_alloc();
+    skipper *S = calloc(1, sizeof *S);
+    prodstate F = {.prev = av_frame_alloc()};
+    if (!pkt || !frame || !F.prev || !S) {
         producer_fail(P, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", v->path));
         goto out;
     }
-    double fdur = v->info.fps > 0 ? 1.0 / v->info.fps : 0.04;
-    int64_t counter = 0;      /* decoded frames, for index when no seek happened */
-    int seeked = 0;
+    F.fdur = v->info.fps > 0 ? 1.0 / v->info.fps : 0.04;
     /* After a seek, `index` (the source frame number) must be recovered:
      * - exactly from the container's index when it lists every frame and
      *   frames are not reordered (MP4, MOV, AVI without B-frames);
@@ -573,60 +885,91 @@ static void *producer(void *arg)
      * - otherwise (variable rate, no full index: e.g. phone MKV) we do not
      *   seek but decode from the start and count; frames before `start` are
      *   decoded, never converted. */
-    const int full_index = v->info.frames > 0 && avformat_index_get_entries_count(v->st) >= v->info.frames &&
-                           !v->dec->has_b_frames;
+    F.full_index = v->info.frames > 0 && avformat_index_get_entries_count(v->st) >= v->info.frames &&
+                   !v->dec->has_b_frames;
     AVRational afr = v->st->avg_frame_rate, rfr = v->st->r_frame_rate;
     const int looks_cfr = afr.num > 0 && afr.den > 0 && rfr.num > 0 && av_cmp_q(afr, rfr) == 0;
-    if (o->start > 0 && (full_index || looks_cfr)) {
+    if (o->start > 0 && (F.full_index || looks_cfr)) {
         int64_t ts = v->t0 + (int64_t)floor(o->start / v->tb);
         if (av_seek_frame(v->fmt, v->si, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
             avcodec_flush_buffers(v->dec);
-            seeked = 1;
+            F.seeked = 1;
         }
     }
-    const double end = o->end > 0 ? o->end : INFINITY;
-    double next_t = o->start; /* rate mode: next target time */
-    int64_t k = 0;            /* rate mode: targets emitted; every-k mode: frames seen since start */
-    int have_prev = 0;
-    double prev_pts = 0.0, last_pts = -INFINITY;
-    int64_t prev_idx = 0, prev_serial = -1;
-    int64_t last_conv_idx = -1;
-    const float *last_conv = NULL;
-    int bad = 0, eof = 0, finished = 0, decoded_any = 0;
+    skip_init(S, v, o);
+    F.end = o->end > 0 ? o->end : INFINITY;
+    F.next_t = o->start; /* rate mode: next target time */
+    F.k = 0;             /* rate mode: targets emitted; every-k mode: frames seen since start */
+    F.last_pts = -INFINITY;
+    F.prev_serial = -1;
+    F.last_conv_idx = -1;
+    int bad = 0, eof = 0, finished = 0, decoded_any = 0, drained = 0;
 
     while (!finished) {
         int ret;
-        if (!eof) {
-            double t0 = prof_now();
-            ret = av_read_frame(v->fmt, pkt);
-            P->prof.read += prof_now() - t0;
-            if (ret == AVERROR_EOF || (ret == AVERROR(EIO) && avio_feof(v->fmt->pb))) {
-                eof = 1;
-                avcodec_send_packet(v->dec, NULL); /* drain */
-            } else if (ret < 0) {
-                if (ret == AVERROR(ETIMEDOUT)) {
-                    producer_fail(P, vl_seterr(VL_ERR_IO, "%s: timed out after %g s without data (--timeout)",
-                                               v->path, net_timeout));
-                    goto out;
-                }
-                if (!decoded_any && mov_needs_seek(v)) {
-                    producer_fail(P, mov_on_pipe_fail(v->path));
-                    goto out;
-                }
-                if (++bad > o->max_bad_packets) {
-                    producer_fail(P, av_fail(v->path, "unreadable data (too many errors in a row)", ret));
-                    goto out;
-                }
-                continue;
-            } else {
-                if (pkt->stream_index != v->si) {
+        if (!drained) {
+            AVPacket *send = NULL; /* a packet to send now (NULL at the end: drain) */
+            if (!eof) {
+                double t0 = prof_now();
+                ret = av_read_frame(v->fmt, pkt);
+                P->prof.read += prof_now() - t0;
+                if (ret == AVERROR_EOF || (ret == AVERROR(EIO) && avio_feof(v->fmt->pb))) {
+                    eof = 1;
+                } else if (ret < 0) {
+                    if (ret == AVERROR(ETIMEDOUT)) {
+                        producer_fail(P, vl_seterr(VL_ERR_IO, "%s: timed out after %g s without data (--timeout)",
+                                                   v->path, net_timeout));
+                        goto out;
+                    }
+                    if (!decoded_any && mov_needs_seek(v)) {
+                        producer_fail(P, mov_on_pipe_fail(v->path));
+                        goto out;
+                    }
+                    if (++bad > o->max_bad_packets) {
+                        producer_fail(P, av_fail(v->path, "unreadable data (too many errors in a row)", ret));
+                        goto out;
+                    }
+                    continue;
+                } else if (pkt->stream_index != v->si) {
                     av_packet_unref(pkt);
                     continue;
+                } else if (S->depth > 0) { /* into the look-ahead */
+                    AVPacket *q = av_packet_alloc();
+                    if (!q) {
+                        producer_fail(P, vl_seterr(VL_ERR_NOMEM, "%s: out of memory", v->path));
+                        goto out;
+                    }
+                    av_packet_move_ref(q, pkt);
+                    if (q->flags & AV_PKT_FLAG_DISCARD) {
+                        /* gives no frame: not one of the frames counted */
+                    } else if (q->pts != AV_NOPTS_VALUE) {
+                        if (q->pts < S->min_ts)
+                            S->min_ts = q->pts;
+                        if ((double)(q->pts - v->t0) * v->tb >= o->start - TEPS)
+                            S->nseen_from++;
+                    } else {
+                        S->on = 0;
+                    }
+                    S->q[(S->qh + S->qn) % SKIP_LA_MAX] = q;
+                    S->qn++;
+                    if (S->qn <= S->depth)
+                        continue; /* read on */
+                } else {
+                    send = pkt;
                 }
-                t0 = prof_now();
-                ret = avcodec_send_packet(v->dec, pkt);
-                P->prof.decode += prof_now() - t0;
-                av_packet_unref(pkt);
+            }
+            if (!send && S->qn > 0) { /* the look-ahead's oldest packet */
+                send = S->q[S->qh];
+                S->q[S->qh] = NULL;
+                S->qh = (S->qh + 1) % SKIP_LA_MAX;
+                S->qn--;
+            }
+            if (send) {
+                ret = send_one(P, S, send);
+                if (send == pkt)
+                    av_packet_unref(pkt);
+                else
+                    av_packet_free(&send);
                 if (ret < 0 && ret != AVERROR(EAGAIN)) {
                     if (++bad > o->max_bad_packets) {
                         producer_fail(P, av_fail(v->path, "corrupt video data (too many decode errors in a row)", ret));
@@ -634,6 +977,9 @@ static void *producer(void *arg)
                     }
                     continue;
                 }
+            } else { /* end of the data and of the look-ahead */
+                avcodec_send_packet(v->dec, NULL);
+                drained = 1;
             }
         }
         while (!finished) {
@@ -644,6 +990,13 @@ static void *producer(void *arg)
                 break;
             if (ret == AVERROR_EOF) {
                 finished = 1;
+                if (S->mode) { /* the skipped frames after the last decoded one */
+                    int stop = flush_skipped(P, S, &F, INT64_MAX);
+                    if (stop < 0)
+                        goto out;
+                    if (stop)
+                        finished = 2;
+                }
                 break;
             }
             if (ret < 0) {
@@ -665,45 +1018,16 @@ static void *producer(void *arg)
                 break;
             }
             int64_t ts = frame->best_effort_timestamp;
-            double pts = ts != AV_NOPTS_VALUE ? (double)(ts - v->t0) * v->tb : last_pts + fdur;
-            if (pts <= last_pts) /* broken or repeated timestamps: keep time moving */
-                pts = last_pts + fdur * 1e-3;
-            if (last_pts > -INFINITY && pts - last_pts > 0 && pts - last_pts < 10.0)
-                fdur = pts - last_pts; /* duration of the frame on screen before this one */
-            last_pts = pts;
-            int64_t idx = counter;
-            if (seeked) {
-                int e = full_index && ts != AV_NOPTS_VALUE
-                            ? av_index_search_timestamp(v->st, ts, AVSEEK_FLAG_ANY | AVSEEK_FLAG_BACKWARD)
-                            : -1;
-                idx = e >= 0 ? e : llround(pts * v->info.fps);
-            }
-            counter++;
             int stop = 0;
-            if (o->fps > 0) {
-                if (have_prev)
-                    stop = emit_targets(P, pts < end ? pts : end, &next_t, &k, prev, prev_pts, prev_idx, prev_serial,
-                                        &last_conv_idx, &last_conv);
-                av_frame_unref(prev);
-                av_frame_move_ref(prev, frame);
-                have_prev = 1;
-                prev_pts = pts;
-                prev_idx = idx;
-                prev_serial = counter - 1;
-                if (next_t >= end - TEPS)
-                    stop = 1;
-            } else {
-                if (pts >= o->start - TEPS && pts < end - TEPS) {
-                    if (k % (o->every_k > 0 ? o->every_k : 1) == 0)
-                        stop = emit(P, frame, pts, pts, idx, counter - 1, 1, &last_conv_idx, &last_conv);
-                    else if (o->all_frames)
-                        stop = emit(P, frame, pts, pts, idx, counter - 1, 0, &last_conv_idx, &last_conv);
-                    k++;
-                } else if (pts >= end - TEPS) {
-                    stop = 1;
-                }
-                av_frame_unref(frame);
+            if (S->mode) {
+                if (ts != AV_NOPTS_VALUE)
+                    stop = flush_skipped(P, S, &F, ts);
+                skip_pair(S, ts);
             }
+            if (!stop)
+                stop = handle_frame(P, &F, frame, ts);
+            else
+                av_frame_unref(frame);
             if (stop < 0)
                 goto out;
             if (stop) {
@@ -718,13 +1042,13 @@ static void *producer(void *arg)
     }
     if (finished == 1) {
         /* End of the video: the last frame stays on screen for one frame duration. */
-        double video_end = last_pts + fdur;
+        double video_end = F.last_pts + F.fdur;
         /* Data that stops well short of the video stream's own declared
          * length is a truncated file whose index survived (an MP4 written
          * index-first): an error, not a silently shorter video. Only the
          * stream's duration counts (the container's may include longer audio). */
         double declared = (v->st->duration != AV_NOPTS_VALUE && v->st->duration > 0) ? (double)v->st->duration * v->tb : 0.0;
-        double tol = 3.0 * fdur > 0.5 ? 3.0 * fdur : 0.5;
+        double tol = 3.0 * F.fdur > 0.5 ? 3.0 * F.fdur : 0.5;
         if (declared > 0 && video_end < declared - tol && (o->end <= 0 || o->end > video_end + tol)) {
             producer_fail(P, vl_seterr(VL_ERR_FORMAT, "%s: truncated: its frames end at %.3f s, but the video stream is "
                                                       "%.3f s long",
@@ -733,14 +1057,15 @@ static void *producer(void *arg)
         }
         /* A clip end up to one frame past the end still counts as the end
          * (label files often round the last time up), as at open time. */
-        if (o->end > 0 && video_end < o->end - fdur - 1e-3) {
+        if (o->end > 0 && video_end < o->end - F.fdur - 1e-3) {
             producer_fail(P, vl_seterr(VL_ERR_SHAPE, "%s: video is %.3f s long, shorter than the requested clip end %.3f s",
                                        v->path, video_end, o->end));
             goto out;
         }
-        if (o->fps > 0 && have_prev) {
-            int stop = emit_targets(P, end < video_end ? end : video_end, &next_t, &k, prev, prev_pts, prev_idx,
-                                    prev_serial, &last_conv_idx, &last_conv);
+        if (o->fps > 0 && F.have_prev) {
+            int stop = emit_targets(P, F.end < video_end ? F.end : video_end, &F.next_t, &F.k,
+                                    F.prev_skipped ? NULL : F.prev, F.prev_pts, F.prev_idx, F.prev_serial,
+                                    &F.last_conv_idx, &F.last_conv);
             if (stop < 0)
                 goto out;
         }
@@ -753,9 +1078,12 @@ static void *producer(void *arg)
     if (P->s[P->fill].n > 0)
         publish(P);
 out:
+    if (S)
+        skip_free(S);
+    free(S);
     av_packet_free(&pkt);
     av_frame_free(&frame);
-    av_frame_free(&prev);
+    av_frame_free(&F.prev);
     pthread_mutex_lock(&P->mu);
     P->done = 1;
     pthread_cond_broadcast(&P->cv);

@@ -138,6 +138,7 @@ vl_status vl_video_stream_planes(const char *path, const vl_sample_opts *opts, c
 typedef struct {
     double open, read, decode, convert, wait;
     int64_t decoded, converted; /* frames */
+    int64_t skipped;            /* frames left undecoded: no sampled time needed them (not in decoded) */
 } vl_video_profile;
 int vl_profile_enabled(void);
 void vl_video_profile_get(vl_video_profile *p);
