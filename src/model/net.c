@@ -135,15 +135,15 @@ vl_status vl_net_create(const vl_net_config *cfg, uint64_t seed, vl_net **out)
     net_add_param(net, &(vl_tensor_desc){"fc.weight", cfg->outputs, width}, &off);
     net_add_param(net, &(vl_tensor_desc){"fc.bias", cfg->outputs, 0}, &off);
     net->nscalars = off;
-    net->params = vl_calloc(sizeof(float) * off);
-    net->grads = vl_calloc(sizeof(float) * off);
+    net->params = vl_calloc_lasting(sizeof(float) * off);
+    net->grads = vl_calloc_lasting(sizeof(float) * off);
     size_t toff = 0;
     for (int i = 0; i < net->fc_param; i++)
         if (strstr(net->P[i].name, "weight_hh")) {
             net->whh_t_off[i] = toff;
             toff += vl_pad16(net->P[i].count);
         }
-    net->whh_t = vl_alloc(sizeof(float) * (toff ? toff : 1));
+    net->whh_t = vl_alloc_lasting(sizeof(float) * (toff ? toff : 1));
     if (!net->params || !net->grads || !net->whh_t) {
         vl_net_free(net);
         return vl_seterr(VL_ERR_NOMEM, "out of memory for %zu parameters", off);
@@ -265,7 +265,7 @@ static vl_status ensure_workspace(vl_net *net, int N, int B)
     size_t n = (size_t)(N > net->cap_N ? N : net->cap_N);
     size_t b = (size_t)(B > net->cap_B ? B : net->cap_B);
     size_t total = plan_workspace(net, n, b, NULL);
-    float *ws = vl_alloc(sizeof(float) * total);
+    float *ws = vl_alloc_lasting(sizeof(float) * total);
     int32_t *lab = malloc(sizeof(int) * (n > b ? n : b));
     if (!ws || !lab) {
         vl_free(ws);

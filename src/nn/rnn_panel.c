@@ -187,7 +187,7 @@ vl_status vl_rnn_panels_prepare(vl_rnn_cache *c, int ngates, int H, const float 
     vl_rnn_pan *p = c->pan;
     if (p->cap < need + needb) {
         vl_free(p->f);
-        p->f = vl_alloc(sizeof(float) * (need + needb));
+        p->f = vl_alloc_lasting(sizeof(float) * (need + needb));
         if (!p->f) {
             p->cap = 0;
             p->on = 0;
