@@ -756,7 +756,7 @@ static vl_status dn_conv_weights(vl_onnx *m, dn_node *d, const node *n, dn_weigh
     int cached = wc->buf && dnnl_memory_desc_equal(&wc->md, wmd);
     if (!cached) { /* first plan, or a layout this plan's primitive wants differently */
         vl_free(wc->buf);
-        wc->buf = vl_alloc_lasting(dnnl_memory_desc_get_size(wmd));
+        wc->buf = vl_alloc(dnnl_memory_desc_get_size(wmd));
         if (!wc->buf) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
         wc->md = *wmd;
     }
@@ -821,7 +821,7 @@ static vl_status dn_bind(vl_onnx *m)
         if (s > scratch) scratch = s;
     }
     if (scratch) {
-        m->dn_scratch = vl_alloc_lasting(scratch);
+        m->dn_scratch = vl_alloc(scratch);
         if (!m->dn_scratch) return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
     }
     for (int j = 0; j < m->nn; j++) {

@@ -145,7 +145,7 @@ int arena_get(vl_onnx *m, arena *a, size_t need)
         m->spare[sp] = m->spare[--m->nspare];
         m->spare_size[sp] = m->spare_size[m->nspare];
     } else {
-        m->blocks[m->nblocks] = vl_alloc_lasting(sizeof(float) * need);
+        m->blocks[m->nblocks] = vl_alloc(sizeof(float) * need);
         if (!m->blocks[m->nblocks]) return -1;
         m->block_size[m->nblocks] = need;
     }
