@@ -48,9 +48,12 @@ vl_status vl_backbone_set_input_norm(vl_backbone *b, const vl_input_norm *n);
 int vl_backbone_takes_input_norm(const vl_backbone *b);
 /* Runs an ONNX backbone (image or pose) in precision p (vl_onnx_set_precision):
  * desc.precision becomes what it will run in, and *note (when not NULL) the
- * reason a bf16 request fell back to fp32, or NULL. A built-in descriptor
- * takes only fp32 (VL_ERR_ARG otherwise); int8 is VL_ERR_UNSUPPORTED (not implemented). */
+ * reason a bf16 or int8 request fell back to fp32, or NULL. A built-in
+ * descriptor takes only fp32 (VL_ERR_ARG otherwise). */
 vl_status vl_backbone_set_precision(vl_backbone *b, vl_precision p, const char **note);
+/* int8 features depend on the built-in calibration (its images, headroom):
+ * feature caches key on this name, so change it whenever those change. */
+#define VL_BACKBONE_INT8_CALIBRATION "builtin-calibration-1"
 /* 1 when vl_backbone_set_precision can change b (an ONNX backbone). */
 int vl_backbone_takes_precision(const vl_backbone *b);
 /* 1 when each frame's features depend on that frame alone (ONNX models:

@@ -159,6 +159,8 @@ static uint64_t part_key(const vl_backbone_desc *d, double fps, int every_k)
     FNV_V(h, every_k);
     if (d->precision != VL_PREC_FP32) /* fp32 keys stay as they were */
         h = fnv_str(h, vl_precision_name(d->precision));
+    if (d->precision == VL_PREC_INT8)
+        h = fnv_str(h, VL_BACKBONE_INT8_CALIBRATION);
     return h;
 }
 
