@@ -42,6 +42,28 @@ static void put(const char *rel, const char *text)
     }
 }
 
+/* vl_videodata_clips gives the same list from the description's clips as
+ * from reading the data again. */
+static void same_clips(const char *rel, const vl_data_desc *d, vl_out_mode mode)
+{
+    vl_clip_list a = {0}, b = {0};
+    vl_videodata_opts o = {.task = VL_TASK_CLASSIFY, .mode = mode};
+    vl_status sa = vl_videodata_clips(tpath(rel), &o, &a);
+    o.desc = d;
+    vl_status sb = vl_videodata_clips(tpath(rel), &o, &b);
+    int same = sa == sb && a.n == b.n && a.nclasses == b.nclasses;
+    for (int i = 0; same && i < a.n; i++) {
+        const vl_clip *x = &a.items[i], *y = &b.items[i];
+        same = !strcmp(x->path, y->path) && x->start == y->start && x->end == y->end &&
+               (x->label && y->label ? !strcmp(x->label, y->label) : x->label == y->label) &&
+               x->label_id == y->label_id && !strcmp(x->group, y->group);
+    }
+    CHECK(same, "%s: clips from the description (%d, status %d) differ from a fresh reading (%d, status %d)", rel, b.n,
+          (int)sb, a.n, (int)sa);
+    vl_clip_list_free(&a);
+    vl_clip_list_free(&b);
+}
+
 static void expect(const char *rel, vl_data_kind kind, int per_frame, int items)
 {
     vl_data_desc d;
@@ -51,6 +73,11 @@ static void expect(const char *rel, vl_data_kind kind, int per_frame, int items)
     CHECK(d.video == (kind != VL_DATA_FEATURES), "%s: video %d", rel, d.video);
     CHECK(d.per_frame == per_frame, "%s: per_frame %d, expected %d", rel, d.per_frame, per_frame);
     CHECK(d.items == items, "%s: items %d, expected %d", rel, d.items, items);
+    const int listed = kind == VL_DATA_CLASS_FOLDERS || kind == VL_DATA_LABELLED_VIDEOS || kind == VL_DATA_VIDEO_MANIFEST;
+    CHECK(d.clips.n == (listed ? items : 0), "%s: %d clips kept, expected %d", rel, d.clips.n, listed ? items : 0);
+    if (listed)
+        same_clips(rel, &d, per_frame ? VL_OUT_SEQUENCE : VL_OUT_LAST);
+    vl_data_desc_free(&d);
 }
 
 /* vl_videodata_clips on rel fails, its message containing `want`, whether the
@@ -67,6 +94,7 @@ static void expect_clips_error(const char *rel, vl_out_mode mode, const char *wa
               (int)mode, given ? "given" : "made", vl_errmsg(), want);
         vl_clip_list_free(&l);
     }
+    vl_data_desc_free(&d);
 }
 
 int main(void)

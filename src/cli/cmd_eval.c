@@ -102,12 +102,14 @@ int cmd_eval(int argc, char **argv)
     if (desc.video && !meta->backbone[0]) {
         cli_fail("eval", "%s was trained on feature files and records no backbone: evaluate it on a manifest of "
                          "feature files made the same way", model);
+        vl_data_desc_free(&desc);
         goto out_model;
     }
     if (desc.video && !vl_model_find_backbone(meta, model) &&
         !vl_backbone_locate(meta->backbone, sizeof meta->backbone, meta->backbone_sha256)) {
         cli_fail("eval", "%s: its backbone %s is not there (nor beside the model): put the ONNX file back or next to "
                          "the model", model, meta->backbone);
+        vl_data_desc_free(&desc);
         goto out_model;
     }
     /* Videos: the backbone, layer and sampling recorded in the model. */
@@ -117,6 +119,7 @@ int cmd_eval(int argc, char **argv)
                         .precision = prec ? prec_v : meta->precision, /* likewise, unless --precision */
                         .every_k = meta->every_k, .cache = cache, .jobs = jobs, .desc = &desc};
     int bad = cli_load_data("eval", data, &o, &v, &xt, &d);
+    vl_data_desc_free(&desc);
     vl_extractor_close(xt);
     if (bad)
         goto out_model;

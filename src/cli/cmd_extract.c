@@ -222,8 +222,10 @@ static int extract_main(int argc, char **argv)
         v.clip_max = 5;
     }
     vl_data_desc desc; /* one look at --data; loading it reads this too */
-    if (describe_videos(data, &desc, &v))
+    if (describe_videos(data, &desc, &v)) {
+        vl_data_desc_free(&desc);
         return 1;
+    }
     /* the output folder must not be (or hold the files of) the input: its
      * manifest.csv would replace a CSV of videos of the same name */
     char man0[4200], bj0[4200];
@@ -232,8 +234,10 @@ static int extract_main(int argc, char **argv)
     const char *ins[] = {data, v.backbone, v.cache && *v.cache ? v.cache : NULL};
     if (vl_output_dir_check("--out", outdir, ins, 3) || vl_output_check("--out", man0, ins, 3) ||
         vl_output_check("--out", bj0, ins, 3) ||
-        (v.cache && *v.cache && vl_output_dir_check("--cache", v.cache, ins, 2)))
+        (v.cache && *v.cache && vl_output_dir_check("--cache", v.cache, ins, 2))) {
+        vl_data_desc_free(&desc);
         return cli_fail_status("extract");
+    }
     if (!mode_given && desc.per_frame)
         mode = VL_OUT_SEQUENCE; /* per-frame label files: what `train` would build too */
     vl_dataset d = {0};
@@ -255,7 +259,7 @@ static int extract_main(int argc, char **argv)
                  S_(prep.order), (int)v.precision);
 #undef S_
         vl_videodata_opts vo = {.task = task, .mode = mode, .clips_per_video = v.clips_per_video,
-                                .clip_min = v.clip_min, .clip_max = v.clip_max, .seed = v.seed};
+                                .clip_min = v.clip_min, .clip_max = v.clip_max, .seed = v.seed, .desc = &desc};
         if (cli_shard_plan("extract", data, &vo, shard_spec, okey, &sh))
             goto out;
         if (sh.count > 1) {
@@ -418,5 +422,6 @@ out:
     vl_extractor_close(xt);
     cli_shard_free(&sh);
     free(rows);
+    vl_data_desc_free(&desc);
     return status;
 }

@@ -579,14 +579,17 @@ int cmd_predict(int argc, char **argv)
     vl_data_desc desc = {0}; /* one look at --data */
     if (o.data)
         vl_data_describe(o.data, &desc);
-    if (check_opts(&o, cfg) || load_data(m, &o, &desc, cfg, &d))
+    const int bad = check_opts(&o, cfg) || load_data(m, &o, &desc, cfg, &d);
+    const int data_video = desc.video;
+    vl_data_desc_free(&desc);
+    if (bad)
         goto out;
     if (!(rate = calloc((size_t)(d.n + o.nfiles) + 1, sizeof *rate))) {
         cli_fail("predict", "out of memory");
         goto out;
     }
     for (int i = 0; i < d.n; i++) /* --data videos: windows in seconds, as for video arguments */
-        rate[i] = desc.video && vl_model_fps(m) > 0 ? vl_model_fps(m) : 1.0;
+        rate[i] = data_video && vl_model_fps(m) > 0 ? vl_model_fps(m) : 1.0;
     if (load_files(m, &o, &d, rate, &stream))
         goto out;
     pctx c = {.e = o.json ? &json_emitter : &text_emitter, .m = m, .model = o.model, .fps = vl_model_fps(m)};

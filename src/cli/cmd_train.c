@@ -628,13 +628,18 @@ static int train_main(int argc, char **argv)
         A.t.opt.total_epochs = A.t.epochs; /* the cosine schedule's length */
     }
     vl_net_config cfg = {.mode = A.mode, .task = A.task};
-    if (vl_net_parse_layers(A.layers, &cfg))
+    if (vl_net_parse_layers(A.layers, &cfg)) {
+        vl_data_desc_free(&desc);
         return cli_fail("train", "--layers: %s", vl_errmsg());
+    }
 
     vl_dataset d = {0}, vd = {0};
     vl_dataset_opts dopt = {.task = A.task, .mode = A.mode};
     vl_extractor *xt = NULL;
-    if (cli_load_data("train", A.data, &dopt, &A.v, &xt, &d)) {
+    const int load_bad = cli_load_data("train", A.data, &dopt, &A.v, &xt, &d);
+    vl_data_desc_free(&desc); /* what it listed is loaded now */
+    A.v.desc = NULL;
+    if (load_bad) {
         vl_extractor_close(xt);
         return 1;
     }

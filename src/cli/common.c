@@ -295,15 +295,9 @@ static void on_note(void *user, const char *msg)
     fprintf(stderr, "%s\n", msg);
 }
 
-int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, const cli_video_opts *v,
-                  vl_extractor **x, vl_dataset *out)
+static int load_described(const char *cmd, const char *data, const vl_data_desc *dd, const vl_dataset_opts *o,
+                          const cli_video_opts *v, vl_extractor **x, vl_dataset *out)
 {
-    vl_data_desc own;
-    const vl_data_desc *dd = v->desc;
-    if (!dd) {
-        vl_data_describe(data, &own);
-        dd = &own;
-    }
     if (!dd->video) {
         if (vl_dataset_load(data, o, out))
             return cli_fail_status(cmd);
@@ -346,6 +340,18 @@ int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, c
     if (vl_videodata_load(*x, data, &vo, out))
         return cli_fail_status(cmd);
     return 0;
+}
+
+int cli_load_data(const char *cmd, const char *data, const vl_dataset_opts *o, const cli_video_opts *v,
+                  vl_extractor **x, vl_dataset *out)
+{
+    if (v->desc)
+        return load_described(cmd, data, v->desc, o, v, x, out);
+    vl_data_desc own;
+    vl_data_describe(data, &own);
+    int rc = load_described(cmd, data, &own, o, v, x, out);
+    vl_data_desc_free(&own);
+    return rc;
 }
 
 int cli_dist_run(const char *cmd, int (*main_fn)(int, char **), int argc, char **argv)

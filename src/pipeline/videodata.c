@@ -193,15 +193,16 @@ static void describe_csv(const char *data, vl_data_desc *dd)
         return;
     }
     /* a video manifest: per-frame when every label is a .csv file beside it */
-    vl_clip_list l = {0};
-    int yes = vl_clips_from_csv(&l, data) == VL_OK && l.n > 0;
-    for (int i = 0; yes && i < l.n; i++) {
-        const char *lab = l.items[i].label;
+    vl_clip_list *l = &dd->clips;
+    if (vl_clips_from_csv(l, data) != VL_OK)
+        vl_clip_list_free(l); /* loading it says why */
+    int yes = l->n > 0;
+    for (int i = 0; yes && i < l->n; i++) {
+        const char *lab = l->items[i].label;
         yes = lab && ends_csv(lab) && label_is_file(data, lab, 1);
     }
-    dd->items = l.n;
+    dd->items = l->n;
     dd->per_frame = yes;
-    vl_clip_list_free(&l);
 }
 
 void vl_data_describe(const char *data, vl_data_desc *dd)
@@ -210,20 +211,26 @@ void vl_data_describe(const char *data, vl_data_desc *dd)
     if (!is_dir(data)) {
         describe_csv(data, dd);
     } else {
-        vl_clip_list t = {0};
-        if (vl_clips_from_folders(&t, data) == VL_OK) {
+        vl_clip_list *t = &dd->clips;
+        if (vl_clips_from_folders(t, data) == VL_OK) {
             dd->kind = VL_DATA_CLASS_FOLDERS;
         } else {
-            vl_clip_list_free(&t);
-            t = (vl_clip_list){0};
-            dd->kind = clips_from_labelled_folder(data, &t) == VL_OK && t.n > 0 ? VL_DATA_LABELLED_VIDEOS
+            vl_clip_list_free(t);
+            dd->kind = clips_from_labelled_folder(data, t) == VL_OK && t->n > 0 ? VL_DATA_LABELLED_VIDEOS
                                                                                 : VL_DATA_VIDEO_FOLDER;
         }
+        if (dd->kind == VL_DATA_VIDEO_FOLDER)
+            vl_clip_list_free(t);
         dd->per_frame = dd->kind == VL_DATA_LABELLED_VIDEOS;
-        dd->items = dd->kind == VL_DATA_VIDEO_FOLDER ? 0 : t.n;
-        vl_clip_list_free(&t);
+        dd->items = t->n;
     }
     dd->video = dd->kind != VL_DATA_FEATURES;
+}
+
+void vl_data_desc_free(vl_data_desc *dd)
+{
+    if (dd)
+        vl_clip_list_free(&dd->clips);
 }
 
 /* The description o carries, or one made now (keeping the error message
@@ -243,26 +250,37 @@ vl_status vl_videodata_clips(const char *data, const vl_videodata_opts *o, vl_cl
 {
     vl_clip_list whole = {0};
     vl_status st;
-    if (is_dir(data)) {
+    const int dir = is_dir(data);
+    /* the description listed these clips already: the same reading of the same data */
+    const vl_data_desc *dd = o->desc;
+    const vl_data_kind listed = !dir ? VL_DATA_VIDEO_MANIFEST
+                                : o->mode == VL_OUT_SEQUENCE ? VL_DATA_LABELLED_VIDEOS : VL_DATA_CLASS_FOLDERS;
+    if (dd && dd->kind == listed && dd->clips.n > 0) {
+        st = vl_clip_list_copy(&whole, &dd->clips);
+        if (!st && !dir && o->mode == VL_OUT_SEQUENCE)
+            st = resolve_label_paths(data, &whole);
+    } else if (dir) {
         if (o->mode == VL_OUT_SEQUENCE) {
             st = clips_from_labelled_folder(data, &whole);
-            vl_data_desc own;
+            vl_data_desc own = {0};
             if (st && desc_of(data, o, &own)->kind == VL_DATA_CLASS_FOLDERS)
                 st = vl_seterr(VL_ERR_ARG,
                                "%s: a folder per class (one label per clip), but a per-frame (sequence) model "
                                "needs videos with per-frame label files; for clip labels use a clip model "
                                "(--mode last)",
                                data);
+            vl_data_desc_free(&own);
         } else {
             st = vl_clips_from_folders(&whole, data);
             /* the folder scan's message (it names the empty class folder),
              * unless the data's kind explains more */
-            vl_data_desc own;
+            vl_data_desc own = {0};
             if (st && desc_of(data, o, &own)->kind == VL_DATA_LABELLED_VIDEOS)
                 st = vl_seterr(VL_ERR_ARG,
                                "%s: videos with per-frame label files (name.mp4 + name.csv), but the model is "
                                "many-to-one (one label per clip); for per-frame labels use --mode sequence",
                                data);
+            vl_data_desc_free(&own);
         }
     } else {
         st = vl_clips_from_csv(&whole, data);

@@ -37,12 +37,16 @@ typedef struct {
     int per_frame; /* the labels are per-frame label files: what a command given no --mode builds */
     int items;     /* clips (folders, video manifests; 0 when unreadable) or data rows looked at
                       (feature manifests: at most 64) */
+    vl_clip_list clips; /* the clips as listed (class folders, labelled videos, video manifests):
+                           vl_videodata_clips copies them instead of reading the data again */
 } vl_data_desc;
 
-/* Describes `data` (a folder, or a CSV read once; a video manifest is parsed
- * as clips once more for its labels). A file that cannot be opened is
- * described as a feature manifest, whose loading names the problem. */
+/* Describes `data` (a folder, or a CSV; a video manifest is parsed as clips
+ * once, and those clips are kept). A file that cannot be opened is described
+ * as a feature manifest, whose loading names the problem. Release with
+ * vl_data_desc_free (a zeroed or freed desc may be freed again). */
 void vl_data_describe(const char *data, vl_data_desc *desc);
+void vl_data_desc_free(vl_data_desc *desc);
 
 typedef struct {
     vl_task task;

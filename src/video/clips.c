@@ -191,6 +191,20 @@ vl_status vl_clip_list_add(vl_clip_list *l, const char *path, double start, doub
     return VL_OK;
 }
 
+vl_status vl_clip_list_copy(vl_clip_list *dst, const vl_clip_list *src)
+{
+    vl_clip_list_free(dst);
+    for (int i = 0; i < src->n; i++) {
+        const vl_clip *c = &src->items[i];
+        vl_status st = vl_clip_list_add(dst, c->path, c->start, c->end, c->label, c->group);
+        if (st) {
+            vl_clip_list_free(dst);
+            return st;
+        }
+    }
+    return VL_OK;
+}
+
 /* ---- (a) folder per class ------------------------------------------------------ */
 
 static void free_names(char **v, int n)

@@ -48,6 +48,9 @@ void vl_clip_list_free(vl_clip_list *l); /* frees everything; l becomes empty */
 vl_status vl_clip_list_add(vl_clip_list *l, const char *path, double start, double end, const char *label,
                            const char *group);
 
+/* dst (empty or not: it is freed first) becomes a copy of src. */
+vl_status vl_clip_list_copy(vl_clip_list *dst, const vl_clip_list *src);
+
 /* Index of a class name in l->classes, or -1. */
 int vl_clip_list_class(const vl_clip_list *l, const char *name);
 
