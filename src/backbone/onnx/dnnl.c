@@ -192,6 +192,35 @@ static int same_shape(const tensor *a, const tensor *b)
     return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
 }
 
+/* A residual shortcut after Conv node n (index j, output Y): the output's
+ * only reader is an Add (*add) whose other operand *res is ready by then and
+ * has the same shape (with int8: already an int8 tensor), then maybe a Relu
+ * or Clip (*relu, its kind and bounds). *res = -1: no shortcut. */
+static void find_shortcut(vl_onnx *m, const node *n, int j, const tensor *Y, int tap, int int8, int *add, int *res,
+                          int *relu, act_kind *act2, float *lo2, float *hi2)
+{
+    *add = -1, *res = -1, *relu = -1;
+    *act2 = ACT_NONE;
+    *lo2 = *hi2 = 0.0f;
+    if (!(n->out[0] != tap && consumers(m, n->out[0], add) == 1 && *add >= 0 && m->N[*add].op == OP_ADD &&
+          m->N[*add].live && m->N[*add].nin == 2))
+        return;
+    const node *a = &m->N[*add];
+    int r = a->in[0] == n->out[0] ? a->in[1] : a->in[0];
+    const tensor *R = &m->T[r], *A = &m->T[a->out[0]];
+    if (r == n->out[0] || R->is_const || R->is_int || !same_shape(R, Y) || !same_shape(A, Y) ||
+        (R->producer >= 0 && R->producer > j) || (int8 && (!m->dt[r].made || !dn_is_int8(m->dt[r].md.data_type))))
+        return;
+    *res = r;
+    int k = -1;
+    if (a->out[0] != tap && consumers(m, a->out[0], &k) == 1 && k >= 0 && m->N[k].live) {
+        float lo, hi;
+        if (m->N[k].op == OP_RELU) *relu = k, *act2 = ACT_RELU;
+        else if (m->N[k].op == OP_CLIP && clip_bounds(m, &m->N[k], &lo, &hi))
+            *relu = k, *act2 = ACT_CLIP, *lo2 = lo, *hi2 = hi;
+    }
+}
+
 /* 3x3, stride 1, undilated, dense: where oneDNN has a Winograd kernel. */
 static int wino_shape(const node *n, const win2d *w)
 {
@@ -268,25 +297,10 @@ static void dn_conv(vl_onnx *m, int j, int tap)
         return;
     /* Shortcut: the only reader of the output is an Add whose other operand
      * is ready by now and has the same shape. */
-    int add = -1, res = -1, relu = -1;
-    act_kind act2 = ACT_NONE;
-    float lo2 = 0.0f, hi2 = 0.0f;
-    if (n->out[0] != tap && consumers(m, n->out[0], &add) == 1 && add >= 0 && m->N[add].op == OP_ADD &&
-        m->N[add].live && m->N[add].nin == 2) {
-        node *a = &m->N[add];
-        res = a->in[0] == n->out[0] ? a->in[1] : a->in[0];
-        tensor *R = &m->T[res], *A = &m->T[a->out[0]];
-        if (res == n->out[0] || R->is_const || R->is_int || !same_shape(R, Y) || !same_shape(A, Y) ||
-            (R->producer >= 0 && R->producer > j))
-            res = -1;
-        int r = -1;
-        if (res >= 0 && a->out[0] != tap && consumers(m, a->out[0], &r) == 1 && r >= 0 && m->N[r].live) {
-            float lo, hi;
-            if (m->N[r].op == OP_RELU) relu = r, act2 = ACT_RELU;
-            else if (m->N[r].op == OP_CLIP && clip_bounds(m, &m->N[r], &lo, &hi))
-                relu = r, act2 = ACT_CLIP, lo2 = lo, hi2 = hi;
-        }
-    }
+    int add, res, relu;
+    act_kind act2;
+    float lo2, hi2;
+    find_shortcut(m, n, j, Y, tap, 0, &add, &res, &relu, &act2, &lo2, &hi2);
     /* MobileNet: a 1x1 Conv whose only reader is a 3x3 depthwise Conv (pad 1,
      * stride 1 or 2): the depthwise one runs inside it (oneDNN's dw post-op),
      * so the expanded tensor never goes to memory. */
@@ -414,25 +428,10 @@ static int dn_conv_int8(vl_onnx *m, int j, int tap)
         }
     }
     /* Shortcut as in dn_conv; the residual must be an int8 tensor already. */
-    int add = -1, res = -1, relu = -1;
-    act_kind act2 = ACT_NONE;
-    float lo2 = 0.0f, hi2 = 0.0f;
-    if (n->out[0] != tap && consumers(m, n->out[0], &add) == 1 && add >= 0 && m->N[add].op == OP_ADD &&
-        m->N[add].live && m->N[add].nin == 2) {
-        node *a = &m->N[add];
-        res = a->in[0] == n->out[0] ? a->in[1] : a->in[0];
-        tensor *R = &m->T[res], *A = &m->T[a->out[0]];
-        if (res == n->out[0] || R->is_const || R->is_int || !same_shape(R, Y) || !same_shape(A, Y) ||
-            (R->producer >= 0 && R->producer > j) || !m->dt[res].made || !dn_is_int8(m->dt[res].md.data_type))
-            res = -1;
-        int r = -1;
-        if (res >= 0 && a->out[0] != tap && consumers(m, a->out[0], &r) == 1 && r >= 0 && m->N[r].live) {
-            float lo, hi;
-            if (m->N[r].op == OP_RELU) relu = r, act2 = ACT_RELU;
-            else if (m->N[r].op == OP_CLIP && clip_bounds(m, &m->N[r], &lo, &hi))
-                relu = r, act2 = ACT_CLIP, lo2 = lo, hi2 = hi;
-        }
-    }
+    int add, res, relu;
+    act_kind act2;
+    float lo2, hi2;
+    find_shortcut(m, n, j, Y, tap, 1, &add, &res, &relu, &act2, &lo2, &hi2);
     dnnl_dims_t sd = {X->shape[0], X->shape[1], X->shape[2], X->shape[3]};
     dnnl_dims_t dd = {Y->shape[0], Y->shape[1], Y->shape[2], Y->shape[3]};
     dnnl_dims_t wd = {g, Co / g, Wt->shape[1], w.kh, w.kw}, wd1 = {Co, Wt->shape[1], w.kh, w.kw}, bd = {Co};
