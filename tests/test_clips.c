@@ -13,37 +13,7 @@
 #include "video/clips.h"
 #include "video/encode.h"
 #include "video/video.h"
-
-static char tmpdir[512];
-
-static const char *tpath(const char *rel)
-{
-    static char buf[8][1024];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, rel);
-    return p;
-}
-
-/* Writes `text` to tmpdir/rel, creating parent folders. */
-static void put(const char *rel, const char *text)
-{
-    char p[1024];
-    snprintf(p, sizeof p, "%s/%s", tmpdir, rel);
-    for (char *s = p + strlen(tmpdir) + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            mkdir(p, 0755);
-            *s = '/';
-        }
-    FILE *f = fopen(p, "wb");
-    if (!f) {
-        perror(p);
-        exit(2);
-    }
-    fputs(text, f);
-    fclose(f);
-}
+#include "scratch.h"
 
 static void mkdirs(const char *rel)
 {

@@ -12,35 +12,7 @@
 #include "check.h"
 #include "core/error.h"
 #include "pipeline/videodata.h"
-
-static char tmpdir[512];
-
-static const char *tpath(const char *rel)
-{
-    static char buf[8][1024];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, rel);
-    return p;
-}
-
-/* Writes `text` to tmpdir/rel, creating parent folders. */
-static void put(const char *rel, const char *text)
-{
-    char p[1024];
-    snprintf(p, sizeof p, "%s/%s", tmpdir, rel);
-    for (char *s = p + strlen(tmpdir) + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            mkdir(p, 0755);
-            *s = '/';
-        }
-    FILE *f = fopen(p, "wb");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
+#include "scratch.h"
 
 /* vl_videodata_clips gives the same list from the description's clips as
  * from reading the data again. */
