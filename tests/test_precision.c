@@ -92,22 +92,31 @@ static float *run_copy(vl_onnx *m, const vl_npy *x, const char *tap, int64_t *co
     return c;
 }
 
+/* A fixture: its input and PyTorch's features, the tapped tensor's name,
+ * and the model loaded twice (a, b); 0 (after a failed check) when a part is
+ * missing. */
+static int load_fixture(const char *base, const char *name, vl_npy *x, vl_npy *feat, char *tap, size_t taps,
+                        vl_onnx **a, vl_onnx **b)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s.input.npy", base, name);
+    int ok = vl_npy_read(path, x) == VL_OK;
+    snprintf(path, sizeof path, "%s/%s.feature.npy", base, name);
+    ok = ok && vl_npy_read(path, feat) == VL_OK;
+    ok = ok && (meta_get(base, name, "feature_tensor", tap, taps) || meta_get(base, name, "default_tap", tap, taps));
+    CHECK(ok, "%s: fixture files: %s", name, vl_errmsg());
+    snprintf(path, sizeof path, "%s/%s.onnx", base, name);
+    ok = ok && vl_onnx_load(path, a) == VL_OK && vl_onnx_load(path, b) == VL_OK;
+    CHECK(ok, "%s: %s", name, vl_errmsg());
+    return ok;
+}
+
 static void model(const char *base, const char *name)
 {
-    char path[2048], tap[512];
+    char tap[512];
     vl_npy x = {0}, feat = {0};
-    snprintf(path, sizeof path, "%s/%s.input.npy", base, name);
-    int ok = vl_npy_read(path, &x) == VL_OK;
-    snprintf(path, sizeof path, "%s/%s.feature.npy", base, name);
-    ok = ok && vl_npy_read(path, &feat) == VL_OK;
-    ok = ok && (meta_get(base, name, "feature_tensor", tap, sizeof tap) ||
-                meta_get(base, name, "default_tap", tap, sizeof tap));
-    CHECK(ok, "%s: fixture files: %s", name, vl_errmsg());
     vl_onnx *m32 = NULL, *mb = NULL;
-    snprintf(path, sizeof path, "%s/%s.onnx", base, name);
-    ok = ok && vl_onnx_load(path, &m32) == VL_OK && vl_onnx_load(path, &mb) == VL_OK;
-    CHECK(ok, "%s: %s", name, vl_errmsg());
-    if (!ok) goto out;
+    if (!load_fixture(base, name, &x, &feat, tap, sizeof tap, &m32, &mb)) goto out;
     CHECK(vl_onnx_precision(mb) == VL_PREC_FP32 && !vl_onnx_precision_note(mb), "%s: fp32 is the default", name);
     int64_t n32 = 0, nb = 0, nr = 0;
     float *f32 = run_copy(m32, &x, tap, &n32);
@@ -227,20 +236,10 @@ static float *run_batch(vl_onnx *m, const vl_npy *x, const char *tap, int nb, co
 
 static void model_int8(const char *base, const char *name, int builtin_calib)
 {
-    char path[2048], tap[512];
+    char tap[512];
     vl_npy x = {0}, feat = {0};
-    snprintf(path, sizeof path, "%s/%s.input.npy", base, name);
-    int ok = vl_npy_read(path, &x) == VL_OK;
-    snprintf(path, sizeof path, "%s/%s.feature.npy", base, name);
-    ok = ok && vl_npy_read(path, &feat) == VL_OK;
-    ok = ok && (meta_get(base, name, "feature_tensor", tap, sizeof tap) ||
-                meta_get(base, name, "default_tap", tap, sizeof tap));
-    CHECK(ok, "%s: fixture files: %s", name, vl_errmsg());
     vl_onnx *m32 = NULL, *mq = NULL;
-    snprintf(path, sizeof path, "%s/%s.onnx", base, name);
-    ok = ok && vl_onnx_load(path, &m32) == VL_OK && vl_onnx_load(path, &mq) == VL_OK;
-    CHECK(ok, "%s: %s", name, vl_errmsg());
-    if (!ok) goto out;
+    if (!load_fixture(base, name, &x, &feat, tap, sizeof tap, &m32, &mq)) goto out;
     int64_t n32 = 0, nq = 0;
     float *f32 = run_copy(m32, &x, tap, &n32), *fq = NULL, *f1 = NULL, *f3 = NULL, *f16 = NULL, *f16b = NULL;
     CHECK(f32 && n32 == feat.count, "%s: fp32 run: %s", name, f32 ? "size" : vl_errmsg());
