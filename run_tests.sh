@@ -59,7 +59,7 @@ run_suite() { # dir, cmake args...; VL_TARGETS: build only these, VL_CTEST: ctes
 echo "== Release build =="
 run_suite build -DCMAKE_BUILD_TYPE=Release || true
 echo "== ASan + UBSan build =="
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DVIDLSTM_SANITIZE=ON -DVIDLSTM_NATIVE=ON -DVIDLSTM_BENCH=OFF || true
 echo "== MPI build: data-parallel training and sharded extraction under mpirun =="
 VL_TARGETS="vidlstm_cli gen_seqdata model_diff test_mpi_train" VL_CTEST="-L mpi" \
