@@ -55,11 +55,12 @@ static int slice_params(const vl_onnx *m, const node *n, const tensor *X, int64_
         if (t > 0) {
             b = b < 0 ? 0 : (b > L ? L : b);
             e = e < 0 ? 0 : (e > L ? L : e);
-            s[d] = e > b ? (e - b + t - 1) / t : 0;
+            s[d] = e > b ? 1 + (e - b - 1) / t : 0; /* ceil((e - b) / t) without e - b + t overflowing (t up to INT64_MAX) */
         } else {
             b = b < 0 ? -1 : (b > L - 1 ? L - 1 : b);
             e = e < -1 ? -1 : (e > L - 1 ? L - 1 : e);
-            s[d] = b > e ? (b - e + (-t) - 1) / (-t) : 0;
+            const int64_t mt = t < -INT64_MAX ? INT64_MAX : -t; /* -INT64_MIN does not exist */
+            s[d] = b > e ? 1 + (b - e - 1) / mt : 0;
         }
         st0[d] = b;
         step[d] = t;
