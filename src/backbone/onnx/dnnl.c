@@ -221,6 +221,19 @@ static void find_shortcut(vl_onnx *m, const node *n, int j, const tensor *Y, int
     }
 }
 
+/* The convolution n now computes find_shortcut's Add (and its Relu/Clip,
+ * relu >= 0) as post-ops: those nodes stop running, n writes their output. */
+static void claim_shortcut(vl_onnx *m, node *n, int add, int res, int relu)
+{
+    m->N[add].live = 0;
+    n->pout = m->N[add].out[0];
+    if (relu >= 0) {
+        m->N[relu].live = 0;
+        n->pout = m->N[relu].out[0];
+    }
+    n->pres = res;
+}
+
 /* 3x3, stride 1, undilated, dense: where oneDNN has a Winograd kernel. */
 static int wino_shape(const node *n, const win2d *w)
 {
@@ -342,15 +355,8 @@ static void dn_conv(vl_onnx *m, int j, int tap)
                 d->dw = dw;
             }
         }
-        if (ok && fuse && res >= 0) {
-            m->N[add].live = 0;
-            n->pout = m->N[add].out[0];
-            if (relu >= 0) {
-                m->N[relu].live = 0;
-                n->pout = m->N[relu].out[0];
-            }
-            n->pres = res;
-        }
+        if (ok && fuse && res >= 0)
+            claim_shortcut(m, n, add, res, relu);
         dnnl_post_ops_destroy(po);
     }
     if (!d->pd)
@@ -481,15 +487,8 @@ static int dn_conv_int8(vl_onnx *m, int j, int tap)
             }
         }
         if (!ok) continue;
-        if (fuse) {
-            m->N[add].live = 0;
-            n->pout = m->N[add].out[0];
-            if (relu >= 0) {
-                m->N[relu].live = 0;
-                n->pout = m->N[relu].out[0];
-            }
-            n->pres = res;
-        }
+        if (fuse)
+            claim_shortcut(m, n, add, res, relu);
         if (hasb) {
             free(wc->qbias);
             if (!(wc->qbias = malloc(sizeof(float) * (size_t)Co))) {
