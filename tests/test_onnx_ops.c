@@ -519,6 +519,101 @@ static void se_case(void)
     run_case("SE block: GAP, Sigmoid, Mul", xs, x, want, low);
 }
 
+static t4 d_swish(t4 x)
+{
+    t4 s = d_elt(x, E_SIGMOID, 0, 0);
+    return d_bin(x, s, '*');
+}
+
+/* The graph built so far (output y, for input x of shape xs): the node
+ * producing y must be a Conv carrying activation act after loading (a = -1:
+ * not checked), and int8 (calibrated on x itself) must stay within 5% of
+ * want where this CPU runs int8. */
+static void fold_int8_check(const char *name, const int64_t *xs, const float *x, t4 want, int act)
+{
+    uint8_t *buf;
+    int64_t decl[4] = {-1, xs[1], xs[2], xs[3]};
+    size_t len = mk_model("x", 4, decl, "y", &buf);
+    vl_onnx *m = NULL;
+    if (vl_onnx_load_memory(buf, len, name, &m) != VL_OK) {
+        CHECK(0, "%s: load: %s", name, vl_errmsg());
+        return;
+    }
+    if (act >= 0) {
+        int j = node_of(m, "y");
+        CHECK(j >= 0 && m->N[j].op == OP_CONV && (int)m->N[j].act == act,
+              "%s: the activation was not folded into the Conv (node %d, op %d, act %d)", name, j,
+              j >= 0 ? (int)m->N[j].op : -1, j >= 0 ? (int)m->N[j].act : -1);
+    }
+    const float *o = NULL;
+    int ond = 0;
+    int64_t os[VL_ONNX_MAXDIM];
+    CHECK(vl_onnx_calibrate(m, x, 4, xs) == VL_OK, "%s: calibrate: %s", name, vl_errmsg());
+    CHECK(vl_onnx_set_precision(m, VL_PREC_INT8) == VL_OK, "%s: int8: %s", name, vl_errmsg());
+    if (vl_onnx_precision(m) != VL_PREC_INT8) { /* no VNNI/AMX or no oneDNN here */
+        printf("  %-38s int8: not on this CPU (%s)\n", name, vl_onnx_precision_note(m));
+        vl_onnx_free(m);
+        return;
+    }
+    vl_status st = vl_onnx_run(m, x, 4, xs, NULL, &o, &ond, os);
+    CHECK(st == VL_OK, "%s: int8 run: %s", name, vl_errmsg());
+    if (!st) {
+        double e = norm_err(o, want.v, (size_t)(want.n * want.c * want.h * want.w));
+        CHECK(e <= 0.05, "%s: int8 vs direct evaluation: normalised error %.3g > 0.05", name, e);
+        printf("  %-38s int8 %.1e\n", name, e);
+    }
+    vl_onnx_free(m);
+}
+
+/* x -> Conv -> SiLU (Sigmoid and Mul, either order) or Sigmoid -> y: folded
+ * into the Conv (oneDNN's swish / logistic post-op; EfficientNet). */
+static void act_fold_case(const char *name, int swish, int swap)
+{
+    int64_t xs[4] = {2, 8, 7, 9};
+    float *x = rand_input(xs);
+    float *W = rand_init("W", 4, 16, 8, 3, 3, 0.4f), *B = rand_init("B", 1, 16, 1, 1, 1, 0.5f);
+    const char *i0[3] = {"x", "W", "B"};
+    Onnx__NodeProto *c = mk_node("Conv", 3, i0, "c");
+    attr_is(c, "pads", 4, 1, 1, 1, 1);
+    if (swish) {
+        node2("Sigmoid", "c", NULL, "s");
+        node2("Mul", swap ? "s" : "c", swap ? "c" : "s", "y");
+    } else {
+        node2("Sigmoid", "c", NULL, "y");
+    }
+    t4 cc = d_conv(t4_wrap(x, 2, 8, 7, 9), W, B, 16, G3);
+    t4 want = swish ? d_swish(cc) : d_elt(cc, E_SIGMOID, 0, 0);
+    fold_int8_check(name, xs, x, want, swish ? ACT_SWISH : ACT_SIGMOID);
+    const char *const low[] = {"y", NULL};
+    run_case(name, xs, x, want, low);
+}
+
+/* EfficientNet's block: 1x1 Conv -> SiLU -> 3x3 depthwise Conv -> SiLU: both
+ * activations folded, the pair fused where oneDNN can (dw post-op). */
+static void dw_swish_case(void)
+{
+    int64_t xs[4] = {1, 16, 10, 10};
+    float *x = rand_input(xs);
+    float *W0 = rand_init("W0", 4, 32, 16, 1, 1, 0.3f), *B0 = rand_init("B0", 1, 32, 1, 1, 1, 0.5f);
+    float *W1 = rand_init("W1", 4, 32, 1, 3, 3, 0.3f), *B1 = rand_init("B1", 1, 32, 1, 1, 1, 0.5f);
+    const char *i0[3] = {"x", "W0", "B0"}, *i1[3] = {"e", "W1", "B1"};
+    mk_node("Conv", 3, i0, "c0");
+    node2("Sigmoid", "c0", NULL, "s0");
+    node2("Mul", "c0", "s0", "e");
+    Onnx__NodeProto *d = mk_node("Conv", 3, i1, "c1");
+    attr_i(d, "group", 32);
+    attr_is(d, "pads", 4, 1, 1, 1, 1);
+    node2("Sigmoid", "c1", NULL, "s1");
+    node2("Mul", "s1", "c1", "y");
+    geo g0 = G3, g1 = G3;
+    g0.kh = g0.kw = 1, g0.pt = g0.pl = g0.pb = g0.pr = 0;
+    g1.group = 32;
+    t4 want = d_swish(d_conv(d_swish(d_conv(t4_wrap(x, 1, 16, 10, 10), W0, B0, 32, g0)), W1, B1, 32, g1));
+    fold_int8_check("1x1 + SiLU + depthwise + SiLU", xs, x, want, ACT_SWISH);
+    const char *const low[] = {"e", "y", NULL};
+    run_case("1x1 + SiLU + depthwise + SiLU", xs, x, want, low);
+}
+
 int main(void)
 {
     printf("test_onnx_ops: reference kernels vs oneDNN%s (normalised error max|a-b|/max|ref|)\n",
@@ -528,6 +623,10 @@ int main(void)
     residual_case("residual Conv + Add + Relu", 1);
     dw_fused_case(1);
     dw_fused_case(2);
+    act_fold_case("conv + SiLU (folded)", 1, 0);
+    act_fold_case("conv + SiLU, Mul(sigmoid, x) (folded)", 1, 1);
+    act_fold_case("conv + Sigmoid (folded)", 0, 0);
+    dw_swish_case();
     pool_cases();
     elt_case("Relu", "Relu", E_RELU, 16);
     elt_case("Relu, 24 channels", "Relu", E_RELU, 24);

@@ -51,9 +51,11 @@ int vl_backbone_takes_input_norm(const vl_backbone *b);
  * reason a bf16 or int8 request fell back to fp32, or NULL. A built-in
  * descriptor takes only fp32 (VL_ERR_ARG otherwise). */
 vl_status vl_backbone_set_precision(vl_backbone *b, vl_precision p, const char **note);
-/* int8 features depend on the built-in calibration (its images, headroom):
- * feature caches key on this name, so change it whenever those change. */
-#define VL_BACKBONE_INT8_CALIBRATION "builtin-calibration-1"
+/* int8 features depend on the built-in calibration (its images, headroom)
+ * and on which layers run in int8 (fusions): feature caches key on this
+ * name, so change it whenever either changes. 2: SiLU/Sigmoid folded into
+ * int8 convolutions, 1x1 + depthwise fused in int8. */
+#define VL_BACKBONE_INT8_CALIBRATION "int8-scheme-2"
 /* 1 when vl_backbone_set_precision can change b (an ONNX backbone). */
 int vl_backbone_takes_precision(const vl_backbone *b);
 /* 1 when each frame's features depend on that frame alone (ONNX models:

@@ -185,6 +185,8 @@ static void dn_append_act(dnnl_post_ops_t po, act_kind a, float lo, float hi)
 {
     if (a == ACT_RELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
     if (a == ACT_CLIP) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, lo, hi);
+    if (a == ACT_SWISH) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.0f, 0.0f);
+    if (a == ACT_SIGMOID) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_logistic, 0.0f, 0.0f);
 }
 
 static int same_shape(const tensor *a, const tensor *b)
@@ -254,6 +256,29 @@ static int dw_fusable(const vl_onnx *m, const node *k, const tensor *X)
            w.pl == 1 && w.pb == 1 && w.pr == 1;
 }
 
+/* MobileNet: a 1x1 Conv n (window w, groups g, output Y) whose only reader is
+ * a 3x3 depthwise Conv (pad 1, stride 1 or 2) that can run inside it as
+ * oneDNN's dw post-op, so the expanded tensor never goes to memory. Returns
+ * the depthwise node, or -1. */
+static int find_dw(vl_onnx *m, const node *n, const win2d *w, int64_t g, const tensor *Y, int tap)
+{
+    int dw = -1;
+    if (!(w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && !w->pt && !w->pl && !w->pb && !w->pr && g == 1 &&
+          n->out[0] != tap && consumers(m, n->out[0], &dw) == 1 && dw >= 0 && m->N[dw].live &&
+          m->N[dw].op == OP_CONV && dw_fusable(m, &m->N[dw], Y)))
+        return -1;
+    return dw;
+}
+
+/* The fused output must be the depthwise Conv's (oneDNN computes its shape). */
+static int dw_out_matches(vl_onnx *m, const dn_node *d, int dw)
+{
+    const dnnl_memory_desc_t *o = dnnl_primitive_desc_query_md(d->pd, dnnl_query_dst_md, 0);
+    const tensor *K = &m->T[m->N[dw].out[0]];
+    return o->ndims == 4 && o->dims[0] == K->shape[0] && o->dims[1] == K->shape[1] && o->dims[2] == K->shape[2] &&
+           o->dims[3] == K->shape[3];
+}
+
 static void dn_conv(vl_onnx *m, int j, int tap)
 {
     node *n = &m->N[j];
@@ -314,14 +339,7 @@ static void dn_conv(vl_onnx *m, int j, int tap)
     act_kind act2;
     float lo2, hi2;
     find_shortcut(m, n, j, Y, tap, 0, &add, &res, &relu, &act2, &lo2, &hi2);
-    /* MobileNet: a 1x1 Conv whose only reader is a 3x3 depthwise Conv (pad 1,
-     * stride 1 or 2): the depthwise one runs inside it (oneDNN's dw post-op),
-     * so the expanded tensor never goes to memory. */
-    int dw = -1;
-    if (!(res < 0 && w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && !w.pt && !w.pl && !w.pb && !w.pr && g == 1 &&
-          n->out[0] != tap && consumers(m, n->out[0], &dw) == 1 && dw >= 0 && m->N[dw].live &&
-          m->N[dw].op == OP_CONV && dw_fusable(m, &m->N[dw], Y)))
-        dw = -1;
+    int dw = res < 0 ? find_dw(m, n, &w, g, Y, tap) : -1;
     for (int t = 0; t < 2 * nalg && !d->pd; t++) {
         int fuse = t % 2 == 0 && (res >= 0 || dw >= 0);
         if (t % 2 == 0 && !fuse) continue;
@@ -341,11 +359,8 @@ static void dn_conv(vl_onnx *m, int j, int tap)
             dn_append_act(po, k->act, k->act_min, k->act_max);
         }
         int ok = dn_create_pd(m, d, &cd[t / 2], po);
-        if (ok && fuse && dw >= 0) { /* the fused output must be the depthwise Conv's */
-            const dnnl_memory_desc_t *o = dnnl_primitive_desc_query_md(d->pd, dnnl_query_dst_md, 0);
-            tensor *K = &m->T[m->N[dw].out[0]];
-            ok = o->ndims == 4 && o->dims[0] == K->shape[0] && o->dims[1] == K->shape[1] && o->dims[2] == K->shape[2] &&
-                 o->dims[3] == K->shape[3];
+        if (ok && fuse && dw >= 0) {
+            ok = dw_out_matches(m, d, dw);
             if (!ok) {
                 dnnl_primitive_desc_destroy(d->pd);
                 d->pd = NULL;
@@ -396,6 +411,41 @@ static void dn_append_act_scaled(dnnl_post_ops_t po, act_kind a, float lo, float
 {
     if (a == ACT_RELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
     if (a == ACT_CLIP) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, lo / s, hi / s);
+    /* in output units y = x / s: swish(x) / s = y * sigmoid(s * y) (swish's alpha) */
+    if (a == ACT_SWISH) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, s, 0.0f);
+    if (a == ACT_SIGMOID) { /* sigmoid(s * y) / s */
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, s, 0.0f);
+        dnnl_post_ops_append_eltwise(po, 1.0f / s, dnnl_eltwise_logistic, 0.0f, 0.0f);
+    }
+}
+
+/* The last activation guarantees a non-negative output (u8 may hold it). */
+static int dn_nonneg(act_kind a, float lo)
+{
+    return a == ACT_RELU || a == ACT_SIGMOID || (a == ACT_CLIP && lo >= 0.0f);
+}
+
+/* Per-output-channel weight scales (max |w| / 127), once per model. */
+static int dn_wscales(dn_weights *wc, const tensor *Wt)
+{
+    if (wc->wscale) return 1;
+    int64_t Co = Wt->shape[0], per = Wt->count / Co;
+    if (!(wc->wscale = malloc(sizeof(float) * (size_t)Co))) return 0;
+    for (int64_t c = 0; c < Co; c++) {
+        float mx = 0.0f;
+        for (int64_t i = 0; i < per; i++) mx = fmaxf(mx, fabsf(Wt->data[c * per + i]));
+        wc->wscale[c] = mx > 0.0f ? mx / 127.0f : 1.0f;
+    }
+    return 1;
+}
+
+/* This plan's bias b[Co] divided by input scale sx x weight scale. */
+static int dn_qbias(dn_weights *wc, const float *b, int64_t Co, float sx)
+{
+    free(wc->qbias);
+    if (!(wc->qbias = malloc(sizeof(float) * (size_t)Co))) return 0;
+    for (int64_t c = 0; c < Co; c++) wc->qbias[c] = b[c] / (sx * wc->wscale[c]);
+    return 1;
 }
 
 static int dn_conv_int8(vl_onnx *m, int j, int tap)
@@ -422,22 +472,22 @@ static int dn_conv_int8(vl_onnx *m, int j, int tap)
         sdt = dn_q_dt(m, xi);
         sx = dn_q_scale_as(m, xi, sdt);
     }
-    /* weight scales, once per model */
     dn_weights *wc = &m->wcache[2 * j];
-    int64_t per = Wt->count / Co;
-    if (!wc->wscale) {
-        if (!(wc->wscale = malloc(sizeof(float) * (size_t)Co))) return 0;
-        for (int64_t c = 0; c < Co; c++) {
-            float mx = 0.0f;
-            for (int64_t i = 0; i < per; i++) mx = fmaxf(mx, fabsf(Wt->data[c * per + i]));
-            wc->wscale[c] = mx > 0.0f ? mx / 127.0f : 1.0f;
-        }
-    }
+    if (!dn_wscales(wc, Wt)) return 0;
     /* Shortcut as in dn_conv; the residual must be an int8 tensor already. */
     int add, res, relu;
     act_kind act2;
     float lo2, hi2;
     find_shortcut(m, n, j, Y, tap, 1, &add, &res, &relu, &act2, &lo2, &hi2);
+    /* 1x1 + depthwise as in dn_conv: the expanded tensor is quantised with
+     * its own calibrated scale inside the primitive and never stored. */
+    int dw = res < 0 && dn_q_ok(m, n->out[0]) ? find_dw(m, n, &w, g, Y, tap) : -1;
+    dn_weights *wc2 = &m->wcache[2 * j + 1];
+    const node *k = dw >= 0 ? &m->N[dw] : NULL;
+    if (k && !dn_wscales(wc2, &m->T[k->in[1]])) dw = -1, k = NULL;
+    int64_t Cdw = k ? m->T[k->in[1]].shape[0] : 0;
+    float *dws = k ? malloc(sizeof(float) * (size_t)Cdw) : NULL;
+    if (k && !dws) dw = -1, k = NULL;
     dnnl_dims_t sd = {X->shape[0], X->shape[1], X->shape[2], X->shape[3]};
     dnnl_dims_t dd = {Y->shape[0], Y->shape[1], Y->shape[2], Y->shape[3]};
     dnnl_dims_t wd = {g, Co / g, Wt->shape[1], w.kh, w.kw}, wd1 = {Co, Wt->shape[1], w.kh, w.kw}, bd = {Co};
@@ -445,21 +495,24 @@ static int dn_conv_int8(vl_onnx *m, int j, int tap)
     float *os = malloc(sizeof(float) * (size_t)Co);
     if (!os) return 0;
     for (int t = 0; t < 2 && !d->pd; t++) {
-        int fuse = t == 0;
-        if (fuse && res < 0) continue;
-        int pout = !fuse ? n->out[0] : relu >= 0 ? m->N[relu].out[0] : m->N[add].out[0];
+        int fuse = t == 0, fdw = fuse && k;
+        if (fuse && res < 0 && !k) continue;
+        int pout = !fuse ? n->out[0] : k ? k->out[0] : relu >= 0 ? m->N[relu].out[0] : m->N[add].out[0];
         if (!dn_q_ok(m, pout)) continue;
         /* u8 only where the last activation guarantees it (Relu, Clip from
          * >= 0) and calibration agrees: a u8 output would clamp negatives */
-        act_kind la = fuse && act2 != ACT_NONE ? act2 : fuse ? ACT_NONE : n->act;
-        float llo = fuse && act2 != ACT_NONE ? lo2 : n->act_min;
-        int nonneg = la == ACT_RELU || (la == ACT_CLIP && llo >= 0.0f);
-        dnnl_data_type_t ddt = nonneg ? dn_q_dt(m, pout) : dnnl_s8;
+        act_kind la = fdw ? k->act : fuse && act2 != ACT_NONE ? act2 : fuse ? ACT_NONE : n->act;
+        float llo = fdw ? k->act_min : fuse && act2 != ACT_NONE ? lo2 : n->act_min;
+        dnnl_data_type_t ddt = dn_nonneg(la, llo) ? dn_q_dt(m, pout) : dnnl_s8;
         float sdst = dn_q_scale_as(m, pout, ddt);
+        /* with the depthwise post-op the convolution's own output is the
+         * expanded tensor (its type and scale), the primitive's the dw one's */
+        dnnl_data_type_t mdt = !fdw ? ddt : dn_nonneg(n->act, n->act_min) ? dn_q_dt(m, n->out[0]) : dnnl_s8;
+        float smid = fdw ? dn_q_scale_as(m, n->out[0], mdt) : sdst;
         /* oneDNN picks the layouts (its int8 kernels want nhwc-like ones) */
         dnnl_memory_desc_t src, wei, bia, dst;
         dnnl_memory_desc_init_by_tag(&src, 4, sd, sdt, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&dst, 4, dd, ddt, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&dst, 4, dd, mdt, dnnl_format_tag_any);
         if (g > 1) dnnl_memory_desc_init_by_tag(&wei, 5, wd, dnnl_s8, dnnl_format_tag_any);
         else dnnl_memory_desc_init_by_tag(&wei, 4, wd1, dnnl_s8, dnnl_format_tag_any);
         dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
@@ -467,16 +520,28 @@ static int dn_conv_int8(vl_onnx *m, int j, int tap)
         if (dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
                                                        hasb ? &bia : NULL, &dst, st, dil, pl, pr) != dnnl_success)
             continue;
-        for (int64_t c = 0; c < Co; c++) os[c] = sx * wc->wscale[c] / sdst;
+        for (int64_t c = 0; c < Co; c++) os[c] = sx * wc->wscale[c] / smid;
         dnnl_post_ops_t po;
         if (dnnl_post_ops_create(&po) != dnnl_success) break;
-        dn_append_act_scaled(po, n->act, n->act_min, n->act_max, sdst);
-        if (fuse) {
+        dn_append_act_scaled(po, n->act, n->act_min, n->act_max, smid);
+        if (fuse && res >= 0) {
             dnnl_post_ops_append_sum_v2(po, m->dt[res].scale / sdst, m->dt[res].md.data_type);
             dn_append_act_scaled(po, act2, lo2, hi2, sdst);
         }
+        if (fdw) { /* s8 weights, per-channel scales: expanded units -> output units */
+            int64_t v[2] = {1, 1};
+            attr_ints(k, "strides", v, 2);
+            for (int64_t c = 0; c < Cdw; c++) dws[c] = smid * wc2->wscale[c] / sdst;
+            dnnl_post_ops_append_dw(po, dnnl_s8, dnnl_f32, ddt, 3, v[0], 1, Cdw, 1 << 1, dws);
+            dn_append_act_scaled(po, k->act, k->act_min, k->act_max, sdst);
+        }
         int ok = dn_create_pd_scaled(m, d, &cd, po, Co, os);
         dnnl_post_ops_destroy(po);
+        if (ok && fdw && !dw_out_matches(m, d, dw)) {
+            dnnl_primitive_desc_destroy(d->pd);
+            d->pd = NULL;
+            ok = 0;
+        }
         if (ok) { /* no reference kernels: the float path is faster */
             const char *impl = NULL;
             dnnl_primitive_desc_query(d->pd, dnnl_query_impl_info_str, 0, &impl);
@@ -487,18 +552,18 @@ static int dn_conv_int8(vl_onnx *m, int j, int tap)
             }
         }
         if (!ok) continue;
-        if (fuse)
+        /* biases in accumulator units (oneDNN 2.x adds them before the scales) */
+        if ((hasb && !dn_qbias(wc, m->T[n->in[2]].data, Co, sx)) || (fdw && !dn_qbias(wc2, m->T[k->in[2]].data, Cdw, smid))) {
+            dnnl_primitive_desc_destroy(d->pd);
+            d->pd = NULL;
+            break;
+        }
+        if (fuse && res >= 0)
             claim_shortcut(m, n, add, res, relu);
-        if (hasb) {
-            free(wc->qbias);
-            if (!(wc->qbias = malloc(sizeof(float) * (size_t)Co))) {
-                dnnl_primitive_desc_destroy(d->pd);
-                d->pd = NULL;
-                n->pres = -1;
-                n->pout = n->out[0];
-                break;
-            }
-            for (int64_t c = 0; c < Co; c++) wc->qbias[c] = m->T[n->in[2]].data[c] / (sx * wc->wscale[c]);
+        if (fdw) {
+            m->N[dw].live = 0;
+            n->pout = k->out[0];
+            d->dw = dw;
         }
         d->q8 = 1;
         dn_add_input(m, d, xi, DNNL_ARG_SRC, dnnl_primitive_desc_query_md(d->pd, dnnl_query_src_md, 0));
@@ -507,6 +572,7 @@ static int dn_conv_int8(vl_onnx *m, int j, int tap)
         m->dt[n->pout].scale = sdst;
     }
     free(os);
+    free(dws);
     if (!d->pd) {
         /* a fusion attempt may have been made: undo nothing (only a success marks nodes) */
         return 0;
@@ -744,7 +810,7 @@ static vl_status dn_conv_weights(vl_onnx *m, dn_node *d, const node *n, dn_weigh
     /* int8: w / wscale[o], rounded to s8 by the reorder (with the s8 source
      * compensation oneDNN's layout may carry) */
     float *inv = NULL;
-    if (d->q8 && base == 0) {
+    if (d->q8) {
         if (!(inv = malloc(sizeof(float) * (size_t)Wt->shape[0])))
             return vl_seterr(VL_ERR_NOMEM, "%s: out of memory", m->path);
         for (int64_t c = 0; c < Wt->shape[0]; c++) inv[c] = 1.0f / wc->wscale[c];
@@ -778,7 +844,7 @@ static vl_status dn_conv_weights(vl_onnx *m, dn_node *d, const node *n, dn_weigh
     d->args[d->nargs++] = (dnnl_exec_arg_t){base | DNNL_ARG_WEIGHTS, *wmem};
     if (n->nin > 2 && n->in[2] >= 0) {
         const dnnl_memory_desc_t *bmd = dnnl_primitive_desc_query_md(d->pd, dnnl_query_exec_arg_md, base | DNNL_ARG_BIAS);
-        float *bias = d->q8 && base == 0 ? wc->qbias : m->T[n->in[2]].data;
+        float *bias = d->q8 ? wc->qbias : m->T[n->in[2]].data;
         if (!bmd || dnnl_memory_create(bmem, bmd, m->eng, bias) != dnnl_success)
             return dn_fail(m, "a memory object");
         d->args[d->nargs++] = (dnnl_exec_arg_t){base | DNNL_ARG_BIAS, *bmem};

@@ -7,8 +7,36 @@
 #include "backbone/onnx/graph.h"
 #include "core/mem.h"
 
+/* Conv's output y read only by a Sigmoid s and a Mul(y, s) (in either
+ * order), s read only by that Mul: SiLU / swish. Returns the Mul (and the
+ * Sigmoid in *sig), or -1. */
+static int swish_mul(const vl_onnx *m, const node *c, int *sig)
+{
+    int y = c->out[0], a = -1, b = -1, k = -1;
+    if (consumers(m, y, NULL) != 2)
+        return -1;
+    for (int j = 0; j < m->nn; j++) {
+        const node *n = &m->N[j];
+        if (n->removed) continue;
+        for (int q = 0; q < n->nin; q++)
+            if (n->in[q] == y) {
+                if (n->op == OP_SIGMOID && n->nin == 1 && a < 0) a = j;
+                else if (n->op == OP_MUL && n->nin == 2 && b < 0) b = j;
+                break;
+            }
+    }
+    if (a < 0 || b < 0 || consumers(m, m->N[a].out[0], &k) != 1 || k != b)
+        return -1;
+    const node *mu = &m->N[b];
+    int sa = m->N[a].out[0];
+    *sig = a;
+    return (mu->in[0] == y && mu->in[1] == sa) || (mu->in[0] == sa && mu->in[1] == y) ? b : -1;
+}
+
 /* Conv -> BatchNormalization: scale the conv's weights and bias per output
- * channel. Then Conv -> Relu/Clip: fuse the activation into the conv. */
+ * channel. Then Conv -> Relu/Clip (Gemm too), Conv -> Sigmoid, Conv -> SiLU:
+ * fuse the activation into the conv (EfficientNet's SiLU and
+ * squeeze-excitation gates would otherwise each be two passes over memory). */
 vl_status fold_graph(vl_onnx *m)
 {
     for (int i = 0; i < m->nn; i++) {
@@ -83,12 +111,23 @@ vl_status fold_graph(vl_onnx *m)
         node *c = &m->N[i];
         if (c->removed || (c->op != OP_CONV && c->op != OP_GEMM) || c->act != ACT_NONE)
             continue;
-        int j = -1;
+        int j = -1, sig = -1, sw = c->op == OP_CONV && c->out[0] != m->output ? swish_mul(m, c, &sig) : -1;
+        if (sw >= 0) {
+            m->N[sig].removed = 1;
+            c->act = ACT_SWISH;
+            m->T[c->out[0]].producer = -1;
+            c->out[0] = m->N[sw].out[0];
+            m->T[c->out[0]].producer = i;
+            m->N[sw].removed = 1;
+            continue;
+        }
         if (consumers(m, c->out[0], &j) != 1 || j < 0)
             continue;
         node *a = &m->N[j];
         if (a->op == OP_RELU) {
             c->act = ACT_RELU;
+        } else if (a->op == OP_SIGMOID && c->op == OP_CONV) {
+            c->act = ACT_SIGMOID;
         } else if (a->op == OP_CLIP) {
             float lo = -FLT_MAX, hi = FLT_MAX;
             if (m->opset < 11 || a->nin == 1) {

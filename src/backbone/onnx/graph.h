@@ -15,6 +15,7 @@
 #ifndef VL_BACKBONE_ONNX_GRAPH_H
 #define VL_BACKBONE_ONNX_GRAPH_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,7 +37,10 @@ typedef enum {
     OP_COUNT
 } op_kind;
 
-typedef enum { ACT_NONE, ACT_RELU, ACT_CLIP } act_kind;
+/* Activations fused into a Conv/Gemm (fold.c): SWISH is x * sigmoid(x)
+ * (SiLU: a Sigmoid and a Mul reading the same tensor), SIGMOID the logistic
+ * function (the squeeze-excitation gate); both on Conv only. */
+typedef enum { ACT_NONE, ACT_RELU, ACT_CLIP, ACT_SWISH, ACT_SIGMOID } act_kind;
 
 /* Convolutions with fewer output pixels than this run as one GEMM over the
  * batch (see onnx_run_conv). */
@@ -199,6 +203,10 @@ static inline float apply_act(float v, act_kind a, float lo, float hi)
         return v > 0.0f ? v : 0.0f;
     if (a == ACT_CLIP)
         return v < lo ? lo : (v > hi ? hi : v);
+    if (a == ACT_SWISH) /* as the unfused Sigmoid and Mul compute it */
+        return v * (1.0f / (1.0f + expf(-v)));
+    if (a == ACT_SIGMOID)
+        return 1.0f / (1.0f + expf(-v));
     return v;
 }
 
