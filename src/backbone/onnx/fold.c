@@ -114,6 +114,7 @@ vl_status fold_graph(vl_onnx *m)
         int j = -1, sig = -1, sw = c->op == OP_CONV && c->out[0] != m->output ? swish_mul(m, c, &sig) : -1;
         if (sw >= 0) {
             m->N[sig].removed = 1;
+            m->T[m->N[sig].out[0]].producer = -1; /* the gate alone no longer exists either */
             c->act = ACT_SWISH;
             m->T[c->out[0]].producer = -1;
             c->out[0] = m->N[sw].out[0];
