@@ -519,6 +519,69 @@ static void se_case(void)
     run_case("SE block: GAP, Sigmoid, Mul", xs, x, want, low);
 }
 
+static t4 d_concat(t4 a, t4 b)
+{
+    t4 y = t4_new(a.n, a.c + b.c, a.h, a.w);
+    for (int64_t n = 0; n < y.n; n++)
+        for (int64_t c = 0; c < y.c; c++)
+            for (int64_t i = 0; i < y.h; i++)
+                for (int64_t j = 0; j < y.w; j++)
+                    AT(y, n, c, i, j) = c < a.c ? AT(a, n, c, i, j) : AT(b, n, c - a.c, i, j);
+    return y;
+}
+
+/* Inception-style branches: Conv (ca channels, 1x1) and Conv (cb, 3x3) ->
+ * Concat on the channels -> MaxPool 3x3 stride 1 (oneDNN reads the blocked
+ * concatenation), or -> HardSigmoid (a portable kernel: the Concat must then
+ * stay portable too, `lowered` 0). */
+static void concat_case(const char *name, int64_t ca, int64_t cb, int lowered)
+{
+    int64_t xs[4] = {2, 8, 9, 10};
+    float *x = rand_input(xs);
+    float *Wa = rand_init("Wa", 4, ca, 8, 1, 1, 0.4f), *Wb = rand_init("Wb", 4, cb, 8, 3, 3, 0.3f);
+    node2("Conv", "x", "Wa", "a");
+    Onnx__NodeProto *cbn = node2("Conv", "x", "Wb", "b");
+    attr_is(cbn, "pads", 4, 1, 1, 1, 1);
+    const char *in[2] = {"a", "b"};
+    Onnx__NodeProto *cc = mk_node("Concat", 2, in, "c");
+    attr_i(cc, "axis", 1);
+    geo g1 = G3, gp = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    g1.kh = g1.kw = 1, g1.pt = g1.pl = g1.pb = g1.pr = 0;
+    t4 c = d_concat(d_conv(t4_wrap(x, 2, 8, 9, 10), Wa, NULL, ca, g1), d_conv(t4_wrap(x, 2, 8, 9, 10), Wb, NULL, cb, G3));
+    t4 want;
+    if (lowered) {
+        Onnx__NodeProto *p = node2("MaxPool", "c", NULL, "y");
+        attr_is(p, "kernel_shape", 2, 3, 3, 0, 0);
+        attr_is(p, "pads", 4, 1, 1, 1, 1);
+        want = d_pool(c, 1, gp);
+    } else {
+        node2("HardSigmoid", "c", NULL, "y");
+        want = t4_new(c.n, c.c, c.h, c.w);
+        for (int64_t i = 0; i < c.n * c.c * c.h * c.w; i++) {
+            float v = 0.2f * c.v[i] + 0.5f;
+            want.v[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+    }
+    if (vl_dn_available()) { /* whether the Concat ran on oneDNN, as intended */
+        uint8_t *buf;
+        int64_t decl[4] = {-1, xs[1], xs[2], xs[3]};
+        size_t len = mk_model("x", 4, decl, "y", &buf);
+        vl_onnx *m = NULL;
+        const float *o = NULL;
+        int ond = 0;
+        int64_t os[VL_ONNX_MAXDIM];
+        if (vl_onnx_load_memory(buf, len, name, &m) == VL_OK && vl_onnx_run(m, x, 4, xs, NULL, &o, &ond, os) == VL_OK) {
+            int j = node_of(m, "c");
+            CHECK(j >= 0 && vl_dn_on(m, j) == lowered, "%s: the Concat %s on oneDNN", name, lowered ? "did not run" : "ran");
+        } else {
+            CHECK(0, "%s: %s", name, vl_errmsg());
+        }
+        vl_onnx_free(m);
+    }
+    const char *const low[] = {"a", "b", lowered ? "c" : NULL, lowered ? "y" : NULL, NULL};
+    run_case(name, xs, x, want, low);
+}
+
 static t4 d_swish(t4 x)
 {
     t4 s = d_elt(x, E_SIGMOID, 0, 0);
@@ -628,6 +691,9 @@ int main(void)
     residual_case("residual Conv + Add + Relu", 1);
     dw_fused_case(1);
     dw_fused_case(2);
+    concat_case("Concat 16 + 32 channels (nChw16c)", 16, 32, 1);
+    concat_case("Concat 8 + 24 channels (nChw8c)", 8, 24, 1);
+    concat_case("Concat read by a portable kernel", 16, 16, 0);
     act_fold_case("conv + SiLU (folded)", 1, 0);
     act_fold_case("conv + SiLU, Mul(sigmoid, x) (folded)", 1, 1);
     act_fold_case("conv + Sigmoid (folded)", 0, 0);
