@@ -31,6 +31,13 @@ static void mk_init(const char *name, int nd, const int64_t *dims, const float *
     t->n_float_data = c; t->float_data = malloc(4*c); memcpy(t->float_data, vals, 4*c);
     inits[ni++] = t;
 }
+static inline void mk_init_i64(const char *name, int nd, const int64_t *dims, const int64_t *vals){
+    Onnx__TensorProto *t = calloc(1,sizeof *t); onnx__tensor_proto__init(t);
+    t->name = strdup(name); t->data_type = 7; t->has_data_type = 1; t->n_dims = nd; t->dims = malloc(8*nd); memcpy(t->dims,dims,8*nd);
+    int64_t c=1; for(int i=0;i<nd;i++) c*=dims[i];
+    t->n_int64_data = c; t->int64_data = malloc(8*c); memcpy(t->int64_data, vals, 8*c);
+    inits[ni++] = t;
+}
 static Onnx__NodeProto *mk_node(const char *op, int nin, const char **in, const char *out){
     Onnx__NodeProto *n = calloc(1,sizeof *n); onnx__node_proto__init(n);
     n->op_type = strdup(op); n->name = strdup(out); n->n_input = nin; n->input = malloc(sizeof(char*)*nin);

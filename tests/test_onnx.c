@@ -262,7 +262,8 @@ int main(int argc, char **argv)
     backbone_iface(base);
     static const char *const big[] = {"resnet18", "resnet50", "mobilenet_v2", "googlenet", "efficientnet_b0",
                                       "shufflenet_v2_x1_0", "shufflenet_v2_x1_0_bnfused", "densenet121",
-                                      "densenet121_bnfused", "regnet_y_400mf", "regnet_y_400mf_bnfused"};
+                                      "densenet121_bnfused", "regnet_y_400mf", "regnet_y_400mf_bnfused",
+                                      "inception_v3", "inception_v3_bnfused"};
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
         char path[2048];
         snprintf(path, sizeof path, "%s/%s.onnx", large, big[i]);

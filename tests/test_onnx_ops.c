@@ -582,6 +582,74 @@ static void concat_case(const char *name, int64_t ca, int64_t cb, int lowered)
     run_case(name, xs, x, want, low);
 }
 
+static t4 d_pad(t4 x, int64_t pt, int64_t pl, int64_t pb, int64_t pr)
+{
+    t4 y = t4_new(x.n, x.c, x.h + pt + pb, x.w + pl + pr);
+    memset(y.v, 0, sizeof(float) * (size_t)(y.n * y.c * y.h * y.w));
+    for (int64_t n = 0; n < x.n; n++)
+        for (int64_t c = 0; c < x.c; c++)
+            for (int64_t i = 0; i < x.h; i++)
+                for (int64_t j = 0; j < x.w; j++) AT(y, n, c, i + pt, j + pl) = AT(x, n, c, i, j);
+    return y;
+}
+
+/* Conv -> c; Pad(c) with zeros (asymmetric, spatial) -> p; then a 3x3
+ * AveragePool (kind 0) or Conv (1), into which the padding folds at load
+ * (pool: counting the zeros, count_include_pad), or a MaxPool (2) or an
+ * AveragePool with ceil_mode (3), which keep their Pad. */
+static void pad_fold_case(const char *name, int kind)
+{
+    int64_t xs[4] = {2, 8, 7, 9};
+    float *x = rand_input(xs);
+    float *W = rand_init("W", 4, 16, 8, 1, 1, 0.4f), *W2 = rand_init("W2", 4, 16, 16, 3, 3, 0.2f);
+    node2("Conv", "x", "W", "c");
+    static const int64_t pv[8] = {0, 0, 1, 2, 0, 0, 2, 1}, pd[1] = {8};
+    mk_init_i64("pads", 1, pd, pv);
+    const char *pin[2] = {"c", "pads"};
+    mk_node("Pad", 2, pin, "p");
+    geo g1 = G3, g3 = {3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0};
+    g1.kh = g1.kw = 1, g1.pt = g1.pl = g1.pb = g1.pr = 0;
+    t4 padded = d_pad(d_conv(t4_wrap(x, 2, 8, 7, 9), W, NULL, 16, g1), 1, 2, 2, 1), want;
+    if (kind == 1) {
+        node2("Conv", "p", "W2", "y");
+        want = d_conv(padded, W2, NULL, 16, g3);
+    } else {
+        Onnx__NodeProto *q = node2(kind == 2 ? "MaxPool" : "AveragePool", "p", NULL, "y");
+        attr_is(q, "kernel_shape", 2, 3, 3, 0, 0);
+        if (kind == 3) {
+            attr_is(q, "strides", 2, 2, 2, 0, 0);
+            attr_i(q, "ceil_mode", 1);
+            g3.sh = g3.sw = 2, g3.ceil = 1;
+        }
+        want = d_pool(padded, kind == 2, g3);
+    }
+    int fold = kind <= 1;
+    {
+        uint8_t *buf;
+        int64_t decl[4] = {-1, xs[1], xs[2], xs[3]};
+        size_t len = mk_model("x", 4, decl, "y", &buf);
+        vl_onnx *m = NULL;
+        if (vl_onnx_load_memory(buf, len, name, &m) == VL_OK) {
+            int j = node_of(m, "y"), c = find_tensor(m, "c");
+            CHECK(j >= 0 && (m->N[j].in[0] == c) == fold, "%s: the Pad was %sfolded into the %s", name, fold ? "not " : "",
+                  vl_ops[j >= 0 ? m->N[j].op : 0].name);
+            if (fold) {
+                const float *o = NULL;
+                int ond = 0;
+                int64_t os[VL_ONNX_MAXDIM];
+                vl_status st = vl_onnx_run(m, x, 4, xs, "p", &o, &ond, os);
+                CHECK(st != VL_OK && strstr(vl_errmsg(), "folded"), "%s: tapping the folded Pad's output: %s", name,
+                      st ? vl_errmsg() : "it ran");
+            }
+        } else {
+            CHECK(0, "%s: %s", name, vl_errmsg());
+        }
+        vl_onnx_free(m);
+    }
+    const char *const low[] = {"c", kind == 2 || kind == 3 ? NULL : "y", NULL};
+    run_case(name, xs, x, want, low);
+}
+
 static t4 d_swish(t4 x)
 {
     t4 s = d_elt(x, E_SIGMOID, 0, 0);
@@ -691,6 +759,10 @@ int main(void)
     residual_case("residual Conv + Add + Relu", 1);
     dw_fused_case(1);
     dw_fused_case(2);
+    pad_fold_case("Pad + AveragePool (folded)", 0);
+    pad_fold_case("Pad + Conv (folded)", 1);
+    pad_fold_case("Pad + MaxPool (kept)", 2);
+    pad_fold_case("Pad + AveragePool ceil_mode (kept)", 3);
     concat_case("Concat 16 + 32 channels (nChw16c)", 16, 32, 1);
     concat_case("Concat 8 + 24 channels (nChw8c)", 8, 24, 1);
     concat_case("Concat read by a portable kernel", 16, 16, 0);

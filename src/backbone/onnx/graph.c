@@ -50,6 +50,47 @@ const char *attr_str(const node *n, const char *name, char *buf, size_t len)
     return buf;
 }
 
+static vl_attr *attr_add(node *n, const char *name)
+{
+    for (int i = 0; i < n->nattr; i++)
+        if (!strcmp(n->attr[i].name, name))
+            return &n->attr[i];
+    vl_attr *a = realloc(n->attr, sizeof(vl_attr) * (size_t)(n->nattr + 1));
+    if (!a)
+        return NULL;
+    n->attr = a;
+    a = &n->attr[n->nattr];
+    memset(a, 0, sizeof *a);
+    if (!(a->name = strdup(name)))
+        return NULL;
+    n->nattr++;
+    return a;
+}
+
+int attr_set_ints(node *n, const char *name, const int64_t *v, int cnt)
+{
+    vl_attr *a = attr_add(n, name);
+    int64_t *w = a ? malloc(sizeof(int64_t) * (size_t)(cnt > 0 ? cnt : 1)) : NULL;
+    if (!w)
+        return -1;
+    memcpy(w, v, sizeof(int64_t) * (size_t)cnt);
+    free(a->ints);
+    a->ints = w;
+    a->nints = (size_t)cnt;
+    a->type = VA_INTS;
+    return 0;
+}
+
+int attr_set_int(node *n, const char *name, int64_t v)
+{
+    vl_attr *a = attr_add(n, name);
+    if (!a)
+        return -1;
+    a->i = v;
+    a->type = VA_INT;
+    return 0;
+}
+
 /* ---- tensors ----------------------------------------------------------------------------- */
 
 void free_tensor(tensor *t)

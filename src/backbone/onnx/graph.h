@@ -224,6 +224,10 @@ int64_t attr_int(const node *n, const char *name, int64_t def);
 float attr_float(const node *n, const char *name, float def);
 int attr_ints(const node *n, const char *name, int64_t *v, int maxn);
 const char *attr_str(const node *n, const char *name, char *buf, size_t len);
+/* Load-time rewrites (fold.c): set or add an integer (list) attribute; 0, or
+ * -1 out of memory. */
+int attr_set_ints(node *n, const char *name, const int64_t *v, int cnt);
+int attr_set_int(node *n, const char *name, int64_t v);
 
 /* tensors (graph.c) */
 int find_tensor(const vl_onnx *m, const char *name);
