@@ -650,6 +650,64 @@ static void pad_fold_case(const char *name, int kind)
     run_case(name, xs, x, want, low);
 }
 
+/* x -> Conv (16 ch) -> c -> Slice(starts, ends, axes, steps) -> y: the
+ * portable kernel (it copies contiguous runs) against a direct evaluation. */
+static void slice_case(const char *name, int na, const int64_t *axes, const int64_t *st, const int64_t *en,
+                       const int64_t *sp)
+{
+    int64_t xs[4] = {2, 8, 7, 9};
+    float *x = rand_input(xs);
+    float *W = rand_init("W", 4, 16, 8, 1, 1, 0.4f);
+    node2("Conv", "x", "W", "c");
+    int64_t d1[1] = {na};
+    mk_init_i64("st", 1, d1, st);
+    mk_init_i64("en", 1, d1, en);
+    mk_init_i64("ax", 1, d1, axes);
+    mk_init_i64("sp", 1, d1, sp);
+    const char *in[5] = {"c", "st", "en", "ax", "sp"};
+    mk_node("Slice", 5, in, "y");
+    geo g1 = G3;
+    g1.kh = g1.kw = 1, g1.pt = g1.pl = g1.pb = g1.pr = 0;
+    t4 c = d_conv(t4_wrap(x, 2, 8, 7, 9), W, NULL, 16, g1);
+    int64_t lo[4] = {0, 0, 0, 0}, step[4] = {1, 1, 1, 1}, cnt[4] = {c.n, c.c, c.h, c.w};
+    for (int a = 0; a < na; a++) { /* the ONNX clamping rules, for the values used here */
+        int64_t ax = axes[a], L = cnt[ax], b = st[a] < 0 ? st[a] + L : st[a], e = en[a] < 0 ? en[a] + L : en[a];
+        if (sp[a] > 0) {
+            b = b < 0 ? 0 : b > L ? L : b;
+            e = e < 0 ? 0 : e > L ? L : e;
+            cnt[ax] = e > b ? (e - b + sp[a] - 1) / sp[a] : 0;
+        } else {
+            b = b < 0 ? -1 : b > L - 1 ? L - 1 : b;
+            e = e < -1 ? -1 : e > L - 1 ? L - 1 : e;
+            cnt[ax] = b > e ? (b - e - sp[a] - 1) / -sp[a] : 0;
+        }
+        lo[ax] = b, step[ax] = sp[a];
+    }
+    t4 want = t4_new(cnt[0], cnt[1], cnt[2], cnt[3]);
+    for (int64_t n = 0; n < cnt[0]; n++)
+        for (int64_t ch = 0; ch < cnt[1]; ch++)
+            for (int64_t i = 0; i < cnt[2]; i++)
+                for (int64_t j = 0; j < cnt[3]; j++)
+                    AT(want, n, ch, i, j) = AT(c, lo[0] + n * step[0], lo[1] + ch * step[1], lo[2] + i * step[2],
+                                               lo[3] + j * step[3]);
+    const char *const low[] = {"c", NULL};
+    run_case(name, xs, x, want, low);
+}
+
+static void slice_cases(void)
+{
+    static const int64_t a1[1] = {1}, s1[1] = {4}, e1[1] = {12}, p1[1] = {1};
+    slice_case("Slice channels 4:12 (one run per image)", 1, a1, s1, e1, p1);
+    static const int64_t a2[1] = {3}, s2[1] = {1}, e2[1] = {9}, p2[1] = {2};
+    slice_case("Slice width 1:9:2", 1, a2, s2, e2, p2);
+    static const int64_t a3[1] = {2}, s3[1] = {-1}, e3[1] = {-100}, p3[1] = {-1};
+    slice_case("Slice height reversed", 1, a3, s3, e3, p3);
+    static const int64_t a4[2] = {1, 2}, s4[2] = {8, 2}, e4[2] = {16, 6}, p4[2] = {1, 1};
+    slice_case("Slice channels 8:16, rows 2:6", 2, a4, s4, e4, p4);
+    static const int64_t a5[2] = {0, 3}, s5[2] = {1, 0}, e5[2] = {2, 4}, p5[2] = {1, 1};
+    slice_case("Slice batch 1:2, columns 0:4", 2, a5, s5, e5, p5);
+}
+
 static t4 d_swish(t4 x)
 {
     t4 s = d_elt(x, E_SIGMOID, 0, 0);
@@ -759,6 +817,7 @@ int main(void)
     residual_case("residual Conv + Add + Relu", 1);
     dw_fused_case(1);
     dw_fused_case(2);
+    slice_cases();
     pad_fold_case("Pad + AveragePool (folded)", 0);
     pad_fold_case("Pad + Conv (folded)", 1);
     pad_fold_case("Pad + MaxPool (kept)", 2);

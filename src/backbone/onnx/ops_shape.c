@@ -405,11 +405,23 @@ void onnx_run_slice(vl_onnx *m, node *n)
     int64_t st0[MAXD], step[MAXD], s[MAXD], xst[MAXD], q = 1;
     slice_params(m, n, X, st0, step, s); /* validated while planning */
     for (int d = X->ndim - 1; d >= 0; d--) { xst[d] = q; q *= X->shape[d]; }
+    /* Copy contiguous runs: the trailing dimensions taken whole, then one
+     * more taken with step 1 (ShuffleNet's channel split: one run of C/2 x H x W
+     * per image; element by element it was a fifth of the model's time). */
+    int k = X->ndim - 1;
+    int64_t run = 1, base = 0;
+    while (k >= 0 && step[k] == 1 && st0[k] == 0 && s[k] == X->shape[k]) run *= X->shape[k--];
+    if (k >= 0 && step[k] == 1) {
+        run *= s[k];
+        base = st0[k] * xst[k];
+        k--;
+    }
+    int64_t outer = run ? Y->count / run : 0;
 #pragma omp parallel for schedule(static) if (Y->count > 65536)
-    for (int64_t i = 0; i < Y->count; i++) {
-        int64_t rem = i, ix = 0;
-        for (int d = X->ndim - 1; d >= 0; d--) { ix += (st0[d] + (rem % s[d]) * step[d]) * xst[d]; rem /= s[d]; }
-        Y->data[i] = X->data[ix];
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t rem = o, ix = base;
+        for (int d = k; d >= 0; d--) { ix += (st0[d] + (rem % s[d]) * step[d]) * xst[d]; rem /= s[d]; }
+        memcpy(Y->data + o * run, X->data + ix, sizeof(float) * (size_t)run);
     }
 }
 
