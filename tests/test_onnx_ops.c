@@ -708,6 +708,37 @@ static void slice_cases(void)
     slice_case("Slice batch 1:2, columns 0:4", 2, a5, s5, e5, p5);
 }
 
+/* Conv -> c (also read by an Identity, so the BN cannot fold into the Conv)
+ * -> BatchNormalization [-> Relu] -> y: oneDNN's inference kernel on the
+ * blocked tensor, the Relu fused into it (DenseNet's pattern after a Concat). */
+static void bn_case(const char *name, int relu)
+{
+    int64_t xs[4] = {2, 8, 7, 9};
+    float *x = rand_input(xs);
+    float *W = rand_init("W", 4, 16, 8, 3, 3, 0.4f);
+    float *g = rand_init("g", 1, 16, 1, 1, 1, 1.0f), *b = rand_init("b", 1, 16, 1, 1, 1, 0.5f);
+    float *mu = rand_init("mu", 1, 16, 1, 1, 1, 0.5f);
+    static float var[16]; /* variances: positive, away from 0 */
+    for (int k = 0; k < 16; k++) var[k] = 0.5f + fabsf(frand());
+    static const int64_t vd[1] = {16};
+    mk_init("var", 1, vd, var);
+    Onnx__NodeProto *c = node2("Conv", "x", "W", "c");
+    attr_is(c, "pads", 4, 1, 1, 1, 1);
+    node2("Identity", "c", NULL, "side");
+    const char *in[5] = {"c", "g", "b", "mu", "var"};
+    mk_node("BatchNormalization", 5, in, relu ? "s" : "y");
+    if (relu) node2("Relu", "s", NULL, "y");
+    t4 cc = d_conv(t4_wrap(x, 2, 8, 7, 9), W, NULL, 16, G3), want = t4_new(cc.n, cc.c, cc.h, cc.w);
+    for (int64_t n = 0; n < cc.n; n++)
+        for (int64_t ch = 0; ch < cc.c; ch++)
+            for (int64_t i = 0; i < cc.h * cc.w; i++) {
+                double v = (AT(cc, n, ch, i / cc.w, i % cc.w) - mu[ch]) / sqrt(var[ch] + 1e-5) * g[ch] + b[ch];
+                want.v[((n * cc.c + ch) * cc.h * cc.w) + i] = (float)(relu && v < 0 ? 0 : v);
+            }
+    const char *const low[] = {"c", relu ? "s" : "y", "y", NULL};
+    run_case(name, xs, x, want, low);
+}
+
 static t4 d_swish(t4 x)
 {
     t4 s = d_elt(x, E_SIGMOID, 0, 0);
@@ -817,6 +848,8 @@ int main(void)
     residual_case("residual Conv + Add + Relu", 1);
     dw_fused_case(1);
     dw_fused_case(2);
+    bn_case("BatchNormalization (not folded)", 0);
+    bn_case("BatchNormalization + Relu (fused)", 1);
     slice_cases();
     pad_fold_case("Pad + AveragePool (folded)", 0);
     pad_fold_case("Pad + Conv (folded)", 1);

@@ -72,6 +72,7 @@ typedef struct dn_node_s {
     dnnl_memory_t resmem;      /* int8: the destination's buffer in the residual's data type */
     int q8;                    /* an int8 convolution: weights quantised, bias scaled */
     int cat;                   /* a channel concatenation of blocked tensors: our copy, no primitive */
+    dnnl_memory_t bnm[4];      /* a BatchNormalization's scale, shift, mean, variance */
     dnnl_exec_arg_t *args; /* room for the inputs + 8 */
     int nargs;
 } dn_node;
@@ -712,6 +713,46 @@ static dnnl_status_t dn_cat_run(vl_onnx *m, const dn_node *d, const node *n)
     return dnnl_success;
 }
 
+/* BatchNormalization not folded into a Conv (DenseNet's after each Concat):
+ * oneDNN's inference kernel on the blocked tensor, with the Relu after it
+ * when that is its only reader (fuse_norm_relu). */
+static void dn_bnorm(vl_onnx *m, int j)
+{
+    node *n = &m->N[j];
+    dn_node *d = &m->dn[j];
+    const tensor *X = &m->T[n->in[0]];
+    if (m->prec == VL_PREC_INT8 || X->ndim != 4 || X->is_int || attr_int(n, "training_mode", 0))
+        return;
+    for (int k = 1; k < 5; k++) {
+        const tensor *V = &m->T[n->in[k]];
+        if (n->in[k] < 0 || !V->is_const || V->is_int || V->count != X->shape[1]) return;
+    }
+    int r = -1;
+    if (!(n->out[0] != m->output && consumers(m, n->out[0], &r) == 1 && r >= 0 && m->N[r].live &&
+          m->N[r].op == OP_RELU))
+        r = -1;
+    dnnl_memory_desc_t src = dn_md_of(m, n->in[0]);
+    unsigned flags = dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift | (r >= 0 ? dnnl_fuse_norm_relu : 0);
+    dnnl_batch_normalization_desc_t bd;
+    if (dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &src, attr_float(n, "epsilon", 1e-5f),
+                                                   flags) != dnnl_success ||
+        !dn_create_pd(m, d, &bd, NULL))
+        return;
+    const char *impl = NULL; /* its reference kernel is slower than ours */
+    dnnl_primitive_desc_query(d->pd, dnnl_query_impl_info_str, 0, &impl);
+    if (!impl || !strncmp(impl, "ref", 3)) {
+        dnnl_primitive_desc_destroy(d->pd);
+        d->pd = NULL;
+        return;
+    }
+    if (r >= 0) {
+        m->N[r].live = 0;
+        n->pout = m->N[r].out[0];
+    }
+    dn_add_input(m, d, n->in[0], DNNL_ARG_SRC, &src);
+    dn_set_output(m, d, n->pout);
+}
+
 static void dn_eltwise(vl_onnx *m, int j)
 {
     node *n = &m->N[j];
@@ -839,6 +880,7 @@ static int dn_decide(vl_onnx *m, int tap)
         case DN_ELTWISE: if (made) dn_eltwise(m, j); break;
         case DN_BINARY: if (made) dn_binary(m, j); break;
         case DN_CONCAT: if (made) dn_concat(m, j); break;
+        case DN_BNORM: if (made) dn_bnorm(m, j); break;
         case DN_NONE: break;
         }
     }
@@ -1013,6 +1055,16 @@ static vl_status dn_bind(vl_onnx *m)
                 return dn_fail(m, "a memory object");
             d->args[d->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, d->smem};
         }
+        if (n->op == OP_BN) { /* the constant per-channel vectors, read in place */
+            static const int arg[4] = {DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
+            for (int k = 0; k < 4; k++) {
+                const dnnl_memory_desc_t *vmd = dnnl_primitive_desc_query_md(d->pd, dnnl_query_exec_arg_md, arg[k]);
+                if (!vmd || dnnl_memory_create(&d->bnm[k], vmd, m->eng, m->T[n->in[k + 1]].data) != dnnl_success)
+                    return dn_fail(m, "a memory object");
+                d->args[d->nargs++] = (dnnl_exec_arg_t){arg[k], d->bnm[k]};
+            }
+            continue;
+        }
         if (n->op != OP_CONV) continue;
         /* Weights: reordered once per plan into the primitive's layout. */
         if ((st = dn_conv_weights(m, d, n, &m->wcache[2 * j], 0, &d->wmem, &d->bmem)))
@@ -1082,6 +1134,8 @@ static void dn_free_plan(vl_onnx *m)
             if (d->dwmem) dnnl_memory_destroy(d->dwmem);
             if (d->dwbmem) dnnl_memory_destroy(d->dwbmem);
             if (d->resmem) dnnl_memory_destroy(d->resmem);
+            for (int k = 0; k < 4; k++)
+                if (d->bnm[k]) dnnl_memory_destroy(d->bnm[k]);
             free(d->in);
             free(d->args);
         }

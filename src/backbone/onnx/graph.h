@@ -152,7 +152,7 @@ struct vl_onnx {
 /* ---- the operator table (ops.c) ---------------------------------------------------- */
 
 /* oneDNN lowerings (dnnl.c): which primitive an operator may become. */
-typedef enum { DN_NONE, DN_CONV, DN_POOL, DN_ELTWISE, DN_BINARY, DN_CONCAT } dn_lowering;
+typedef enum { DN_NONE, DN_CONV, DN_POOL, DN_ELTWISE, DN_BINARY, DN_CONCAT, DN_BNORM } dn_lowering;
 
 enum {
     OPF_CONST_PARAMS = 1, /* inputs after the first must be known while planning */

@@ -7,7 +7,7 @@
 
 const vl_op vl_ops[OP_COUNT] = {
     [OP_CONV] = {"Conv", 2, 0, onnx_shape_conv, onnx_run_conv, onnx_scratch_conv, DN_CONV},
-    [OP_BN] = {"BatchNormalization", 5, 0, onnx_shape_same, onnx_run_bn, NULL, DN_NONE},
+    [OP_BN] = {"BatchNormalization", 5, 0, onnx_shape_same, onnx_run_bn, NULL, DN_BNORM},
     [OP_RELU] = {"Relu", 1, 0, onnx_shape_same, onnx_run_relu, NULL, DN_ELTWISE},
     [OP_CLIP] = {"Clip", 1, 0, onnx_shape_same, onnx_run_clip, NULL, DN_ELTWISE},
     [OP_SIGMOID] = {"Sigmoid", 1, 0, onnx_shape_same, onnx_run_sigmoid, NULL, DN_ELTWISE},
