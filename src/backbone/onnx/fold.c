@@ -87,6 +87,56 @@ static vl_status fold_pad(vl_onnx *m, node *p)
  * channel. Then Conv -> Relu/Clip (Gemm too), Conv -> Sigmoid, Conv -> SiLU:
  * fuse the activation into the conv (EfficientNet's SiLU and
  * squeeze-excitation gates would otherwise each be two passes over memory). */
+/* Conv/Gemm node i -> its activation (see fold_graph): folded into it. */
+static void fold_act(vl_onnx *m, int i)
+{
+    node *c = &m->N[i];
+    if (c->removed || (c->op != OP_CONV && c->op != OP_GEMM) || c->act != ACT_NONE)
+        return;
+    int j = -1, sig = -1, sw = c->op == OP_CONV && c->out[0] != m->output ? swish_mul(m, c, &sig) : -1;
+    if (sw >= 0) {
+        m->N[sig].removed = 1;
+        m->T[m->N[sig].out[0]].producer = -1; /* the gate alone no longer exists either */
+        c->act = ACT_SWISH;
+        m->T[c->out[0]].producer = -1;
+        c->out[0] = m->N[sw].out[0];
+        m->T[c->out[0]].producer = i;
+        m->N[sw].removed = 1;
+        return;
+    }
+    if (consumers(m, c->out[0], &j) != 1 || j < 0)
+        return;
+    node *a = &m->N[j];
+    if (a->op == OP_RELU) {
+        c->act = ACT_RELU;
+    } else if (a->op == OP_SIGMOID && c->op == OP_CONV) {
+        c->act = ACT_SIGMOID;
+    } else if (a->op == OP_CLIP) {
+        float lo = -FLT_MAX, hi = FLT_MAX;
+        if (m->opset < 11 || a->nin == 1) {
+            lo = attr_float(a, "min", -FLT_MAX);
+            hi = attr_float(a, "max", FLT_MAX);
+        }
+        if (a->nin > 1 && a->in[1] >= 0) {
+            if (!m->T[a->in[1]].is_const || m->T[a->in[1]].is_int) return;
+            lo = m->T[a->in[1]].data[0];
+        }
+        if (a->nin > 2 && a->in[2] >= 0) {
+            if (!m->T[a->in[2]].is_const || m->T[a->in[2]].is_int) return;
+            hi = m->T[a->in[2]].data[0];
+        }
+        c->act = ACT_CLIP;
+        c->act_min = lo;
+        c->act_max = hi;
+    } else {
+        return;
+    }
+    m->T[c->out[0]].producer = -1; /* the pre-activation value no longer exists */
+    c->out[0] = a->out[0];
+    m->T[c->out[0]].producer = i;
+    a->removed = 1;
+}
+
 vl_status fold_graph(vl_onnx *m)
 {
     for (int i = 0; i < m->nn; i++)
@@ -162,52 +212,7 @@ vl_status fold_graph(vl_onnx *m)
         m->T[c->out[0]].producer = i;
         b->removed = 1;
     }
-    for (int i = 0; i < m->nn; i++) {
-        node *c = &m->N[i];
-        if (c->removed || (c->op != OP_CONV && c->op != OP_GEMM) || c->act != ACT_NONE)
-            continue;
-        int j = -1, sig = -1, sw = c->op == OP_CONV && c->out[0] != m->output ? swish_mul(m, c, &sig) : -1;
-        if (sw >= 0) {
-            m->N[sig].removed = 1;
-            m->T[m->N[sig].out[0]].producer = -1; /* the gate alone no longer exists either */
-            c->act = ACT_SWISH;
-            m->T[c->out[0]].producer = -1;
-            c->out[0] = m->N[sw].out[0];
-            m->T[c->out[0]].producer = i;
-            m->N[sw].removed = 1;
-            continue;
-        }
-        if (consumers(m, c->out[0], &j) != 1 || j < 0)
-            continue;
-        node *a = &m->N[j];
-        if (a->op == OP_RELU) {
-            c->act = ACT_RELU;
-        } else if (a->op == OP_SIGMOID && c->op == OP_CONV) {
-            c->act = ACT_SIGMOID;
-        } else if (a->op == OP_CLIP) {
-            float lo = -FLT_MAX, hi = FLT_MAX;
-            if (m->opset < 11 || a->nin == 1) {
-                lo = attr_float(a, "min", -FLT_MAX);
-                hi = attr_float(a, "max", FLT_MAX);
-            }
-            if (a->nin > 1 && a->in[1] >= 0) {
-                if (!m->T[a->in[1]].is_const || m->T[a->in[1]].is_int) continue;
-                lo = m->T[a->in[1]].data[0];
-            }
-            if (a->nin > 2 && a->in[2] >= 0) {
-                if (!m->T[a->in[2]].is_const || m->T[a->in[2]].is_int) continue;
-                hi = m->T[a->in[2]].data[0];
-            }
-            c->act = ACT_CLIP;
-            c->act_min = lo;
-            c->act_max = hi;
-        } else {
-            continue;
-        }
-        m->T[c->out[0]].producer = -1; /* the pre-activation value no longer exists */
-        c->out[0] = a->out[0];
-        m->T[c->out[0]].producer = i;
-        a->removed = 1;
-    }
+    for (int i = 0; i < m->nn; i++)
+        fold_act(m, i);
     return VL_OK;
 }
