@@ -708,6 +708,94 @@ static void slice_cases(void)
     slice_case("Slice batch 1:2, columns 0:4", 2, a5, s5, e5, p5);
 }
 
+/* ShuffleNet's channel shuffle: Concat(a, b) -> Reshape [N, 2, C/2, H, W] ->
+ * Transpose (0, 2, 1, 3, 4) -> Reshape [N, C, H, W], then a channel split and
+ * a Conv on the second half. The Reshapes take their input's buffer over (it
+ * dies there); the Transpose copies whole H x W planes. */
+static void shuffle_case(void)
+{
+    int64_t xs[4] = {2, 8, 7, 9};
+    float *x = rand_input(xs);
+    float *Wa = rand_init("Wa", 4, 16, 8, 1, 1, 0.4f), *Wb = rand_init("Wb", 4, 16, 8, 1, 1, 0.3f);
+    float *Wy = rand_init("Wy", 4, 16, 16, 1, 1, 0.3f);
+    node2("Conv", "x", "Wa", "a");
+    node2("Conv", "x", "Wb", "b");
+    const char *in[2] = {"a", "b"};
+    attr_i(mk_node("Concat", 2, in, "c"), "axis", 1);
+    static const int64_t d5[1] = {5}, d4[1] = {4}, s5[5] = {2, 2, 16, 7, 9}, s4[4] = {2, 32, 7, 9};
+    mk_init_i64("s5", 1, d5, s5);
+    mk_init_i64("s4", 1, d4, s4);
+    node2("Reshape", "c", "s5", "r");
+    mk_attr_ints(node2("Transpose", "r", NULL, "t"), "perm", 5, (const int64_t[]){0, 2, 1, 3, 4});
+    node2("Reshape", "t", "s4", "u");
+    static const int64_t a1[1] = {1}, lo[1] = {16}, hi[1] = {32}, st[1] = {1}, one[1] = {1};
+    mk_init_i64("lo", 1, one, lo);
+    mk_init_i64("hi", 1, one, hi);
+    mk_init_i64("ax", 1, one, a1);
+    mk_init_i64("sp", 1, one, st);
+    const char *sl[5] = {"u", "lo", "hi", "ax", "sp"};
+    mk_node("Slice", 5, sl, "h");
+    node2("Conv", "h", "Wy", "y");
+    geo g1 = G3;
+    g1.kh = g1.kw = 1, g1.pt = g1.pl = g1.pb = g1.pr = 0;
+    t4 X = t4_wrap(x, 2, 8, 7, 9);
+    t4 c = d_concat(d_conv(X, Wa, NULL, 16, g1), d_conv(X, Wb, NULL, 16, g1)), h = t4_new(2, 16, 7, 9);
+    for (int64_t n = 0; n < 2; n++) /* shuffled channel k = concatenated channel (k % 2) * 16 + k / 2 */
+        for (int64_t k = 16; k < 32; k++)
+            for (int64_t i = 0; i < 7; i++)
+                for (int64_t j = 0; j < 9; j++) AT(h, n, k - 16, i, j) = AT(c, n, (k % 2) * 16 + k / 2, i, j);
+    const char *const low[] = {"a", "b", "y", NULL};
+    run_case("channel shuffle (Reshape, Transpose, Reshape) + split", xs, x, d_conv(h, Wy, NULL, 16, g1), low);
+}
+
+/* ReduceMean over H and W (torchvision's ShuffleNet ends x.mean([2, 3])):
+ * the trailing-axes path, 63 values per output (eight lanes and a tail). */
+static void reducemean_case(void)
+{
+    int64_t xs[4] = {2, 8, 7, 9};
+    float *x = rand_input(xs);
+    float *W = rand_init("W", 4, 24, 8, 1, 1, 0.4f);
+    node2("Conv", "x", "W", "c");
+    static const int64_t one[1] = {2}, ax[2] = {2, 3};
+    mk_init_i64("axes", 1, one, ax);
+    node2("ReduceMean", "c", "axes", "y");
+    geo g1 = G3;
+    g1.kh = g1.kw = 1, g1.pt = g1.pl = g1.pb = g1.pr = 0;
+    t4 c = d_conv(t4_wrap(x, 2, 8, 7, 9), W, NULL, 24, g1);
+    const char *const low[] = {"c", NULL};
+    run_case("ReduceMean over H, W (keepdims)", xs, x, d_gap(c), low);
+}
+
+/* A Reshape whose input is read again later must not take its buffer over:
+ * c -> Reshape r -> HardSigmoid s -> HardSigmoid t; y = t + c. Were r's
+ * block (c's) released when r dies, t would be written over c. */
+static void view_live_case(void)
+{
+    int64_t xs[4] = {2, 8, 7, 9};
+    float *x = rand_input(xs);
+    float *W = rand_init("W", 4, 16, 8, 1, 1, 0.4f);
+    const char *in[2] = {"a", "a"};
+    node2("Conv", "x", "W", "a");
+    attr_i(mk_node("Concat", 2, in, "c"), "axis", 1);
+    static const int64_t d4[1] = {4}, s4[4] = {2, 32, 7, 9};
+    mk_init_i64("s4", 1, d4, s4);
+    node2("Reshape", "c", "s4", "r");
+    node2("HardSigmoid", "r", NULL, "s");
+    node2("HardSigmoid", "s", NULL, "t");
+    node2("Add", "t", "c", "y");
+    geo g1 = G3;
+    g1.kh = g1.kw = 1, g1.pt = g1.pl = g1.pb = g1.pr = 0;
+    t4 a = d_conv(t4_wrap(x, 2, 8, 7, 9), W, NULL, 16, g1), c = d_concat(a, a), t = t4_new(2, 32, 7, 9);
+    for (int64_t i = 0; i < 2 * 32 * 7 * 9; i++) {
+        float v = 0.2f * c.v[i] + 0.5f;
+        v = v < 0 ? 0 : v > 1 ? 1 : v;
+        v = 0.2f * v + 0.5f;
+        t.v[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    const char *const low[] = {"a", NULL};
+    run_case("Reshape of a tensor read later (copied)", xs, x, d_bin(t, c, '+'), low);
+}
+
 /* Conv -> c (also read by an Identity, so the BN cannot fold into the Conv)
  * -> BatchNormalization [-> Relu] -> y: oneDNN's inference kernel on the
  * blocked tensor, the Relu fused into it (DenseNet's pattern after a Concat). */
@@ -851,6 +939,9 @@ int main(void)
     bn_case("BatchNormalization (not folded)", 0);
     bn_case("BatchNormalization + Relu (fused)", 1);
     slice_cases();
+    shuffle_case();
+    view_live_case();
+    reducemean_case();
     pad_fold_case("Pad + AveragePool (folded)", 0);
     pad_fold_case("Pad + Conv (folded)", 1);
     pad_fold_case("Pad + MaxPool (kept)", 2);

@@ -156,6 +156,7 @@ typedef enum { DN_NONE, DN_CONV, DN_POOL, DN_ELTWISE, DN_BINARY, DN_CONCAT, DN_B
 
 enum {
     OPF_CONST_PARAMS = 1, /* inputs after the first must be known while planning */
+    OPF_VIEW = 2,         /* output 0 holds input 0's values in the same order: may share its buffer */
 };
 
 typedef struct {

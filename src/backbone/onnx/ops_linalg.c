@@ -191,6 +191,23 @@ void onnx_run_reducemean(vl_onnx *m, node *n)
         if (mask >> d & 1) { rdim[nr] = X->shape[d]; rst[nr++] = st[d]; rcount *= X->shape[d]; }
         else { kdim[nk] = X->shape[d]; kst[nk++] = st[d]; }
     }
+    if (nr && mask == ((1 << X->ndim) - (1 << (X->ndim - nr)))) {
+        /* The reduced dimensions are the trailing ones (a spatial mean, as
+         * torchvision's ShuffleNet and Keras exports end): each output is one
+         * contiguous run, summed in eight double lanes. */
+#pragma omp parallel for schedule(static) if (X->count > 65536)
+        for (int64_t o = 0; o < Y->count; o++) {
+            const float *p = X->data + o * rcount;
+            double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int64_t r = 0;
+            for (; r + 8 <= rcount; r += 8)
+                for (int l = 0; l < 8; l++) a[l] += p[r + l];
+            double sum = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+            for (; r < rcount; r++) sum += p[r];
+            Y->data[o] = (float)(sum / (double)rcount);
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) if (X->count > 65536)
     for (int64_t o = 0; o < Y->count; o++) {
         int64_t base = 0, rem = o;

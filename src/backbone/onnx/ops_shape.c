@@ -17,6 +17,24 @@ static void run_transpose(const tensor *X, tensor *Y, const int64_t *perm)
         xst[d] = s;
         s *= X->shape[d];
     }
+    /* Trailing dimensions left in place are one contiguous run on both sides
+     * (ShuffleNet's channel shuffle moves whole H x W planes): copied whole. */
+    int keep = nd;
+    int64_t run = 1;
+    while (keep > 1 && perm[keep - 1] == keep - 1) run *= X->shape[--keep];
+    if (keep < nd && run >= 16) {
+        int64_t outer = Y->count / (run ? run : 1);
+#pragma omp parallel for schedule(static) if (Y->count > 65536)
+        for (int64_t o = 0; o < outer; o++) {
+            int64_t rem = o, ix = 0;
+            for (int d = keep - 1; d >= 0; d--) {
+                ix += rem % Y->shape[d] * xst[perm[d]];
+                rem /= Y->shape[d];
+            }
+            memcpy(Y->data + o * run, X->data + ix, sizeof(float) * (size_t)run);
+        }
+        return;
+    }
     int64_t inner = Y->shape[nd - 1], outer = Y->count / (inner ? inner : 1), istr = xst[perm[nd - 1]];
 #pragma omp parallel for schedule(static) if (Y->count > 65536)
     for (int64_t o = 0; o < outer; o++) {

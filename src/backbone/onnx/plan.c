@@ -236,6 +236,14 @@ static vl_status assign_buffers(vl_onnx *m, int tap)
             int dn = vl_dn_plan_output(m, j, k, ti, &a, &from);
             if (dn < 0) { st = VL_ERR_NOMEM; break; }
             if (dn > 0) continue;
+            /* A Reshape (or another view) of a tensor that dies here takes its
+             * block over: no copy (ShuffleNet reshapes every block's output twice). */
+            int xi = n->in[0];
+            if (k == 0 && from < 0 && (vl_ops[n->op].flags & OPF_VIEW) && xi >= 0 && m->T[xi].buf >= 0 &&
+                m->T[xi].last_use == j && m->T[xi].count == t->count && !m->T[xi].is_int) {
+                from = m->T[xi].buf;
+                m->T[xi].buf = -1;
+            }
             t->buf = from >= 0 ? from : arena_get(m, &a, (size_t)(t->count ? t->count : 1));
             if (t->buf < 0) { st = VL_ERR_NOMEM; break; }
             a.busy[t->buf] = 1;
