@@ -708,27 +708,31 @@ static void slice_cases(void)
     slice_case("Slice batch 1:2, columns 0:4", 2, a5, s5, e5, p5);
 }
 
-/* ShuffleNet's channel shuffle: Concat(a, b) -> Reshape [N, 2, C/2, H, W] ->
+/* ShuffleNet's channel shuffle: Concat(a, b) -> Reshape [N, g, C/g, H, W] ->
  * Transpose (0, 2, 1, 3, 4) -> Reshape [N, C, H, W], then a channel split and
- * a Conv on the second half. The Reshapes take their input's buffer over (it
- * dies there); the Transpose copies whole H x W planes. */
-static void shuffle_case(void)
+ * a Conv on the second half. With oneDNN (fp32) the Concat writes the
+ * shuffled tensor itself, reading each input in its layout: channel counts
+ * filling 16-blocks, partial blocks, and a plain input (a through a portable
+ * HardSigmoid). Without, the Reshapes take their input's buffer over and the
+ * Transpose copies whole H x W planes. */
+static void shuffle_case(const char *name, int64_t ca, int64_t cb, int64_t g, int plain_a)
 {
-    int64_t xs[4] = {2, 8, 7, 9};
+    int64_t xs[4] = {2, 8, 7, 9}, C = ca + cb, h2 = C / 2;
     float *x = rand_input(xs);
-    float *Wa = rand_init("Wa", 4, 16, 8, 1, 1, 0.4f), *Wb = rand_init("Wb", 4, 16, 8, 1, 1, 0.3f);
-    float *Wy = rand_init("Wy", 4, 16, 16, 1, 1, 0.3f);
-    node2("Conv", "x", "Wa", "a");
+    float *Wa = rand_init("Wa", 4, ca, 8, 1, 1, 0.4f), *Wb = rand_init("Wb", 4, cb, 8, 1, 1, 0.3f);
+    float *Wy = rand_init("Wy", 4, 16, C - h2, 1, 1, 0.3f);
+    node2("Conv", "x", "Wa", plain_a ? "a0" : "a");
+    if (plain_a) node2("HardSigmoid", "a0", NULL, "a");
     node2("Conv", "x", "Wb", "b");
     const char *in[2] = {"a", "b"};
     attr_i(mk_node("Concat", 2, in, "c"), "axis", 1);
-    static const int64_t d5[1] = {5}, d4[1] = {4}, s5[5] = {2, 2, 16, 7, 9}, s4[4] = {2, 32, 7, 9};
+    const int64_t d5[1] = {5}, d4[1] = {4}, s5[5] = {2, g, C / g, 7, 9}, s4[4] = {2, C, 7, 9};
     mk_init_i64("s5", 1, d5, s5);
     mk_init_i64("s4", 1, d4, s4);
     node2("Reshape", "c", "s5", "r");
     mk_attr_ints(node2("Transpose", "r", NULL, "t"), "perm", 5, (const int64_t[]){0, 2, 1, 3, 4});
     node2("Reshape", "t", "s4", "u");
-    static const int64_t a1[1] = {1}, lo[1] = {16}, hi[1] = {32}, st[1] = {1}, one[1] = {1};
+    const int64_t a1[1] = {1}, lo[1] = {h2}, hi[1] = {C}, st[1] = {1}, one[1] = {1};
     mk_init_i64("lo", 1, one, lo);
     mk_init_i64("hi", 1, one, hi);
     mk_init_i64("ax", 1, one, a1);
@@ -738,14 +742,44 @@ static void shuffle_case(void)
     node2("Conv", "h", "Wy", "y");
     geo g1 = G3;
     g1.kh = g1.kw = 1, g1.pt = g1.pl = g1.pb = g1.pr = 0;
-    t4 X = t4_wrap(x, 2, 8, 7, 9);
-    t4 c = d_concat(d_conv(X, Wa, NULL, 16, g1), d_conv(X, Wb, NULL, 16, g1)), h = t4_new(2, 16, 7, 9);
-    for (int64_t n = 0; n < 2; n++) /* shuffled channel k = concatenated channel (k % 2) * 16 + k / 2 */
-        for (int64_t k = 16; k < 32; k++)
+    t4 X = t4_wrap(x, 2, 8, 7, 9), A = d_conv(X, Wa, NULL, ca, g1);
+    if (plain_a)
+        for (int64_t i = 0; i < 2 * ca * 7 * 9; i++) {
+            float v = 0.2f * A.v[i] + 0.5f;
+            A.v[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+    t4 c = d_concat(A, d_conv(X, Wb, NULL, cb, g1)), h = t4_new(2, C - h2, 7, 9);
+    for (int64_t n = 0; n < 2; n++) /* shuffled channel k = concatenated channel (k % g) * (C/g) + k / g */
+        for (int64_t k = h2; k < C; k++)
             for (int64_t i = 0; i < 7; i++)
-                for (int64_t j = 0; j < 9; j++) AT(h, n, k - 16, i, j) = AT(c, n, (k % 2) * 16 + k / 2, i, j);
-    const char *const low[] = {"a", "b", "y", NULL};
-    run_case("channel shuffle (Reshape, Transpose, Reshape) + split", xs, x, d_conv(h, Wy, NULL, 16, g1), low);
+                for (int64_t j = 0; j < 9; j++) AT(h, n, k - h2, i, j) = AT(c, n, (k % g) * (C / g) + k / g, i, j);
+    if (vl_dn_available()) { /* fp32: the Concat writes the shuffled tensor, the three nodes after it do not run */
+        uint8_t *buf;
+        int64_t decl[4] = {-1, xs[1], xs[2], xs[3]};
+        size_t len = mk_model("x", 4, decl, "y", &buf);
+        vl_onnx *m = NULL;
+        const float *o = NULL;
+        int ond = 0;
+        int64_t os[VL_ONNX_MAXDIM];
+        if (vl_onnx_load_memory(buf, len, name, &m) == VL_OK && vl_onnx_run(m, x, 4, xs, NULL, &o, &ond, os) == VL_OK) {
+            int jc = node_of(m, "c"), jr = node_of(m, "r"), jt = node_of(m, "t"), ju = node_of(m, "u");
+            CHECK(jc >= 0 && vl_dn_on(m, jc), "%s: the Concat did not run on oneDNN", name);
+            CHECK(jr >= 0 && jt >= 0 && ju >= 0 && !m->N[jr].live && !m->N[jt].live && !m->N[ju].live,
+                  "%s: the Reshape/Transpose/Reshape still ran", name);
+        } else {
+            CHECK(0, "%s: %s", name, vl_errmsg());
+        }
+        vl_onnx_free(m);
+    }
+    const char *const low[] = {"b", "y", NULL};
+    run_case(name, xs, x, d_conv(h, Wy, NULL, 16, g1), low);
+}
+
+static void shuffle_cases(void)
+{
+    shuffle_case("shuffle 16 + 16 channels, 2 groups", 16, 16, 2, 0);
+    shuffle_case("shuffle 12 + 12 channels (partial blocks)", 12, 12, 2, 0);
+    shuffle_case("shuffle 20 + 28, 3 groups, a plain input", 20, 28, 3, 1);
 }
 
 /* ReduceMean over H and W (torchvision's ShuffleNet ends x.mean([2, 3])):
@@ -939,7 +973,7 @@ int main(void)
     bn_case("BatchNormalization (not folded)", 0);
     bn_case("BatchNormalization + Relu (fused)", 1);
     slice_cases();
-    shuffle_case();
+    shuffle_cases();
     view_live_case();
     reducemean_case();
     pad_fold_case("Pad + AveragePool (folded)", 0);

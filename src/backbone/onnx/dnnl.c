@@ -71,7 +71,9 @@ typedef struct dn_node_s {
     dnnl_primitive_t res_copy; /* residual -> destination, when not accumulated in place */
     dnnl_memory_t resmem;      /* int8: the destination's buffer in the residual's data type */
     int q8;                    /* an int8 convolution: weights quantised, bias scaled */
-    int cat;                   /* a channel concatenation of blocked tensors: our copy, no primitive */
+    int cat;                   /* our copy, no primitive: 1 a channel concatenation of blocked tensors,
+                                * 2 a concatenation + channel shuffle (dn_shufcat) */
+    int groups;                /* cat 2: the shuffle's groups */
     dnnl_memory_t bnm[4];      /* a BatchNormalization's scale, shift, mean, variance */
     dnnl_exec_arg_t *args; /* room for the inputs + 8 */
     int nargs;
@@ -713,6 +715,143 @@ static dnnl_status_t dn_cat_run(vl_onnx *m, const dn_node *d, const node *n)
     return dnnl_success;
 }
 
+/* The one live node reading tensor t (-1 if none, several, or t is the tap
+ * or a graph output). Shape arithmetic on it (folded while planning, as
+ * ShuffleNet's exporter computes every Reshape's shape) does not count. */
+static int sole_reader(const vl_onnx *m, int t, int tap)
+{
+    int r = -1;
+    if (t == tap || t == m->output)
+        return -1;
+    for (int j = 0; j < m->nn; j++) {
+        const node *c = &m->N[j];
+        if (!c->live) continue;
+        for (int k = 0; k < c->nin; k++)
+            if (c->in[k] == t) {
+                if (r >= 0) return -1;
+                r = j;
+                break;
+            }
+    }
+    return r;
+}
+
+/* Block size of a f32 [N,C,H,W] layout ours can read (plain 1, aBcd8b 8,
+ * aBcd16b 16), or 0. */
+static int dn_cblock(const dnnl_memory_desc_t *md)
+{
+    static const dnnl_format_tag_t tags[3] = {dnnl_abcd, dnnl_aBcd8b, dnnl_aBcd16b};
+    static const int blk[3] = {1, 8, 16};
+    if (md->ndims != 4 || md->data_type != dnnl_f32)
+        return 0;
+    for (int t = 0; t < 3; t++) {
+        dnnl_memory_desc_t l;
+        if (dnnl_memory_desc_init_by_tag(&l, 4, md->dims, dnnl_f32, tags[t]) == dnnl_success &&
+            dnnl_memory_desc_equal(&l, md))
+            return blk[t];
+    }
+    return 0;
+}
+
+/* ShuffleNet's channel shuffle after a channel Concat: Concat -> Reshape
+ * [N, g, C/g, H, W] -> Transpose (0, 2, 1, 3, 4) -> Reshape [N, C, H, W], each
+ * the only reader of the one before. One pass of ours (dn_shuf_run) writes
+ * the shuffled tensor in plain layout, reading each input in the layout it
+ * has (a Conv's blocked output needs no reorder to plain first); the Reshapes
+ * and the Transpose do not run. fp32 only. Returns 1 when lowered. */
+static int dn_shufcat(vl_onnx *m, int j, int tap)
+{
+    node *n = &m->N[j];
+    dn_node *d = &m->dn[j];
+    const tensor *Y = &m->T[n->out[0]];
+    if (m->prec != VL_PREC_FP32 || Y->ndim != 4 || Y->is_int || norm_axis(attr_int(n, "axis", 0), 4) != 1 ||
+        n->nin > 64)
+        return 0;
+    int r1 = sole_reader(m, n->out[0], tap), t = r1 >= 0 ? sole_reader(m, m->N[r1].out[0], tap) : -1;
+    int r2 = t >= 0 ? sole_reader(m, m->N[t].out[0], tap) : -1;
+    if (r2 < 0 || m->N[r1].op != OP_RESHAPE || m->N[t].op != OP_TRANSPOSE || m->N[r2].op != OP_RESHAPE ||
+        m->N[r1].in[0] != n->out[0])
+        return 0;
+    const tensor *R = &m->T[m->N[r1].out[0]], *U = &m->T[m->N[r2].out[0]];
+    int64_t perm[MAXD];
+    if (R->ndim != 5 || attr_ints(&m->N[t], "perm", perm, MAXD) != 5 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 ||
+        perm[3] != 3 || perm[4] != 4 || U->ndim != 4)
+        return 0;
+    if (R->shape[0] != Y->shape[0] || R->shape[1] * R->shape[2] != Y->shape[1] || R->shape[3] != Y->shape[2] ||
+        R->shape[4] != Y->shape[3] || U->shape[0] != Y->shape[0] || U->shape[1] != Y->shape[1] ||
+        U->shape[2] != Y->shape[2] || U->shape[3] != Y->shape[3])
+        return 0;
+    for (int k = 0; k < n->nin; k++) {
+        const tensor *I = &m->T[n->in[k]];
+        if (n->in[k] < 0 || I->ndim != 4 || I->is_int || I->is_const) return 0;
+        dnnl_memory_desc_t md = dn_md_of(m, n->in[k]);
+        if (!dn_cblock(&md)) return 0;
+    }
+    for (int k = 0; k < n->nin; k++) {
+        dnnl_memory_desc_t md = dn_md_of(m, n->in[k]);
+        dn_add_input(m, d, n->in[k], DNNL_ARG_MULTIPLE_SRC + k, &md);
+    }
+    m->N[r1].live = m->N[t].live = m->N[r2].live = 0;
+    n->pout = m->N[r2].out[0];
+    dn_tensor *o = &m->dt[n->pout];
+    o->md = dn_plain_md(U);
+    o->made = 1;
+    o->blocked = 0;
+    d->groups = (int)R->shape[1];
+    d->cat = 2;
+    d->on = 1;
+    return 1;
+}
+
+/* Runs a lowered shuffle (dn_shufcat): concatenated channel s goes to
+ * channel (s % (C/g)) * g + s / (C/g). Each task copies one channel block of
+ * one input of one image: reads it in order, writes one plane per channel. */
+static dnnl_status_t dn_shuf_run(vl_onnx *m, const dn_node *d, const node *n)
+{
+    const tensor *Y = &m->T[n->pout];
+    const int64_t N = Y->shape[0], C = Y->shape[1], HW = Y->shape[2] * Y->shape[3], Cg = C / d->groups;
+    float *y = m->T[n->pout].data;
+    const float *xp[64];
+    int blk[64];
+    int64_t nb[64], first[65], off[64], tasks = 0, choff = 0;
+    for (int k = 0; k < d->nin; k++) {
+        dnnl_status_t s = dnnl_memory_get_data_handle(d->in[k].mem, (void **)&xp[k]);
+        if (s) return s;
+        blk[k] = dn_cblock(&d->in[k].md);
+        int64_t Ck = m->T[d->in[k].t].shape[1];
+        nb[k] = (Ck + blk[k] - 1) / blk[k];
+        first[k] = tasks;
+        off[k] = choff;
+        tasks += nb[k];
+        choff += Ck;
+    }
+    first[d->nin] = tasks;
+#pragma omp parallel for schedule(static) if (N * tasks > 1 && N * C * HW > (1 << 16))
+    for (int64_t i = 0; i < N * tasks; i++) {
+        int64_t img = i / tasks, q = i % tasks;
+        int k = 0;
+        while (q >= first[k + 1]) k++;
+        const int64_t cb = q - first[k], Ck = m->T[d->in[k].t].shape[1], B = blk[k];
+        const float *x = xp[k] + (img * nb[k] + cb) * HW * B;
+        float *dst[16];
+        int nl = 0;
+        for (int64_t l = 0; l < B && cb * B + l < Ck; l++, nl++) {
+            int64_t sc = off[k] + cb * B + l;
+            dst[l] = y + (img * C + (sc % Cg) * d->groups + sc / Cg) * HW;
+        }
+        if (B == 1) {
+            memcpy(dst[0], x, sizeof(float) * (size_t)HW);
+        } else if (nl == 16) {
+            for (int64_t p = 0; p < HW; p++)
+                for (int l = 0; l < 16; l++) dst[l][p] = x[p * 16 + l];
+        } else {
+            for (int64_t p = 0; p < HW; p++)
+                for (int l = 0; l < nl; l++) dst[l][p] = x[p * B + l];
+        }
+    }
+    return dnnl_success;
+}
+
 /* BatchNormalization not folded into a Conv (DenseNet's after each Concat):
  * oneDNN's inference kernel on the blocked tensor, with the Relu after it
  * when that is its only reader (fuse_norm_relu). */
@@ -879,7 +1018,7 @@ static int dn_decide(vl_onnx *m, int tap)
         case DN_POOL: if (made) dn_pool(m, j); break;
         case DN_ELTWISE: if (made) dn_eltwise(m, j); break;
         case DN_BINARY: if (made) dn_binary(m, j); break;
-        case DN_CONCAT: if (made) dn_concat(m, j); break;
+        case DN_CONCAT: if (made && !dn_shufcat(m, j, tap)) dn_concat(m, j); break;
         case DN_BNORM: if (made) dn_bnorm(m, j); break;
         case DN_NONE: break;
         }
@@ -1104,7 +1243,8 @@ static vl_status dn_exec(vl_onnx *m, int j)
         s = dnnl_primitive_execute(d->res_copy, m->strm, 2, a);
     }
     if (!s)
-        s = d->cat ? dn_cat_run(m, d, n) : dnnl_primitive_execute(d->prim, m->strm, d->nargs, d->args);
+        s = d->cat == 2 ? dn_shuf_run(m, d, n)
+          : d->cat ? dn_cat_run(m, d, n) : dnnl_primitive_execute(d->prim, m->strm, d->nargs, d->args);
     dn_tensor *o = &m->dt[n->pout];
     if (!s && o->to_plain) {
         dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->mem}, {DNNL_ARG_TO, o->pmem}};
