@@ -289,6 +289,27 @@ done:
     mk_free_all();
 }
 
+/* The graph built so far, loaded with oneDNN in precision prec and run once
+ * on x (planned for its shape), to look at what planning chose; NULL (a
+ * failed check) on error. */
+static vl_onnx *planned(const char *name, const int64_t *xs, const float *x, vl_precision prec)
+{
+    uint8_t *buf;
+    int64_t decl[4] = {-1, xs[1], xs[2], xs[3]};
+    size_t len = mk_model("x", 4, decl, "y", &buf);
+    vl_onnx *m = NULL;
+    const float *o = NULL;
+    int ond = 0;
+    int64_t os[VL_ONNX_MAXDIM];
+    if (vl_onnx_load_memory(buf, len, name, &m) != VL_OK || (prec != VL_PREC_FP32 && vl_onnx_set_precision(m, prec)) ||
+        vl_onnx_run(m, x, 4, xs, NULL, &o, &ond, os) != VL_OK) {
+        CHECK(0, "%s: %s", name, vl_errmsg());
+        vl_onnx_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static float *rand_input(const int64_t *xs)
 {
     size_t c = (size_t)(xs[0] * xs[1] * xs[2] * xs[3]);
@@ -563,19 +584,9 @@ static void concat_case(const char *name, int64_t ca, int64_t cb, int lowered)
         }
     }
     if (vl_dn_available()) { /* whether the Concat ran on oneDNN, as intended */
-        uint8_t *buf;
-        int64_t decl[4] = {-1, xs[1], xs[2], xs[3]};
-        size_t len = mk_model("x", 4, decl, "y", &buf);
-        vl_onnx *m = NULL;
-        const float *o = NULL;
-        int ond = 0;
-        int64_t os[VL_ONNX_MAXDIM];
-        if (vl_onnx_load_memory(buf, len, name, &m) == VL_OK && vl_onnx_run(m, x, 4, xs, NULL, &o, &ond, os) == VL_OK) {
-            int j = node_of(m, "c");
-            CHECK(j >= 0 && vl_dn_on(m, j) == lowered, "%s: the Concat %s on oneDNN", name, lowered ? "did not run" : "ran");
-        } else {
-            CHECK(0, "%s: %s", name, vl_errmsg());
-        }
+        vl_onnx *m = planned(name, xs, x, VL_PREC_FP32);
+        int j = m ? node_of(m, "c") : -1;
+        CHECK(j >= 0 && vl_dn_on(m, j) == lowered, "%s: the Concat %s on oneDNN", name, lowered ? "did not run" : "ran");
         vl_onnx_free(m);
     }
     const char *const low[] = {"a", "b", lowered ? "c" : NULL, lowered ? "y" : NULL, NULL};
@@ -753,22 +764,14 @@ static void shuffle_case(const char *name, int64_t ca, int64_t cb, int64_t g, in
         for (int64_t k = h2; k < C; k++)
             for (int64_t i = 0; i < 7; i++)
                 for (int64_t j = 0; j < 9; j++) AT(h, n, k - h2, i, j) = AT(c, n, (k % g) * (C / g) + k / g, i, j);
-    if (vl_dn_available()) { /* fp32: the Concat writes the shuffled tensor, the three nodes after it do not run */
-        uint8_t *buf;
-        int64_t decl[4] = {-1, xs[1], xs[2], xs[3]};
-        size_t len = mk_model("x", 4, decl, "y", &buf);
-        vl_onnx *m = NULL;
-        const float *o = NULL;
-        int ond = 0;
-        int64_t os[VL_ONNX_MAXDIM];
-        if (vl_onnx_load_memory(buf, len, name, &m) == VL_OK && vl_onnx_run(m, x, 4, xs, NULL, &o, &ond, os) == VL_OK) {
-            int jc = node_of(m, "c"), jr = node_of(m, "r"), jt = node_of(m, "t"), ju = node_of(m, "u");
-            CHECK(jc >= 0 && vl_dn_on(m, jc), "%s: the Concat did not run on oneDNN", name);
-            CHECK(jr >= 0 && jt >= 0 && ju >= 0 && !m->N[jr].live && !m->N[jt].live && !m->N[ju].live,
-                  "%s: the Reshape/Transpose/Reshape still ran", name);
-        } else {
-            CHECK(0, "%s: %s", name, vl_errmsg());
-        }
+    /* the Concat writes the shuffled tensor, the three nodes after it do not run (fp32 and bf16) */
+    for (int p = 0; p < (!vl_dn_available() ? 0 : vl_dn_bf16_native() ? 2 : 1); p++) {
+        vl_onnx *m = planned(name, xs, x, p ? VL_PREC_BF16 : VL_PREC_FP32);
+        int jc = m ? node_of(m, "c") : -1, jr = m ? node_of(m, "r") : -1, jt = m ? node_of(m, "t") : -1,
+            ju = m ? node_of(m, "u") : -1;
+        CHECK(jc >= 0 && vl_dn_on(m, jc), "%s (%s): the Concat did not run on oneDNN", name, p ? "bf16" : "fp32");
+        CHECK(jr >= 0 && jt >= 0 && ju >= 0 && !m->N[jr].live && !m->N[jt].live && !m->N[ju].live,
+              "%s (%s): the Reshape/Transpose/Reshape still ran", name, p ? "bf16" : "fp32");
         vl_onnx_free(m);
     }
     const char *const low[] = {"b", "y", NULL};

@@ -736,21 +736,31 @@ static int sole_reader(const vl_onnx *m, int t, int tap)
     return r;
 }
 
-/* Block size of a f32 [N,C,H,W] layout ours can read (plain 1, aBcd8b 8,
- * aBcd16b 16), or 0. */
+/* Block size of a f32 or bf16 [N,C,H,W] layout ours can read (plain 1,
+ * aBcd8b 8, aBcd16b 16), or 0. */
 static int dn_cblock(const dnnl_memory_desc_t *md)
 {
     static const dnnl_format_tag_t tags[3] = {dnnl_abcd, dnnl_aBcd8b, dnnl_aBcd16b};
     static const int blk[3] = {1, 8, 16};
-    if (md->ndims != 4 || md->data_type != dnnl_f32)
+    if (md->ndims != 4 || (md->data_type != dnnl_f32 && md->data_type != dnnl_bf16))
         return 0;
     for (int t = 0; t < 3; t++) {
         dnnl_memory_desc_t l;
-        if (dnnl_memory_desc_init_by_tag(&l, 4, md->dims, dnnl_f32, tags[t]) == dnnl_success &&
+        if (dnnl_memory_desc_init_by_tag(&l, 4, md->dims, md->data_type, tags[t]) == dnnl_success &&
             dnnl_memory_desc_equal(&l, md))
             return blk[t];
     }
     return 0;
+}
+
+/* bf16 (the upper half of a float) to float. */
+static inline float dn_bf16f(uint16_t v)
+{
+    union {
+        uint32_t u;
+        float f;
+    } c = {(uint32_t)v << 16};
+    return c.f;
 }
 
 /* ShuffleNet's channel shuffle after a channel Concat: Concat -> Reshape
@@ -758,13 +768,15 @@ static int dn_cblock(const dnnl_memory_desc_t *md)
  * the only reader of the one before. One pass of ours (dn_shuf_run) writes
  * the shuffled tensor in plain layout, reading each input in the layout it
  * has (a Conv's blocked output needs no reorder to plain first); the Reshapes
- * and the Transpose do not run. fp32 only. Returns 1 when lowered. */
+ * and the Transpose do not run. The result is f32 (bf16 plans: read by the
+ * portable Slice after it, which wants f32). Not in int8 plans. Returns 1
+ * when lowered. */
 static int dn_shufcat(vl_onnx *m, int j, int tap)
 {
     node *n = &m->N[j];
     dn_node *d = &m->dn[j];
     const tensor *Y = &m->T[n->out[0]];
-    if (m->prec != VL_PREC_FP32 || Y->ndim != 4 || Y->is_int || norm_axis(attr_int(n, "axis", 0), 4) != 1 ||
+    if (m->prec == VL_PREC_INT8 || Y->ndim != 4 || Y->is_int || norm_axis(attr_int(n, "axis", 0), 4) != 1 ||
         n->nin > 64)
         return 0;
     int r1 = sole_reader(m, n->out[0], tap), t = r1 >= 0 ? sole_reader(m, m->N[r1].out[0], tap) : -1;
@@ -777,7 +789,8 @@ static int dn_shufcat(vl_onnx *m, int j, int tap)
     if (R->ndim != 5 || attr_ints(&m->N[t], "perm", perm, MAXD) != 5 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 ||
         perm[3] != 3 || perm[4] != 4 || U->ndim != 4)
         return 0;
-    if (R->shape[0] != Y->shape[0] || R->shape[1] * R->shape[2] != Y->shape[1] || R->shape[3] != Y->shape[2] ||
+    if (R->shape[1] < 1 || Y->count < 1 || R->shape[0] != Y->shape[0] || R->shape[1] * R->shape[2] != Y->shape[1] ||
+        R->shape[3] != Y->shape[2] ||
         R->shape[4] != Y->shape[3] || U->shape[0] != Y->shape[0] || U->shape[1] != Y->shape[1] ||
         U->shape[2] != Y->shape[2] || U->shape[3] != Y->shape[3])
         return 0;
@@ -811,13 +824,14 @@ static dnnl_status_t dn_shuf_run(vl_onnx *m, const dn_node *d, const node *n)
     const tensor *Y = &m->T[n->pout];
     const int64_t N = Y->shape[0], C = Y->shape[1], HW = Y->shape[2] * Y->shape[3], Cg = C / d->groups;
     float *y = m->T[n->pout].data;
-    const float *xp[64];
-    int blk[64];
+    const void *xp[64];
+    int blk[64], half[64];
     int64_t nb[64], first[65], off[64], tasks = 0, choff = 0;
     for (int k = 0; k < d->nin; k++) {
         dnnl_status_t s = dnnl_memory_get_data_handle(d->in[k].mem, (void **)&xp[k]);
         if (s) return s;
         blk[k] = dn_cblock(&d->in[k].md);
+        half[k] = d->in[k].md.data_type == dnnl_bf16;
         int64_t Ck = m->T[d->in[k].t].shape[1];
         nb[k] = (Ck + blk[k] - 1) / blk[k];
         first[k] = tasks;
@@ -831,14 +845,20 @@ static dnnl_status_t dn_shuf_run(vl_onnx *m, const dn_node *d, const node *n)
         int64_t img = i / tasks, q = i % tasks;
         int k = 0;
         while (q >= first[k + 1]) k++;
-        const int64_t cb = q - first[k], Ck = m->T[d->in[k].t].shape[1], B = blk[k];
-        const float *x = xp[k] + (img * nb[k] + cb) * HW * B;
+        const int64_t cb = q - first[k], Ck = m->T[d->in[k].t].shape[1], B = blk[k], at = (img * nb[k] + cb) * HW * B;
         float *dst[16];
         int nl = 0;
         for (int64_t l = 0; l < B && cb * B + l < Ck; l++, nl++) {
             int64_t sc = off[k] + cb * B + l;
             dst[l] = y + (img * C + (sc % Cg) * d->groups + sc / Cg) * HW;
         }
+        if (half[k]) {
+            const uint16_t *x = (const uint16_t *)xp[k] + at;
+            for (int64_t p = 0; p < HW; p++)
+                for (int l = 0; l < nl; l++) dst[l][p] = dn_bf16f(x[p * B + l]);
+            continue;
+        }
+        const float *x = (const float *)xp[k] + at;
         if (B == 1) {
             memcpy(dst[0], x, sizeof(float) * (size_t)HW);
         } else if (nl == 16) {
