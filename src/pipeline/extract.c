@@ -21,6 +21,7 @@
 #include "core/hash.h"
 #include "core/atomic.h"
 #include "core/csv.h"
+#include "core/threads.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/npy.h"
@@ -378,6 +379,7 @@ void vl_extractor_sampling(const vl_extractor *x, double *fps, int *every_k)
 typedef struct {
     double wall, cnn, cnn_new; /* worker seconds: all, in the backbones, in batches of a new size (planning) */
     int64_t batches, new_shape, frames;
+    int threads; /* the backbone's threads in a worker (the most of any) */
 } xprofile;
 
 static pthread_mutex_t xprof_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -417,6 +419,7 @@ static void prof_flush(double t_start)
     xprof.batches += tprof.batches;
     xprof.new_shape += tprof.new_shape;
     xprof.frames += tprof.frames;
+    if (tprof.threads > xprof.threads) xprof.threads = tprof.threads;
     pthread_mutex_unlock(&xprof_mu);
     tprof = (xprofile){0};
     last_batch = 0;
@@ -442,11 +445,11 @@ static void prof_report(const vl_extractor *x, int nclips, double wall, double c
     fprintf(stderr,
             "vidlstm profile: %s, %d clips, %lld frames in %.2f s (%.1f frames/s; process CPU %.2f s, %.2f ms a frame), "
             "jobs %d: workers %.2f s = "
-            "backbone %.2f s (%lld batches, %lld of a new size: %.2f s) + waiting/other %.2f s; decoding threads: "
+            "backbone %.2f s (threads %d, %lld batches, %lld of a new size: %.2f s) + waiting/other %.2f s; decoding threads: "
             "open/close %.2f s, read %.2f s, decode %.2f s (%lld frames, %lld unsampled skipped), convert %.2f s (%lld frames), "
             "blocked %.2f s\n",
             x->cross ? "cross-clip batches" : "per-clip batches", nclips, (long long)p.frames, wall,
-            wall > 0 ? (double)p.frames / wall : 0.0, cpu, p.frames ? 1e3 * cpu / (double)p.frames : 0.0, x->jobs, p.wall, p.cnn, (long long)p.batches,
+            wall > 0 ? (double)p.frames / wall : 0.0, cpu, p.frames ? 1e3 * cpu / (double)p.frames : 0.0, x->jobs, p.wall, p.cnn, p.threads, (long long)p.batches,
             (long long)p.new_shape, p.cnn_new, p.wall - p.cnn, v.open - v0->open, v.read - v0->read,
             v.decode - v0->decode, (long long)(v.decoded - v0->decoded), (long long)(v.skipped - v0->skipped),
             v.convert - v0->convert,
@@ -1322,6 +1325,11 @@ static void *worker(void *arg)
 #ifdef _OPENMP
     if (j->jobs > 1)
         omp_set_num_threads(1); /* this thread's regions only: the workers share the cores */
+    else
+        vl_threads_apply(); /* the caller's vl_set_threads (--threads) */
+    tprof.threads = omp_get_max_threads();
+#else
+    tprof.threads = 1;
 #endif
     /* one worker: the extractor's own backbones (no second copy of the model) */
     int shared = j->jobs == 1 && x->cross;
