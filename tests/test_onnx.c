@@ -251,7 +251,7 @@ int main(int argc, char **argv)
     const char *base = argc > 1 ? argv[1] : "tests/fixtures/onnx";
     const char *large = argc > 2 ? argv[2] : "build-cache/onnx";
     static const char *const committed[] = {"tiny", "tiny_bnfused", "tiny_extdata", "tiny_nhwc", "squeezenet1_1",
-                                            "ops", "ops_noname", "ops_opset18"};
+                                            "ops", "ops_noname", "ops_opset18", "shuffle"};
     for (size_t i = 0; i < sizeof committed / sizeof *committed; i++)
         parity(base, committed[i]);
     static const char *const headless_models[] = {"headless_resnet", "headless_pool5", "headless_embed",

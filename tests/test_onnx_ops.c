@@ -785,6 +785,43 @@ static void shuffle_cases(void)
     shuffle_case("shuffle 20 + 28, 3 groups, a plain input", 20, 28, 3, 1);
 }
 
+/* The same pattern as PyTorch exports it (tests/fixtures/onnx/shuffle.onnx, a
+ * small ShuffleNetV2 from gen_onnx.py: the Reshape shapes are computed from
+ * Shape nodes reading each Concat): every shuffle is lowered and no Transpose
+ * runs. Its values against PyTorch are test_onnx's. */
+static void shuffle_fixture(const char *base)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/shuffle.onnx", base);
+    vl_onnx *m = NULL;
+    vl_npy x = {0};
+    vl_status st = vl_onnx_load(path, &m);
+    if (!st) {
+        snprintf(path, sizeof path, "%s/shuffle.input.npy", base);
+        st = vl_npy_read(path, &x);
+    }
+    const float *y = NULL;
+    int nd = 0;
+    int64_t shape[VL_ONNX_MAXDIM];
+    if (!st) st = vl_onnx_run(m, x.data, x.ndim, x.shape, NULL, &y, &nd, shape);
+    CHECK(st == VL_OK, "shuffle.onnx: %s", vl_errmsg());
+    if (!st) {
+        int lowered = 0, transposes = 0, cats = 0;
+        for (int j = 0; j < m->nn; j++) {
+            if (m->N[j].removed || !m->N[j].live) continue;
+            lowered += m->N[j].op == OP_CONCAT && vl_dn_on(m, j);
+            cats += m->N[j].op == OP_CONCAT;
+            transposes += m->N[j].op == OP_TRANSPOSE;
+        }
+        printf("  shuffle.onnx (PyTorch's export): %d of %d Concats lowered, %d Transposes run\n", lowered, cats,
+               transposes);
+        CHECK(lowered == 3 && transposes == 0, "shuffle.onnx: %d of 3 shuffles lowered, %d Transposes still run",
+              lowered, transposes);
+    }
+    vl_npy_free(&x);
+    vl_onnx_free(m);
+}
+
 /* ReduceMean over H and W (torchvision's ShuffleNet ends x.mean([2, 3])):
  * the trailing-axes path, 63 values per output (eight lanes and a tail). */
 static void reducemean_case(void)
@@ -964,8 +1001,9 @@ static void dw_swish_case(void)
     run_case("1x1 + SiLU + depthwise + SiLU", xs, x, want, low);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const char *fixtures = argc > 1 ? argv[1] : "tests/fixtures/onnx";
     printf("test_onnx_ops: reference kernels vs oneDNN%s (normalised error max|a-b|/max|ref|)\n",
            vl_dn_available() ? "" : " (not in this build: reference vs direct evaluation only)");
     conv_cases();
@@ -977,6 +1015,7 @@ int main(void)
     bn_case("BatchNormalization + Relu (fused)", 1);
     slice_cases();
     shuffle_cases();
+    if (vl_dn_available()) shuffle_fixture(fixtures);
     view_live_case();
     reducemean_case();
     pad_fold_case("Pad + AveragePool (folded)", 0);

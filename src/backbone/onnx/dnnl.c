@@ -782,7 +782,7 @@ static int dn_shufcat(vl_onnx *m, int j, int tap)
     int r1 = sole_reader(m, n->out[0], tap), t = r1 >= 0 ? sole_reader(m, m->N[r1].out[0], tap) : -1;
     int r2 = t >= 0 ? sole_reader(m, m->N[t].out[0], tap) : -1;
     if (r2 < 0 || m->N[r1].op != OP_RESHAPE || m->N[t].op != OP_TRANSPOSE || m->N[r2].op != OP_RESHAPE ||
-        m->N[r1].in[0] != n->out[0])
+        m->N[r1].in[0] != n->out[0] || m->N[r2].in[0] != m->N[t].out[0])
         return 0;
     const tensor *R = &m->T[m->N[r1].out[0]], *U = &m->T[m->N[r2].out[0]];
     int64_t perm[MAXD];
