@@ -92,8 +92,10 @@ const char *vl_version(void);
 
 /* ---- threads --------------------------------------------------------------- */
 
-/* Threads used by the numerics (BLAS and element-wise kernels); <= 0 keeps the
- * default (all cores). Results are bit-identical for a given seed and thread count. */
+/* Threads used by the numerics (BLAS, CNN backbones and element-wise kernels),
+ * for the whole process: the calling thread and the threads the library starts
+ * (extraction runs the CNN on its own); <= 0 keeps the default (all cores).
+ * Results are bit-identical for a given seed and thread count. */
 void vl_set_threads(int n);
 int vl_get_threads(void);
 const char *vl_blas_name(void); /* BLAS library and kernel family in use */
