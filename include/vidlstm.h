@@ -92,10 +92,12 @@ const char *vl_version(void);
 
 /* ---- threads --------------------------------------------------------------- */
 
-/* Threads used by the numerics (BLAS, CNN backbones and element-wise kernels),
- * for the whole process: the calling thread and the threads the library starts
- * (extraction runs the CNN on its own); <= 0 keeps the default (all cores).
- * Results are bit-identical for a given seed and thread count. */
+/* Threads used by the numerics (BLAS, CNN backbones and element-wise kernels)
+ * on the calling thread and on the threads the library starts (extraction runs
+ * the CNN on its own). OpenMP keeps the count per thread: another thread of
+ * the application that calls the library runs with OpenMP's default unless it
+ * calls vl_set_threads too. <= 0 changes nothing. Results are bit-identical
+ * for a given seed and thread count. */
 void vl_set_threads(int n);
 int vl_get_threads(void);
 const char *vl_blas_name(void); /* BLAS library and kernel family in use */

@@ -750,7 +750,13 @@ static void shuffle_case(const char *name, int64_t ca, int64_t cb, int64_t g, in
     mk_init_i64("sp", 1, one, st);
     const char *sl[5] = {"u", "lo", "hi", "ax", "sp"};
     mk_node("Slice", 5, sl, "h");
-    node2("Conv", "h", "Wy", "y");
+    const int64_t z[1] = {0};
+    mk_init_i64("z", 1, one, z);
+    const char *sl1[5] = {"u", "z", "lo", "ax", "sp"};
+    mk_node("Slice", 5, sl1, "h1");
+    node2("Conv", "h", "Wy", "hy");
+    const char *yc[2] = {"hy", "h1"};
+    attr_i(mk_node("Concat", 2, yc, "y"), "axis", 1);
     geo g1 = G3;
     g1.kh = g1.kw = 1, g1.pt = g1.pl = g1.pb = g1.pr = 0;
     t4 X = t4_wrap(x, 2, 8, 7, 9), A = d_conv(X, Wa, NULL, ca, g1);
@@ -759,11 +765,15 @@ static void shuffle_case(const char *name, int64_t ca, int64_t cb, int64_t g, in
             float v = 0.2f * A.v[i] + 0.5f;
             A.v[i] = v < 0 ? 0 : v > 1 ? 1 : v;
         }
-    t4 c = d_concat(A, d_conv(X, Wb, NULL, cb, g1)), h = t4_new(2, C - h2, 7, 9);
+    t4 c = d_concat(A, d_conv(X, Wb, NULL, cb, g1)), h = t4_new(2, C - h2, 7, 9), h1 = t4_new(2, h2, 7, 9);
     for (int64_t n = 0; n < 2; n++) /* shuffled channel k = concatenated channel (k % g) * (C/g) + k / g */
-        for (int64_t k = h2; k < C; k++)
+        for (int64_t k = 0; k < C; k++)
             for (int64_t i = 0; i < 7; i++)
-                for (int64_t j = 0; j < 9; j++) AT(h, n, k - h2, i, j) = AT(c, n, (k % g) * (C / g) + k / g, i, j);
+                for (int64_t j = 0; j < 9; j++) {
+                    float v = AT(c, n, (k % g) * (C / g) + k / g, i, j);
+                    if (k < h2) AT(h1, n, k, i, j) = v;
+                    else AT(h, n, k - h2, i, j) = v;
+                }
     /* the Concat writes the shuffled tensor, the three nodes after it do not run (fp32 and bf16) */
     for (int p = 0; p < (!vl_dn_available() ? 0 : vl_dn_bf16_native() ? 2 : 1); p++) {
         vl_onnx *m = planned(name, xs, x, p ? VL_PREC_BF16 : VL_PREC_FP32);
@@ -774,8 +784,8 @@ static void shuffle_case(const char *name, int64_t ca, int64_t cb, int64_t g, in
               "%s (%s): the Reshape/Transpose/Reshape still ran", name, p ? "bf16" : "fp32");
         vl_onnx_free(m);
     }
-    const char *const low[] = {"b", "y", NULL};
-    run_case(name, xs, x, d_conv(h, Wy, NULL, 16, g1), low);
+    const char *const low[] = {"b", "hy", NULL};
+    run_case(name, xs, x, d_concat(d_conv(h, Wy, NULL, 16, g1), h1), low);
 }
 
 static void shuffle_cases(void)
@@ -830,9 +840,8 @@ static void reducemean_case(void)
     float *x = rand_input(xs);
     float *W = rand_init("W", 4, 24, 8, 1, 1, 0.4f);
     node2("Conv", "x", "W", "c");
-    static const int64_t one[1] = {2}, ax[2] = {2, 3};
-    mk_init_i64("axes", 1, one, ax);
-    node2("ReduceMean", "c", "axes", "y");
+    static const int64_t ax[2] = {2, 3};
+    mk_attr_ints(node2("ReduceMean", "c", NULL, "y"), "axes", 2, ax); /* opset 13: an attribute */
     geo g1 = G3;
     g1.kh = g1.kw = 1, g1.pt = g1.pl = g1.pb = g1.pr = 0;
     t4 c = d_conv(t4_wrap(x, 2, 8, 7, 9), W, NULL, 24, g1);

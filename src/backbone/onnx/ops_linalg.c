@@ -204,7 +204,7 @@ void onnx_run_reducemean(vl_onnx *m, node *n)
                 for (int l = 0; l < 8; l++) a[l] += p[r + l];
             double sum = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
             for (; r < rcount; r++) sum += p[r];
-            Y->data[o] = (float)(sum / (double)rcount);
+            Y->data[o] = (float)(sum / (double)(rcount ? rcount : 1));
         }
         return;
     }
